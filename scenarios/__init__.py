@@ -1,0 +1,15 @@
+"""Scenarios: the campaign under rehearsal, as validated data (see `load_scenario`)."""
+
+from scenarios.errors import RehearseError, ScenarioError, UsageError
+from scenarios.loader import default_scenario_path, load_scenario, parse_scenario
+from scenarios.model import Scenario
+
+__all__ = [
+    "RehearseError",
+    "Scenario",
+    "ScenarioError",
+    "UsageError",
+    "default_scenario_path",
+    "load_scenario",
+    "parse_scenario",
+]

@@ -1,0 +1,154 @@
+"""The `campaign` section: phases, institutions and their tasks, envelopes, grand round, invites."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+
+from scenarios.base import Amount, Fen, Section, Share, Slug
+
+
+class Phases(Section):
+    """Preheat (look, don't take part) from preheat_start, live from launch until end."""
+
+    preheat_start: AwareDatetime
+    launch: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _in_order(self) -> "Phases":
+        if not self.preheat_start <= self.launch:
+            raise ValueError(
+                f"preheat_start ({self.preheat_start.isoformat()}) must not be after "
+                f"launch ({self.launch.isoformat()})"
+            )
+        if not self.launch < self.end:
+            raise ValueError(
+                f"launch ({self.launch.isoformat()}) must be before end ({self.end.isoformat()})"
+            )
+        return self
+
+    @property
+    def preheat_s(self) -> float:
+        """Length of the preheat in seconds."""
+        return (self.launch - self.preheat_start).total_seconds()
+
+    @property
+    def live_s(self) -> float:
+        """Length of the live campaign in seconds."""
+        return (self.end - self.launch).total_seconds()
+
+    def campaign_time(self, moment: datetime) -> float:
+        """Seconds since launch (negative during preheat) of a wall-clock moment."""
+        return (moment - self.launch).total_seconds()
+
+    def phase_at(self, t: float) -> str:
+        """The phase name at campaign time t: before, preheat, live or ended."""
+        if t < -self.preheat_s:
+            return "before"
+        if t < 0:
+            return "preheat"
+        if t < self.live_s:
+            return "live"
+        return "ended"
+
+
+class Task(Section):
+    id: Slug
+    name: str
+
+
+class Institution(Section):
+    """A partner whose tasks, once all done, unlock its small red envelope."""
+
+    id: Slug
+    name: str
+    tasks: Annotated[list[Task], Field(min_length=1)]
+    envelope: Amount
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, tasks: list[Task]) -> list[Task]:
+        ids = [t.id for t in tasks]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"task ids must be unique, repeated: {', '.join(dupes)}")
+        return tasks
+
+
+class Prize(Section):
+    name: str
+    amount_fen: Fen
+    probability: Share
+    count: Annotated[int | None, Field(ge=0)] = Field(
+        default=None, description="how many can be won in all; null for no limit"
+    )
+
+
+class GrandRound(Section):
+    """The final draw, open to users who have opened every institution's envelope."""
+
+    prizes: Annotated[list[Prize], Field(min_length=1)]
+    draws_per_user: Annotated[int, Field(ge=1)] = 1
+
+    @model_validator(mode="after")
+    def _odds(self) -> "GrandRound":
+        total = sum(p.probability for p in self.prizes)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"prize probabilities must add up to 1, they add up to {total:g}")
+        if self.prizes[-1].count is not None:
+            raise ValueError(
+                "the last prize must have count: null, so that a draw whose prize has run out "
+                f"falls back to it (last prize is {self.prizes[-1].name!r})"
+            )
+        return self
+
+    @property
+    def top_prize(self) -> Prize:
+        return max(self.prizes, key=lambda p: p.amount_fen)
+
+
+class Invite(Section):
+    """'Invite N friends, get a red envelope': a friend counts once, on their first login."""
+
+    friends_required: Annotated[int, Field(ge=1)] = 3
+    reward: Amount
+    max_rewards_per_user: Annotated[int, Field(ge=0)] = 1
+
+
+class Caps(Section):
+    """Per-user limits the backend enforces (rules, not rate limits)."""
+
+    shares_per_user: Annotated[int, Field(ge=0)] = 20
+    task_completions_per_user: Annotated[int, Field(ge=0)] = 100
+
+
+class Follow(Section):
+    """The service account users are guided to follow, so that drop-outs can be woken later."""
+
+    account: str
+    required_for_grand_round: bool = False
+
+
+class Campaign(Section):
+    title: str
+    phases: Phases
+    institutions: Annotated[list[Institution], Field(min_length=1)]
+    grand_round: GrandRound
+    invite: Invite
+    caps: Caps = Caps()
+    follow: Follow
+
+    @field_validator("institutions")
+    @classmethod
+    def _unique_institutions(cls, institutions: list[Institution]) -> list[Institution]:
+        ids = [i.id for i in institutions]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"institution ids must be unique, repeated: {', '.join(dupes)}")
+        return institutions
+
+    def institution(self, institution_id: str) -> Institution | None:
+        return next((i for i in self.institutions if i.id == institution_id), None)

@@ -1,0 +1,21 @@
+"""The harness's one base exception; the CLI turns it into one line and an exit code."""
+
+from __future__ import annotations
+
+
+class RehearseError(Exception):
+    """Something the user can fix: the message names what failed, the bad value and the fix."""
+
+    exit_code = 1
+
+
+class ScenarioError(RehearseError):
+    """A scenario file (or an override of one) that does not parse or does not validate."""
+
+    exit_code = 2
+
+
+class UsageError(RehearseError):
+    """A command-line value that cannot be used as given."""
+
+    exit_code = 2

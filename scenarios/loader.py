@@ -1,0 +1,110 @@
+"""Reading scenario files: YAML in, a validated Scenario out, or one line saying what to fix.
+
+Every error names the file, the line, the field path and what is expected, e.g.
+`scenarios/x.yaml:12: budget.grand_round_fen: must be >= 0 (got -5)`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from scenarios.errors import ScenarioError
+from scenarios.model import Scenario
+
+DEFAULT_SCENARIO = "year_end_red_envelope.yaml"
+
+
+def default_scenario_path() -> Path:
+    """The bundled reference campaign."""
+    return Path(str(resources.files("scenarios").joinpath(DEFAULT_SCENARIO)))
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Load and validate a scenario file (the bundled one when path is None)."""
+    path = Path(path) if path is not None else default_scenario_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file; give the path of a .yaml file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
+    return parse_scenario(text, source=str(path))
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    """Validate scenario YAML text; `source` names it in error messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{source}{_mark(exc)}: YAML does not parse: {_yaml_problem(exc)}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario is a YAML mapping (name:, campaign:, ...), got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        line = _line_of(node, first["loc"])
+        where = f"{source}:{line}" if line else source
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ScenarioError(f"{where}: {_path(first['loc'])}: {_explain(first)}{more}") from None
+
+
+def _mark(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{problem} ({context})" if context else problem
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    # Pydantic puts the tag of a tagged union into the location; the file has no such key.
+    parts = [str(p) for p in loc if p not in ("uniform", "weighted")]
+    return ".".join(parts) or "(top level)"
+
+
+def _explain(error: ErrorDetails) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "missing":
+        return "missing value: this field is required"
+    if kind == "extra_forbidden":
+        return f"unknown field (value {given!r}); check its spelling against `rehearse scenario show`"
+    if kind == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return f"expected kind: uniform or weighted, got {given!r}"
+    message = error["msg"]
+    if given is not None and not isinstance(given, (dict, list)):
+        message += f" (got {given!r})"
+    return message[0].lower() + message[1:]
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node the error location reaches."""
+    best = node
+    for key in loc:
+        if isinstance(best, yaml.MappingNode):
+            match = next((v for k, v in best.value if k.value == str(key)), None)
+            if match is None:
+                key_node = next((k for k, _ in best.value if k.value == str(key)), None)
+                best = key_node or best
+                break
+            best = match
+        elif isinstance(best, yaml.SequenceNode) and isinstance(key, int) and key < len(best.value):
+            best = best.value[key]
+        elif key in ("uniform", "weighted"):
+            continue
+        else:
+            break
+    return best.start_mark.line + 1 if best is not None else None
+

@@ -1,0 +1,69 @@
+"""The whole scenario: one campaign, its traffic, personas, safeguards, backend and gates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import Field, model_validator
+
+from scenarios.base import Section, Slug
+from scenarios.campaign import Campaign
+from scenarios.curve import ArrivalCurve, InfeasibleCurve
+from scenarios.limits import BackendModel, Gates
+from scenarios.people import Personas
+from scenarios.safeguards import Antifraud, Budget, Links
+from scenarios.target import Target
+from scenarios.traffic import Traffic
+
+
+class Scenario(Section):
+    """A campaign to rehearse. Load one with `scenarios.load_scenario(path)`."""
+
+    name: Slug
+    description: str = ""
+    seed: int = Field(default=20261220, description="default seed for every random choice")
+    campaign: Campaign
+    traffic: Traffic
+    personas: Personas
+    links: Links
+    budget: Budget
+    antifraud: Antifraud
+    backend_model: BackendModel
+    target: Target
+    gates: Gates
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Scenario":
+        institution_ids = {i.id for i in self.campaign.institutions}
+        budgeted = set(self.budget.institutions_fen)
+        if institution_ids != budgeted:
+            missing = sorted(institution_ids - budgeted)
+            unknown = sorted(budgeted - institution_ids)
+            parts = []
+            if missing:
+                parts.append(f"add a budget for {', '.join(missing)}")
+            if unknown:
+                parts.append(f"remove {', '.join(unknown)} (no such institution)")
+            raise ValueError(f"budget.institutions_fen must name each institution: {'; '.join(parts)}")
+        if self.gates.peak.window not in self.traffic.windows:
+            known = ", ".join(sorted(self.traffic.windows)) or "none defined"
+            raise ValueError(
+                f"gates.peak.window {self.gates.peak.window!r} is not in traffic.windows "
+                f"(known: {known})"
+            )
+        try:
+            ArrivalCurve.build(self.traffic, self.campaign.phases)
+        except InfeasibleCurve as exc:
+            raise ValueError(f"traffic.curve: {exc}") from None
+        return self
+
+    def arrival_curve(self) -> ArrivalCurve:
+        """The arrival rate and cumulative share over campaign time."""
+        return ArrivalCurve.build(self.traffic, self.campaign.phases)
+
+    def digest(self) -> str:
+        """A short hash of the scenario's content, recorded in every run folder."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+

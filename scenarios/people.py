@@ -1,0 +1,86 @@
+"""The `personas` section: the mix of user archetypes and each one's parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from scenarios.base import Section, Share
+from scenarios.units import Seconds
+
+PERSONA_NAMES = ("normal", "sharer", "fraud_script", "preheat_browser")
+
+
+class ThinkTime(Section):
+    """Human pauses between steps: lognormal with this median and spread."""
+
+    median: Seconds = Field(gt=0)
+    sigma: Annotated[float, Field(ge=0)] = 0.8
+
+
+class Funnel(Section):
+    """Probability that a user who reached a step goes on to the next one."""
+
+    login: Share = 0.85
+    start_tasks: Share = 0.8
+    next_institution: Share = 0.85
+    follow: Share = 0.5
+    grand_draw: Share = 0.95
+
+
+class Mix(Section):
+    """Share of participants (accounts) of each persona; must add up to 1."""
+
+    normal: Share
+    sharer: Share
+    fraud_script: Share
+    preheat_browser: Share
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> "Mix":
+        total = self.normal + self.sharer + self.fraud_script + self.preheat_browser
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"persona shares must add up to 1, they add up to {total:g}")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in PERSONA_NAMES}
+
+
+class NormalPersona(Section):
+    think_time: ThinkTime = ThinkTime(median=8)
+    funnel: Funnel = Funnel()
+
+
+class SharerPersona(Section):
+    think_time: ThinkTime = ThinkTime(median=6)
+    funnel: Funnel = Funnel(login=0.95, start_tasks=0.95, next_institution=0.95)
+    shares_mean: Annotated[float, Field(ge=0)] = 3.0
+    invitees_per_share_mean: Annotated[float, Field(ge=0)] = 0.8
+    invitee_delay: ThinkTime = ThinkTime(median=1800, sigma=1.2)
+    interest_half_life: Seconds = Field(default=2 * 86400, gt=0)
+
+
+class FraudScriptPersona(Section):
+    accounts_per_operator: Annotated[int, Field(ge=1)] = 20
+    virtual_number_share: Share = 0.4
+    ips_per_operator: Annotated[int, Field(ge=1)] = 4
+    devices_per_operator: Annotated[int, Field(ge=1)] = 3
+    request_interval: Seconds = Field(default=0.2, ge=0)
+    retries_on_refusal: Annotated[int, Field(ge=0)] = 3
+    invite_ring: bool = True
+
+
+class PreheatBrowserPersona(Section):
+    think_time: ThinkTime = ThinkTime(median=15)
+    visits_mean: Annotated[float, Field(ge=1)] = 1.5
+    return_at_launch: Share = 0.4
+
+
+class Personas(Section):
+    mix: Mix
+    normal: NormalPersona = NormalPersona()
+    sharer: SharerPersona = SharerPersona()
+    fraud_script: FraudScriptPersona = FraudScriptPersona()
+    preheat_browser: PreheatBrowserPersona = PreheatBrowserPersona()
