@@ -1,0 +1,1 @@
+"""The `rehearse` command line: the only layer that prints and exits."""

@@ -1,0 +1,93 @@
+"""`rehearse backend`: the reference campaign backend, on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from reference_backend.app import Backend
+from reference_backend.clock import RunningClock
+from reference_backend.faults import FAULTS, check_faults
+from reference_backend.server import LOOPBACK, bind_loopback, serve
+from scenarios import Scenario, UsageError, load_scenario
+from scenarios.units import parse_duration
+
+FAULT_HELP = "\n".join(f"  {name}: {doc}" for name, doc in FAULTS.items())
+
+
+def campaign_time(value: str, scenario: Scenario) -> float:
+    """Campaign seconds from --at: launch, preheat, end, or an offset from launch (-2d, 3h)."""
+    phases = scenario.campaign.phases
+    named = {"launch": 0.0, "preheat": -phases.preheat_s, "end": phases.live_s}
+    text = value.strip()
+    for name, base in named.items():
+        if text.startswith(name):
+            rest = text[len(name):]
+            try:
+                return base + (parse_duration(rest) if rest else 0.0)
+            except ValueError:
+                break
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise UsageError(f"--at {value}: expected launch, preheat, end, an offset such as "
+                         "launch+2h or preheat+1d, or seconds from launch such as -2d") from None
+
+
+def default_db(scenario: Scenario) -> Path:
+    return Path(".rehearse") / f"{scenario.name}.sqlite3"
+
+
+@click.command(epilog="\b\nFaults:\n" + FAULT_HELP)
+@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
+                type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8700, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="SQLite file holding the campaign state (kept across restarts). "
+                   "[default: .rehearse/SCENARIO_NAME.sqlite3]")
+@click.option("--reset", is_flag=True, help="Delete the database first: start the campaign afresh.")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help="Plant a launch defect (repeatable); see the list below.")
+@click.option("--at", "at", default="launch", show_default=True,
+              help="Campaign time at start: launch, preheat, end, launch+2h, preheat+1d, -3d ...")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Campaign seconds per wall-clock second.")
+@click.option("--seed", type=int, help="Seed for envelope amounts and draws [default: the scenario's].")
+def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: bool,
+            faults: tuple[str, ...], at: str, speed: float, seed: int | None) -> None:
+    """Serve the reference campaign backend for SCENARIO (default: the bundled one).
+
+    A real, small implementation of the campaign: phone login with anti-fraud, tasks,
+    envelopes paid from per-institution budgets, the grand draw, invites, share links over a
+    domain pool with failover, a fund-loss monitor, rate limits and a per-channel funnel.
+    It listens on 127.0.0.1 only. Operations (/ops/...) need the token it prints at start;
+    top-ups also need a one-time code from an authenticator holding the printed secret.
+    Stop it with Ctrl-C.
+    """
+    scenario = load_scenario(scenario_path)
+    planted = check_faults(faults)
+    start_t = campaign_time(at, scenario)
+    db_path = db_path or default_db(scenario)
+    if reset and db_path.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db_path) + suffix).unlink(missing_ok=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    sock = bind_loopback(port)
+    app_backend = Backend(scenario, db_path, planted, clock=RunningClock(start_t, speed), seed=seed)
+    held = app_backend.store.meta("scenario")
+    if held != scenario.name:
+        raise UsageError(f"--db {db_path}: holds campaign {held!r}, not {scenario.name!r}; "
+                         "use --reset or another --db")
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold]reference backend[/] for {scenario.name} on http://{LOOPBACK}:"
+                  f"{sock.getsockname()[1]}  (phase {app_backend.service.phase()}, "
+                  f"t={start_t:+g} s, speed x{speed:g})")
+    console.print(f"  database   {db_path}")
+    console.print(f"  faults     {', '.join(sorted(planted)) or 'none (healthy)'}")
+    console.print(f"  ops token  {app_backend.ops_token}   (header X-Ops-Token)")
+    console.print(f"  2FA secret {app_backend.otp_secret}   (TOTP, for /ops/topup)")
+    console.print("  Ctrl-C to stop")
+    serve(app_backend, sock)

@@ -1,0 +1,58 @@
+"""`rehearse`: rehearse a marketing campaign before launch."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from cli.backend_cmd import backend
+from cli.scenario_cmd import scenario
+from scenarios.errors import RehearseError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="rehearse")
+def rehearse() -> None:
+    """Rehearse a red-envelope, lottery or invite campaign before launch.
+
+    A scenario (YAML) describes the campaign: phases, traffic, personas, link pool, budget,
+    the backend's API contract and the launch gates. The bundled one is the year-end
+    red-envelope game of the campaign brief.
+
+    \b
+    Start here:
+      rehearse scenario validate scenarios/year_end_red_envelope.yaml
+      rehearse scenario show
+      rehearse backend                 # the reference campaign backend on 127.0.0.1:8700
+    """
+
+
+rehearse.add_command(scenario)
+rehearse.add_command(backend)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: RehearseError becomes one line on stderr and its exit code."""
+    try:
+        code = rehearse.main(args=argv, prog_name="rehearse", standalone_mode=False)
+    except click.exceptions.Abort:
+        Console(stderr=True).print("rehearse: interrupted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RehearseError as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"rehearse: error: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("rehearse: interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

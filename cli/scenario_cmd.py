@@ -1,0 +1,103 @@
+"""`rehearse scenario validate|show`: check a scenario file and see what it says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from scenarios import Scenario, load_scenario
+
+SCENARIO_ARG = click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+
+
+@click.group()
+def scenario() -> None:
+    """Check a scenario file, or show what it describes."""
+
+
+@scenario.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Validate scenario files: one line each, exit 2 at the first bad one.
+
+    A bad file gets one line naming the file, line, field path and what is expected, e.g.
+    `x.yaml:12: budget.grand_round_fen: input should be greater than or equal to 0 (got -5)`.
+    """
+    console = Console(highlight=False, soft_wrap=True)
+    for path in paths:
+        loaded = load_scenario(path)
+        console.print(f"ok: {path}: scenario {loaded.name!r} (digest {loaded.digest()})")
+
+
+@scenario.command()
+@SCENARIO_ARG
+@click.option("--format", "fmt", type=click.Choice(["summary", "yaml", "json"]), default="summary",
+              show_default=True, help="summary: tables for people; yaml/json: every field, "
+              "defaults filled in.")
+def show(path: Path | None, fmt: str) -> None:
+    """Show a scenario (the bundled reference campaign when PATH is left out)."""
+    loaded = load_scenario(path)
+    if fmt == "json":
+        click.echo(json.dumps(loaded.model_dump(mode="json"), indent=2, ensure_ascii=False))
+    elif fmt == "yaml":
+        click.echo(yaml.safe_dump(loaded.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
+    else:
+        Console(highlight=False).print(*summary_tables(loaded))
+
+
+def _yuan(fen: float) -> str:
+    return f"{fen / 100:,.2f} yuan"
+
+
+def summary_tables(s: Scenario) -> list[Table]:
+    """The scenario as a few tables a product manager can read."""
+    c, p = s.campaign, s.campaign.phases
+    curve = s.arrival_curve()
+    peak_rate = float(curve.rate.max())
+    overview = Table(title=f"{c.title} ({s.name}, digest {s.digest()})", show_header=False)
+    overview.add_column(style="bold")
+    overview.add_column()
+    rows = [
+        ("preheat", f"{p.preheat_start.isoformat()} ({p.preheat_s / 86400:g} days)"),
+        ("launch", p.launch.isoformat()),
+        ("end", f"{p.end.isoformat()} ({p.live_s / 86400:g} days live)"),
+        ("institutions", ", ".join(i.id for i in c.institutions)),
+        ("grand round", f"top prize {_yuan(c.grand_round.top_prize.amount_fen)} "
+                        f"x{c.grand_round.top_prize.count or 'unlimited'}"),
+        ("invite", f"{c.invite.friends_required} friends -> one extra envelope "
+                   f"(max {c.invite.max_rewards_per_user})"),
+        ("participants", f"{s.traffic.participants_first_24h:,} in 24 h, "
+                         f"{s.traffic.participants_total:,} in total, "
+                         f"{s.traffic.preheat_visitors:,} preheat visitors"),
+        ("arrival peak", f"{peak_rate:,.1f} arrivals/s ({peak_rate * 60:,.0f}/min)"),
+        ("channels", ", ".join(f"{ch.channel_id} {ch.share:.0%}" for ch in s.traffic.channels)),
+        ("personas", ", ".join(f"{k} {v:.0%}" for k, v in s.personas.mix.weights().items())),
+        ("links", f"{len(s.links.primary_domains)} primary, {len(s.links.backup_domains)} backup "
+                  f"domains; ban at {s.links.ban_rule.max_visits:,} visits or "
+                  f"{s.links.ban_rule.max_shares:,} shares per {s.links.ban_rule.window / 3600:g} h"),
+        ("budget", f"{_yuan(s.budget.total_fen)} (fund-loss warning x{s.budget.fund_loss.warning_ratio:g}, "
+                   f"stop x{s.budget.fund_loss.stop_ratio:g})"),
+        ("target", s.target.adapter or f"{len(s.target.actions)} actions mapped"),
+    ]
+    for row in rows:
+        overview.add_row(*row)
+    gates = Table(title="Launch gates")
+    gates.add_column("gate", style="bold")
+    gates.add_column("criterion")
+    g = s.gates
+    gates.add_row("peak", f"{g.peak.target_active_users:,} active users in {g.peak.window}; "
+                          f"p95 {', '.join(f'{k} {v * 1000:g} ms' for k, v in g.peak.p95.items())}; "
+                          f"errors <= {g.peak.error_rate_max:.1%}")
+    gates.add_row("failover", f"banned domain gone from new links within {g.failover.max_seconds:g} s; "
+                              f"lost visits <= {g.failover.max_lost_visits_share:.0%}; "
+                              f"pool never empty: {g.failover.pool_never_empty}")
+    gates.add_row("payout", f"never over budget, never paid twice; fraud share <= "
+                            f"{g.payout.fraud_share_max:.0%}; alarm before "
+                            f"{g.payout.alarm_before_budget_share:.0%} of budget is gone")
+    gates.add_row("rules", "on" if g.rules.enabled else "off")
+    return [overview, gates]

@@ -1,1 +1,0 @@
-"""Placeholder package: filled by a later issue (see DESIGN.md)."""
