@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Iterable
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from scenarios.errors import ScenarioError
 from scenarios.model import Scenario
+from scenarios.overrides import apply_overrides
 
 DEFAULT_SCENARIO = "year_end_red_envelope.yaml"
 
@@ -23,8 +25,9 @@ def default_scenario_path() -> Path:
     return Path(str(resources.files("scenarios").joinpath(DEFAULT_SCENARIO)))
 
 
-def load_scenario(path: str | Path | None = None) -> Scenario:
-    """Load and validate a scenario file (the bundled one when path is None)."""
+def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Scenario:
+    """Load and validate a scenario file (the bundled one when path is None), with optional
+    `PATH=VALUE` what-if overrides (see `scenarios.overrides`)."""
     path = Path(path) if path is not None else default_scenario_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -32,10 +35,10 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         raise ScenarioError(f"{path}: no such scenario file; give the path of a .yaml file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
-    return parse_scenario(text, source=str(path))
+    return parse_scenario(text, source=str(path), overrides=overrides)
 
 
-def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[str] = ()) -> Scenario:
     """Validate scenario YAML text; `source` names it in error messages."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -44,6 +47,10 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(f"{source}{_mark(exc)}: YAML does not parse: {_yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario is a YAML mapping (name:, campaign:, ...), got {type(data).__name__}")
+    overrides = list(overrides)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source += f" (with --set {' '.join(overrides)})"
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
