@@ -149,8 +149,11 @@ def create_app(backend: Backend) -> Starlette:
     def ledger(_: Request) -> dict:
         return {**backend.store.ledger(), "monitor": desk.reading().as_dict(), "paused": desk.paused()}
 
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"ok": True, "phase": s.phase()})
+
     routes = [
-        Route("/healthz", lambda r: JSONResponse({"ok": True, "phase": s.phase()})),
+        Route("/healthz", healthz),
         Route("/api/campaign", public(lambda r: s.campaign_info(r.query_params.get("channel_id")))),
         Route("/api/rules", public(lambda r: s.rules())),
         Route("/api/login", public(login), methods=["POST"]),
