@@ -56,12 +56,12 @@ def create_app(backend: Backend) -> Starlette:
     """The Starlette app serving one Backend."""
     s, desk = backend.service, backend.desk
 
-    def public(fn: Callable[[Request], Awaitable[dict] | dict], auth: bool = False) -> Handler:
+    def endpoint(fn: Callable[[Request], Awaitable[dict] | dict],
+                 guard: Callable[[Request], None]) -> Handler:
+        """A handler: run the guard, then fn; a refusal from either becomes its JSON answer."""
         async def handler(request: Request) -> Response:
             try:
-                s.check_ip(_client_ip(request))
-                if auth:
-                    request.state.user_id = s.authenticate(_bearer(request))
+                guard(request)
                 result = fn(request)
                 if hasattr(result, "__await__"):
                     result = await result
@@ -70,20 +70,19 @@ def create_app(backend: Backend) -> Starlette:
                 return _refusal(refused)
         return handler
 
+    def public(fn: Callable[[Request], Awaitable[dict] | dict], auth: bool = False) -> Handler:
+        def guard(request: Request) -> None:
+            s.check_ip(_client_ip(request))
+            if auth:
+                request.state.user_id = s.authenticate(_bearer(request))
+        return endpoint(fn, guard)
+
     def ops(fn: Callable[[Request], Awaitable[dict] | dict]) -> Handler:
-        async def handler(request: Request) -> Response:
-            given = request.headers.get("x-ops-token", "")
-            if not hmac.compare_digest(given, backend.ops_token):
-                return _refusal(Refused(401, "ops_token_required",
-                                        "operations need the X-Ops-Token header the backend printed at start"))
-            try:
-                result = fn(request)
-                if hasattr(result, "__await__"):
-                    result = await result
-                return JSONResponse(result)
-            except Refused as refused:
-                return _refusal(refused)
-        return handler
+        def guard(request: Request) -> None:
+            if not hmac.compare_digest(request.headers.get("x-ops-token", ""), backend.ops_token):
+                raise Refused(401, "ops_token_required",
+                              "operations need the X-Ops-Token header the backend printed at start")
+        return endpoint(fn, guard)
 
     async def login(request: Request) -> dict:
         body = await _json(request)
