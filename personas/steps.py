@@ -1,0 +1,73 @@
+"""The step protocol (contract 1): what a persona yields, and what it is sent back.
+
+A persona is a generator: it yields `Act` (an abstract campaign action), `Wait` (think time
+in campaign seconds) or `Spawn` (a new participant it brings, e.g. an invitee) and receives an
+`Outcome` for every step (for a Wait or a Spawn, an ok Outcome).
+It never does I/O, never sleeps and never reads a clock; every engine interprets it.
+
+    def journey(user, scenario, rng):
+        page = yield Act("open_page")
+        if not page.ok:
+            return
+        yield Wait(rng.lognormvariate(...))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator, Union
+
+
+@dataclass(frozen=True, init=False)
+class Act:
+    """An abstract campaign action, in the scenario's vocabulary (`open_envelope`, `share`...)."""
+
+    action: str
+    params: dict[str, Any]
+
+    def __init__(self, action: str, **params: Any) -> None:
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "params", params)
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Think time, in campaign seconds; engines may compress it."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """Bring a new participant into the campaign after `after_seconds` (campaign time):
+    a sharer's invitee arriving through its link. The engine schedules the new journey."""
+
+    persona: str
+    after_seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+Step = Union[Act, Wait, Spawn]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the engine observed for one step.
+
+    `refused` means the backend turned the action down by the campaign's rules (a status the
+    target contract lists as a refusal); `ok` means it was done. Neither: it broke.
+    """
+
+    ok: bool
+    status: int = 0
+    latency_ms: float = 0.0
+    refused: bool = False
+    payout_fen: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+WAITED = Outcome(ok=True)
+
+Journey = Generator[Step, Outcome, None]
+JourneyFactory = Callable[..., Journey]

@@ -1,0 +1,1 @@
+"""The live engine: the target contract client and, on top of it, the Locust swarm."""

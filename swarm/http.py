@@ -1,0 +1,23 @@
+"""Sending a RequestSpec with httpx (the walkthrough's and the tools' transport)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from swarm.contract import RequestSpec
+
+
+def send(client: httpx.Client, spec: RequestSpec) -> tuple[int, bytes, float]:
+    """(status, body, latency in ms); status 0 when the request did not complete."""
+    headers = dict(spec.headers)
+    if spec.host:
+        headers["Host"] = spec.host
+    started = time.perf_counter()
+    try:
+        response = client.request(spec.method, spec.path, params=spec.query or None,
+                                  headers=headers, json=spec.json)
+    except httpx.HTTPError as exc:
+        return 0, str(exc).encode(), (time.perf_counter() - started) * 1000
+    return response.status_code, response.content, (time.perf_counter() - started) * 1000
