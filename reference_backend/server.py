@@ -37,7 +37,8 @@ def bind_loopback(port: int) -> socket.socket:
 
 def _config(backend: Backend, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(create_app(backend), log_level=log_level, access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=2, backlog=2048)
+                          lifespan="on", timeout_graceful_shutdown=2, backlog=2048,
+                          timeout_keep_alive=75)  # load clients pool connections; keep them
 
 
 def serve(backend: Backend, sock: socket.socket, log_level: str = "warning") -> None:

@@ -7,10 +7,15 @@ import time
 
 import httpx
 
+from reference_backend.service import Settings
+
 OPENERS = 220
 FIXED_100 = "campaign.institutions.0.envelope={kind: uniform, min_fen: 100, max_fen: 100}"
 ANHE_COVERS_30 = "budget.institutions_fen.anhe=3000"
 NO_MONITOR = ("budget.fund_loss.warning_ratio=1000000", "budget.fund_loss.stop_ratio=2000000")
+# A slow payment provider (50 ms) keeps the race window open even when a loaded test machine
+# sends the concurrent requests a few milliseconds apart.
+SLOW_PAYMENTS = Settings(payment_latency_s=0.05)
 
 
 async def _ready_users(client: httpx.AsyncClient, count: int, institution: str = "anhe") -> list[dict]:
@@ -41,7 +46,7 @@ def _concurrent_opens(url: str, count: int) -> list[httpx.Response]:
 
 
 def test_healthy_backend_never_pays_more_than_the_budget(start_backend):
-    with start_backend(FIXED_100, ANHE_COVERS_30, *NO_MONITOR) as b:
+    with start_backend(FIXED_100, ANHE_COVERS_30, *NO_MONITOR, settings=SLOW_PAYMENTS) as b:
         responses = _concurrent_opens(b.url, OPENERS)
         paid = [r for r in responses if r.status_code == 200]
         refused = {r.json()["error"] for r in responses if r.status_code != 200}
@@ -52,7 +57,7 @@ def test_healthy_backend_never_pays_more_than_the_budget(start_backend):
 
 
 def test_overspend_fault_overdraws_the_budget(start_backend):
-    with start_backend(FIXED_100, ANHE_COVERS_30, *NO_MONITOR, faults=("overspend",)) as b:
+    with start_backend(FIXED_100, ANHE_COVERS_30, *NO_MONITOR, faults=("overspend",), settings=SLOW_PAYMENTS) as b:
         responses = _concurrent_opens(b.url, OPENERS)
         paid = [r for r in responses if r.status_code == 200]
         anhe = b.ledger()["pools"]["anhe"]
@@ -71,14 +76,14 @@ def _same_envelope_at_once(url: str, times: int) -> list[httpx.Response]:
 
 
 def test_healthy_backend_pays_a_user_once_under_concurrent_retries(start_backend):
-    with start_backend(*NO_MONITOR) as b:
+    with start_backend(*NO_MONITOR, settings=SLOW_PAYMENTS) as b:
         statuses = sorted(r.status_code for r in _same_envelope_at_once(b.url, 20))
         assert statuses == [200] + [409] * 19
         assert b.ledger()["paid_twice"] == 0
 
 
 def test_double_pay_fault_pays_concurrent_retries_again(start_backend):
-    with start_backend(*NO_MONITOR, faults=("double-pay",)) as b:
+    with start_backend(*NO_MONITOR, faults=("double-pay",), settings=SLOW_PAYMENTS) as b:
         paid = [r for r in _same_envelope_at_once(b.url, 20) if r.status_code == 200]
         ledger = b.ledger()
         assert len(paid) > 1
