@@ -1,0 +1,204 @@
+"""Synthetic participants: seeded, deterministic identities that are never real people's data.
+
+    factory = IdentityFactory(scenario, seed=7)
+    user = factory.new(factory.persona_for(rng))          # "normal-000000", phone "13…", ...
+    friend = factory.invitee(link, invite_code="K7Q2", arrival_t=1800.0)
+
+Names come from Faker (zh_CN); phones, addresses and device ids from a seeded `random.Random`.
+Phones and normal users' addresses are handed out by affine permutations of a serial number,
+so they are distinct without keeping a set of everything issued.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import itertools
+import random
+from dataclasses import dataclass, field
+
+from faker import Faker
+
+from scenarios import Scenario
+from scenarios.people import Mix, PERSONA_NAMES
+
+MOBILE_PREFIXES = tuple(
+    str(p) for p in itertools.chain(range(130, 140), range(150, 160), range(180, 190)) if p != 154
+)
+"""Real mainland mobile prefixes of the big three carriers (154 was never assigned)."""
+
+CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
+"""Normal users' addresses: the carrier-grade NAT range, never a real subscriber's address."""
+
+OPERATOR_NET = ipaddress.IPv4Network("10.0.0.0/8")
+"""Fraud operators' /24s are carved out of this private range."""
+
+HOSTS_PER_24 = 254
+
+
+@dataclass
+class FraudOperator:
+    """One fraud operation: many accounts behind a few addresses and devices."""
+
+    operator_id: str
+    ips: list[str]
+    devices: list[str]
+    accounts_made: int = 0
+    ring_codes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One synthetic participant, as journeys and target-contract templates see it."""
+
+    persona: str
+    user_key: str
+    phone: str
+    name: str
+    channel: str
+    ip: str
+    device_id: str
+    arrival_t: float = 0.0
+    invite_code: str | None = None
+    link: str | None = None
+    operator: FraudOperator | None = field(default=None, compare=False)
+
+
+class _Permutation:
+    """Serial numbers 0, 1, 2... mapped one-to-one onto 0..size-1 in a seeded, scrambled order."""
+
+    def __init__(self, size: int, rng: random.Random) -> None:
+        self.size = size
+        self.scale = self._coprime(size, rng)
+        self.offset = rng.randrange(size)
+        self.next_serial = 0
+
+    @staticmethod
+    def _coprime(size: int, rng: random.Random) -> int:
+        while True:
+            scale = rng.randrange(1, size) | 1 if size > 2 else 1
+            if _gcd(scale, size) == 1:
+                return scale
+
+    def take(self) -> int:
+        if self.next_serial >= self.size:
+            raise OverflowError(f"all {self.size} values of this range have been handed out")
+        value = (self.scale * self.next_serial + self.offset) % self.size
+        self.next_serial += 1
+        return value
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def persona_for(mix: Mix, rng: random.Random) -> str:
+    """A persona name drawn by the scenario's `personas.mix` shares."""
+    weights = mix.weights()
+    return rng.choices(PERSONA_NAMES, weights=[weights[name] for name in PERSONA_NAMES])[0]
+
+
+class IdentityFactory:
+    """Hands out identities for one run; the same scenario and seed give the same identities."""
+
+    def __init__(self, scenario: Scenario, seed: int) -> None:
+        self.scenario = scenario
+        self.rng = random.Random(seed)
+        self.faker = Faker("zh_CN")
+        self.faker.seed_instance(seed)
+        channels = scenario.traffic.channels
+        self._channel_ids = [c.channel_id for c in channels]
+        self._channel_cum = list(itertools.accumulate(c.share for c in channels))
+        self._serials: dict[str, itertools.count[int]] = {}
+        self._phones: dict[str, _Permutation] = {}
+        self._cgnat = _Permutation(CGNAT.num_addresses, self.rng)
+        self._operator_nets = _Permutation(OPERATOR_NET.num_addresses // 256, self.rng)
+        self._blacklist = frozenset(scenario.antifraud.blacklist)
+        self._prefixes = [p for p in MOBILE_PREFIXES if not scenario.antifraud.is_virtual(p)]
+        self.operator: FraudOperator | None = None
+        self.operators_made = 0
+
+    def persona_for(self, rng: random.Random | None = None) -> str:
+        """A persona drawn by the mix, with the given generator (or the factory's own)."""
+        return persona_for(self.scenario.personas.mix, rng or self.rng)
+
+    def new(self, persona: str, arrival_t: float = 0.0) -> Identity:
+        """A new participant of this persona; fraud accounts come from the current operator."""
+        if persona == "fraud_script":
+            return self._fraud_account(arrival_t)
+        return self._person(persona, arrival_t)
+
+    def invitee(self, link: str, invite_code: str | None, arrival_t: float,
+                channel: str | None = None) -> Identity:
+        """A friend arriving through a sharer's link, carrying the sharer's invite code."""
+        return self._person("invitee", arrival_t, channel=channel, link=link,
+                            invite_code=invite_code)
+
+    def _person(self, persona: str, arrival_t: float, channel: str | None = None,
+                **extra: str | None) -> Identity:
+        return Identity(
+            persona=persona, user_key=self._user_key(persona), phone=self._phone(),
+            name=self.faker.name(), channel=channel or self._channel(),
+            ip=str(CGNAT.network_address + self._cgnat.take()), device_id=self._device_id(),
+            arrival_t=float(arrival_t), **extra,
+        )
+
+    def _fraud_account(self, arrival_t: float) -> Identity:
+        settings = self.scenario.personas.fraud_script
+        operator = self.operator
+        if operator is None or operator.accounts_made >= settings.accounts_per_operator:
+            operator = self.operator = self._new_operator()
+        operator.accounts_made += 1
+        segments = self.scenario.antifraud.virtual_segments
+        virtual = bool(segments) and self.rng.random() < settings.virtual_number_share
+        phone = self._phone(self.rng.choice(segments) if virtual else None)
+        return Identity(
+            persona="fraud_script", user_key=self._user_key("fraud_script"), phone=phone,
+            name=self.faker.name(), channel=self._channel(), ip=self.rng.choice(operator.ips),
+            device_id=self.rng.choice(operator.devices), arrival_t=float(arrival_t),
+            operator=operator,
+        )
+
+    def _new_operator(self) -> FraudOperator:
+        """A new operator: `ips_per_operator` addresses in one /24 (at most 254), a few devices."""
+        settings = self.scenario.personas.fraud_script
+        net = OPERATOR_NET.network_address + 256 * self._operator_nets.take()
+        hosts = self.rng.sample(range(1, HOSTS_PER_24 + 1),
+                                min(settings.ips_per_operator, HOSTS_PER_24))
+        operator = FraudOperator(
+            operator_id=f"op-{self.operators_made:05d}",
+            ips=[str(net + host) for host in hosts],
+            devices=[self._device_id() for _ in range(settings.devices_per_operator)],
+        )
+        self.operators_made += 1
+        return operator
+
+    def _user_key(self, persona: str) -> str:
+        serial = next(self._serials.setdefault(persona, itertools.count()))
+        return f"{persona}-{serial:06d}"
+
+    def _channel(self) -> str:
+        index = bisect.bisect_right(self._channel_cum, self.rng.random() * self._channel_cum[-1])
+        return self._channel_ids[min(index, len(self._channel_ids) - 1)]
+
+    def _phone(self, segment: str | None = None) -> str:
+        """An 11-digit number in `segment` (else under a real mobile prefix that is not a
+        virtual segment), never handed out twice and never on the scenario's blacklist."""
+        while True:
+            prefix = segment or self.rng.choice(self._prefixes)
+            digits = 11 - len(prefix)
+            numbers = self._phones.get(prefix)
+            if numbers is None:
+                numbers = self._phones[prefix] = _Permutation(10**digits, self.rng)
+            phone = f"{prefix}{numbers.take():0{digits}d}"
+            if phone in self._blacklist:
+                continue
+            if segment is None and self.scenario.antifraud.is_virtual(phone):
+                continue
+            return phone
+
+    def _device_id(self) -> str:
+        return f"{self.rng.getrandbits(64):016x}"
+
