@@ -1,0 +1,71 @@
+"""Table files on disk: Parquet where pyarrow imports, CSV otherwise, always written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from observations.schema import ObservationError, Table
+
+Format = Literal["parquet", "csv"]
+FORMATS: tuple[Format, ...] = ("parquet", "csv")
+
+
+def default_format() -> Format:
+    """Parquet when pyarrow can be imported, else CSV; checked on each call so tests can switch."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return "csv"
+    return "parquet"
+
+
+def resolve_format(fmt: str | None) -> Format:
+    """The format asked for, or the default one when none is."""
+    if fmt is None:
+        return default_format()
+    if fmt not in FORMATS:
+        raise ObservationError(f"unknown table format {fmt!r}: use 'parquet' or 'csv'")
+    return fmt  # type: ignore[return-value]
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file whole or not at all (a reader never sees half of it)."""
+    scratch = _scratch(path)
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a table to `path` in the format its suffix names, whole or not at all."""
+    scratch = _scratch(path)
+    if path.suffix == ".parquet":
+        frame.to_parquet(scratch, index=False)
+    else:
+        frame.to_csv(scratch, index=False)
+    os.replace(scratch, path)
+
+
+def read_frame(path: Path, table: Table) -> pd.DataFrame:
+    """Read one table file back with the table's columns and dtypes."""
+    if path.suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except ImportError as exc:
+            raise ObservationError(
+                f"{path} is Parquet but pyarrow cannot be imported ({exc}): pip install pyarrow"
+            ) from None
+        return table.conform(frame, path)
+    header = pd.read_csv(path, nrows=0).columns
+    present = {c: d for c, d in table.columns.items() if c in header}
+    missing_markers = {c: [""] for c, d in present.items() if d != "str"}
+    frame = pd.read_csv(path, dtype=present, keep_default_na=False, na_values=missing_markers)
+    return table.conform(frame, path)
+
+
+def _scratch(path: Path) -> Path:
+    """A hidden sibling to write into before renaming; unique per process."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")

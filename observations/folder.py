@@ -1,0 +1,83 @@
+"""Reading a run folder back: consolidate writers' parts into one file per table, load a Run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pydantic import ValidationError
+
+from observations import layout
+from observations.files import Format, read_frame, resolve_format, write_frame
+from observations.schema import ObservationError, RunInfo, Table, tables
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A run folder in memory: run.json and the three tables, each sorted by t."""
+
+    info: RunInfo
+    requests: pd.DataFrame
+    gauges: pd.DataFrame
+    events: pd.DataFrame
+    rolled_up: bool
+
+
+def read_info(folder: Path) -> RunInfo:
+    """The run.json of `folder`, or a one-line error saying why the folder is not a run folder."""
+    folder = Path(folder)
+    path = folder / layout.RUN_JSON
+    if not path.is_file():
+        what = "run.json is missing" if folder.is_dir() else "no such folder"
+        raise ObservationError(
+            f"{folder} is not a run folder: {what} "
+            "(point at the folder an engine wrote, holding run.json)"
+        )
+    try:
+        return RunInfo.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ObservationError(f"{path} is not a valid run.json: {problems}") from None
+
+
+def load_run(folder: Path) -> Run:
+    """Read a run folder: its tables, parts included (a run killed before consolidating)."""
+    folder = Path(folder)
+    info = read_info(folder)
+    requests, gauges, events = (_read_table(folder, table) for table in tables(info.rolled_up))
+    return Run(info=info, requests=requests, gauges=gauges, events=events, rolled_up=info.rolled_up)
+
+
+def consolidate(folder: Path, fmt: Format | None = None) -> None:
+    """Merge each table's parts into one file sorted by t (stable), remove the parts; repeatable."""
+    folder = Path(folder)
+    info = read_info(folder)
+    fmt = resolve_format(fmt)
+    for table in tables(info.rolled_up):
+        target = layout.table_path(folder, table.name, fmt)
+        sources = layout.table_files(folder, table.name) + layout.part_files(folder, table.name)
+        if sources == [target]:
+            continue
+        write_frame(_read_table(folder, table), target)
+        # Parts go only after the merged file is in place: a crash here duplicates, never loses.
+        for source in sources:
+            if source != target:
+                source.unlink()
+    parts = folder / layout.PARTS
+    try:
+        parts.rmdir()
+    except OSError:
+        pass  # absent, or a writer is still adding parts
+
+
+def _read_table(folder: Path, table: Table) -> pd.DataFrame:
+    """Every file of one table (consolidated first, then parts), as one frame sorted by t."""
+    paths = layout.table_files(folder, table.name) + layout.part_files(folder, table.name)
+    frames = [frame for frame in (read_frame(p, table) for p in paths) if len(frame)]
+    if not frames:
+        return table.empty()
+    merged = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return merged.sort_values("t", kind="stable", ignore_index=True)

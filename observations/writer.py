@@ -1,0 +1,180 @@
+"""RunWriter: an engine's rows appended to column lists, written to a run folder in part files.
+
+    with RunWriter(folder, RunInfo.start(scenario, engine="simulator")) as out:
+        out.request(t=0.5, engine="simulator", persona="normal", user_id="u1", action="open_page",
+                    channel="wechat", domain="a.example", status=200, ok=True, refused=False,
+                    latency_ms=41.0, payout_fen=0, error="")
+        out.gauge(t=60.0, active_users=1200, rps=35.5)
+    consolidate(folder)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Callable, Literal
+
+from observations import layout
+from observations.files import Format, resolve_format, write_frame, write_text
+from observations.schema import EVENTS, GAUGES, ObservationError, RunInfo, Table, tables, utc_now
+
+
+class _Buffer:
+    """One table's rows not yet on disk, one list per column."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.names = table.columns.keys()
+        self.columns: dict[str, list[Any]] = {name: [] for name in table.columns}
+        self.rows = 0
+        self.parts = 0
+
+    def take(self) -> dict[str, list[Any]]:
+        """The buffered columns, leaving the buffer empty."""
+        taken, self.columns = self.columns, {name: [] for name in self.table.columns}
+        self.rows = 0
+        return taken
+
+
+class RunWriter:
+    """Writes one engine's (or one worker's) observations into a run folder.
+
+    Rows go to column lists and reach `folder/parts/` as a part file named for `writer_id`
+    whenever a table holds `flush_rows` rows, and on flush() and close(), so several processes
+    can write into one folder and an interrupted run keeps what it measured. With `info`,
+    run.json is written at once ("running") and again on close; workers that share a folder
+    with a main writer pass `info=None`. Not thread-safe: one writer per process or thread.
+    """
+
+    def __init__(self, folder: Path, info: RunInfo | None, writer_id: str = "main",
+                 flush_rows: int = 50_000, *, fmt: Format | None = None,
+                 now: Callable[[], datetime] = utc_now) -> None:
+        if not layout.WRITER_ID.match(writer_id):
+            raise ObservationError(
+                f"writer_id {writer_id!r} cannot name part files: "
+                "use up to 64 letters, digits, '_', '.' and '-'"
+            )
+        if flush_rows < 1:
+            raise ObservationError(f"flush_rows must be at least 1, got {flush_rows}")
+        self.folder = Path(folder)
+        self.writer_id = writer_id
+        self._flush_rows = flush_rows
+        self._fmt = resolve_format(fmt)
+        self._now = now
+        self._info = info
+        self._closed = False
+        requests_table = tables(info is not None and info.rolled_up)[0]
+        self._requests = _Buffer(requests_table)
+        self._gauges = _Buffer(GAUGES)
+        self._events = _Buffer(EVENTS)
+        self._refuse_clash()
+        (self.folder / layout.PARTS).mkdir(parents=True, exist_ok=True)
+        if info is not None:
+            self._write_info(info.model_copy(update={"status": "running", "ended_at": None}))
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close("finished" if exc_type is None else "interrupted")
+
+    def request(self, **row: Any) -> None:
+        """One action (or, in a rolled-up run, one interval and key) with every requests column."""
+        buffer = self._requests
+        if self._closed or row.keys() != buffer.names:
+            self._reject(buffer, row)
+        for name, column in buffer.columns.items():
+            column.append(row[name])
+        buffer.rows += 1
+        if buffer.rows >= self._flush_rows:
+            self._flush(buffer)
+
+    def gauge(self, **row: Any) -> None:
+        """One sample interval; t is required, a gauge the engine cannot measure may be left out."""
+        buffer = self._gauges
+        if self._closed or "t" not in row or not row.keys() <= buffer.names:
+            self._reject(buffer, row)
+        for name, column in buffer.columns.items():
+            column.append(row.get(name))
+        buffer.rows += 1
+        if buffer.rows >= self._flush_rows:
+            self._flush(buffer)
+
+    def event(self, t: float, kind: str, detail: str = "") -> None:
+        """Something that happened once: a ban, a failover, an alarm, a pause, ..."""
+        self._check_open()
+        buffer = self._events
+        buffer.columns["t"].append(t)
+        buffer.columns["kind"].append(kind)
+        buffer.columns["detail"].append(detail)
+        buffer.rows += 1
+        if buffer.rows >= self._flush_rows:
+            self._flush(buffer)
+
+    def flush(self) -> None:
+        """Write every buffered row to part files now."""
+        failure: ObservationError | None = None
+        for buffer in (self._requests, self._gauges, self._events):
+            try:
+                self._flush(buffer)
+            except ObservationError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def close(self, status: Literal["finished", "interrupted"] = "finished") -> None:
+        """Flush, then record in run.json how the run ended and when; closing twice does nothing."""
+        if status not in ("finished", "interrupted"):
+            raise ObservationError(f"close(status={status!r}): use 'finished' or 'interrupted'")
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush()
+        except BaseException:
+            self._finish("interrupted")
+            raise
+        self._finish(status)
+
+    def _flush(self, buffer: _Buffer) -> None:
+        if buffer.rows == 0:
+            return
+        frame = buffer.table.from_columns(buffer.take())
+        buffer.parts += 1
+        table, seq = buffer.table.name, buffer.parts
+        path = layout.part_path(self.folder, table, self.writer_id, seq, self._fmt)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_frame(frame, path)
+
+    def _finish(self, status: str) -> None:
+        if self._info is not None:
+            ended = {"status": status, "ended_at": self._now()}
+            self._write_info(self._info.model_copy(update=ended))
+
+    def _write_info(self, info: RunInfo) -> None:
+        write_text(self.folder / layout.RUN_JSON, info.model_dump_json(indent=2) + "\n")
+
+    def _refuse_clash(self) -> None:
+        for table in (self._requests.table, GAUGES, EVENTS):
+            if layout.part_files(self.folder, table.name, self.writer_id):
+                raise ObservationError(
+                    f"{self.folder} already holds part files from writer {self.writer_id!r}: "
+                    "give each writer its own writer_id, or write into a fresh folder"
+                )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ObservationError(f"the writer for {self.folder} is closed: open a new RunWriter")
+
+    def _reject(self, buffer: _Buffer, row: dict[str, Any]) -> None:
+        self._check_open()
+        required = ("t",) if buffer.table is GAUGES else buffer.names
+        missing = [c for c in required if c not in row]
+        unknown = [c for c in row if c not in buffer.names]
+        raise ObservationError(
+            f"a {buffer.table.name} row must name its columns exactly: "
+            f"missing {missing or 'none'}, unknown {unknown or 'none'} "
+            f"(columns: {', '.join(buffer.names)})"
+        )
