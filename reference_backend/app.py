@@ -70,11 +70,14 @@ def create_app(backend: Backend) -> Starlette:
                 return _refusal(refused)
         return handler
 
-    def public(fn: Callable[[Request], Awaitable[dict] | dict], auth: bool = False) -> Handler:
+    def public(fn: Callable[[Request], Awaitable[dict] | dict], auth: bool = False,
+               signed: bool = False) -> Handler:
         def guard(request: Request) -> None:
             s.check_ip(_client_ip(request))
             if auth:
                 request.state.user_id = s.authenticate(_bearer(request))
+            if signed:
+                s.check_signature(request.headers.get("x-device-id"), request.headers.get("x-sign"))
         return endpoint(fn, guard)
 
     def ops(fn: Callable[[Request], Awaitable[dict] | dict]) -> Handler:
@@ -153,20 +156,22 @@ def create_app(backend: Backend) -> Starlette:
 
     routes = [
         Route("/healthz", healthz),
-        Route("/api/campaign", public(lambda r: s.campaign_info(r.query_params.get("channel_id")))),
+        Route("/api/campaign", public(lambda r: s.campaign_info(r.query_params.get("channel_id"),
+                                                                     r.headers.get("x-device-id")))),
         Route("/api/rules", public(lambda r: s.rules())),
         Route("/api/login", public(login), methods=["POST"]),
         Route("/api/me", public(lambda r: s.me(user(r)), auth=True)),
         Route("/api/institutions/{institution}/tasks/{task}", methods=["POST"], endpoint=public(
             lambda r: s.complete_task(user(r), r.path_params["institution"], r.path_params["task"]), auth=True)),
         Route("/api/institutions/{institution}/envelope", methods=["POST"], endpoint=public(
-            lambda r: desk.open_envelope(user(r), r.path_params["institution"]), auth=True)),
-        Route("/api/invite/envelope", public(lambda r: desk.open_invite_envelope(user(r)), auth=True),
+            lambda r: desk.open_envelope(user(r), r.path_params["institution"]), auth=True, signed=True)),
+        Route("/api/invite/envelope", public(lambda r: desk.open_invite_envelope(user(r)), auth=True, signed=True),
               methods=["POST"]),
-        Route("/api/grand-draw", public(lambda r: desk.grand_draw(user(r)), auth=True), methods=["POST"]),
+        Route("/api/grand-draw", public(lambda r: desk.grand_draw(user(r)), auth=True, signed=True), methods=["POST"]),
         Route("/api/share", public(share, auth=True), methods=["POST"]),
         Route("/api/follow", public(lambda r: s.follow(user(r)), auth=True), methods=["POST"]),
-        Route("/s/{code}", public(lambda r: s.visit_link(r.path_params["code"], r.headers.get("host")))),
+        Route("/s/{code}", public(lambda r: s.visit_link(r.path_params["code"], r.headers.get("host"),
+                                                          r.headers.get("x-device-id")))),
         Route("/ops/ledger", ops(ledger)),
         Route("/ops/links", ops(link_pool)),
         Route("/ops/domains/ban", ops(ban), methods=["POST"]),

@@ -10,7 +10,8 @@ FAULTS: dict[str, str] = {
     "call: concurrent requests for the same envelope are each paid",
     "no-failover": "a reported ban is logged but the domain keeps being issued and no backup "
     "joins the pool",
-    "no-antifraud": "virtual-number segments, the blacklist and rate limits are not enforced",
+    "no-antifraud": "payout signatures, virtual-number segments, the blacklist and rate limits "
+    "are not enforced",
     "slow-open": "opening an envelope waits about 200 ms on a 4-slot resource, so opens queue "
     "under load",
     "preheat-leak": "participation is accepted before launch",

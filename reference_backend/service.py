@@ -7,6 +7,8 @@ bundled target contract treats as refusals: 403 not allowed, 409 already done or
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 import re
 import secrets
@@ -52,8 +54,11 @@ class CampaignService:
 
     def __post_init__(self) -> None:
         limits = self.scenario.antifraud.rate_limits
-        self.user_limits = self.user_limits or TokenBuckets(limits.per_user.per_second, limits.per_user.burst)
-        self.ip_limits = self.ip_limits or TokenBuckets(limits.per_ip.per_second, limits.per_ip.burst)
+        # Limits count campaign seconds, so a compressed rehearsal is judged like the real campaign.
+        self.user_limits = self.user_limits or TokenBuckets(
+            limits.per_user.per_second, limits.per_user.burst, ticker=self.clock.now)
+        self.ip_limits = self.ip_limits or TokenBuckets(
+            limits.per_ip.per_second, limits.per_ip.burst, ticker=self.clock.now)
         self.monitor = FundLossMonitor(self.scenario.budget.fund_loss,
                                        self.scenario.budget.total_fen, self.scenario.arrival_curve())
         self._sessions: dict[str, int] = {}
@@ -87,6 +92,22 @@ class CampaignService:
         if self.antifraud_on() and not self.user_limits.allow(f"u{user_id}"):
             raise Refused(429, "rate_limited", "too many requests for this account; slow down")
 
+    def sign(self, device_id: str | None) -> str | None:
+        """The payout signature the page hands a device (None without a device id)."""
+        if not device_id:
+            return None
+        key = (self.store.meta("sign_key") or "").encode()
+        return hmac.new(key, device_id.encode(), hashlib.sha256).hexdigest()[:20]
+
+    def check_signature(self, device_id: str | None, signature: str | None) -> None:
+        """Payouts need the page's signature: a script calling the interface directly has none."""
+        if not (self.scenario.antifraud.signed_payouts and self.antifraud_on()):
+            return
+        expected = self.sign(device_id)
+        if expected is None or not signature or not hmac.compare_digest(expected, signature):
+            raise Refused(403, "unsigned_request", "payout calls must carry the signature the campaign "
+                          "page hands out (header X-Sign, with the same X-Device-Id)")
+
     def authenticate(self, token: str | None) -> int:
         if not token:
             raise Refused(401, "login_required", "log in first: send Authorization: Bearer <token>")
@@ -101,8 +122,9 @@ class CampaignService:
 
     # --- the page --------------------------------------------------------------------------
 
-    def campaign_info(self, channel_id: str | None) -> dict:
-        """The landing page: phase, countdown, institutions. Counts a page view per channel."""
+    def campaign_info(self, channel_id: str | None, device_id: str | None = None) -> dict:
+        """The landing page: phase, countdown, institutions, the device's payout signature.
+        Counts a page view per channel."""
         if channel_id:
             self.store.count_step(self._known_channel(channel_id), "page_view")
         phases = self.scenario.campaign.phases
@@ -120,6 +142,7 @@ class CampaignService:
                 {"id": i.id, "name": i.name, "tasks": [task.id for task in i.tasks]}
                 for i in self.scenario.campaign.institutions
             ],
+            "sign": self.sign(device_id),
         }
 
     def rules(self) -> dict:
@@ -238,7 +261,7 @@ class CampaignService:
         self._next_domain += 1
         return pool[self._next_domain % len(pool)]
 
-    def visit_link(self, code: str, host: str | None) -> dict:
+    def visit_link(self, code: str, host: str | None, device_id: str | None = None) -> dict:
         link = self.store.link(code)
         if link is None:
             raise Refused(404, "unknown_link", f"no share link {code!r}")
@@ -247,7 +270,7 @@ class CampaignService:
         self.store.count_step(link["channel_id"], "link_visit")
         inviter = self.store.user(link["user_id"])
         return {"invite_code": inviter["invite_code"], "channel_id": link["channel_id"],
-                "domain": domain, "phase": self.phase()}
+                "domain": domain, "phase": self.phase(), "sign": self.sign(device_id)}
 
     def _institution(self, institution_id: str):
         institution = self.scenario.campaign.institution(institution_id)

@@ -101,6 +101,7 @@ class Store:
             self.set_meta("scenario", scenario.name)
             self.set_meta("ops_token", secrets.token_urlsafe(24))
             self.set_meta("otp_secret", pyotp.random_base32())
+            self.set_meta("sign_key", secrets.token_hex(16))
             budget = scenario.budget
             pools = dict(budget.institutions_fen)
             pools["grand"] = budget.grand_round_fen

@@ -97,6 +97,9 @@ class Effectiveness(Section):
 
 
 class Antifraud(Section):
+    signed_payouts: bool = Field(
+        default=False, description="payout calls must carry the signature the campaign page (or a "
+        "share link's landing) hands out, so scripts that call the payout interface directly fail")
     virtual_segments: list[Annotated[str, Field(pattern=r"^1\d{2,3}$")]]
     blacklist: list[Phone] = Field(default_factory=list)
     rate_limits: RateLimits

@@ -59,12 +59,18 @@ class LiveBackend:
         return self.http.post("/api/login", json={"phone": phone, "channel_id": "main_venue", **body},
                               headers={"X-Forwarded-For": f"10.9.{self._ips // 250}.{self._ips % 250}"})
 
-    def user(self, phone: str, **body) -> "httpx.Headers":
-        """Log a new user in; the headers that act as them."""
+    def user(self, phone: str, **body) -> dict:
+        """Log a new user in after viewing the page; the headers that act as them (signed)."""
         response = self.login(phone, **body)
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['token']}",
-                "X-Forwarded-For": f"10.8.{self._ips // 250}.{self._ips % 250}"}
+                "X-Forwarded-For": f"10.8.{self._ips // 250}.{self._ips % 250}",
+                **self.signed(f"device-{phone}")}
+
+    def signed(self, device_id: str) -> dict:
+        """The device id and the payout signature the campaign page hands that device."""
+        page = self.http.get("/api/campaign", headers={"X-Device-Id": device_id})
+        return {"X-Device-Id": device_id, "X-Sign": page.json()["sign"]}
 
     def post(self, path: str, who: dict, **kwargs) -> httpx.Response:
         return self.http.post(path, headers=who, **kwargs)

@@ -20,7 +20,9 @@ SLOW_PAYMENTS = Settings(payment_latency_s=0.05)
 
 async def _ready_users(client: httpx.AsyncClient, count: int, institution: str = "anhe") -> list[dict]:
     async def one(n: int) -> dict:
-        ip = {"X-Forwarded-For": f"10.{n // 250}.{n % 250}.1"}
+        ip = {"X-Forwarded-For": f"10.{n // 250}.{n % 250}.1", "X-Device-Id": f"dev-{n}"}
+        page = await client.get("/api/campaign", headers=ip)
+        ip["X-Sign"] = page.json()["sign"]
         login = await client.post("/api/login", json={"phone": f"139{n:08d}"}, headers=ip)
         who = {**ip, "Authorization": f"Bearer {login.json()['token']}"}
         for task in ("watch_live", "follow_account"):

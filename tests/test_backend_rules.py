@@ -53,6 +53,28 @@ def test_no_antifraud_fault_lets_virtual_and_blacklisted_numbers_in(start_backen
         assert b.login("13800000001").status_code == 200
 
 
+def test_payouts_need_the_signature_the_page_hands_out(start_backend):
+    with start_backend() as b:
+        who = b.user("13912345678")
+        b.unlock(who, "anhe")
+        unsigned = {k: v for k, v in who.items() if k != "X-Sign"}
+        refused = b.post("/api/institutions/anhe/envelope", unsigned)
+        assert (refused.status_code, refused.json()["error"]) == (403, "unsigned_request")
+        other_device = {**who, "X-Device-Id": "someone-else"}
+        assert b.post("/api/institutions/anhe/envelope", other_device).status_code == 403
+        assert b.post("/api/grand-draw", unsigned).json()["error"] == "unsigned_request"
+        assert b.post("/api/institutions/anhe/envelope", who).status_code == 200
+
+
+def test_unsigned_payouts_pass_without_antifraud_or_when_the_scenario_signs_nothing(start_backend):
+    for overrides, faults in ((("antifraud.signed_payouts=false",), ()), ((), ("no-antifraud",))):
+        with start_backend(*overrides, faults=faults) as b:
+            who = b.user("13912345678")
+            b.unlock(who, "anhe")
+            unsigned = {k: v for k, v in who.items() if k not in ("X-Sign", "X-Device-Id")}
+            assert b.post("/api/institutions/anhe/envelope", unsigned).status_code == 200
+
+
 def test_requests_without_a_valid_session_are_refused(start_backend):
     with start_backend() as b:
         assert b.http.post("/api/institutions/anhe/envelope").json()["error"] == "login_required"
@@ -120,7 +142,8 @@ def test_limited_prize_falls_back_when_its_count_runs_out(start_backend):
 def test_third_new_friend_earns_the_inviter_one_extra_envelope(start_backend):
     with start_backend() as b:
         inviter = b.login("13900000000").json()
-        headers = {"Authorization": f"Bearer {inviter['token']}", "X-Forwarded-For": "10.7.0.1"}
+        headers = {"Authorization": f"Bearer {inviter['token']}", "X-Forwarded-For": "10.7.0.1",
+                   **b.signed("inviter-phone")}
         code = inviter["invite_code"]
         assert b.login("13911111111", invite_code=code).json()["invite_counted"] is True
         # the same friend again, and an existing user arriving by the link, do not count
