@@ -153,6 +153,36 @@ class DeclarativeContract:
                            query=render(request.query, roots), headers=headers, json=body,
                            host=link.domain if (request.link_host and link) else None)
 
+    def build_operation(self, name: str, params: Mapping[str, Any]) -> RequestSpec | None:
+        """An operations call (report_ban, ledger, ...), or None if the target maps none."""
+        request = self.target.operations.get(name)  # type: ignore[call-overload]
+        if request is None:
+            return None
+        roots = {"params": params, "session": {}, "user": None, "link": None}
+        try:
+            path = render(request.path, roots)
+        except _Missing as missing:
+            raise ContractError(f"target.operations.{name}.path needs {{{missing}}}") from None
+        headers = {k: str(v) for k, v in render({**self.target.headers, **request.headers}, roots).items()}
+        body = render(request.body, roots) if request.body is not None else None
+        return RequestSpec(action=name, method=request.method, path=str(path),
+                           query=render(request.query, roots), headers=headers, json=body)
+
+    def read_operation(self, name: str, status: int, body: bytes) -> dict[str, Any] | None:
+        """The values an operation's `extract` names (a list counts as its length); None if it failed."""
+        request = self.target.operations.get(name)  # type: ignore[call-overload]
+        if request is None or not 200 <= status < 300:
+            return None
+        try:
+            decoded = json.loads(body) if body else None
+        except ValueError:
+            return None
+        values = {}
+        for key, path in request.extract.items():
+            value = dig(decoded, path)
+            values[key] = len(value) if isinstance(value, list) else value
+        return values
+
     def read(self, act: Act, status: int, body: bytes, latency_ms: float) -> tuple[Outcome, dict[str, Any]]:
         request = self.mapping(act.action)
         try:

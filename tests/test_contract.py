@@ -111,3 +111,18 @@ def test_a_bad_adapter_is_reported_before_any_traffic(adapter, message):
     scenario = load_scenario(overrides=[f"target.adapter={adapter}"])
     with pytest.raises(ContractError, match=message):
         load_contract(scenario.target)
+
+
+def test_operations_against_the_reference_backend(start_backend, scenario):
+    contract = load_contract(scenario.target)
+    with start_backend() as b:
+        token = {"ops_token": b.running.backend.ops_token}
+        ban = contract.build_operation("report_ban", {**token, "domain": scenario.links.primary_domains[0]})
+        assert send(b.http, ban)[0] == 200
+        pool = contract.read_operation("link_pool", *send(b.http, contract.build_operation("link_pool", token))[:2])
+        assert pool == {"healthy_domains": len(scenario.links.primary_domains), "banned_domains": 1}
+        ledger = contract.read_operation("ledger", *send(b.http, contract.build_operation("ledger", token))[:2])
+        assert ledger == {"budget_left_fen": scenario.budget.total_fen, "paid_fen": 0, "alarm_level": 0}
+        no_token = contract.build_operation("ledger", {})
+        assert contract.read_operation("ledger", *send(b.http, no_token)[:2]) is None
+        assert contract.build_operation("no_such_operation", token) is None

@@ -1,0 +1,209 @@
+"""The swarm as Locust sees it: one user class per persona, a shape that plays the campaign's
+arrival curve, and the listeners that keep observations. The top-level `locustfile.py` imports
+this, so QA can run plain Locust:
+
+    locust -f locustfile.py --host http://127.0.0.1:8700 --ops-token TOKEN
+    locust -f locustfile.py --headless --host http://127.0.0.1:8700 --run-dir runs/x
+
+Options (besides Locust's): --scenario, --set PATH=VALUE, --window, --peak-users, --scale 1:K,
+--compress X, --rehearse-duration D, --run-dir, --ops-token (or REHEARSE_OPS_TOKEN),
+--rehearse-seed, --allow-remote.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import urlencode
+
+import gevent
+from locust import FastHttpUser, LoadTestShape, constant, events, task
+from locust.runners import MasterRunner, WorkerRunner
+
+from scenarios.errors import RehearseError
+from swarm.contract import RequestSpec
+from swarm.runtime import SwarmRuntime
+from swarm.safety import check_host
+from swarm.settings import SwarmSettings
+from swarm.shape import users_at
+
+log = logging.getLogger("rehearse.swarm")
+
+
+class PersonaUser(FastHttpUser):
+    """Plays one participant after another: a due invitee if any, else a fresh `persona`."""
+
+    abstract = True
+    persona = "normal"
+    wait_time = constant(0)
+    network_timeout = 10.0
+    connection_timeout = 5.0
+
+    @task
+    def participate(self) -> None:
+        runtime: SwarmRuntime | None = getattr(self.environment, "rehearse", None)
+        if runtime is None or runtime.started is None:
+            gevent.sleep(0.2)
+            return
+        user = runtime.player.next_participant(self.persona)
+        runtime.journeys_started += 1
+        runtime.player.play(user, self._send, gevent.sleep)
+
+    def _send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+        runtime: SwarmRuntime = self.environment.rehearse
+        url = spec.path + (("&" if "?" in spec.path else "?") + urlencode(spec.query) if spec.query else "")
+        headers = dict(spec.headers)
+        if spec.host:
+            headers["Host"] = spec.host
+        started = time.perf_counter()
+        with self.client.request(spec.method, url, name=spec.action, headers=headers, json=spec.json,
+                                 catch_response=True) as response:
+            status = response.status_code or 0
+            body = response.content or b""
+            if status in runtime.refusal_statuses(spec.action):
+                response.success()  # refused by the campaign's rules: behaviour, not failure
+        return status, body, (time.perf_counter() - started) * 1000
+
+
+class NormalUser(PersonaUser):
+    persona = "normal"
+
+
+class SharerUser(PersonaUser):
+    persona = "sharer"
+
+
+class FraudScriptUser(PersonaUser):
+    persona = "fraud_script"
+
+
+class PreheatBrowserUser(PersonaUser):
+    persona = "preheat_browser"
+
+
+USER_CLASSES = (NormalUser, SharerUser, FraudScriptUser, PreheatBrowserUser)
+
+
+class CampaignShape(LoadTestShape):
+    """Users follow the arrival curve across the scenario's window; the run ends with it."""
+
+    def tick(self) -> tuple[int, float] | None:
+        runtime: SwarmRuntime | None = getattr(self.runner.environment, "rehearse", None)
+        if runtime is None:
+            return None
+        run_time = self.get_run_time()
+        if run_time >= runtime.plan.duration_s:
+            return None
+        users = users_at(runtime.scenario, runtime.plan, run_time)
+        return users, float(max(users, 1))
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser) -> None:
+    group = parser.add_argument_group("rehearse", "the campaign to rehearse")
+    group.add_argument("--scenario", default="", help="scenario YAML (default: the bundled one)")
+    group.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="what-if override")
+    group.add_argument("--window", default="", help="traffic window to play (default: the peak gate's)")
+    group.add_argument("--peak-users", type=int, default=0, help="users at the window's peak")
+    group.add_argument("--scale", default="1:100", help="1:K, one user plays K participants")
+    group.add_argument("--compress", type=float, default=0.0, help="campaign seconds per wall second")
+    group.add_argument("--rehearse-duration", default="", help="wall time to play the window in")
+    group.add_argument("--run-dir", default="", help="where observations go (default: runs/swarm-TIME)")
+    group.add_argument("--ops-token", default="", env_var="REHEARSE_OPS_TOKEN",
+                       help="token for the target's operations hooks")
+    group.add_argument("--rehearse-seed", type=int, default=None, help="seed (default: the scenario's)")
+    group.add_argument("--allow-remote", action="store_true", default=False,
+                       help="allow a non-loopback --host listed in the scenario's allow-list")
+
+
+def _role(runner) -> str:
+    if isinstance(runner, MasterRunner):
+        return "master"
+    return "worker" if isinstance(runner, WorkerRunner) else "local"
+
+
+def _attach(environment) -> SwarmRuntime | None:
+    """Build this process's runtime; a bad setting stops the run with one line and exit code 2."""
+    runtime = getattr(environment, "rehearse", None)
+    if runtime is not None:
+        return runtime
+    runner = environment.runner
+    options = environment.parsed_options
+    try:
+        settings = SwarmSettings.from_options(options) if options is not None else SwarmSettings()
+        if not environment.host:
+            raise RehearseError("--host is required: the campaign backend's URL, e.g. http://127.0.0.1:8700")
+        scenario = settings.load()
+        check_host(environment.host, bool(getattr(options, "allow_remote", False)),
+                   scenario.target.allow_remote_hosts)
+        worker_id = str(getattr(runner, "client_id", "local")) if _role(runner) == "worker" else "main"
+        runtime = SwarmRuntime(settings, _role(runner), environment.host.rstrip("/"), worker_id)
+    except RehearseError as exc:
+        log.error("rehearse: error: %s", exc)
+        environment.process_exit_code = 2
+        environment.rehearse = None
+        gevent.spawn_later(0.1, runner.quit)
+        return None
+    weights = runtime.scenario.personas.mix.weights()
+    for user_class in USER_CLASSES:
+        user_class.weight = max(0, round(weights[user_class.persona] * 1000))
+    environment.rehearse = runtime
+    return runtime
+
+
+@events.init.add_listener
+def _on_init(environment, runner=None, **_kwargs) -> None:
+    environment.rehearse = None
+    environment.rehearse_gauges = None
+    if environment.host:
+        _attach(environment)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs) -> None:
+    runtime = _attach(environment)
+    if runtime is None:
+        return
+    runtime.start()
+    if runtime.role in ("local", "master"):
+        environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
+
+
+def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
+    seen_requests = seen_failures = seen_journeys = 0
+    while True:
+        gevent.sleep(1.0)
+        total = environment.runner.stats.total
+        requests, failures = total.num_requests - seen_requests, total.num_failures - seen_failures
+        seen_requests, seen_failures = total.num_requests, total.num_failures
+        arrivals = runtime.journeys_started - seen_journeys
+        seen_journeys = runtime.journeys_started
+        row = runtime.sample(environment.runner.user_count, float(requests), requests, failures,
+                             arrivals=arrivals if runtime.role == "local" else None)
+        runtime.progress(row, total.num_requests, total.num_failures)
+        if runtime.target_down():
+            runtime.stopped_early = True
+            runtime.writer.event(runtime.now(), "target_down", "every request failed for 3 s")
+            log.error("rehearse: the target stopped answering; ending the run")
+            environment.process_exit_code = 1
+            environment.runner.quit()
+            return
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **_kwargs) -> None:
+    gauges = getattr(environment, "rehearse_gauges", None)
+    if gauges is not None:
+        gauges.kill(block=False)
+        environment.rehearse_gauges = None
+    runtime = getattr(environment, "rehearse", None)
+    if runtime is not None:
+        runtime.writer.flush()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs) -> None:
+    runtime = getattr(environment, "rehearse", None)
+    if runtime is not None:
+        runtime.close()
+        environment.rehearse = None

@@ -1,0 +1,125 @@
+"""Playing personas against a live target: steps in, requests out, one observation row per act.
+
+The player is engine-neutral: the Locust user gives it FastHttpUser's `send` and gevent's
+`sleep`, the walkthrough gives it httpx and a narrator. Time is compressed: a Wait of s
+campaign seconds sleeps s / compress wall seconds. Invitees a sharer brings (Spawn) queue up
+here until due; the next free user plays them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from personas.identity import Identity, IdentityFactory
+from personas.journeys import PERSONAS
+from personas.steps import WAITED, Act, Outcome, Spawn, Wait
+from scenarios import Scenario
+from swarm.contract import Contract, Link, RequestSpec
+
+Send = Callable[[RequestSpec], tuple[int, bytes, float]]
+MAX_STEPS = 500  # a journey longer than this is a persona bug; stop it rather than loop
+
+
+@dataclass(order=True)
+class _Due:
+    at_t: float
+    seq: int
+    params: dict[str, Any] = field(compare=False)
+
+
+class Player:
+    """Plays one participant after another for one load process."""
+
+    def __init__(self, scenario: Scenario, contract: Contract, identities: IdentityFactory,
+                 rng: random.Random, clock: Callable[[], float], compress: float,
+                 record: Callable[[dict[str, Any]], None], engine: str = "swarm",
+                 platform: Any = None, persona_weights: dict[str, float] | None = None) -> None:
+        self.scenario = scenario
+        self.contract = contract
+        self.identities = identities
+        self.rng = rng
+        self.clock = clock  # campaign seconds
+        self.compress = compress
+        self.record = record
+        self.engine = engine
+        self.platform = platform
+        self.persona_weights = persona_weights
+        self._due: list[_Due] = []
+        self._seq = itertools.count()
+        self.paid_by_persona: dict[str, int] = {}
+
+    # --- who plays next --------------------------------------------------------------------
+
+    def next_participant(self, persona: str | None = None) -> Identity:
+        """A due invitee if there is one, else a new participant of the given persona."""
+        now = self.clock()
+        if self._due and self._due[0].at_t <= now:
+            params = heapq.heappop(self._due).params
+            return self.identities.invitee(params["link"], params.get("invite_code"), now,
+                                           params.get("channel"))
+        return self.identities.new(persona or self.identities.persona_for(self.rng), now)
+
+    def pending_invitees(self) -> int:
+        return len(self._due)
+
+    # --- one journey -----------------------------------------------------------------------
+
+    def play(self, user: Identity, send: Send, sleep: Callable[[float], None],
+             running: Callable[[], bool] = lambda: True) -> None:
+        """Drive the user's journey to its end (or until running() turns False)."""
+        journey = PERSONAS[user.persona](user, self.scenario, self.rng)
+        session: dict[str, Any] = {}
+        outcome: Outcome | None = None
+        for _ in range(MAX_STEPS):
+            if not running():
+                journey.close()
+                return
+            try:
+                step = next(journey) if outcome is None else journey.send(outcome)
+            except StopIteration:
+                return
+            if isinstance(step, Wait):
+                sleep(max(0.0, step.seconds) / self.compress)
+                outcome = WAITED
+            elif isinstance(step, Spawn):
+                heapq.heappush(self._due, _Due(self.clock() + step.after_seconds, next(self._seq),
+                                               dict(step.params)))
+                outcome = WAITED
+            else:
+                outcome = self.act(step, user, session, send)
+        journey.close()
+
+    def act(self, act: Act, user: Identity, session: dict[str, Any], send: Send) -> Outcome:
+        """One action: through the platform (link bans), the contract and the wire."""
+        domain = ""
+        if act.action == "visit_link" and act.params.get("url"):
+            domain = Link.parse(act.params["url"]).domain
+            if self.platform is not None and not self.platform.visit(domain):
+                outcome = Outcome(ok=False, status=0, refused=True, error="link_banned")
+                self._record(act, user, domain, outcome)
+                return outcome
+        spec = self.contract.build(act, user, session)
+        status, body, latency_ms = send(spec)
+        outcome, learned = self.contract.read(act, status, body, latency_ms)
+        session.update(learned)
+        if act.action == "share" and outcome.ok:
+            domain = str(outcome.data.get("share_domain") or "")
+            if self.platform is not None and domain:
+                self.platform.share(domain)
+        if outcome.payout_fen:
+            self.paid_by_persona[user.persona] = self.paid_by_persona.get(user.persona, 0) + outcome.payout_fen
+        self._record(act, user, domain, outcome)
+        return outcome
+
+    def _record(self, act: Act, user: Identity, domain: str, outcome: Outcome) -> None:
+        self.record({
+            "t": self.clock(), "engine": self.engine, "persona": user.persona,
+            "user_id": user.user_key, "action": act.action, "channel": user.channel,
+            "domain": domain, "status": outcome.status, "ok": outcome.ok,
+            "refused": outcome.refused, "latency_ms": outcome.latency_ms,
+            "payout_fen": outcome.payout_fen, "error": outcome.error or "",
+        })

@@ -1,0 +1,159 @@
+"""What one Locust process of a swarm run holds: scenario, plan, contract, platform, player, writer.
+
+Roles: "local" (one process plays and observes), "worker" (plays, writes its request parts),
+"master" (observes: gauges, events, run.json). Locust-free, so it is testable on its own;
+`swarm/locustfile.py` wires it to Locust's events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from observations import RunInfo, RunWriter
+from personas.identity import IdentityFactory
+from scenarios import Scenario
+from swarm.contract import Contract, load_contract
+from swarm.http import send
+from swarm.platform import Platform
+from swarm.player import Player
+from swarm.settings import SwarmSettings
+from swarm.shape import Plan
+
+TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
+
+
+def default_run_dir(now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"swarm-{stamp}"
+
+
+class SwarmRuntime:
+    """One load process's state for a swarm run."""
+
+    def __init__(self, settings: SwarmSettings, role: str, host: str, worker_id: str = "local",
+                 ticker: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.role = role
+        self.host = host
+        self.scenario: Scenario = settings.load()
+        self.plan: Plan = settings.plan(self.scenario)
+        self.contract: Contract = load_contract(self.scenario.target)
+        self.run_dir = settings.run_dir or default_run_dir()
+        self.ticker = ticker
+        self.started: float | None = None
+        self.stopped_early = False
+        self.journeys_started = 0
+        seed = self.scenario.seed if settings.seed is None else settings.seed
+        self.seed = seed
+        salt = zlib.crc32(worker_id.encode())
+        self.ops_params = {"ops_token": settings.ops_token} if settings.ops_token else {}
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per operations call
+        self.ops_http = httpx.Client(base_url=host, timeout=5)
+        info = None
+        if role in ("local", "master"):
+            info = RunInfo.start(self.scenario, engine="swarm", seed=seed, scale=self.plan.scale,
+                                 compress=self.plan.compress, extra=self._extra())
+        writer_id = re.sub(r"[^A-Za-z0-9_-]", "-", worker_id)[:40]
+        self.writer = RunWriter(self.run_dir, info, writer_id=writer_id)
+        self.platform = Platform(self.scenario.links, clock=self.now, scale=self.plan.scale,
+                                 on_ban=self._on_ban)
+        self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt),
+                             random.Random(seed + salt), clock=self.now, compress=self.plan.compress,
+                             record=self._record, platform=self.platform)
+        self._requests_this_second = 0
+        self._failures_in_a_row = 0
+
+    def _extra(self) -> dict[str, Any]:
+        return {"host": self.host, "window": self.plan.window_name, "peak_users": self.plan.peak_users,
+                "duration_s": round(self.plan.duration_s, 3), **self.settings.extra}
+
+    # --- time ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The run starts now: campaign time is the window's start; the target's clock follows."""
+        self.started = self.ticker()
+        if self.role in ("local", "master"):
+            self.operation("set_clock", t=self.plan.window.start)
+
+    def elapsed(self) -> float:
+        return 0.0 if self.started is None else self.ticker() - self.started
+
+    def now(self) -> float:
+        """Campaign seconds since launch."""
+        return self.plan.campaign_t(self.elapsed())
+
+    def completed(self) -> bool:
+        return not self.stopped_early and self.elapsed() >= self.plan.duration_s - 1.0
+
+    # --- observations ----------------------------------------------------------------------
+
+    def _record(self, row: dict[str, Any]) -> None:
+        self.writer.request(**row)
+
+    def _on_ban(self, domain: str, reason: str) -> None:
+        self.writer.event(self.now(), "ban", f"{domain}: {reason}")
+        self.operation("report_ban", domain=domain)
+
+    def operation(self, name: str, **params: Any) -> dict[str, Any] | None:
+        """Call one of the target's operations hooks, if the contract maps it."""
+        build = getattr(self.contract, "build_operation", None)
+        spec = build(name, {**self.ops_params, **params}) if build else None
+        if spec is None:
+            return None
+        status, body, _ = send(self.ops_http, spec)
+        return self.contract.read_operation(name, status, body)
+
+    def refusal_statuses(self, action: str) -> frozenset[int]:
+        """Statuses that mean 'refused by the rules' for this action."""
+        target = self.scenario.target
+        mapping = target.actions.get(action)  # type: ignore[call-overload]
+        return frozenset((mapping.refused if mapping and mapping.refused else None) or target.refused)
+
+    def sample(self, active_users: int, rps: float, requests: int, failures: int,
+               arrivals: int | None = None) -> dict[str, Any]:
+        """One gauges row (and a check that the target is still alive)."""
+        row: dict[str, Any] = {"t": self.now(), "active_users": active_users, "rps": rps}
+        if arrivals is not None:
+            row["arrivals"] = arrivals
+        if self.role == "local":
+            snapshot = self.platform.snapshot()
+            row.update(healthy_domains=len(snapshot.healthy), banned_domains=len(snapshot.banned),
+                       fraud_paid_fen=self.player.paid_by_persona.get("fraud_script", 0))
+        for name in ("ledger", "link_pool"):
+            values = self.operation(name) or {}
+            row.update({k: v for k, v in values.items() if v is not None})
+        self.writer.gauge(**row)
+        self._failures_in_a_row = self._failures_in_a_row + 1 if (requests and failures >= requests) else 0
+        return row
+
+    def target_down(self) -> bool:
+        return self._failures_in_a_row >= TARGET_DOWN_SECONDS
+
+    def progress(self, row: dict[str, Any], requests: int, failures: int) -> None:
+        """A small progress file the `rehearse swarm` command reads to draw its progress bar."""
+        if self.role not in ("local", "master"):
+            return
+        data = {**row, "elapsed_s": self.elapsed(), "duration_s": self.plan.duration_s,
+                "requests": requests, "failures": failures}
+        path = self.run_dir / "progress.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, default=float))
+        tmp.replace(path)
+
+    def close(self, interrupted: bool = False) -> None:
+        status = "finished" if (self.completed() and not interrupted) else "interrupted"
+        if self.role in ("local", "master"):
+            self.writer.event(self.now(), "run_end", status)
+        self.writer.close(status=status)
+        self.ops_http.close()

@@ -1,0 +1,81 @@
+"""A swarm run's settings, from `rehearse swarm` options or plain `locust` arguments."""
+
+from __future__ import annotations
+
+import math
+import re
+from argparse import Namespace
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scenarios import Scenario, UsageError, load_scenario
+from scenarios.units import parse_duration
+from swarm.shape import Plan
+
+DEFAULT_DURATION_S = 60.0
+DEFAULT_SCALE = 100.0
+
+
+def parse_scale(text: str | float | None) -> float:
+    """'1:100' (or '100') -> 100.0: one simulated participant plays for 100 real ones."""
+    if text is None:
+        return DEFAULT_SCALE
+    match = re.fullmatch(r"\s*(?:1\s*:\s*)?(\d+(?:\.\d+)?)\s*", str(text))
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"--scale {text}: expected 1:K with K > 0, e.g. 1:100")
+    return float(match.group(1))
+
+
+@dataclass(frozen=True)
+class SwarmSettings:
+    scenario_path: Path | None = None
+    overrides: tuple[str, ...] = ()
+    window: str | None = None
+    users: int | None = None
+    scale: float = DEFAULT_SCALE
+    compress: float | None = None
+    duration_s: float | None = None
+    run_dir: Path | None = None
+    ops_token: str | None = None
+    seed: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def load(self) -> Scenario:
+        return load_scenario(self.scenario_path, self.overrides)
+
+    def plan(self, scenario: Scenario) -> Plan:
+        """Window, compression, scale and users, filling what was left out from the scenario."""
+        name = self.window or scenario.gates.peak.window
+        window = scenario.traffic.windows.get(name)
+        if window is None:
+            known = ", ".join(sorted(scenario.traffic.windows)) or "none"
+            raise UsageError(f"--window {name}: the scenario has no such window (known: {known})")
+        if self.compress is not None and self.compress <= 0:
+            raise UsageError(f"--compress {self.compress}: must be above 0")
+        if self.compress is None:
+            duration = self.duration_s or DEFAULT_DURATION_S
+            compress = window.duration / duration
+        else:
+            compress = self.compress
+            whole = window.duration / compress
+            duration = min(self.duration_s, whole) if self.duration_s else whole
+        users = self.users or math.ceil(scenario.gates.peak.target_active_users / self.scale)
+        return Plan(window_name=name, window=window, compress=compress, scale=self.scale,
+                    peak_users=max(1, users), duration_s=duration)
+
+    @classmethod
+    def from_options(cls, options: Namespace) -> "SwarmSettings":
+        """From the arguments the locustfile adds to Locust's command line."""
+        duration = getattr(options, "rehearse_duration", None)
+        return cls(
+            scenario_path=Path(options.scenario) if getattr(options, "scenario", None) else None,
+            overrides=tuple(getattr(options, "set", None) or ()),
+            window=getattr(options, "window", None) or None,
+            users=getattr(options, "peak_users", None) or None,
+            scale=parse_scale(getattr(options, "scale", None)),
+            compress=getattr(options, "compress", None) or None,
+            duration_s=parse_duration(duration) if duration else None,
+            run_dir=Path(options.run_dir) if getattr(options, "run_dir", None) else None,
+            ops_token=getattr(options, "ops_token", None) or None,
+            seed=getattr(options, "rehearse_seed", None),
+        )
