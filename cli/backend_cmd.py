@@ -56,8 +56,11 @@ def default_db(scenario: Scenario) -> Path:
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
               help="Campaign seconds per wall-clock second.")
 @click.option("--seed", type=int, help="Seed for envelope amounts and draws [default: the scenario's].")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+              help="Override a scenario value (repeatable), e.g. --set budget.grand_round_fen=500000.")
 def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: bool,
-            faults: tuple[str, ...], at: str, speed: float, seed: int | None) -> None:
+            faults: tuple[str, ...], at: str, speed: float, seed: int | None,
+            overrides: tuple[str, ...]) -> None:
     """Serve the reference campaign backend for SCENARIO (default: the bundled one).
 
     A real, small implementation of the campaign: phone login with anti-fraud, tasks,
@@ -67,7 +70,7 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
     top-ups also need a one-time code from an authenticator holding the printed secret.
     Stop it with Ctrl-C.
     """
-    scenario = load_scenario(scenario_path)
+    scenario = load_scenario(scenario_path, overrides)
     planted = check_faults(faults)
     start_t = campaign_time(at, scenario)
     db_path = db_path or default_db(scenario)

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cli.backend_cmd import backend
 from cli.scenario_cmd import scenario
+from cli.swarm_cmd import swarm
 from scenarios.errors import RehearseError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -28,11 +29,13 @@ def rehearse() -> None:
       rehearse scenario validate scenarios/year_end_red_envelope.yaml
       rehearse scenario show
       rehearse backend                 # the reference campaign backend on 127.0.0.1:8700
+      rehearse swarm --duration 60s    # personas against it, observations in runs/
     """
 
 
 rehearse.add_command(scenario)
 rehearse.add_command(backend)
+rehearse.add_command(swarm)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,6 +36,12 @@ class _Buffer:
         self.rows = 0
         return taken
 
+    def put_back(self, taken: dict[str, list[Any]]) -> None:
+        """Rows that could not be written go back in front of any added since."""
+        rows = len(next(iter(taken.values()), []))
+        self.columns = {name: taken[name] + self.columns[name] for name in self.columns}
+        self.rows += rows
+
 
 class RunWriter:
     """Writes one engine's (or one worker's) observations into a run folder.
@@ -141,12 +147,17 @@ class RunWriter:
     def _flush(self, buffer: _Buffer) -> None:
         if buffer.rows == 0:
             return
-        frame = buffer.table.from_columns(buffer.take())
+        taken = buffer.take()
+        frame = buffer.table.from_columns(taken)  # a value of the wrong type: an engine bug, refused
+        try:
+            path = layout.part_path(self.folder, buffer.table.name, self.writer_id, buffer.parts + 1,
+                                    self._fmt)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_frame(frame, path)
+        except BaseException:
+            buffer.put_back(taken)  # nothing is lost: a later flush or close writes them
+            raise
         buffer.parts += 1
-        table, seq = buffer.table.name, buffer.parts
-        path = layout.part_path(self.folder, table, self.writer_id, seq, self._fmt)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_frame(frame, path)
 
     def _finish(self, status: str) -> None:
         if self._info is not None:

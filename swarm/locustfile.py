@@ -13,6 +13,7 @@ Options (besides Locust's): --scenario, --set PATH=VALUE, --window, --peak-users
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from urllib.parse import urlencode
 
@@ -56,6 +57,7 @@ class PersonaUser(FastHttpUser):
         if spec.host:
             headers["Host"] = spec.host
         started = time.perf_counter()
+        runtime.sent += 1
         with self.client.request(spec.method, url, name=spec.action, headers=headers, json=spec.json,
                                  catch_response=True) as response:
             status = response.status_code or 0
@@ -92,7 +94,7 @@ class CampaignShape(LoadTestShape):
         if runtime is None:
             return None
         run_time = self.get_run_time()
-        if run_time >= runtime.plan.duration_s:
+        if run_time >= runtime.plan.duration_s or runtime.stopped_early:
             return None
         users = users_at(runtime.scenario, runtime.plan, run_time)
         return users, float(max(users, 1))
@@ -151,8 +153,17 @@ def _attach(environment) -> SwarmRuntime | None:
     return runtime
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    """SIGTERM during a headless shape run, before Locust's own handler is in place: stop the
+    way Ctrl-C does, so the run is saved and marked interrupted instead of being killed. Once:
+    a second SIGTERM (e.g. to the whole process group) must not interrupt that shutdown."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs) -> None:
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     environment.rehearse = None
     environment.rehearse_gauges = None
     if environment.host:
@@ -182,18 +193,18 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
                              arrivals=arrivals if runtime.role == "local" else None)
         runtime.progress(row, total.num_requests, total.num_failures)
         if runtime.target_down():
+            # End through the shape, the way a run ends normally (a quit from here would race it).
             runtime.stopped_early = True
             runtime.writer.event(runtime.now(), "target_down", "every request failed for 3 s")
             log.error("rehearse: the target stopped answering; ending the run")
             environment.process_exit_code = 1
-            environment.runner.quit()
             return
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
     gauges = getattr(environment, "rehearse_gauges", None)
-    if gauges is not None:
+    if gauges is not None and gauges is not gevent.getcurrent():
         gauges.kill(block=False)
         environment.rehearse_gauges = None
     runtime = getattr(environment, "rehearse", None)
@@ -206,4 +217,5 @@ def _on_quitting(environment, **_kwargs) -> None:
     runtime = getattr(environment, "rehearse", None)
     if runtime is not None:
         runtime.close()
+        log.info("rehearse: %s sent %d requests", runtime.role, runtime.sent)
         environment.rehearse = None

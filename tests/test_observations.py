@@ -311,3 +311,33 @@ def test_a_closed_writer_refuses_rows(tmp_path: Path) -> None:
 
 def test_public_names_are_sorted() -> None:
     assert observations.__all__ == sorted(observations.__all__)
+
+
+def test_rows_survive_a_write_that_fails(tmp_path, monkeypatch):
+    """A flush interrupted mid-write (e.g. a killed greenlet) must not drop the rows it took."""
+    from observations import writer as writer_module
+
+    calls = {"n": 0}
+    real_write = writer_module.write_frame
+
+    def flaky_write(frame, path):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        real_write(frame, path)
+
+    monkeypatch.setattr(writer_module, "write_frame", flaky_write)
+    writer = RunWriter(tmp_path, None, writer_id="w1")
+    writer.request(**request_row(1.0))
+    with pytest.raises(KeyboardInterrupt):
+        writer.flush()
+    writer.request(**request_row(2.0))
+    writer.close()
+    assert list(load_run_parts(tmp_path)["t"]) == [1.0, 2.0]
+
+
+def load_run_parts(folder: Path) -> pd.DataFrame:
+    from observations.files import read_frame
+    from observations.layout import part_files
+
+    return pd.concat([read_frame(p, REQUESTS) for p in part_files(folder, "requests")])

@@ -1,0 +1,132 @@
+"""`rehearse swarm`: Locust swarms of the scenario's personas against a campaign backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reference_backend.faults import FAULTS, check_faults
+from scenarios import UsageError
+from scenarios.units import parse_duration
+
+
+def _duration(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise UsageError(f"--duration {value}: expected a duration such as 60s or 2m") from None
+    if seconds <= 0:
+        raise UsageError(f"--duration {value}: must be above zero")
+    return seconds
+
+
+@click.command()
+@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
+                type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--host", help="Campaign backend URL. [default: start the reference backend on loopback]")
+@click.option("--window", help="Traffic window to play, e.g. launch_hour. [default: the peak gate's]")
+@click.option("--users", type=click.IntRange(min=1), help="Locust users at the window's peak. "
+              "[default: the peak gate's target active users / scale]")
+@click.option("--scale", default="1:100", show_default=True, help="1:K, one user plays K participants.")
+@click.option("--compress", type=click.FloatRange(min=0, min_open=True),
+              help="Campaign seconds per wall second. [default: fit the window into --duration]")
+@click.option("--duration", help="Wall time to play the window in, e.g. 60s. [default: 60s]")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Local Locust worker processes (0: one process does everything).")
+@click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Run folder for the observations. [default: runs/swarm-TIME]")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help=f"Plant a defect in the auto-started reference backend: {', '.join(FAULTS)}.")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="What-if override (repeatable).")
+@click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--ops-token", envvar="REHEARSE_OPS_TOKEN",
+              help="Token for the target's operations hooks (env REHEARSE_OPS_TOKEN).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host, if the scenario's target.allow_remote_hosts lists it.")
+def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
+          scale: str, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
+          faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ops_token: str | None,
+          allow_remote: bool) -> None:
+    """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
+
+    Plays a window of the campaign's arrival curve (e.g. the launch hour) scaled down in
+    population (--scale) and compressed in time (--compress or --duration), with normal
+    users, sharers and their invitees, fraud scripts and preheat browsers in the scenario's
+    mix. Share links are visited through a model of the social platform that bans domains by
+    the scenario's rule. Observations go to a run folder (requests, gauges, events, run.json).
+    Load goes to 127.0.0.1 only, unless --allow-remote and the scenario's allow-list say so.
+
+    \b
+    Examples:
+      rehearse swarm --duration 60s
+      rehearse swarm --fault no-antifraud --duration 30s
+      rehearse swarm --host http://127.0.0.1:8700 --ops-token TOKEN --workers 2
+    """
+    from observations import load_run
+    from swarm.orchestrate import SwarmRequest, run_swarm
+    from swarm.settings import SwarmSettings, parse_scale
+    from swarm.summary import summarise
+
+    settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
+                             scale=parse_scale(scale), compress=compress, duration_s=_duration(duration),
+                             run_dir=run_dir, ops_token=ops_token, seed=seed,
+                             extra={"workers": workers, "faults": list(faults)})
+    request = SwarmRequest(settings=settings, host=host, faults=tuple(check_faults(faults)),
+                           workers=workers, allow_remote=allow_remote)
+    scenario = settings.load()
+    plan = settings.plan(scenario)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold]swarm[/] {scenario.name}: window {plan.window_name} "
+                  f"({plan.window.duration:g} campaign s) in {plan.duration_s:g} s (x{plan.compress:g}), "
+                  f"peak {plan.peak_users} users at 1:{plan.scale:g}, "
+                  f"{'target ' + host if host else 'reference backend'}"
+                  f"{' with ' + ', '.join(faults) if faults else ''}, "
+                  f"{workers or 'no'} workers")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[figures]}"), console=console, transient=False) as progress:
+        bar = progress.add_task("playing", total=plan.duration_s, figures="starting")
+
+        def show(data: dict) -> None:
+            paid = data.get("paid_fen")
+            progress.update(bar, completed=min(data.get("elapsed_s", 0), plan.duration_s), figures=(
+                f"{data.get('active_users', 0)} users, {data.get('rps', 0):.0f} req/s, "
+                f"{data.get('requests', 0):,} requests, {data.get('failures', 0):,} failed"
+                + (f", paid {paid / 100:,.2f} yuan" if paid is not None else "")))
+
+        result = run_swarm(request, show, scenario)
+    run = load_run(result.run_dir)
+    Console(highlight=False, width=max(Console().width, 100)).print(*summary_tables(run, result.status))
+    console.print(f"run folder: {result.run_dir}  ({result.status})")
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
+
+
+def summary_tables(run, status: str) -> list:
+    """The end-of-run tables: per persona, per action, headline figures."""
+    from swarm.summary import summarise
+
+    if run.requests.empty:
+        return [f"no requests were recorded ({status}); see the logs in the run folder"]
+    s = summarise(run)
+    personas = Table(title="Personas")
+    for column in ("persona", "participants", "requests", "ok", "refused", "broken", "paid (yuan)"):
+        personas.add_column(column, justify="left" if column == "persona" else "right", no_wrap=True)
+    for row in s.personas.itertuples():
+        personas.add_row(str(row.Index), f"{row.participants:,}", f"{row.requests:,}", f"{row.ok:,}",
+                         f"{row.refused:,}", f"{row.broken:,}", f"{row.paid_fen / 100:,.2f}")
+    actions = Table(title="Actions")
+    for column in ("action", "requests", "refused", "broken", "p50 ms", "p95 ms"):
+        actions.add_column(column, justify="left" if column == "action" else "right", no_wrap=True)
+    for row in s.actions.itertuples():
+        actions.add_row(str(row.Index), f"{row.requests:,}", f"{row.refused:,}", f"{row.broken:,}",
+                        f"{row.p50_ms:.1f}", f"{row.p95_ms:.1f}")
+    headline = (f"paid {s.paid_fen / 100:,.2f} yuan, fraud's share {s.fraud_share:.1%}; "
+                f"{s.invitees} invitees arrived through share links; {s.bans} domain bans, "
+                f"{s.lost_visits} visits lost to them")
+    return [personas, actions, headline]

@@ -1,0 +1,150 @@
+"""Swarm runs against the reference backend on 127.0.0.1: short, bounded, each ending by itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from observations import load_run
+from reference_backend.app import Backend
+from reference_backend.clock import ManualClock
+from reference_backend.server import running_backend
+from scenarios import load_scenario
+
+ROOT = Path(__file__).parents[1]
+BOUND_S = 60  # no swarm process in these tests may run longer
+
+
+def rehearse(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=BOUND_S, env={**os.environ, "COLUMNS": "200"})
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"})
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.1)
+
+
+def fraud_paid(run_dir: Path) -> int:
+    q = load_run(run_dir).requests
+    return int(q.loc[q["persona"] == "fraud_script", "payout_fen"].sum())
+
+
+def test_swarm_writes_a_complete_run_folder(tmp_path):
+    out = tmp_path / "run"
+    done = rehearse("swarm", "--duration", "8s", "--users", "12", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    run = load_run(out)
+    q = run.requests
+    assert run.info.status == "finished"
+    assert (run.info.engine, run.info.scale, run.info.compress) == ("swarm", 100.0, 450.0)
+    assert set(q["persona"]) >= {"normal", "sharer", "fraud_script", "preheat_browser", "invitee"}
+    assert q.loc[q["action"] == "open_envelope", "payout_fen"].sum() > 0
+    invitees = q[q["persona"] == "invitee"]
+    assert (invitees["action"] == "visit_link").any()  # they arrived through share links
+    fraud = q[q["persona"] == "fraud_script"]
+    assert fraud["refused"].sum() > 0 and not (fraud["action"] == "open_page").any()
+    assert len(run.gauges) >= 5 and run.gauges["budget_left_fen"].notna().all()
+    assert list(run.events["kind"]) == ["run_end"]
+    assert "Personas" in done.stdout and f"run folder: {out}" in done.stderr
+
+
+def test_fraud_is_paid_far_more_without_antifraud(tmp_path):
+    healthy = rehearse("swarm", "--duration", "6s", "--users", "12", "--out", str(tmp_path / "healthy"))
+    broken = rehearse("swarm", "--duration", "6s", "--users", "12", "--out", str(tmp_path / "broken"),
+                      "--fault", "no-antifraud")
+    assert healthy.returncode == broken.returncode == 0, healthy.stderr + broken.stderr
+    without = fraud_paid(tmp_path / "broken")
+    assert without >= 10_000  # at least 100 yuan to scripts in six seconds
+    assert without > 10 * fraud_paid(tmp_path / "healthy")
+
+
+def test_workers_merge_into_one_run_folder(tmp_path):
+    out = tmp_path / "run"
+    done = rehearse("swarm", "--duration", "6s", "--users", "10", "--workers", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    sent = [int(n) for log in sorted(out.glob("locust-worker-*.log"))
+            for n in re.findall(r"rehearse: worker sent (\d+) requests", log.read_text())]
+    assert len(sent) == 2 and all(n > 0 for n in sent)
+    q = load_run(out).requests
+    assert int((q["error"] != "link_banned").sum()) == sum(sent)
+    assert not list(out.glob("parts/*"))
+
+
+def test_plain_locust_headless_works_too(tmp_path, scenario):
+    backend = Backend(scenario, tmp_path / "b.sqlite3", clock=ManualClock(0))
+    with running_backend(backend) as live:
+        done = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--host", live.url,
+             "--rehearse-duration", "5s", "--peak-users", "8", "--run-dir", str(tmp_path / "run"),
+             "--run-time", "20s"],
+            cwd=ROOT, capture_output=True, text=True, timeout=BOUND_S,
+            env={**os.environ, "REHEARSE_OPS_TOKEN": backend.ops_token})
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert backend.service.now() == 0.0  # the run set the backend's clock to the window start
+    run = load_run(tmp_path / "run")
+    assert run.info.status == "finished" and len(run.requests) > 100
+    assert "NormalUser" in done.stderr  # one Locust user class per persona
+
+
+def test_non_loopback_targets_are_refused_before_any_traffic(tmp_path, capsys):
+    for extra in ([], ["--allow-remote"]):
+        with pytest.raises(SystemExit) as exited:
+            main(["swarm", "--host", "http://192.0.2.10:8700", "--out", str(tmp_path / "run"), *extra])
+        assert exited.value.code == 2
+        assert "192.0.2.10" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_keeps_what_was_measured(tmp_path):
+    out = tmp_path / "run"
+    proc = start("swarm", "--duration", "40s", "--users", "8", "--out", str(out))
+    try:
+        wait_for_file(out / "progress.json", proc)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=BOUND_S)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    run = load_run(out)
+    assert run.info.status == "interrupted" and len(run.requests) > 0
+
+
+def test_a_target_that_dies_mid_run_ends_it_as_interrupted(tmp_path):
+    backend = start("backend", "--port", "0", "--db", str(tmp_path / "b.sqlite3"))
+    try:
+        banner = backend.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner).group(0)
+        token = re.search(r"ops token\s+(\S+)", "".join(backend.stderr.readline() for _ in range(3))).group(1)
+        out = tmp_path / "run"
+        swarm = start("swarm", "--host", url, "--ops-token", token, "--duration", "40s", "--users", "8",
+                      "--out", str(out))
+        try:
+            wait_for_file(out / "progress.json", swarm)
+            backend.kill()
+            swarm.wait(timeout=BOUND_S)
+        finally:
+            swarm.kill()
+    finally:
+        backend.kill()
+    run = load_run(out)
+    assert run.info.status == "interrupted"
+    assert "target_down" in set(run.events["kind"])
+    assert len(run.requests) > 0
