@@ -30,7 +30,7 @@ class Act:
         object.__setattr__(self, "params", params)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Wait:
     """Think time, in campaign seconds; engines may compress it."""
 
@@ -50,7 +50,7 @@ class Spawn:
 Step = Union[Act, Wait, Spawn]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What the engine observed for one step.
 

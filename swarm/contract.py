@@ -15,7 +15,7 @@ import importlib
 import json
 import string
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 from personas.steps import Act, Outcome
@@ -29,7 +29,7 @@ class ContractError(RehearseError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestSpec:
     """One HTTP request, independent of the client library that sends it."""
 
@@ -54,53 +54,85 @@ class _Missing(Exception):
     pass
 
 
-def _lookup(name: str, roots: Mapping[str, Any]) -> Any:
-    parts = name.split(".")
-    value: Any = roots.get(parts[0])
-    for part in parts[1:]:
+Compiled = Callable[[Mapping[str, Any]], Any]
+
+
+class _Field:
+    """A reference such as {user.phone}, resolved against the roots (dicts or objects)."""
+
+    __slots__ = ("name", "root", "parts")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.root, *self.parts = name.split(".")
+
+    def get(self, roots: Mapping[str, Any]) -> Any:
+        value = roots.get(self.root)
+        for part in self.parts:
+            if value is None:
+                break
+            value = value.get(part) if type(value) is dict else getattr(value, part, None)
         if value is None:
-            break
-        value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
-    if value is None:
-        raise _Missing(name)
-    return value
+            raise _Missing(self.name)
+        return value
 
 
-class _Formatter(string.Formatter):
-    def __init__(self, roots: Mapping[str, Any]) -> None:
-        self.roots = roots
+def compile_template(template: Any) -> Compiled:
+    """A function of the roots that fills the template; parsed once, run per request.
 
-    def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
-        return _lookup(field_name, self.roots), field_name
+    A string that is one whole field keeps the value's type; in a mapping, a key whose value
+    has nothing to fill is left out; elsewhere a missing value raises _Missing."""
+    if isinstance(template, dict):
+        items = [(key, compile_template(value)) for key, value in template.items()]
+
+        def fill_mapping(roots: Mapping[str, Any]) -> dict[str, Any]:
+            out = {}
+            for key, fill in items:
+                try:
+                    out[key] = fill(roots)
+                except _Missing:
+                    continue
+            return out
+        return fill_mapping
+    if isinstance(template, list):
+        fills = [compile_template(item) for item in template]
+        return lambda roots: [fill(roots) for fill in fills]
+    if not isinstance(template, str):
+        return lambda roots: template
+    pieces = list(string.Formatter().parse(template))
+    if all(name is None for _, name, _, _ in pieces):
+        text = template.replace("{{", "{").replace("}}", "}")
+        return lambda roots: text
+    if len(pieces) == 1 and pieces[0][0] == "" and not pieces[0][2] and not pieces[0][3]:
+        return _Field(pieces[0][1]).get
+    parts = [(literal, _Field(name) if name is not None else None, spec or "", conversion)
+             for literal, name, spec, conversion in pieces]
+
+    def fill_text(roots: Mapping[str, Any]) -> str:
+        out = []
+        for literal, field_ref, spec, conversion in parts:
+            out.append(literal)
+            if field_ref is not None:
+                value = field_ref.get(roots)
+                if conversion == "r":
+                    value = repr(value)
+                elif conversion == "s":
+                    value = str(value)
+                out.append(format(value, spec))
+        return "".join(out)
+    return fill_text
 
 
 def render(template: Any, roots: Mapping[str, Any]) -> Any:
-    """Fill a template; a string that is one whole field keeps the value's type.
-
-    Raises _Missing when a field has no value (the caller decides: drop the key, or fail)."""
-    if isinstance(template, dict):
-        out = {}
-        for key, value in template.items():
-            try:
-                out[key] = render(value, roots)
-            except _Missing:
-                continue  # a value with nothing to fill is left out
-        return out
-    if isinstance(template, list):
-        return [render(item, roots) for item in template]
-    if not isinstance(template, str):
-        return template
-    parsed = list(string.Formatter().parse(template))
-    if len(parsed) == 1 and parsed[0][0] == "" and parsed[0][1] and not parsed[0][2]:
-        return _lookup(parsed[0][1], roots)
-    return _Formatter(roots).format(template)
+    """Fill a template once (see compile_template); raises _Missing for a missing value."""
+    return compile_template(template)(roots)
 
 
 def dig(body: Any, path: str) -> Any:
     """The value at a dotted path in decoded JSON (list indexes allowed), or None."""
     value = body
     for part in path.split("."):
-        if isinstance(value, Mapping):
+        if type(value) is dict:
             value = value.get(part)
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
@@ -126,11 +158,38 @@ class Link:
         return cls(url=url, domain=parts.hostname or "", path=path)
 
 
+@dataclass(frozen=True)
+class _CompiledRequest:
+    request: HttpRequest
+    path: Compiled
+    query: Compiled
+    headers: Compiled
+    body: Compiled | None
+    refused: frozenset[int]
+
+
 class DeclarativeContract:
-    """The scenario's `target` mapping, interpreted."""
+    """The scenario's `target` mapping, interpreted (templates compiled once per action)."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
+        self._compiled: dict[str, _CompiledRequest] = {}
+
+    def _compile(self, action: str, request: HttpRequest) -> _CompiledRequest:
+        compiled = self._compiled.get(action)
+        if compiled is None:
+            compiled = _CompiledRequest(
+                request=request, path=compile_template(request.path),
+                query=compile_template(request.query),
+                headers=compile_template({**self.target.headers, **request.headers}),
+                body=compile_template(request.body) if request.body is not None else None,
+                refused=frozenset(request.refused or self.target.refused))
+            self._compiled[action] = compiled
+        return compiled
+
+    def refusal_statuses(self, action: str) -> frozenset[int]:
+        """Statuses that mean 'refused by the rules' for this action."""
+        return self._compile(action, self.mapping(action)).refused
 
     def mapping(self, action: str) -> HttpRequest:
         request = self.target.actions.get(action)  # type: ignore[call-overload]
@@ -139,19 +198,19 @@ class DeclarativeContract:
         return request
 
     def build(self, act: Act, user: Any, session: Mapping[str, Any]) -> RequestSpec:
-        request = self.mapping(act.action)
+        c = self._compile(act.action, self.mapping(act.action))
         link = Link.parse(act.params["url"]) if act.params.get("url") else None
         roots = {"user": user, "session": session, "params": act.params, "link": link}
         try:
-            path = render(request.path, roots)
+            path = c.path(roots)
         except _Missing as missing:
             raise ContractError(f"target.actions.{act.action}.path needs {{{missing}}}, which this "
                                 "step does not have") from None
-        headers = {k: str(v) for k, v in render({**self.target.headers, **request.headers}, roots).items()}
-        body = render(request.body, roots) if request.body is not None else None
-        return RequestSpec(action=act.action, method=request.method, path=str(path),
-                           query=render(request.query, roots), headers=headers, json=body,
-                           host=link.domain if (request.link_host and link) else None)
+        headers = {k: v if type(v) is str else str(v) for k, v in c.headers(roots).items()}
+        return RequestSpec(action=act.action, method=c.request.method, path=str(path),
+                           query=c.query(roots), headers=headers,
+                           json=c.body(roots) if c.body is not None else None,
+                           host=link.domain if (c.request.link_host and link) else None)
 
     def build_operation(self, name: str, params: Mapping[str, Any]) -> RequestSpec | None:
         """An operations call (report_ban, ledger, ...), or None if the target maps none."""
@@ -184,13 +243,16 @@ class DeclarativeContract:
         return values
 
     def read(self, act: Act, status: int, body: bytes, latency_ms: float) -> tuple[Outcome, dict[str, Any]]:
-        request = self.mapping(act.action)
-        try:
-            decoded = json.loads(body) if body else None
-        except ValueError:
-            decoded = None
+        c = self._compile(act.action, self.mapping(act.action))
+        request = c.request
         ok = 200 <= status < 300
-        refused = not ok and status in (request.refused or self.target.refused)
+        decoded = None
+        if body and (not ok or request.extract or request.payout_field):  # decode only if read
+            try:
+                decoded = json.loads(body)
+            except ValueError:
+                decoded = None
+        refused = not ok and status in c.refused
         learned = {}
         if ok:
             for key, path in request.extract.items():
@@ -200,7 +262,7 @@ class DeclarativeContract:
         payout = dig(decoded, request.payout_field) if (ok and request.payout_field) else None
         error = None
         if not ok:
-            error = dig(decoded, "error") if isinstance(decoded, Mapping) else None
+            error = dig(decoded, "error") if type(decoded) is dict else None
             error = str(error) if error else f"HTTP {status}"
         outcome = Outcome(ok=ok, status=status, latency_ms=latency_ms, refused=refused,
                           payout_fen=int(payout) if isinstance(payout, (int, float)) else 0,

@@ -22,6 +22,7 @@ from swarm.contract import Contract, Link, RequestSpec
 
 Send = Callable[[RequestSpec], tuple[int, bytes, float]]
 MAX_STEPS = 500  # a journey longer than this is a persona bug; stop it rather than loop
+MIN_SLEEP_S = 0.001  # shorter waits are saved up: below the event loop's timer granularity
 
 
 @dataclass(order=True)
@@ -37,7 +38,7 @@ class Player:
     def __init__(self, scenario: Scenario, contract: Contract, identities: IdentityFactory,
                  rng: random.Random, clock: Callable[[], float], compress: float,
                  record: Callable[[dict[str, Any]], None], engine: str = "swarm",
-                 platform: Any = None, persona_weights: dict[str, float] | None = None) -> None:
+                 platform: Any = None) -> None:
         self.scenario = scenario
         self.contract = contract
         self.identities = identities
@@ -47,7 +48,6 @@ class Player:
         self.record = record
         self.engine = engine
         self.platform = platform
-        self.persona_weights = persona_weights
         self._due: list[_Due] = []
         self._seq = itertools.count()
         self.paid_by_persona: dict[str, int] = {}
@@ -74,6 +74,7 @@ class Player:
         journey = PERSONAS[user.persona](user, self.scenario, self.rng)
         session: dict[str, Any] = {}
         outcome: Outcome | None = None
+        owed = 0.0  # wall seconds of waiting saved up from waits too short to sleep
         for _ in range(MAX_STEPS):
             if not running():
                 journey.close()
@@ -83,7 +84,10 @@ class Player:
             except StopIteration:
                 return
             if isinstance(step, Wait):
-                sleep(max(0.0, step.seconds) / self.compress)
+                owed += max(0.0, step.seconds) / self.compress
+                if owed >= MIN_SLEEP_S:
+                    sleep(owed)
+                    owed = 0.0
                 outcome = WAITED
             elif isinstance(step, Spawn):
                 heapq.heappush(self._due, _Due(self.clock() + step.after_seconds, next(self._seq),

@@ -116,9 +116,8 @@ class SwarmRuntime:
 
     def refusal_statuses(self, action: str) -> frozenset[int]:
         """Statuses that mean 'refused by the rules' for this action."""
-        target = self.scenario.target
-        mapping = target.actions.get(action)  # type: ignore[call-overload]
-        return frozenset((mapping.refused if mapping and mapping.refused else None) or target.refused)
+        statuses = getattr(self.contract, "refusal_statuses", None)
+        return statuses(action) if statuses else frozenset(self.scenario.target.refused)
 
     def sample(self, active_users: int, rps: float, requests: int, failures: int,
                arrivals: int | None = None) -> dict[str, Any]:
