@@ -29,9 +29,10 @@ class ContractError(RehearseError):
     exit_code = 2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestSpec:
-    """One HTTP request, independent of the client library that sends it."""
+    """One HTTP request, independent of the client library that sends it (built per request,
+    used once: the sender may adjust it, e.g. add the Host header)."""
 
     action: str
     method: str
@@ -54,6 +55,9 @@ class _Missing(Exception):
     pass
 
 
+MISSING = object()
+"""What a template with nothing to fill gives (no exception: this runs per request)."""
+
 Compiled = Callable[[Mapping[str, Any]], Any]
 
 
@@ -70,33 +74,34 @@ class _Field:
         value = roots.get(self.root)
         for part in self.parts:
             if value is None:
-                break
+                return MISSING
             value = value.get(part) if type(value) is dict else getattr(value, part, None)
-        if value is None:
-            raise _Missing(self.name)
-        return value
+        return MISSING if value is None else value
 
 
 def compile_template(template: Any) -> Compiled:
     """A function of the roots that fills the template; parsed once, run per request.
 
     A string that is one whole field keeps the value's type; in a mapping, a key whose value
-    has nothing to fill is left out; elsewhere a missing value raises _Missing."""
+    has nothing to fill is left out; anything else with a missing value gives MISSING."""
     if isinstance(template, dict):
         items = [(key, compile_template(value)) for key, value in template.items()]
 
         def fill_mapping(roots: Mapping[str, Any]) -> dict[str, Any]:
             out = {}
             for key, fill in items:
-                try:
-                    out[key] = fill(roots)
-                except _Missing:
-                    continue
+                value = fill(roots)
+                if value is not MISSING:
+                    out[key] = value
             return out
         return fill_mapping
     if isinstance(template, list):
         fills = [compile_template(item) for item in template]
-        return lambda roots: [fill(roots) for fill in fills]
+
+        def fill_list(roots: Mapping[str, Any]) -> Any:
+            values = [fill(roots) for fill in fills]
+            return MISSING if any(v is MISSING for v in values) else values
+        return fill_list
     if not isinstance(template, str):
         return lambda roots: template
     pieces = list(string.Formatter().parse(template))
@@ -108,12 +113,14 @@ def compile_template(template: Any) -> Compiled:
     parts = [(literal, _Field(name) if name is not None else None, spec or "", conversion)
              for literal, name, spec, conversion in pieces]
 
-    def fill_text(roots: Mapping[str, Any]) -> str:
+    def fill_text(roots: Mapping[str, Any]) -> Any:
         out = []
         for literal, field_ref, spec, conversion in parts:
             out.append(literal)
             if field_ref is not None:
                 value = field_ref.get(roots)
+                if value is MISSING:
+                    return MISSING
                 if conversion == "r":
                     value = repr(value)
                 elif conversion == "s":
@@ -124,8 +131,11 @@ def compile_template(template: Any) -> Compiled:
 
 
 def render(template: Any, roots: Mapping[str, Any]) -> Any:
-    """Fill a template once (see compile_template); raises _Missing for a missing value."""
-    return compile_template(template)(roots)
+    """Fill a template once (see compile_template); raises _Missing if it cannot be filled."""
+    value = compile_template(template)(roots)
+    if value is MISSING:
+        raise _Missing(str(template))
+    return value
 
 
 def dig(body: Any, path: str) -> Any:
@@ -166,6 +176,8 @@ class _CompiledRequest:
     headers: Compiled
     body: Compiled | None
     refused: frozenset[int]
+    extract: tuple[tuple[str, str], ...]
+    needs_body: bool  # a 2xx answer is read only if something is extracted or paid
 
 
 class DeclarativeContract:
@@ -183,7 +195,9 @@ class DeclarativeContract:
                 query=compile_template(request.query),
                 headers=compile_template({**self.target.headers, **request.headers}),
                 body=compile_template(request.body) if request.body is not None else None,
-                refused=frozenset(request.refused or self.target.refused))
+                refused=frozenset(request.refused or self.target.refused),
+                extract=tuple(request.extract.items()),
+                needs_body=bool(request.extract or request.payout_field))
             self._compiled[action] = compiled
         return compiled
 
@@ -198,19 +212,22 @@ class DeclarativeContract:
         return request
 
     def build(self, act: Act, user: Any, session: Mapping[str, Any]) -> RequestSpec:
-        c = self._compile(act.action, self.mapping(act.action))
-        link = Link.parse(act.params["url"]) if act.params.get("url") else None
-        roots = {"user": user, "session": session, "params": act.params, "link": link}
-        try:
-            path = c.path(roots)
-        except _Missing as missing:
-            raise ContractError(f"target.actions.{act.action}.path needs {{{missing}}}, which this "
-                                "step does not have") from None
-        headers = {k: v if type(v) is str else str(v) for k, v in c.headers(roots).items()}
-        return RequestSpec(action=act.action, method=c.request.method, path=str(path),
-                           query=c.query(roots), headers=headers,
-                           json=c.body(roots) if c.body is not None else None,
-                           host=link.domain if (c.request.link_host and link) else None)
+        c = self._compiled.get(act.action) or self._compile(act.action, self.mapping(act.action))
+        params = act.params
+        link = Link.parse(params["url"]) if "url" in params else None
+        roots = {"user": user, "session": session, "params": params, "link": link}
+        path = c.path(roots)
+        if path is MISSING:
+            raise ContractError(f"target.actions.{act.action}.path needs a value this step does "
+                                f"not have: {c.request.path}")
+        headers = c.headers(roots)
+        for key, value in headers.items():
+            if type(value) is not str:
+                headers[key] = str(value)
+        body = c.body(roots) if c.body is not None else None
+        return RequestSpec(act.action, c.request.method, str(path), c.query(roots), headers,
+                           None if body is MISSING else body,
+                           link.domain if (link is not None and c.request.link_host) else None)
 
     def build_operation(self, name: str, params: Mapping[str, Any]) -> RequestSpec | None:
         """An operations call (report_ban, ledger, ...), or None if the target maps none."""
@@ -243,31 +260,26 @@ class DeclarativeContract:
         return values
 
     def read(self, act: Act, status: int, body: bytes, latency_ms: float) -> tuple[Outcome, dict[str, Any]]:
-        c = self._compile(act.action, self.mapping(act.action))
-        request = c.request
+        c = self._compiled.get(act.action) or self._compile(act.action, self.mapping(act.action))
         ok = 200 <= status < 300
         decoded = None
-        if body and (not ok or request.extract or request.payout_field):  # decode only if read
+        if body and (c.needs_body or not ok):  # decode only what is read
             try:
                 decoded = json.loads(body)
             except ValueError:
                 decoded = None
-        refused = not ok and status in c.refused
-        learned = {}
-        if ok:
-            for key, path in request.extract.items():
-                value = dig(decoded, path)
-                if value is not None:
-                    learned[key] = value
-        payout = dig(decoded, request.payout_field) if (ok and request.payout_field) else None
-        error = None
+        learned: dict[str, Any] = {}
         if not ok:
-            error = dig(decoded, "error") if type(decoded) is dict else None
-            error = str(error) if error else f"HTTP {status}"
-        outcome = Outcome(ok=ok, status=status, latency_ms=latency_ms, refused=refused,
-                          payout_fen=int(payout) if isinstance(payout, (int, float)) else 0,
-                          data=dict(learned), error=error)
-        return outcome, learned
+            error = decoded.get("error") if type(decoded) is dict else None
+            return Outcome(False, status, latency_ms, status in c.refused, 0, learned,
+                           str(error) if error else f"HTTP {status}"), learned
+        for key, path in c.extract:
+            value = dig(decoded, path)
+            if value is not None:
+                learned[key] = value
+        payout = dig(decoded, c.request.payout_field) if c.request.payout_field else None
+        return Outcome(True, status, latency_ms, False,
+                       int(payout) if isinstance(payout, (int, float)) else 0, learned, None), learned
 
 
 def load_contract(target: Target) -> Contract:

@@ -55,7 +55,7 @@ class PersonaUser(FastHttpUser):
         runtime: SwarmRuntime = self.environment.rehearse
         url = spec.path + (("&" if "?" in spec.path else "?") + _query(tuple(spec.query.items()))
                            if spec.query else "")
-        headers = dict(spec.headers)
+        headers = spec.headers
         if spec.host:
             headers["Host"] = spec.host
         started = time.perf_counter()

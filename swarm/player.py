@@ -1,7 +1,8 @@
 """Playing personas against a live target: steps in, requests out, one observation row per act.
 
 The player is engine-neutral: the Locust user gives it FastHttpUser's `send` and gevent's
-`sleep`, the walkthrough gives it httpx and a narrator. Time is compressed: a Wait of s
+`sleep`, the walkthrough gives it httpx and a narrator. `record` receives one tuple per act, in
+the order of the requests table's columns (`observations.REQUESTS.columns`). Time is compressed: a Wait of s
 campaign seconds sleeps s / compress wall seconds. Invitees a sharer brings (Spawn) queue up
 here until due; the next free user plays them.
 """
@@ -37,7 +38,7 @@ class Player:
 
     def __init__(self, scenario: Scenario, contract: Contract, identities: IdentityFactory,
                  rng: random.Random, clock: Callable[[], float], compress: float,
-                 record: Callable[[dict[str, Any]], None], engine: str = "swarm",
+                 record: Callable[[tuple[Any, ...]], None], engine: str = "swarm",
                  platform: Any = None) -> None:
         self.scenario = scenario
         self.contract = contract
@@ -69,38 +70,42 @@ class Player:
     # --- one journey -----------------------------------------------------------------------
 
     def play(self, user: Identity, send: Send, sleep: Callable[[float], None],
-             running: Callable[[], bool] = lambda: True) -> None:
+             running: Callable[[], bool] | None = None) -> None:
         """Drive the user's journey to its end (or until running() turns False)."""
         journey = PERSONAS[user.persona](user, self.scenario, self.rng)
         session: dict[str, Any] = {}
         outcome: Outcome | None = None
         owed = 0.0  # wall seconds of waiting saved up from waits too short to sleep
         for _ in range(MAX_STEPS):
-            if not running():
+            if running is not None and not running():
                 journey.close()
                 return
             try:
                 step = next(journey) if outcome is None else journey.send(outcome)
             except StopIteration:
                 return
-            if isinstance(step, Wait):
-                owed += max(0.0, step.seconds) / self.compress
+            kind = type(step)
+            if kind is Act:
+                outcome = self.act(step, user, session, send)
+            elif kind is Wait:
+                owed += step.seconds / self.compress if step.seconds > 0 else 0.0
                 if owed >= MIN_SLEEP_S:
                     sleep(owed)
                     owed = 0.0
                 outcome = WAITED
-            elif isinstance(step, Spawn):
+            elif kind is Spawn:
                 heapq.heappush(self._due, _Due(self.clock() + step.after_seconds, next(self._seq),
                                                dict(step.params)))
                 outcome = WAITED
             else:
-                outcome = self.act(step, user, session, send)
+                raise TypeError(f"persona {user.persona} yielded {step!r}; expected Act, Wait or Spawn")
         journey.close()
 
     def act(self, act: Act, user: Identity, session: dict[str, Any], send: Send) -> Outcome:
         """One action: through the platform (link bans), the contract and the wire."""
         domain = ""
-        if act.action == "visit_link" and act.params.get("url"):
+        action = act.action
+        if action == "visit_link" and act.params.get("url"):
             domain = Link.parse(act.params["url"]).domain
             if self.platform is not None and not self.platform.visit(domain):
                 outcome = Outcome(ok=False, status=0, refused=True, error="link_banned")
@@ -110,7 +115,7 @@ class Player:
         status, body, latency_ms = send(spec)
         outcome, learned = self.contract.read(act, status, body, latency_ms)
         session.update(learned)
-        if act.action == "share" and outcome.ok:
+        if action == "share" and outcome.ok:
             domain = str(outcome.data.get("share_domain") or "")
             if self.platform is not None and domain:
                 self.platform.share(domain)
@@ -120,10 +125,8 @@ class Player:
         return outcome
 
     def _record(self, act: Act, user: Identity, domain: str, outcome: Outcome) -> None:
-        self.record({
-            "t": self.clock(), "engine": self.engine, "persona": user.persona,
-            "user_id": user.user_key, "action": act.action, "channel": user.channel,
-            "domain": domain, "status": outcome.status, "ok": outcome.ok,
-            "refused": outcome.refused, "latency_ms": outcome.latency_ms,
-            "payout_fen": outcome.payout_fen, "error": outcome.error or "",
-        })
+        # t, engine, persona, user_id, action, channel, domain, status, ok, refused, latency_ms,
+        # payout_fen, error: the requests table's column order
+        self.record((self.clock(), self.engine, user.persona, user.user_key, act.action, user.channel,
+                     domain, outcome.status, outcome.ok, outcome.refused, outcome.latency_ms,
+                     outcome.payout_fen, outcome.error or ""))

@@ -71,8 +71,8 @@ class SwarmRuntime:
         self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt),
                              random.Random(seed + salt), clock=self.now, compress=self.plan.compress,
                              record=self._record, platform=self.platform)
-        self._requests_this_second = 0
         self._failures_in_a_row = 0
+        self._refusals: dict[str, frozenset[int]] = {}
 
     def _extra(self) -> dict[str, Any]:
         return {"host": self.host, "window": self.plan.window_name, "peak_users": self.plan.peak_users,
@@ -98,8 +98,8 @@ class SwarmRuntime:
 
     # --- observations ----------------------------------------------------------------------
 
-    def _record(self, row: dict[str, Any]) -> None:
-        self.writer.request(**row)
+    def _record(self, values: tuple[Any, ...]) -> None:
+        self.writer.request_values(values)
 
     def _on_ban(self, domain: str, reason: str) -> None:
         self.writer.event(self.now(), "ban", f"{domain}: {reason}")
@@ -116,8 +116,12 @@ class SwarmRuntime:
 
     def refusal_statuses(self, action: str) -> frozenset[int]:
         """Statuses that mean 'refused by the rules' for this action."""
-        statuses = getattr(self.contract, "refusal_statuses", None)
-        return statuses(action) if statuses else frozenset(self.scenario.target.refused)
+        statuses = self._refusals.get(action)
+        if statuses is None:
+            lookup = getattr(self.contract, "refusal_statuses", None)
+            statuses = lookup(action) if lookup else frozenset(self.scenario.target.refused)
+            self._refusals[action] = statuses
+        return statuses
 
     def sample(self, active_users: int, rps: float, requests: int, failures: int,
                arrivals: int | None = None) -> dict[str, Any]:

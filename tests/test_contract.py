@@ -34,7 +34,8 @@ def test_session_values_fill_later_requests(contract):
 
 
 def test_a_path_that_cannot_be_filled_is_a_clear_error(contract):
-    with pytest.raises(ContractError, match=r"target.actions.open_envelope.path needs \{params.institution\}"):
+    with pytest.raises(ContractError, match=r"target.actions.open_envelope.path needs a value this step "
+                                            r"does not have: /api/institutions/\{params.institution\}"):
         contract.build(Act("open_envelope"), USER, {})
 
 
