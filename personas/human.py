@@ -114,13 +114,20 @@ def play(scenario: Scenario, rng: random.Random, think_time: ThinkTime, funnel: 
     return True
 
 
+def arrive(rng: random.Random, think_time: ThinkTime,
+           funnel: Funnel) -> Generator[Step, Outcome, Outcome | None]:
+    """Open the campaign page, then land and maybe log in: the login Outcome, or None if the
+    person left (or the page did not load)."""
+    page = yield Act("open_page")
+    if not page.ok:
+        return None
+    return (yield from land_and_login(rng, think_time, funnel, None))
+
+
 def normal(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
     """A participant walking the funnel with the scenario's conversion rates and think times."""
     settings = scenario.personas.normal
-    page = yield Act("open_page")
-    if not page.ok:
-        return
-    login = yield from land_and_login(rng, settings.think_time, settings.funnel, None)
+    login = yield from arrive(rng, settings.think_time, settings.funnel)
     if login is not None:
         yield from play(scenario, rng, settings.think_time, settings.funnel)
 

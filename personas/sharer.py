@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Generator
 
-from personas.human import Steps, land_and_login, lognormal, play, poisson, think
+from personas.human import Steps, arrive, lognormal, play, poisson, think
 from personas.identity import Identity
 from personas.steps import Act, Journey, Outcome, Spawn, Step, Wait
 from scenarios import Scenario
@@ -67,10 +67,7 @@ def claim_invite_envelope(scenario: Scenario, rng: random.Random) -> Steps:
 def sharer(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
     """The normal funnel with the sharer's rates, plus shares that bring invitees."""
     settings = scenario.personas.sharer
-    page = yield Act("open_page")
-    if not page.ok:
-        return
-    login = yield from land_and_login(rng, settings.think_time, settings.funnel, None)
+    login = yield from arrive(rng, settings.think_time, settings.funnel)
     if login is None:
         return
     brought = yield from share_and_invite(user, scenario, rng, login.data.get("invite_code"))
