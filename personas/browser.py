@@ -13,10 +13,6 @@ from personas.human import lognormal, normal, poisson, think
 from personas.identity import Identity
 from personas.steps import Act, Journey, Wait
 from scenarios import Scenario
-from scenarios.people import ThinkTime
-
-RETURN_DELAY = ThinkTime(median=600, sigma=1.0)
-"""How long after launch a returning browser comes back (the scenario has no field for it)."""
 
 MAX_PAGE_VIEWS = 20
 """A browser's page views during the preheat are bounded, whatever visits_mean says."""
@@ -45,5 +41,5 @@ def preheat_browser(user: Identity, scenario: Scenario, rng: random.Random) -> J
     if rng.random() >= settings.return_at_launch:
         return
     until_launch = max(0.0, -user.arrival_t - waited)
-    yield Wait(until_launch + lognormal(rng, RETURN_DELAY))
+    yield Wait(until_launch + lognormal(rng, settings.return_delay))
     yield from normal(user, scenario, rng)

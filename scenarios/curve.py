@@ -32,7 +32,10 @@ class ArrivalCurve:
     total: float
 
     @classmethod
-    def build(cls, traffic: Traffic, phases: Phases) -> "ArrivalCurve":
+    def build(cls, traffic: Traffic, phases: Phases, first_24h: float | None = None,
+              total: float | None = None) -> "ArrivalCurve":
+        """The curve meeting the traffic section's targets (or the ones given: the simulator
+        calibrates the organic part so that organic + invited + returning visitors meet them)."""
         live_s = phases.live_s
         if live_s < DAY_S:
             raise InfeasibleCurve(
@@ -56,10 +59,12 @@ class ArrivalCurve:
                 [(spike * widths).sum(), (base * widths).sum()],
             ]
         )
-        targets = np.array([traffic.participants_first_24h, traffic.participants_total], dtype=float)
+        day_one_target = traffic.participants_first_24h if first_24h is None else first_24h
+        total_target = traffic.participants_total if total is None else total
+        targets = np.array([day_one_target, total_target], dtype=float)
         a, b = np.linalg.solve(system, targets)
         if a < -1e-9 or b < -1e-9:
-            ratio = traffic.participants_first_24h / traffic.participants_total
+            ratio = day_one_target / total_target
             raise InfeasibleCurve(
                 f"no launch spike and tail fit {ratio:.0%} of participants on day one with "
                 f"spike_decay {traffic.curve.spike_decay:g}s and tail_half_life "

@@ -60,6 +60,9 @@ class SharerPersona(Section):
     invitees_per_share_mean: Annotated[float, Field(ge=0)] = 0.8
     invitee_delay: ThinkTime = ThinkTime(median=1800, sigma=1.2)
     interest_half_life: Seconds = Field(default=2 * 86400, gt=0)
+    audience: Annotated[int | None, Field(ge=1)] = Field(
+        default=None, description="people sharers can reach; invitations thin out as it fills "
+        "(null: ten times traffic.participants_total)")
 
 
 class FraudScriptPersona(Section):
@@ -76,6 +79,8 @@ class PreheatBrowserPersona(Section):
     think_time: ThinkTime = ThinkTime(median=15)
     visits_mean: Annotated[float, Field(ge=1)] = 1.5
     return_at_launch: Share = 0.4
+    return_delay: ThinkTime = Field(default=ThinkTime(median=600, sigma=1.0),
+                                    description="how long after launch a returning browser comes back")
 
 
 class Personas(Section):
