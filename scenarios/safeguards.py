@@ -94,6 +94,7 @@ class Effectiveness(Section):
     virtual_segments: Share = 0.95
     blacklist: Share = 1.0
     rate_limits: Share = 0.7
+    signed_payouts: Share = 0.99
 
 
 class Antifraud(Section):

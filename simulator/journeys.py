@@ -1,0 +1,181 @@
+"""Journeys for the simulator from the same persona generators the swarm plays (contract 1).
+
+Running a Python generator for each of a million participants is too slow for a whole
+campaign in seconds, so each persona's generator is played a few thousand times against
+`RulesBackend` (the campaign's rules and the scenario's anti-fraud effectiveness, no capacity
+limits), and the steps are kept as flat arrays: a library of journeys. Every simulated
+participant then takes one journey of its persona, expanded with numpy (`expand`). What
+depends on the whole campaign's state (queueing, budget, bans) is applied afterwards by the
+campaign model, on the expanded actions.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from personas.identity import Identity, IdentityFactory
+from personas.journeys import PERSONAS as JOURNEYS
+from personas.steps import WAITED, Act, Outcome, Spawn, Wait
+from scenarios import Scenario
+from scenarios.target import ACTIONS
+
+ACTION_CODES = {name: code for code, name in enumerate(ACTIONS)}
+OK, REFUSED = 0, 1
+MAX_STEPS = 500
+PAYOUT_ACTIONS = ("open_envelope", "open_invite_envelope", "grand_draw")
+
+
+@dataclass
+class RulesBackend:
+    """The campaign's rules for one participant, with no capacity limits: what a healthy
+    backend answers, and how often each anti-fraud check stops a script."""
+
+    scenario: Scenario
+    user: Identity
+    rng: random.Random
+    logged_in: bool = False
+    signed: bool = False
+    tasks: dict[str, set[str]] = field(default_factory=dict)
+    opened: set[str] = field(default_factory=set)
+    drawn: bool = False
+
+    def answer(self, act: Act) -> Outcome:
+        name, params = act.action, act.params
+        campaign, antifraud = self.scenario.campaign, self.scenario.antifraud
+        fraud = self.user.persona == "fraud_script"
+        if name in ("open_page", "visit_link"):
+            self.signed = True
+            return Outcome(ok=True, status=200, data={"invite_code": "inviter", "sign": "s"})
+        if name == "view_rules":
+            return Outcome(ok=True, status=200)
+        if name == "login":
+            if antifraud.is_virtual(self.user.phone) and self._caught(antifraud.effectiveness.virtual_segments):
+                return _refused(403, "virtual_number")
+            self.logged_in = True
+            return Outcome(ok=True, status=200, data={"invite_code": f"c-{self.user.user_key}", "token": "t"})
+        if not self.logged_in:
+            return _refused(401, "login_required")
+        if fraud and self._caught(antifraud.effectiveness.rate_limits * 0.5):
+            return _refused(429, "rate_limited")  # scripts fire fast: some calls hit the limits
+        if name == "complete_task":
+            self.tasks.setdefault(params["institution"], set()).add(params["task"])
+            return Outcome(ok=True, status=200)
+        if name in PAYOUT_ACTIONS and antifraud.signed_payouts and not self.signed \
+                and self._caught(antifraud.effectiveness.signed_payouts):
+            return _refused(403, "unsigned_request")
+        if name == "open_envelope":
+            institution = campaign.institution(params["institution"])
+            done = self.tasks.get(institution.id, set())
+            if not {t.id for t in institution.tasks} <= done:
+                return _refused(423, "envelope_locked")
+            if institution.id in self.opened:
+                return _refused(409, "already_claimed")
+            self.opened.add(institution.id)
+            return Outcome(ok=True, status=200, payout_fen=1)
+        if name == "grand_draw":
+            if len(self.opened) < len(campaign.institutions) or self.drawn:
+                return _refused(423, "grand_locked")
+            self.drawn = True
+            return Outcome(ok=True, status=200, payout_fen=1)
+        if name == "open_invite_envelope":
+            return _refused(423, "invite_locked")  # the campaign model pays invite rewards by fission
+        if name == "share":
+            return Outcome(ok=True, status=200, data={"share_url": "https://a.example/s/x", "share_domain": "a.example"})
+        return Outcome(ok=True, status=200)  # follow
+
+    def _caught(self, effectiveness: float) -> bool:
+        return self.rng.random() < effectiveness
+
+
+def _refused(status: int, error: str) -> Outcome:
+    return Outcome(ok=False, status=status, refused=True, error=error)
+
+
+@dataclass(frozen=True)
+class JourneyLibrary:
+    """Many journeys of one persona as flat arrays; journey j is rows starts[j]:starts[j+1]."""
+
+    persona: str
+    starts: np.ndarray  # int64, length journeys + 1
+    offset_s: np.ndarray  # float64, seconds after arrival
+    action: np.ndarray  # int8 index into scenarios.target.ACTIONS
+    institution: np.ndarray  # int8 index into the campaign's institutions, -1 for none
+    outcome: np.ndarray  # int8 OK or REFUSED (by the rules, before capacity and budget)
+
+    @property
+    def journeys(self) -> int:
+        return len(self.starts) - 1
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+
+def build_library(scenario: Scenario, persona: str, count: int, seed: int,
+                  arrival_t: float = 0.0) -> JourneyLibrary:
+    """Play the persona's generator `count` times against the rules and keep the steps."""
+    identities = IdentityFactory(scenario, seed)
+    rng = random.Random(seed)
+    institutions = {inst.id: i for i, inst in enumerate(scenario.campaign.institutions)}
+    starts, offsets, actions, places, outcomes = [0], [], [], [], []
+    for _ in range(count):
+        user = (identities.invitee("https://a.example/s/x", "inviter", arrival_t) if persona == "invitee"
+                else identities.new(persona, arrival_t))
+        backend = RulesBackend(scenario, user, rng)
+        journey = JOURNEYS[persona](user, scenario, rng)
+        clock, outcome = 0.0, None
+        for _ in range(MAX_STEPS):
+            try:
+                step = next(journey) if outcome is None else journey.send(outcome)
+            except StopIteration:
+                break
+            if isinstance(step, Wait):
+                clock += max(0.0, step.seconds)
+                outcome = WAITED
+            elif isinstance(step, Spawn):
+                outcome = WAITED  # fission comes from simulator.arrivals, not from here
+            else:
+                outcome = backend.answer(step)
+                offsets.append(clock)
+                actions.append(ACTION_CODES[step.action])
+                places.append(institutions.get(step.params.get("institution", ""), -1))
+                outcomes.append(OK if outcome.ok else REFUSED)
+        journey.close()
+        starts.append(len(offsets))
+    return JourneyLibrary(persona=persona, starts=np.asarray(starts, dtype=np.int64),
+                          offset_s=np.asarray(offsets, dtype=np.float64),
+                          action=np.asarray(actions, dtype=np.int8),
+                          institution=np.asarray(places, dtype=np.int8),
+                          outcome=np.asarray(outcomes, dtype=np.int8))
+
+
+@dataclass(frozen=True)
+class Actions:
+    """Every simulated participant's actions, one row each (the campaign model's input)."""
+
+    t: np.ndarray  # float64 campaign seconds
+    who: np.ndarray  # int64 row of the participant in simulator.arrivals.Participants
+    action: np.ndarray  # int8
+    institution: np.ndarray  # int8
+    outcome: np.ndarray  # int8
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+def expand(library: JourneyLibrary, arrival_t: np.ndarray, who: np.ndarray,
+           rng: np.random.Generator) -> Actions:
+    """Give each participant (arrival time, row) a journey from the library, as action rows."""
+    pick = rng.integers(0, library.journeys, size=len(arrival_t))
+    lengths = library.lengths()[pick]
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(len(pick)), lengths)
+    # the row of each action within the library: its journey's start plus its place in it
+    first_row = np.repeat(library.starts[pick], lengths)
+    place = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rows = first_row + place
+    return Actions(t=arrival_t[owner] + library.offset_s[rows], who=who[owner],
+                   action=library.action[rows], institution=library.institution[rows],
+                   outcome=library.outcome[rows])
