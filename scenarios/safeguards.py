@@ -56,6 +56,8 @@ class FundLoss(Section):
     stop_ratio: Annotated[float, Field(gt=0)]
     plan_floor_share: Annotated[float, Field(gt=0, le=1)] = 0.01
     throttle_pass_share: Share = 0.3
+    confirm_delay: Seconds = Field(default=1800, ge=0,
+                                   description="time for an operator to confirm after a stop (simulator)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "FundLoss":

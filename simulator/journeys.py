@@ -156,7 +156,7 @@ class Actions:
     """Every simulated participant's actions, one row each (the campaign model's input)."""
 
     t: np.ndarray  # float64 campaign seconds
-    who: np.ndarray  # int64 row of the participant in simulator.arrivals.Participants
+    who: np.ndarray  # int32 row of the participant in simulator.arrivals.Participants
     action: np.ndarray  # int8
     institution: np.ndarray  # int8
     outcome: np.ndarray  # int8
@@ -176,6 +176,6 @@ def expand(library: JourneyLibrary, arrival_t: np.ndarray, who: np.ndarray,
     first_row = np.repeat(library.starts[pick], lengths)
     place = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     rows = first_row + place
-    return Actions(t=arrival_t[owner] + library.offset_s[rows], who=who[owner],
+    return Actions(t=arrival_t[owner] + library.offset_s[rows], who=who[owner].astype(np.int32),
                    action=library.action[rows], institution=library.institution[rows],
                    outcome=library.outcome[rows])

@@ -97,7 +97,8 @@ def test_envelope_opens_only_after_all_its_tasks_and_pays_once(start_backend, sc
         assert (again.status_code, again.json()["error"]) == (409, "already_claimed")
         ledger = b.ledger()
         assert ledger["pools"]["anhe"]["paid_fen"] == paid["amount_fen"]
-        assert ledger["pools"]["anhe"]["left_fen"] == 40000000 - paid["amount_fen"]
+        budget = scenario.budget.institutions_fen["anhe"]
+        assert ledger["pools"]["anhe"]["left_fen"] == budget - paid["amount_fen"]
         assert ledger["payouts"] == 1 and ledger["paid_twice"] == 0
 
 
@@ -204,25 +205,27 @@ def test_share_cap_per_user(start_backend):
         assert [b.post("/api/share", who).status_code for _ in range(3)] == [200, 200, 409]
 
 
-def test_top_up_needs_a_fresh_one_time_code_and_is_logged(start_backend):
+def test_top_up_needs_a_fresh_one_time_code_and_is_logged(start_backend, scenario):
+    grand = scenario.budget.grand_round_fen
     with start_backend() as b:
         body = {"pool": "grand", "amount_fen": 5000, "operator": "ops-li"}
         assert b.http.post("/ops/topup", json=body).status_code == 401  # no ops token
         assert b.http.post("/ops/topup", json={**body, "otp": "000000"}, headers=b.ops).status_code == 401
         code = pyotp.TOTP(b.running.backend.otp_secret).now()
         done = b.http.post("/ops/topup", json={**body, "otp": code}, headers=b.ops)
-        assert done.json()["left_fen"] == 60005000
+        assert done.json()["left_fen"] == grand + 5000
         reused = b.http.post("/ops/topup", json={**body, "otp": code}, headers=b.ops)
         assert reused.json()["error"] == "code_reused"
         ledger = b.ledger()
         assert ledger["topups"] == [{"pool": "grand", "amount_fen": 5000, "t": 60.0, "operator": "ops-li"}]
-        assert ledger["pools"]["grand"]["budget_fen"] == 60005000
+        assert ledger["pools"]["grand"]["budget_fen"] == grand + 5000
 
 
 FIXED_500 = ["campaign.institutions.{}.envelope={{kind: uniform, min_fen: 500, max_fen: 500}}".format(i)
              for i in range(8)]
 SMALL_BUDGET = [f"budget.institutions_fen.{i}=10000" for i in INSTITUTIONS] + [
-    "budget.grand_round_fen=10000", "budget.invite_fen=10000"]  # 100,000 fen: plan floor 1,000
+    "budget.grand_round_fen=10000", "budget.invite_fen=10000",  # 100,000 fen: plan floor 1,000
+    "budget.fund_loss.warning_ratio=1.5", "budget.fund_loss.stop_ratio=2.5"]
 
 
 def _open_all(b, who) -> list[int]:

@@ -37,25 +37,25 @@ CASES = {
         ("  title: Year-end red-envelope collection game", "  title: [unclosed"),
         "bad.yaml:12:9:", "YAML does not parse"),
     "unknown field": (
-        ("  invite_fen: 15000000", "  invite_fen: 15000000\n  bonus_fen: 5"),
+        ("  invite_fen: 10000000", "  invite_fen: 10000000\n  bonus_fen: 5"),
         "budget.bonus_fen", "unknown field"),
     "wrong type": (
         ("  participants_total: 900000", "  participants_total: lots"),
         "traffic.participants_total", "valid integer"),
     "missing value": (
-        ("  grand_round_fen: 60000000                     # 600,000 yuan\n", ""),
+        ("  grand_round_fen: 90000000                     # 900,000 yuan\n", ""),
         "budget.grand_round_fen", "missing value"),
     "launch after end": (
         ("    end: 2026-12-31T10:00:00+08:00", "    end: 2026-12-19T10:00:00+08:00"),
         "campaign.phases", "must be before end"),
     "negative budget": (
-        ("    anhe: 40000000", "    anhe: -5"),
+        ("    anhe: 130000000                             # 1.3 million yuan", "    anhe: -5"),
         "budget.institutions_fen.anhe", "greater than or equal to 0 (got -5)"),
     "persona mix does not add up": (
         ("fraud_script: 0.08,", "fraud_script: 0.5,"),
         "personas.mix", "must add up to 1, they add up to 1.42"),
     "budget for an unknown institution": (
-        ("    hengyuan: 40000000", "    hengyuan: 40000000\n    zhongtai: 1"),
+        ("    hengyuan: 45000000", "    hengyuan: 45000000\n    zhongtai: 1"),
         "(top level)", "remove zhongtai (no such institution)"),
     "impossible day-one share": (
         ("  participants_first_24h: 400000", "  participants_first_24h: 100000"),
@@ -82,7 +82,7 @@ def test_bad_scenario_gives_one_line_and_exit_2(case, tmp_path, capsys):
 
 
 def test_error_names_the_line_of_the_bad_value(tmp_path, capsys):
-    text = _edit("    anhe: 40000000", "    anhe: -5")
+    text = _edit("    anhe: 130000000                             # 1.3 million yuan", "    anhe: -5")
     _, line = _validate(tmp_path, text, capsys)
     assert f"bad.yaml:{_line_of(text, 'anhe: -5')}: " in line
 

@@ -13,7 +13,7 @@ from swarm.shape import arrival_rate, users_at
 def test_default_plan_plays_the_peak_window_in_a_minute(scenario):
     plan = SwarmSettings().plan(scenario)
     assert (plan.window_name, plan.duration_s, plan.compress) == ("launch_hour", 60.0, 60.0)
-    assert plan.peak_users == 120  # 12,000 target active users at 1:100
+    assert plan.peak_users == scenario.gates.peak.target_active_users // 100  # at 1:100
     assert plan.campaign_t(30) == 1800.0
 
 
