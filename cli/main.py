@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cli.backend_cmd import backend
 from cli.scenario_cmd import scenario
+from cli.simulate_cmd import simulate
 from cli.swarm_cmd import swarm
 from scenarios.errors import RehearseError
 
@@ -30,12 +31,14 @@ def rehearse() -> None:
       rehearse scenario show
       rehearse backend                 # the reference campaign backend on 127.0.0.1:8700
       rehearse swarm --duration 60s    # personas against it, observations in runs/
+      rehearse simulate                # the whole campaign in campaign time, in seconds
     """
 
 
 rehearse.add_command(scenario)
 rehearse.add_command(backend)
 rehearse.add_command(swarm)
+rehearse.add_command(simulate)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except RehearseError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"rehearse: error: {exc}", markup=False)
+        Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(
+            f"rehearse: error: {exc}", markup=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("rehearse: interrupted")

@@ -1,7 +1,7 @@
 """Observations (contract 3): the run folder every engine writes and every gate reads."""
 
 from observations.files import Format, default_format
-from observations.folder import Run, consolidate, load_run, read_info
+from observations.folder import Run, consolidate, load_run, read_info, save_run
 from observations.schema import (
     EVENTS,
     GAUGES,
@@ -29,5 +29,6 @@ __all__ = [
     "default_format",
     "load_run",
     "read_info",
+    "save_run",
     "tool_versions",
 ]

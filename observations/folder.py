@@ -51,6 +51,22 @@ def load_run(folder: Path) -> Run:
     return Run(info=info, requests=requests, gauges=gauges, events=events, rolled_up=info.rolled_up)
 
 
+def save_run(folder: Path, info: RunInfo, requests: pd.DataFrame, gauges: pd.DataFrame,
+             events: pd.DataFrame, fmt: Format | None = None, now=None) -> None:
+    """Write a whole run at once (an engine that holds its tables in memory, like the simulator):
+    the three tables, each checked against its columns, and run.json marked finished."""
+    from observations.files import write_text
+    from observations.schema import utc_now
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fmt = resolve_format(fmt)
+    for table, frame in zip(tables(info.rolled_up), (requests, gauges, events)):
+        write_frame(table.conform(frame, f"the {table.name} given"), layout.table_path(folder, table.name, fmt))
+    done = info.model_copy(update={"status": "finished", "ended_at": (now or utc_now)()})
+    write_text(folder / layout.RUN_JSON, done.model_dump_json(indent=2) + "\n")
+
+
 def consolidate(folder: Path, fmt: Format | None = None) -> None:
     """Merge each table's parts into one file sorted by t (stable), remove the parts; repeatable."""
     folder = Path(folder)

@@ -1,7 +1,7 @@
 """The fund-loss monitor: money paid against the plan, with a warning and a stop level.
 
-plan(t) = budget x share of participants the arrival curve expects by campaign time t, never
-less than `plan_floor_share` of the budget. ratio = paid / plan, both counted from the last
+plan(t) = planned spend (default: the budget) x share of participants the arrival curve expects
+by campaign time t, never less than `plan_floor_share` of the budget. ratio = paid / plan, both counted from the last
 operator confirmation. At `warning_ratio` payouts are throttled; at `stop_ratio` they pause
 until an operator confirms.
 """
@@ -34,10 +34,11 @@ class FundLossMonitor:
     def __init__(self, rule: FundLoss, budget_fen: int, curve: ArrivalCurve) -> None:
         self.rule = rule
         self.budget_fen = budget_fen
+        self.planned_fen = rule.planned_spend_fen or budget_fen
         self.curve = curve
 
     def plan_fen(self, t: float) -> float:
-        return self.budget_fen * self.curve.share_by(t)
+        return self.planned_fen * self.curve.share_by(t)
 
     def read(self, t: float, paid_fen: int, ack_paid_fen: int = 0, ack_plan_fen: float = 0.0) -> Reading:
         """The level at campaign time t given the money paid (and the last confirmation)."""

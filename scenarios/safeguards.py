@@ -49,9 +49,11 @@ class Links(Section):
 
 class FundLoss(Section):
     """Payouts against plan: above warning they are throttled, above stop they pause until an
-    operator confirms. The plan at time t is the budget times the share of participants the
-    arrival curve expects by t (never less than plan_floor_share of the budget)."""
+    operator confirms. The plan at time t is the planned spend times the share of participants
+    the arrival curve expects by t (never less than plan_floor_share of the budget)."""
 
+    planned_spend_fen: Annotated[int | None, Field(ge=1)] = Field(
+        default=None, description="what the campaign expects to pay out in all (null: the whole budget)")
     warning_ratio: Annotated[float, Field(gt=0)]
     stop_ratio: Annotated[float, Field(gt=0)]
     plan_floor_share: Annotated[float, Field(gt=0, le=1)] = 0.01

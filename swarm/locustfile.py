@@ -59,13 +59,14 @@ class PersonaUser(FastHttpUser):
         if spec.host:
             headers["Host"] = spec.host
         started = time.perf_counter()
-        runtime.sent += 1
         with self.client.request(spec.method, url, name=spec.action, headers=headers, json=spec.json,
                                  catch_response=True) as response:
             status = response.status_code or 0
             body = response.content or b""
             if status in runtime.refusal_statuses(spec.action):
                 response.success()  # refused by the campaign's rules: behaviour, not failure
+        # counted once answered: a user stopped mid-request has neither a row nor a count
+        runtime.sent += 1
         return status, body, (time.perf_counter() - started) * 1000
 
 

@@ -53,7 +53,7 @@ class SwarmRuntime:
         self.started: float | None = None
         self.stopped_early = False
         self.journeys_started = 0
-        self.sent = 0  # requests this process put on the wire
+        self.sent = 0  # requests this process sent and got an answer to
         seed = self.scenario.seed if settings.seed is None else settings.seed
         self.seed = seed
         salt = zlib.crc32(worker_id.encode())
