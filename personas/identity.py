@@ -157,6 +157,9 @@ class IdentityFactory:
         segments = self.scenario.antifraud.virtual_segments
         virtual = bool(segments) and self.rng.random() < settings.virtual_number_share
         phone = self._phone(self.rng.choice(segments) if virtual else None)
+        listed = self.scenario.antifraud.blacklist
+        if listed and not virtual and self.rng.random() < settings.blacklisted_share:
+            phone = self.rng.choice(listed)  # an account known from earlier campaigns
         return Identity(
             persona="fraud_script", user_key=self._user_key("fraud_script"), phone=phone,
             name=self.rng.choice(self._names), channel=self._channel(), ip=self.rng.choice(operator.ips),

@@ -46,6 +46,11 @@ class Scenario(Section):
             if unknown:
                 parts.append(f"remove {', '.join(unknown)} (no such institution)")
             raise ValueError(f"budget.institutions_fen must name each institution: {'; '.join(parts)}")
+        pools = self.budget.pool_names()
+        for n, topup in enumerate(self.budget.topups):
+            if topup.pool not in pools:
+                raise ValueError(f"budget.topups.{n}.pool {topup.pool!r} is not a pool; use one of "
+                                 f"{', '.join(pools)}")
         if self.gates.peak.window not in self.traffic.windows:
             known = ", ".join(sorted(self.traffic.windows)) or "none defined"
             raise ValueError(

@@ -73,6 +73,8 @@ class FraudScriptPersona(Section):
     request_interval: Seconds = Field(default=0.2, ge=0)
     retries_on_refusal: Annotated[int, Field(ge=0)] = 3
     invite_ring: bool = True
+    blacklisted_share: Share = Field(
+        default=0.1, description="accounts already on the blacklist from earlier campaigns")
 
 
 class PreheatBrowserPersona(Section):

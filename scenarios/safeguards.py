@@ -71,11 +71,24 @@ class FundLoss(Section):
         return self
 
 
+class TopUp(Section):
+    """An operator adds money to a pool at a campaign time (seconds from launch)."""
+
+    at: Seconds = Field(ge=0)
+    pool: Slug
+    amount_fen: Annotated[int, Field(gt=0)]
+
+
 class Budget(Section):
     institutions_fen: dict[Slug, Fen]
     grand_round_fen: Fen
     invite_fen: Fen
     fund_loss: FundLoss
+    topups: list[TopUp] = Field(default_factory=list, description="scheduled top-ups (simulator, drills)")
+
+    def pool_names(self) -> list[str]:
+        """Every pool: the institutions', then grand and invite."""
+        return [*self.institutions_fen, "grand", "invite"]
 
     @property
     def total_fen(self) -> int:

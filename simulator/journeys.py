@@ -54,6 +54,9 @@ class RulesBackend:
         if name == "login":
             if antifraud.is_virtual(self.user.phone) and self._caught(antifraud.effectiveness.virtual_segments):
                 return _refused(403, "virtual_number")
+            if fraud and self._caught(self.scenario.personas.fraud_script.blacklisted_share
+                                      * antifraud.effectiveness.blacklist):
+                return _refused(403, "blacklisted")
             self.logged_in = True
             return Outcome(ok=True, status=200, data={"invite_code": f"c-{self.user.user_key}", "token": "t"})
         if not self.logged_in:

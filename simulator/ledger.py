@@ -33,7 +33,7 @@ class Ledger:
 
 
 def pool_names(scenario: Scenario) -> list[str]:
-    """Pools in index order: the institutions, then grand and invite."""
+    """Pools in index order: the institutions (in campaign order), then grand and invite."""
     return [i.id for i in scenario.campaign.institutions] + ["grand", "invite"]
 
 
@@ -94,7 +94,15 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
             ledger.level[b] = STOP if state["paused"] else state["level"]
             yield env.timeout(bucket_s)
 
+    def topups():
+        for topup in sorted(budget.topups, key=lambda u: u.at):
+            yield env.timeout(max(0.0, topup.at - env.now))
+            left[names.index(topup.pool)] += topup.amount_fen
+            state["exhausted"].discard(names.index(topup.pool))
+            ledger.events.append((env.now, "topup", f"{topup.pool} +{topup.amount_fen} fen"))
+
     env.process(operator())
+    env.process(topups())
     env.process(minutes())
     env.run(until=buckets * bucket_s)
     return ledger

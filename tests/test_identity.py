@@ -76,13 +76,25 @@ def test_fraud_operators_share_a_small_ip_and_device_set_in_one_slash_24(scenari
 
 
 def test_fraud_accounts_use_virtual_segments_at_the_configured_share():
-    scenario = load_scenario(overrides=["personas.fraud_script.virtual_number_share=0.4"])
+    scenario = load_scenario(overrides=["personas.fraud_script.virtual_number_share=0.4",
+                                        "personas.fraud_script.blacklisted_share=0"])
     factory = IdentityFactory(scenario, seed=7)
     phones = [factory.new("fraud_script").phone for _ in range(1000)]
     virtual = [p for p in phones if scenario.antifraud.is_virtual(p)]
     assert len(virtual) / 1000 == pytest.approx(0.4, abs=0.05)
     assert {p[:3] for p in virtual} <= set(scenario.antifraud.virtual_segments)
     assert len(set(phones)) == 1000
+
+
+def test_some_fraud_accounts_are_already_on_the_blacklist():
+    scenario = load_scenario(overrides=["personas.fraud_script.virtual_number_share=0",
+                                        "personas.fraud_script.blacklisted_share=0.25"])
+    factory = IdentityFactory(scenario, seed=7)
+    phones = [factory.new("fraud_script").phone for _ in range(1000)]
+    listed = [p for p in phones if p in scenario.antifraud.blacklist]
+    assert len(listed) / 1000 == pytest.approx(0.25, abs=0.05)
+    normal = [factory.new("normal").phone for _ in range(200)]
+    assert not set(normal) & set(scenario.antifraud.blacklist)
 
 
 def test_invitee_carries_the_link_code_and_channel(scenario):

@@ -103,3 +103,19 @@ def test_a_bad_set_is_the_same_one_line_error(capsys):
     assert "personas.mix.fraud_script: input should be a valid number" in err
     with pytest.raises(ScenarioError, match="no field 'budgt'"):
         load_scenario(overrides=["budgt.grand_round_fen=1"])
+
+
+def test_a_top_up_refills_an_empty_pool():
+    starved = (*SMALL, "budget.institutions_fen.anhe=100000")
+    empty = simulate(load_scenario(overrides=starved), seed=3)
+    refilled = simulate(load_scenario(overrides=(*starved, "budget.topups=[{at: 1d, pool: anhe, amount_fen: 50000000}]")),
+                        seed=3)
+    kinds = list(refilled.events["kind"])
+    assert "budget_exhausted" in kinds and "topup" in kinds
+    assert refilled.summary["paid_fen"] > empty.summary["paid_fen"]
+    assert refilled.events.loc[refilled.events["kind"] == "topup", "t"].tolist() == [86400.0]
+
+
+def test_a_top_up_must_name_a_pool():
+    with pytest.raises(ScenarioError, match="budget.topups.0.pool 'nope' is not a pool"):
+        load_scenario(overrides=["budget.topups=[{at: 1d, pool: nope, amount_fen: 5}]"])
