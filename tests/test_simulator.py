@@ -119,3 +119,11 @@ def test_a_top_up_refills_an_empty_pool():
 def test_a_top_up_must_name_a_pool():
     with pytest.raises(ScenarioError, match="budget.topups.0.pool 'nope' is not a pool"):
         load_scenario(overrides=["budget.topups=[{at: 1d, pool: nope, amount_fen: 5}]"])
+
+
+def test_replicas_run_in_parallel_processes_with_the_same_results(tmp_path):
+    serial = run_replicas(RunRequest(None, SMALL, seed=5, replicas=2, jobs=1, out=tmp_path / "serial"))
+    parallel = run_replicas(RunRequest(None, SMALL, seed=5, replicas=2, jobs=2, out=tmp_path / "parallel"))
+    strip = lambda s: {k: v for k, v in s.items() if k != "folder"}  # noqa: E731
+    assert [strip(s) for s in serial] == [strip(s) for s in parallel]
+    assert (tmp_path / "parallel" / "replica-001" / "run.json").exists()
