@@ -57,7 +57,11 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S) -> Simul
                          minlength=buckets)
     shares = np.bincount(bucket[actions.action == A["share"]], minlength=buckets)
     platform = run_platform(scenario.links, bucket_s, visits.astype(float), shares.astype(float))
-    lost_person = _lost(people, actions, bucket, platform, rng)
+    lost_person, entry_row = _lost(people, actions, bucket, platform, rng)
+    # a lost visitor's entry visit fails on the banned link; the rest of the journey never happens
+    keep = ~lost_person[actions.who]
+    keep[entry_row[lost_person]] = True
+    actions, persona, bucket, outcome = _take(actions, keep), persona[keep], bucket[keep], outcome[keep]
     lost = lost_person[actions.who]
     outcome[lost] = BROKEN
 
@@ -131,19 +135,24 @@ def _actions(scenario: Scenario, people: Participants, seed: int,
     return actions, np.concatenate(personas)
 
 
-def _lost(people: Participants, actions: Actions, bucket: np.ndarray, platform, rng) -> np.ndarray:
-    """Participants lost on a banned link: their entry visit fell on a banned domain."""
+def _lost(people: Participants, actions: Actions, bucket: np.ndarray, platform,
+          rng) -> tuple[np.ndarray, np.ndarray]:
+    """Participants lost on a banned link (their entry visit fell on a banned domain), and each
+    participant's entry-visit row (-1 for none)."""
     entry = np.full(len(people), -1, dtype=np.int64)
+    entry_row = np.full(len(people), -1, dtype=np.int64)
     visit = (actions.action == A["open_page"]) | (actions.action == A["visit_link"])
     rows = np.flatnonzero(visit)
+    rows = rows[np.argsort(actions.t[rows], kind="stable")]
     first = rows[np.unique(actions.who[rows], return_index=True)[1]]
     entry[actions.who[first]] = bucket[first]
+    entry_row[actions.who[first]] = first
     share = np.zeros(len(people))
     has = entry >= 0
     invitee = people.persona == INVITEE
     share[has & ~invitee] = platform.lost_visitors[entry[has & ~invitee]]
     share[has & invitee] = platform.lost_invitees[entry[has & invitee]]
-    return rng.random(len(people)) < share
+    return (rng.random(len(people)) < share) & (entry_row >= 0), entry_row
 
 
 def _invite_rewards(scenario: Scenario, people: Participants, lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +238,7 @@ def _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, bucket
         "t": b * bucket_s, "engine": "simulator", "persona": np.array(PERSONAS)[p],
         "action": np.array(ACTIONS)[a], "channel": "", "domain": "",
         "status": np.select([k == 0, k == 1], [200, 409], default=503),
-        "ok": k == 0, "refused": np.isin(k, [1, 3, 4, 5]),
+        "ok": k == 0, "refused": np.isin(k, [1, 3, 4, 5, 6]),  # lost on a banned link: the platform refused
         "error": np.array([OUTCOME_ERRORS[x] for x in kinds])[k],
         "count": count[present], "latency_p50": mean[b, a], "latency_p95": p95[b, a],
         "latency_p99": p95[b, a], "payout_fen": fen[present].astype(np.int64)})

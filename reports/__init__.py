@@ -1,0 +1,1 @@
+"""Launch gates over observations, and the capacity report built from them."""

@@ -1,0 +1,147 @@
+"""Each gate on crafted observations: a healthy run passes, and each gate has a run that fails it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from observations import EVENTS, GAUGES, REQUESTS, Run, RunInfo
+from reports.gates import all_gates, failover_gate, payout_gate, peak_gate, rules_gate
+
+START = datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc)
+
+
+def request(t, action, persona="normal", user="normal-1", ok=True, refused=False, status=200,
+            latency_ms=20.0, payout_fen=0, domain="", error=""):
+    return dict(t=t, engine="swarm", persona=persona, user_id=user, action=action, channel="main_venue",
+                domain=domain, status=status, ok=ok, refused=refused, latency_ms=latency_ms,
+                payout_fen=payout_fen, error=error)
+
+
+def make_run(requests, gauges=(), events=(), scale=1.0) -> Run:
+    info = RunInfo(scenario="year_end_red_envelope", scenario_digest="x", engine="swarm", seed=1, scale=scale,
+                   versions={}, started_at=START, status="finished")
+    frame = pd.DataFrame(list(requests)) if requests else REQUESTS.empty()
+    gauge_frame = pd.DataFrame([{c: g.get(c) for c in GAUGES.columns} for g in gauges]) if gauges else GAUGES.empty()
+    event_frame = pd.DataFrame(list(events), columns=list(EVENTS.columns)) if events else EVENTS.empty()
+    return Run(info=info, requests=REQUESTS.conform(frame, "test"), gauges=GAUGES.conform(gauge_frame, "test"),
+               events=EVENTS.conform(event_frame, "test"), rolled_up=False)
+
+
+def healthy_requests():
+    rows = []
+    for n in range(20):
+        user = f"normal-{n}"
+        t = 10.0 + n
+        rows += [request(t, "open_page", user=user), request(t + 1, "login", user=user),
+                 request(t + 2, "complete_task", user=user), request(t + 3, "complete_task", user=user),
+                 request(t + 4, "open_envelope", user=user, payout_fen=100),
+                 request(t + 5, "share", user=user, domain="hb1.yearend-wealth.example")]
+    rows += [request(50.0, "open_envelope", persona="fraud_script", user="fraud_script-1", ok=False, refused=True,
+                     status=403, error="unsigned_request"),
+             request(-3600.0, "login", user="preheat_browser-1", persona="preheat_browser", ok=False, refused=True,
+                     status=403, error="not_started")]
+    return rows
+
+
+def healthy_gauges(active=8000, left=1000):
+    return [dict(t=float(t), active_users=active, rps=10.0, budget_left_fen=left, paid_fen=100 * t,
+                 healthy_domains=4, banned_domains=0) for t in range(0, 60, 10)]
+
+
+def status(verdicts, check):
+    return next(v.status for v in verdicts if v.check == check)
+
+
+def test_a_healthy_run_passes_every_gate(scenario):
+    verdicts = all_gates(make_run(healthy_requests(), healthy_gauges()), scenario)
+    assert [v for v in verdicts if v.status == "fail"] == []
+    assert status(verdicts, "p95 open_envelope") == "pass"
+    assert status(verdicts, "no taking part in preheat") == "pass"
+
+
+def test_peak_fails_on_slow_actions_errors_and_too_few_users(scenario):
+    rows = healthy_requests()
+    rows += [request(30.0 + i, "open_envelope", latency_ms=4000.0) for i in range(10)]
+    rows += [request(40.0 + i, "login", ok=False, status=500, error="HTTP 500") for i in range(5)]
+    verdicts = peak_gate(make_run(rows, healthy_gauges(active=70), scale=100), scenario)
+    assert status(verdicts, "p95 open_envelope") == "fail"
+    assert status(verdicts, "error rate") == "fail"
+    assert status(verdicts, "active users served") == "fail"  # 70 users at 1:100 is 7,000 < 8,000
+
+
+def test_failover_fails_when_links_keep_using_a_banned_domain(scenario):
+    banned = "hb1.yearend-wealth.example"
+    rows = healthy_requests() + [request(400.0 + i * 60, "share", user=f"late-{i}", domain=banned) for i in range(8)]
+    events = [(100.0, "ban", f"{banned}: shares 90 > 80 in 3600 s")]
+    verdicts = failover_gate(make_run(rows, healthy_gauges(), events), scenario)
+    check = next(v for v in verdicts if v.check == f"links off {banned}")
+    assert check.status == "fail" and check.figure == pytest.approx(720.0)
+
+
+def test_failover_fails_when_the_pool_runs_dry_and_visits_are_lost(scenario):
+    rows = healthy_requests() + [request(60.0 + i, "visit_link", persona="invitee", user=f"inv-{i}", ok=False,
+                                         refused=True, error="link_banned") for i in range(10)]
+    events = [(50.0, "ban", "hb1.yearend-wealth.example: visits"), (170.0, "pool_exhausted", "no backup left")]
+    verdicts = failover_gate(make_run(rows, healthy_gauges(), events), scenario)
+    assert status(verdicts, "backup pool never empty") == "fail"
+    assert status(verdicts, "visits lost to bans") == "fail"
+
+
+def test_payout_fails_on_overdraft_double_pay_and_fraud(scenario):
+    rows = healthy_requests() + [request(60.0 + i, "open_envelope", persona="fraud_script", user=f"f-{i}",
+                                         payout_fen=300) for i in range(10)]
+    ledger = '{"pools": {"anhe": {"left_fen": -500, "budget_fen": 3000}}, "paid_twice": 2}'
+    verdicts = payout_gate(make_run(rows, healthy_gauges(left=-500), [(59.0, "ledger", ledger)]), scenario)
+    assert status(verdicts, "budget never overdrawn") == "fail"
+    assert status(verdicts, "no pool overdrawn") == "fail"
+    assert status(verdicts, "no envelope paid twice") == "fail"
+    assert status(verdicts, "fraud's share of payouts") == "fail"
+
+
+def test_payout_fails_when_the_alarm_comes_after_the_money_is_gone(scenario):
+    budget = scenario.budget.total_fen  # a drain: 1 % of the budget a second, far ahead of plan
+    gauges = [dict(t=float(t), active_users=8000, budget_left_fen=budget - t * budget // 100, paid_fen=t * budget // 100)
+              for t in range(0, 100, 10)]
+    late = payout_gate(make_run(healthy_requests(), gauges, [(95.0, "alarm", "fund-loss ratio 1.30")]), scenario)
+    early = payout_gate(make_run(healthy_requests(), gauges, [(5.0, "alarm", "fund-loss ratio 1.30")]), scenario)
+    assert status(late, "alarm before the budget goes") == "fail"
+    assert status(early, "alarm before the budget goes") == "pass"
+
+
+def test_rules_fail_on_preheat_leak_unlocked_envelopes_caps_and_flagged_numbers(scenario):
+    rows = healthy_requests()
+    rows += [request(-600.0, "login", persona="preheat_browser", user="preheat_browser-2")]
+    rows += [request(70.0, "open_envelope", persona="fraud_script", user="fraud_script-9", payout_fen=50)]
+    rows += [request(80.0 + i, "share", user="sharer-1", domain="hb2.yearend-wealth.example")
+             for i in range(scenario.campaign.caps.shares_per_user + 1)]
+    rows += [request(90.0, "login", persona="fraud_script", user="fraud_script-3+virtual")]
+    verdicts = rules_gate(make_run(rows, healthy_gauges()), scenario)
+    assert {v.check for v in verdicts if v.status == "fail"} == {
+        "no taking part in preheat", "locked envelopes refused", "share cap held",
+        "virtual and blacklisted numbers refused"}
+
+
+def test_a_short_failover_gap_is_not_an_empty_pool_but_a_long_one_is(scenario):
+    def gauges(empty_minutes):
+        return [dict(t=60.0 * m, active_users=8000, healthy_domains=0 if 5 <= m < 5 + empty_minutes else 4)
+                for m in range(30)]
+    short = failover_gate(make_run(healthy_requests(), gauges(2)), scenario)
+    long = failover_gate(make_run(healthy_requests(), gauges(10)), scenario)
+    assert status(short, "backup pool never empty") == "pass"
+    assert status(long, "backup pool never empty") == "fail"
+
+
+def test_spending_as_planned_has_no_alarm_to_judge(scenario):
+    plan = scenario.budget.fund_loss.planned_spend_fen * 0.0001  # a trickle, well behind plan
+    gauges = [dict(t=3600.0 * h, active_users=8000, paid_fen=int(plan * h)) for h in range(1, 20)]
+    verdicts = payout_gate(make_run(healthy_requests(), gauges), scenario)
+    assert status(verdicts, "alarm before the budget goes") == "skip"
+
+
+def test_checks_without_anything_to_judge_are_skipped_not_passed(scenario):
+    verdicts = all_gates(make_run([request(10.0, "open_page")], healthy_gauges()), scenario)
+    assert status(verdicts, "links off banned domains") == "skip"
+    assert status(verdicts, "no taking part in preheat") == "skip"
