@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from cli.backend_cmd import backend
+from cli.check_cmd import check
 from cli.scenario_cmd import scenario
 from cli.simulate_cmd import simulate
 from cli.swarm_cmd import swarm
@@ -32,6 +33,7 @@ def rehearse() -> None:
       rehearse backend                 # the reference campaign backend on 127.0.0.1:8700
       rehearse swarm --duration 60s    # personas against it, observations in runs/
       rehearse simulate                # the whole campaign in campaign time, in seconds
+      rehearse check runs/FOLDER       # the launch gates on a run (exit 1 if any fails)
     """
 
 
@@ -39,6 +41,7 @@ rehearse.add_command(scenario)
 rehearse.add_command(backend)
 rehearse.add_command(swarm)
 rehearse.add_command(simulate)
+rehearse.add_command(check)
 
 
 def main(argv: list[str] | None = None) -> None:

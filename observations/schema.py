@@ -32,6 +32,8 @@ _KINDS = {
 class ObservationError(RehearseError):
     """Rows or files that do not fit contract 3: wrong columns, wrong types, not a run folder."""
 
+    exit_code = 2
+
 
 @dataclass(frozen=True)
 class Table:

@@ -1,0 +1,36 @@
+"""`rehearse check` on simulated run folders: exit 0 when the gates pass, 1 when one fails, 2 on bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli.main import main
+from test_simulator import SMALL
+
+
+def check(*args: str) -> int:
+    with pytest.raises(SystemExit) as exited:
+        main(["check", *args])
+    return exited.value.code
+
+
+def simulate(out, *overrides: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--out", str(out), *[a for o in (*SMALL, *overrides) for a in ("--set", o)]])
+    assert exited.value.code == 0
+
+
+def test_a_healthy_simulated_campaign_passes_and_a_broken_one_fails(tmp_path, capsys):
+    simulate(tmp_path / "healthy")
+    simulate(tmp_path / "banned", "links.ban_rule.max_shares=20")
+    sets = [a for o in SMALL for a in ("--set", o)]
+    assert check(str(tmp_path / "healthy"), *sets) == 0
+    assert "PASS: 0 failed" in capsys.readouterr().out
+    assert check(str(tmp_path / "banned"), *sets, "--set", "links.ban_rule.max_shares=20") == 1
+    out = capsys.readouterr().out
+    assert "backup pool never empty" in out and "FAIL" in out
+
+
+def test_bad_input_is_exit_2(tmp_path, capsys):
+    assert check(str(tmp_path / "nope")) == 2
+    assert "is not a run folder" in capsys.readouterr().err
