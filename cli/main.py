@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cli.backend_cmd import backend
 from cli.check_cmd import check
+from cli.report_cmd import report
 from cli.scenario_cmd import scenario
 from cli.simulate_cmd import simulate
 from cli.swarm_cmd import swarm
@@ -34,6 +35,7 @@ def rehearse() -> None:
       rehearse swarm --duration 60s    # personas against it, observations in runs/
       rehearse simulate                # the whole campaign in campaign time, in seconds
       rehearse check runs/FOLDER       # the launch gates on a run (exit 1 if any fails)
+      rehearse report runs/A runs/B    # the capacity report: HTML, Markdown, JUnit, JSON
     """
 
 
@@ -42,6 +44,7 @@ rehearse.add_command(backend)
 rehearse.add_command(swarm)
 rehearse.add_command(simulate)
 rehearse.add_command(check)
+rehearse.add_command(report)
 
 
 def main(argv: list[str] | None = None) -> None:

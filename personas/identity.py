@@ -158,10 +158,13 @@ class IdentityFactory:
         virtual = bool(segments) and self.rng.random() < settings.virtual_number_share
         phone = self._phone(self.rng.choice(segments) if virtual else None)
         listed = self.scenario.antifraud.blacklist
-        if listed and not virtual and self.rng.random() < settings.blacklisted_share:
+        blacklisted = bool(listed) and not virtual and self.rng.random() < settings.blacklisted_share
+        if blacklisted:
             phone = self.rng.choice(listed)  # an account known from earlier campaigns
+        # the rules gate reads these marks: such a number must never get in
+        mark = "+virtual" if virtual else ("+blacklisted" if blacklisted else "")
         return Identity(
-            persona="fraud_script", user_key=self._user_key("fraud_script"), phone=phone,
+            persona="fraud_script", user_key=self._user_key("fraud_script") + mark, phone=phone,
             name=self.rng.choice(self._names), channel=self._channel(), ip=self.rng.choice(operator.ips),
             device_id=self.rng.choice(operator.devices), arrival_t=float(arrival_t),
             operator=operator,

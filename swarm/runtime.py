@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import httpx
 
-from observations import RunInfo, RunWriter
+from observations import GAUGES, RunInfo, RunWriter
 from personas.identity import IdentityFactory
 from scenarios import Scenario
 from swarm.contract import Contract, load_contract
@@ -135,10 +135,20 @@ class SwarmRuntime:
                        fraud_paid_fen=self.player.paid_by_persona.get("fraud_script", 0))
         for name in ("ledger", "link_pool"):
             values = self.operation(name) or {}
-            row.update({k: v for k, v in values.items() if v is not None})
+            row.update({k: v for k, v in values.items() if k in GAUGES.columns and v is not None})
         self.writer.gauge(**row)
         self._failures_in_a_row = self._failures_in_a_row + 1 if (requests and failures >= requests) else 0
         return row
+
+    def _record_ledger(self) -> None:
+        """The target's ledger at the end (pools, prizes paid twice) for the payout gate."""
+        try:
+            values = self.operation("ledger") or {}
+        except (httpx.HTTPError, OSError):
+            return
+        facts = {k: values[k] for k in ("pools", "paid_twice") if values.get(k) is not None}
+        if facts:
+            self.writer.event(self.now(), "ledger", json.dumps(facts, sort_keys=True))
 
     def target_down(self) -> bool:
         return self._failures_in_a_row >= TARGET_DOWN_SECONDS
@@ -158,6 +168,7 @@ class SwarmRuntime:
     def close(self, interrupted: bool = False) -> None:
         status = "finished" if (self.completed() and not interrupted) else "interrupted"
         if self.role in ("local", "master"):
+            self._record_ledger()
             self.writer.event(self.now(), "run_end", status)
         self.writer.close(status=status)
         self.ops_http.close()

@@ -34,3 +34,17 @@ def test_a_healthy_simulated_campaign_passes_and_a_broken_one_fails(tmp_path, ca
 def test_bad_input_is_exit_2(tmp_path, capsys):
     assert check(str(tmp_path / "nope")) == 2
     assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_report_writes_the_four_files_and_exits_like_check(tmp_path, capsys):
+    simulate(tmp_path / "healthy")
+    sets = [a for o in SMALL for a in ("--set", o)]
+    with pytest.raises(SystemExit) as exited:
+        main(["report", str(tmp_path / "healthy"), "--baseline", str(tmp_path / "healthy"),
+              "--out", str(tmp_path / "report"), *sets])
+    assert exited.value.code == 0
+    names = sorted(p.name for p in (tmp_path / "report").iterdir())
+    assert names == ["junit.xml", "report.html", "report.json", "summary.md"]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert "all gates pass" in capsys.readouterr().err

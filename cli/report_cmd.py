@@ -1,0 +1,52 @@
+"""`rehearse report`: the capacity report (HTML, Markdown, JUnit XML, JSON) for run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--baseline", type=click.Path(path_type=Path, file_okay=False),
+              help="A run folder to compare the first run with: deltas, and regressions flagged.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the report files go. [default: report/ inside the first run folder]")
+@click.option("--scenario", "scenario_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="The scenario the runs were made with. [default: the bundled one]")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+              help="The what-if overrides the runs were made with (repeatable).")
+def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scenario_path: Path | None,
+           overrides: tuple[str, ...]) -> None:
+    """Build the capacity report for run folders (simulated and live runs side by side).
+
+    Writes report.html (self-contained, plots embedded), summary.md (fits a CI job summary),
+    junit.xml (one test case per gate check) and report.json (every figure). Exit 1 when a
+    gate fails, as `rehearse check` does, so CI can use either.
+    """
+    from cli.check_cmd import load_runs_and_scenario
+    from observations import load_run
+    from reports.figures import key_figures
+    from reports.gates import all_gates
+    from reports.html import render_html
+    from reports.json_report import report_json
+    from reports.junit import render_junit
+    from reports.markdown import render_markdown
+
+    loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
+    verdicts = [v for _, run in loaded for v in all_gates(run, scenario)]
+    base = key_figures(load_run(baseline)) if baseline else None
+    out = out or (runs[0] / "report")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.html").write_text(render_html(loaded, verdicts, base), encoding="utf-8")
+    (out / "summary.md").write_text(render_markdown(loaded, verdicts, base), encoding="utf-8")
+    (out / "junit.xml").write_text(render_junit(verdicts), encoding="utf-8")
+    (out / "report.json").write_text(json.dumps(report_json(loaded, verdicts, base), indent=2), encoding="utf-8")
+    failed = sum(v.status == "fail" for v in verdicts)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"report: {out / 'report.html'}  ({'FAIL: ' + str(failed) + ' failed check(s)' if failed else 'all gates pass'})")
+    if failed:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,31 @@
+"""The capacity report as data: every key figure per run, the verdicts, and deltas to a baseline."""
+
+from __future__ import annotations
+
+from observations import Run
+from reports.compare import compare
+from reports.figures import key_figures
+from reports.verdicts import Verdict
+
+
+def report_json(runs: list[tuple[str, Run]], verdicts: list[Verdict],
+                baseline: dict | None = None) -> dict:
+    """A JSON-ready report; `baseline` (a baseline run's key figures) is set against the first run.
+    """
+    figures = {label: key_figures(run) for label, run in runs}
+    return {
+        "runs": [{"label": label, "scenario": run.info.scenario, "engine": run.info.engine,
+                  "seed": run.info.seed, "status": run.info.status, "rolled_up": run.rolled_up,
+                  "figures": figures[label]} for label, run in runs],
+        "verdicts": [v.as_dict() for v in verdicts],
+        "passed": all(v.passed for v in verdicts),
+        "deltas": baseline_deltas(runs, figures, baseline),
+    }
+
+
+def baseline_deltas(runs: list[tuple[str, Run]], figures: dict[str, dict],
+                    baseline: dict | None) -> list[dict]:
+    """The first run's deltas to the baseline, as dicts (none without a baseline or runs)."""
+    if baseline is None or not runs:
+        return []
+    return [d.as_dict() for d in compare(figures[runs[0][0]], baseline)]

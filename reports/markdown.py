@@ -1,0 +1,46 @@
+"""The capacity report in a few Markdown tables, short enough for a CI job summary."""
+
+from __future__ import annotations
+
+from html import escape
+
+from observations import Run
+from reports.compare import compare, regressions
+from reports.figures import key_figures
+from reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
+from reports.verdicts import Verdict
+
+
+def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
+                    baseline: dict | None = None) -> str:
+    """The verdicts, the key figures per run, and (with a baseline run's key figures) the first
+    run's regressions against it."""
+    labels = [label for label, _ in runs]
+    figures = [key_figures(run) for _, run in runs]
+    failed = sum(v.status == "fail" for v in verdicts)
+    skipped = sum(v.status == "skip" for v in verdicts)
+    lines = ["## Capacity report: " + ("FAIL" if failed else "PASS"), "",
+             f"{len(verdicts) - failed - skipped} passed, {failed} failed, {skipped} skipped.", ""]
+    if verdicts:
+        lines += _table(VERDICT_HEADER, [verdict_row(v) for v in verdicts]) + [""]
+    if runs:
+        lines += ["### Key figures", ""]
+        rows = [[label, *cells] for label, cells in figure_rows(figures)]
+        lines += _table(["figure", *labels], rows)
+        lines += [""]
+    if baseline is not None and figures:
+        worse = regressions(compare(figures[0], baseline))
+        lines += [f"### Against the baseline ({labels[0]})", ""]
+        lines += (_table(DELTA_HEADER, [delta_row(d) for d in worse]) if worse
+                  else ["No regressions."]) + [""]
+    return "\n".join(lines)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [_row(header), "|" + "---|" * len(header)] + [_row(cells) for cells in rows]
+
+
+def _row(cells: list[str]) -> str:
+    """A table row; markup, pipes and line breaks in cells would break it, so they are escaped."""
+    clean = [escape(c, quote=False).replace("|", "\\|").replace("\n", " ") for c in cells]
+    return "| " + " | ".join(clean) + " |"
