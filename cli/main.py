@@ -10,6 +10,7 @@ from rich.console import Console
 from cli.backend_cmd import backend
 from cli.check_cmd import check
 from cli.report_cmd import report
+from cli.run_cmd import ci, run
 from cli.scenario_cmd import scenario
 from cli.simulate_cmd import simulate
 from cli.swarm_cmd import swarm
@@ -29,6 +30,7 @@ def rehearse() -> None:
 
     \b
     Start here:
+      rehearse run                     # simulate, swarm, check, report: the whole rehearsal
       rehearse scenario validate scenarios/year_end_red_envelope.yaml
       rehearse scenario show
       rehearse backend                 # the reference campaign backend on 127.0.0.1:8700
@@ -45,6 +47,8 @@ rehearse.add_command(swarm)
 rehearse.add_command(simulate)
 rehearse.add_command(check)
 rehearse.add_command(report)
+rehearse.add_command(run)
+rehearse.add_command(ci)
 
 
 def main(argv: list[str] | None = None) -> None:

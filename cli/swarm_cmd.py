@@ -69,9 +69,8 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
       rehearse swarm --host http://127.0.0.1:8700 --ops-token TOKEN --workers 2
     """
     from observations import load_run
-    from swarm.orchestrate import SwarmRequest, run_swarm
+    from swarm.orchestrate import SwarmRequest
     from swarm.settings import SwarmSettings, parse_scale
-    from swarm.summary import summarise
 
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
                              scale=parse_scale(scale), compress=compress, duration_s=_duration(duration),
@@ -80,14 +79,28 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
     request = SwarmRequest(settings=settings, host=host, faults=tuple(check_faults(faults)),
                            workers=workers, allow_remote=allow_remote)
     scenario = settings.load()
-    plan = settings.plan(scenario)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    result = swarm_progress(request, scenario, console)
+    run = load_run(result.run_dir)
+    Console(highlight=False, width=max(Console().width, 100)).print(*summary_tables(run, result.status))
+    console.print(f"run folder: {result.run_dir}  ({result.status})")
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
+
+
+def swarm_progress(request, scenario, console: Console):
+    """Run the swarm with a progress bar; the SwarmResult."""
+    from swarm.orchestrate import run_swarm
+
+    plan = request.settings.plan(scenario)
+    faults = request.faults
+    host = request.host
     console.print(f"[bold]swarm[/] {scenario.name}: window {plan.window_name} "
                   f"({plan.window.duration:g} campaign s) in {plan.duration_s:g} s (x{plan.compress:g}), "
                   f"peak {plan.peak_users} users at 1:{plan.scale:g}, "
                   f"{'target ' + host if host else 'reference backend'}"
                   f"{' with ' + ', '.join(faults) if faults else ''}, "
-                  f"{workers or 'no'} workers")
+                  f"{request.workers or 'no'} workers")
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
                   TextColumn("{task.fields[figures]}"), console=console, transient=False) as progress:
         bar = progress.add_task("playing", total=plan.duration_s, figures="starting")
@@ -99,12 +112,7 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
                 f"{data.get('requests', 0):,} requests, {data.get('failures', 0):,} failed"
                 + (f", paid {paid / 100:,.2f} yuan" if paid is not None else "")))
 
-        result = run_swarm(request, show, scenario)
-    run = load_run(result.run_dir)
-    Console(highlight=False, width=max(Console().width, 100)).print(*summary_tables(run, result.status))
-    console.print(f"run folder: {result.run_dir}  ({result.status})")
-    if result.exit_code:
-        raise click.exceptions.Exit(result.exit_code)
+        return run_swarm(request, show, scenario)
 
 
 def summary_tables(run, status: str) -> list:

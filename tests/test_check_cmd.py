@@ -48,3 +48,15 @@ def test_report_writes_the_four_files_and_exits_like_check(tmp_path, capsys):
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
     assert "all gates pass" in capsys.readouterr().err
+
+
+def test_ci_runs_the_whole_rehearsal_and_writes_the_job_summary(tmp_path, monkeypatch, capsys):
+    summary = tmp_path / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    sets = [a for o in SMALL for a in ("--set", o)]
+    with pytest.raises(SystemExit) as exited:
+        main(["ci", "--out", str(tmp_path / "ci"), "--swarm-duration", "6s", "--users", "8", *sets])
+    assert exited.value.code == 0, capsys.readouterr().err[-2000:]
+    assert summary.read_text().startswith("## Capacity report: PASS")
+    assert (tmp_path / "ci" / "simulated" / "run.json").exists() and (tmp_path / "ci" / "live" / "run.json").exists()
+    assert (tmp_path / "ci" / "report" / "junit.xml").exists()
