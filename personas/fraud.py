@@ -2,7 +2,9 @@
 
 It never loads the page: it logs in (joining its operator's invite ring), then probes every
 payout action directly, every `request_interval`, doing the tasks only when the payout is
-refused, and retrying refusals a fixed number of times. Every loop is bounded.
+refused, and retrying refusals a fixed number of times. Every loop is bounded. Payout calls
+carry `burst`: the script fires that many copies at once, racing the interface (an engine
+that can send in parallel does; the others send one).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def hammer(scenario: Scenario, act: Act) -> Steps:
 def raid(scenario: Scenario, institution: Institution) -> Steps:
     """Probe the institution's envelope; if refused (locked), do the tasks and hammer it."""
     settings = scenario.personas.fraud_script
-    envelope = Act("open_envelope", institution=institution.id)
+    envelope = Act("open_envelope", institution=institution.id, burst=settings.burst)
     if (yield envelope).ok:
         return True
     for task in institution.tasks:
@@ -71,6 +73,7 @@ def fraud_script(user: Identity, scenario: Scenario, rng: random.Random) -> Jour
         yield interval
         yield Act("follow")
     yield interval
-    yield from hammer(scenario, Act("grand_draw"))
+    burst = scenario.personas.fraud_script.burst
+    yield from hammer(scenario, Act("grand_draw", burst=burst))
     yield interval
-    yield from hammer(scenario, Act("open_invite_envelope"))
+    yield from hammer(scenario, Act("open_invite_envelope", burst=burst))

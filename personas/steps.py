@@ -20,7 +20,10 @@ from typing import Any, Callable, Generator, Union
 
 @dataclass(frozen=True, init=False)
 class Act:
-    """An abstract campaign action, in the scenario's vocabulary (`open_envelope`, `share`...)."""
+    """An abstract campaign action, in the scenario's vocabulary (`open_envelope`, `share`...).
+
+    The param `burst=n` asks for n copies sent at once (a script racing the interface): an
+    engine that can send in parallel does and answers with the first copy that worked."""
 
     action: str
     params: dict[str, Any]

@@ -69,8 +69,11 @@ def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
             p95 = float(worst["latency_p95"]) if worst is not None else None
             evidence = [Evidence(float(worst["t"]), f"p95 {p95:,.0f} ms in the worst minute")] if worst is not None else []
         else:
-            p95 = float(rows["latency_ms"].quantile(0.95))
-            slow = rows.nlargest(3, "latency_ms")
+            # the work the action does: fast refusals (a script probing a locked envelope) would
+            # hide a slow endpoint, so they are left out unless nothing else was sent
+            served = rows[~rows["refused"]] if (~rows["refused"]).any() else rows
+            p95 = float(served["latency_ms"].quantile(0.95))
+            slow = served.nlargest(3, "latency_ms")
             evidence = [Evidence(float(r.t), f"{r.latency_ms:,.0f} ms for {r.user_id}") for r in slow.itertuples()]
         verdicts.append(judged("peak", f"p95 {action}", p95, slo * 1000, "ms",
                                None if p95 is None else p95 <= slo * 1000, evidence))

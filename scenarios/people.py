@@ -75,6 +75,8 @@ class FraudScriptPersona(Section):
     invite_ring: bool = True
     blacklisted_share: Share = Field(
         default=0.1, description="accounts already on the blacklist from earlier campaigns")
+    burst: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=1, description="copies of each payout call fired at once, to race the interface")
 
 
 class PreheatBrowserPersona(Section):

@@ -49,7 +49,13 @@ class PersonaUser(FastHttpUser):
             return
         user = runtime.player.next_participant(self.persona)
         runtime.journeys_started += 1
-        runtime.player.play(user, self._send, gevent.sleep)
+        runtime.player.play(user, self._send, gevent.sleep, send_burst=self._send_burst)
+
+    def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
+        """The same request `copies` times at once, each in its own greenlet (a script's race)."""
+        greenlets = [gevent.spawn(self._send, spec) for _ in range(copies)]
+        gevent.joinall(greenlets)
+        return [g.value if g.successful() else (0, b"", 0.0) for g in greenlets]
 
     def _send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
         runtime: SwarmRuntime = self.environment.rehearse

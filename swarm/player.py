@@ -22,6 +22,7 @@ from scenarios import Scenario
 from swarm.contract import Contract, Link, RequestSpec
 
 Send = Callable[[RequestSpec], tuple[int, bytes, float]]
+SendBurst = Callable[[RequestSpec, int], list[tuple[int, bytes, float]]]
 MAX_STEPS = 500  # a journey longer than this is a persona bug; stop it rather than loop
 MIN_SLEEP_S = 0.001  # shorter waits are saved up: below the event loop's timer granularity
 
@@ -70,7 +71,7 @@ class Player:
     # --- one journey -----------------------------------------------------------------------
 
     def play(self, user: Identity, send: Send, sleep: Callable[[float], None],
-             running: Callable[[], bool] | None = None) -> None:
+             running: Callable[[], bool] | None = None, send_burst: SendBurst | None = None) -> None:
         """Drive the user's journey to its end (or until running() turns False)."""
         journey = PERSONAS[user.persona](user, self.scenario, self.rng)
         session: dict[str, Any] = {}
@@ -86,7 +87,7 @@ class Player:
                 return
             kind = type(step)
             if kind is Act:
-                outcome = self.act(step, user, session, send)
+                outcome = self.act(step, user, session, send, send_burst)
             elif kind is Wait:
                 owed += step.seconds / self.compress if step.seconds > 0 else 0.0
                 if owed >= MIN_SLEEP_S:
@@ -101,8 +102,10 @@ class Player:
                 raise TypeError(f"persona {user.persona} yielded {step!r}; expected Act, Wait or Spawn")
         journey.close()
 
-    def act(self, act: Act, user: Identity, session: dict[str, Any], send: Send) -> Outcome:
-        """One action: through the platform (link bans), the contract and the wire."""
+    def act(self, act: Act, user: Identity, session: dict[str, Any], send: Send,
+            send_burst: SendBurst | None = None) -> Outcome:
+        """One action: through the platform (link bans), the contract and the wire. A burst is
+        sent in parallel when the engine can; every copy is recorded; the first that worked wins."""
         domain = ""
         action = act.action
         if action == "visit_link" and act.params.get("url"):
@@ -112,17 +115,27 @@ class Player:
                 self._record(act, user, domain, outcome)
                 return outcome
         spec = self.contract.build(act, user, session)
-        status, body, latency_ms = send(spec)
-        outcome, learned = self.contract.read(act, status, body, latency_ms)
+        burst = act.params.get("burst", 1)
+        if burst > 1 and send_burst is not None:
+            answers = [self.contract.read(act, *answer) for answer in send_burst(spec, burst)]
+            for copy, _ in answers[1:]:
+                self._settle(act, user, domain, copy)
+            outcome, learned = next((a for a in answers if a[0].ok), answers[0])
+        else:
+            status, body, latency_ms = send(spec)
+            outcome, learned = self.contract.read(act, status, body, latency_ms)
         session.update(learned)
         if action == "share" and outcome.ok:
             domain = str(outcome.data.get("share_domain") or "")
             if self.platform is not None and domain:
                 self.platform.share(domain)
+        self._settle(act, user, domain, outcome)
+        return outcome
+
+    def _settle(self, act: Act, user: Identity, domain: str, outcome: Outcome) -> None:
         if outcome.payout_fen:
             self.paid_by_persona[user.persona] = self.paid_by_persona.get(user.persona, 0) + outcome.payout_fen
         self._record(act, user, domain, outcome)
-        return outcome
 
     def _record(self, act: Act, user: Identity, domain: str, outcome: Outcome) -> None:
         # t, engine, persona, user_id, action, channel, domain, status, ok, refused, latency_ms,

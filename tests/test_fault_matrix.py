@@ -1,0 +1,54 @@
+"""The gates on real swarm runs against the reference backend: each planted fault fails the
+gate check that guards against it, and the healthy backend passes that same check under the
+same settings. Every run is short (6 s), on 127.0.0.1, and ends by itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from observations import load_run
+from reports.gates import all_gates
+from scenarios import load_scenario
+from swarm.orchestrate import SwarmRequest, run_swarm
+from swarm.settings import SwarmSettings
+
+INSTITUTIONS = ["anhe", "beichen", "chunhui", "dingsheng", "everbright", "fuxing", "guotai", "hengyuan"]
+# Scripts get past the signature so that their bursts race the payout interface, and the pools
+# are small enough to run dry within the run.
+RACES = ("antifraud.signed_payouts=false", *(f"budget.institutions_fen.{i}=5000" for i in INSTITUTIONS))
+BANS = ("links.ban_rule.max_shares=1600",)
+
+MATRIX = {
+    # fault: (overrides, window, users, scale, the check that must fail)
+    "no-antifraud": ((), None, 20, 400, "fraud's share of payouts"),
+    "slow-open": ((), None, 80, 100, "p95 open_envelope"),
+    "preheat-leak": ((), "preheat_day", 20, 400, "no taking part in preheat"),
+    "no-failover": (BANS, None, 20, 400, "links off"),
+    "double-pay": (RACES, None, 80, 100, "no envelope paid twice"),
+    "overspend": (RACES, None, 80, 100, "no pool overdrawn"),
+}
+
+
+def swarm(out: Path, fault: str | None, overrides, window, users, scale):
+    settings = SwarmSettings(overrides=tuple(overrides), window=window, users=users, scale=float(scale),
+                             duration_s=6.0, run_dir=out)
+    result = run_swarm(SwarmRequest(settings=settings, faults=(fault,) if fault else ()))
+    assert result.exit_code == 0, [log.read_text()[-1500:] for log in result.logs]
+    return load_run(out)
+
+
+def statuses(run, overrides, check: str) -> set[str]:
+    verdicts = all_gates(run, load_scenario(overrides=overrides))
+    return {v.status for v in verdicts if v.check.startswith(check)}
+
+
+@pytest.mark.parametrize("fault", MATRIX, ids=list(MATRIX))
+def test_each_fault_fails_its_gate_and_the_healthy_backend_passes_it(fault, tmp_path):
+    overrides, window, users, scale, check = MATRIX[fault]
+    broken = swarm(tmp_path / "broken", fault, overrides, window, users, scale)
+    healthy = swarm(tmp_path / "healthy", None, overrides, window, users, scale)
+    assert "fail" in statuses(broken, overrides, check), f"{fault} was not caught by '{check}'"
+    assert "fail" not in statuses(healthy, overrides, check), f"the healthy backend failed '{check}'"
+    assert statuses(healthy, overrides, check) != set()
