@@ -107,12 +107,39 @@ def payouts(run: Run) -> bytes | None:
     return _png(fig)
 
 
+FUNNEL = (("arrived", ("open_page", "visit_link")), ("logged in", ("login",)),
+          ("did a task", ("complete_task",)), ("opened an envelope", ("open_envelope",)),
+          ("grand draw", ("grand_draw",)))
+
+
+def funnel(run: Run) -> bytes | None:
+    """People reaching each step of the core path, per channel (fraud scripts left out: they skip
+    the page; a run with one row per action and channels, i.e. a live run)."""
+    q = run.requests
+    if run.rolled_up or q.empty or (q["channel"] == "").all():
+        return None
+    done = q[q["ok"] & (q["persona"] != FRAUD)]
+    channels = sorted(c for c in q["channel"].unique() if c)
+    counts = np.array([[done[(done["channel"] == channel) & done["action"].isin(actions)]["user_id"].nunique()
+                        for _, actions in FUNNEL] for channel in channels], dtype=float)
+    if not counts.any():
+        return None
+    fig, ax = _figure("Funnel per channel (participants reaching each step)")
+    width = 0.8 / len(FUNNEL)
+    for k, (step, _) in enumerate(FUNNEL):
+        ax.bar(np.arange(len(channels)) + k * width, counts[:, k], width, label=step)
+    ax.set_xticks(np.arange(len(channels)) + 0.4 - width / 2, channels, fontsize=7, rotation=15)
+    ax.set_ylabel("participants")
+    return _png(fig)
+
+
 PLOTS: dict[str, Callable[[Run], bytes | None]] = {
     "Arrivals and active users": activity,
     "Latency against load": latency_vs_load,
     "Budget burn-down": budget_burn,
     "Link pool": link_pool,
     "Payouts": payouts,
+    "Funnel per channel": funnel,
 }
 
 

@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from observations import (
@@ -160,13 +161,14 @@ def test_key_figures_of_a_simulated_campaign_agree_with_its_gauges(simulated: Ru
 def test_every_plot_of_a_full_run_is_a_png(simulated: Run) -> None:
     plots = all_plots(simulated)
     assert list(plots) == list(PLOTS)
+    assert plots.pop("Funnel per channel") is None  # rolled-up rows do not carry who did what
     assert all(png is not None and png.startswith(PNG) for png in plots.values())
 
 
 def test_plots_without_their_data_are_skipped(rolled_run: Run) -> None:
     plots = all_plots(rolled_run)  # no gauges, no events
     skipped = {title for title, png in plots.items() if png is None}
-    assert skipped == {"Arrivals and active users", "Budget burn-down", "Link pool"}
+    assert skipped == {"Arrivals and active users", "Budget burn-down", "Link pool", "Funnel per channel"}
     assert plots["Latency against load"].startswith(PNG)
     assert plots["Payouts"].startswith(PNG)
 
@@ -188,7 +190,7 @@ def test_html_embeds_one_png_per_plot_and_nothing_from_outside(simulated: Run,
     assert all(png.startswith(PNG) for png in pngs)
     assert not re.search(r"https?://", html)
     assert "<link" not in html and "<script" not in html
-    assert html.count("no data in this run") == 3
+    assert html.count("no data in this run") == 3 + 2  # + the funnel of both rolled-up runs
     assert "<th>simulated</th><th>rolled</th>" in html  # side by side
 
 
@@ -297,3 +299,24 @@ def test_report_json_has_every_figure_verdict_and_delta(raw_run: Run, rolled_run
     requests = next(d for d in report["deltas"] if d["figure"] == "requests")
     assert (requests["current"], requests["baseline"], requests["delta"]) == (5, 4, 1)
     assert report_json([("live", raw_run)], [])["deltas"] == []
+
+
+def test_the_funnel_per_channel_is_drawn_for_a_live_run_only(tmp_path):
+    from observations import EVENTS, GAUGES, REQUEST_ROLLUP, RunInfo, load_run, save_run
+    from reports.plots import funnel
+    from scenarios import load_scenario
+
+    rows = []
+    for n, channel in enumerate(["main_venue"] * 6 + ["video_a"] * 3):
+        user = f"normal-{n}"
+        rows += [dict(t=float(n), engine="swarm", persona="normal", user_id=user, action=action,
+                      channel=channel, domain="", status=200, ok=True, refused=False, latency_ms=5.0,
+                      payout_fen=100 if action == "open_envelope" else 0, error="")
+                 for action in ("open_page", "login", "complete_task", "open_envelope")[: 2 + n % 3]]
+    info = RunInfo.start(load_scenario(), engine="swarm", seed=1)
+    save_run(tmp_path / "live", info, pd.DataFrame(rows), GAUGES.empty(), EVENTS.empty())
+    png = funnel(load_run(tmp_path / "live"))
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    rolled = RunInfo.start(load_scenario(), engine="simulator", seed=1, rolled_up=True)
+    save_run(tmp_path / "sim", rolled, REQUEST_ROLLUP.empty(), GAUGES.empty(), EVENTS.empty())
+    assert funnel(load_run(tmp_path / "sim")) is None
