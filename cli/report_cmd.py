@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -29,24 +28,16 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     """
     from cli.check_cmd import load_runs_and_scenario
     from observations import load_run
+    from reports.bundle import write_report
     from reports.figures import key_figures
     from reports.gates import all_gates
-    from reports.html import render_html
-    from reports.json_report import report_json
-    from reports.junit import render_junit
-    from reports.markdown import render_markdown
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
     verdicts = [v for _, run in loaded for v in all_gates(run, scenario)]
     base = key_figures(load_run(baseline)) if baseline else None
-    out = out or (runs[0] / "report")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(render_html(loaded, verdicts, base), encoding="utf-8")
-    (out / "summary.md").write_text(render_markdown(loaded, verdicts, base), encoding="utf-8")
-    (out / "junit.xml").write_text(render_junit(verdicts), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps(report_json(loaded, verdicts, base), indent=2), encoding="utf-8")
+    page = write_report(out or (runs[0] / "report"), loaded, verdicts, base)
     failed = sum(v.status == "fail" for v in verdicts)
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"report: {out / 'report.html'}  ({'FAIL: ' + str(failed) + ' failed check(s)' if failed else 'all gates pass'})")
+        f"report: {page}  ({'FAIL: ' + str(failed) + ' failed check(s)' if failed else 'all gates pass'})")
     if failed:
         raise click.exceptions.Exit(1)

@@ -17,16 +17,10 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
                  console: Console, progress: bool) -> tuple[Path, list]:
     """The main job; returns the report folder and the verdicts."""
-    import json
-
     from cli.swarm_cmd import swarm_progress
     from observations import load_run
-    from reports.figures import key_figures  # noqa: F401  (the report reads them)
+    from reports.bundle import write_report
     from reports.gates import all_gates
-    from reports.html import render_html
-    from reports.json_report import report_json
-    from reports.junit import render_junit
-    from reports.markdown import render_markdown
     from simulator.run import RunRequest, run_replicas
     from swarm.orchestrate import SwarmRequest, run_swarm
     from swarm.settings import SwarmSettings
@@ -46,11 +40,7 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     runs = [("simulated", load_run(out / "simulated")), ("live", load_run(out / "live"))]
     verdicts = [v for _, run in runs for v in all_gates(run, scenario)]
     report_dir = out / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.html").write_text(render_html(runs, verdicts), encoding="utf-8")
-    (report_dir / "summary.md").write_text(render_markdown(runs, verdicts), encoding="utf-8")
-    (report_dir / "junit.xml").write_text(render_junit(verdicts), encoding="utf-8")
-    (report_dir / "report.json").write_text(json.dumps(report_json(runs, verdicts), indent=2), encoding="utf-8")
+    write_report(report_dir, runs, verdicts)
     return report_dir, verdicts
 
 
