@@ -97,9 +97,8 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S) -> Simul
     fraud = people.persona[pay_who] == FRAUD
     ledger = run_ledger(scenario, bucket_s, buckets, pay_t, pool, amount, fraud, rng)
 
-    requests = _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
-                       payout_rows[order[order < len(payout_rows)]] if len(payout_rows) else payout_rows,
-                       ledger, amount, order, len(payout_rows), pay_t, pay_who, people)
+    requests = _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
+                       ledger, amount, order, len(payout_rows), pay_t)
     gauges = _gauges(people, actions, bucket, buckets, bucket_s, backlog, ledger, platform)
     events = pd.DataFrame(sorted(platform.events + ledger.events), columns=["t", "kind", "detail"])
     summary = _summary(scenario, people, gauges, p95, counts, ledger, platform, events, lost_person, bucket_s)
@@ -207,9 +206,11 @@ def _draw(distribution, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.array([c.amount_fen for c in distribution.choices])[rng.choice(len(weights), size=n, p=weights / weights.sum())]
 
 
-def _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
-            _unused, ledger, amount, order, n_rows, pay_t, pay_who, people) -> pd.DataFrame:
-    """Requests rolled up per (bucket, persona, action, outcome): count, latency, fen paid."""
+def _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
+            ledger, amount, order, n_rows, pay_t) -> pd.DataFrame:
+    """Requests rolled up per (bucket, persona, action, outcome): count, latency, fen paid.
+    `order` sorts the payouts (first the `n_rows` from action rows, then invite rewards) into
+    the ledger's time order; the ledger's results are mapped back through it."""
     kinds = list(OUTCOME_ERRORS)
     kind = np.where(outcome == OK, 0, np.where(outcome == REFUSED, 1, 2)).astype(np.int8)
     kind[lost] = kinds.index("lost")
