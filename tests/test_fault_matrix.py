@@ -18,7 +18,7 @@ INSTITUTIONS = ["anhe", "beichen", "chunhui", "dingsheng", "everbright", "fuxing
 # Scripts get past the signature so that their bursts race the payout interface, and the pools
 # are small enough to run dry within the run.
 RACES = ("antifraud.signed_payouts=false", *(f"budget.institutions_fen.{i}=5000" for i in INSTITUTIONS))
-BANS = ("links.ban_rule.max_shares=1600",)
+BANS = ("links.ban_rule.max_shares=800",)  # domains banned in the first second: time to see what follows
 
 MATRIX = {
     # fault: (overrides, window, users, scale, the check that must fail)
@@ -35,7 +35,8 @@ def swarm(out: Path, fault: str | None, overrides, window, users, scale):
     settings = SwarmSettings(overrides=tuple(overrides), window=window, users=users, scale=float(scale),
                              duration_s=6.0, run_dir=out)
     result = run_swarm(SwarmRequest(settings=settings, faults=(fault,) if fault else ()))
-    assert result.exit_code == 0, [log.read_text()[-1500:] for log in result.logs]
+    # Locust exits 1 when it saw failed requests (e.g. 503 once the pool is empty): that is data
+    assert result.status == "finished", [log.read_text()[-1500:] for log in result.logs]
     return load_run(out)
 
 
