@@ -102,13 +102,9 @@ class Store:
             self.set_meta("ops_token", secrets.token_urlsafe(24))
             self.set_meta("otp_secret", pyotp.random_base32())
             self.set_meta("sign_key", secrets.token_hex(16))
-            budget = scenario.budget
-            pools = dict(budget.institutions_fen)
-            pools["grand"] = budget.grand_round_fen
-            pools["invite"] = budget.invite_fen
             db.executemany(
                 "INSERT INTO pools (name, budget_fen, left_fen) VALUES (?, ?, ?)",
-                [(name, fen, fen) for name, fen in pools.items()],
+                [(name, fen, fen) for name, fen in scenario.pool_budgets().items()],
             )
             db.executemany(
                 "INSERT INTO prizes (name, left) VALUES (?, ?)",

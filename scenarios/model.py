@@ -46,7 +46,7 @@ class Scenario(Section):
             if unknown:
                 parts.append(f"remove {', '.join(unknown)} (no such institution)")
             raise ValueError(f"budget.institutions_fen must name each institution: {'; '.join(parts)}")
-        pools = self.budget.pool_names()
+        pools = list(self.pool_budgets())
         for n, topup in enumerate(self.budget.topups):
             if topup.pool not in pools:
                 raise ValueError(f"budget.topups.{n}.pool {topup.pool!r} is not a pool; use one of "
@@ -62,6 +62,13 @@ class Scenario(Section):
         except InfeasibleCurve as exc:
             raise ValueError(f"traffic.curve: {exc}") from None
         return self
+
+    def pool_budgets(self) -> dict[str, int]:
+        """Every budget pool and its money (fen), in campaign order: the institutions, then the
+        grand round and the invite reward. Pool numbers in the simulator are positions here."""
+        budget = self.budget
+        pools = {i.id: budget.institutions_fen[i.id] for i in self.campaign.institutions}
+        return {**pools, "grand": budget.grand_round_fen, "invite": budget.invite_fen}
 
     def arrival_curve(self) -> ArrivalCurve:
         """The arrival rate and cumulative share over campaign time."""

@@ -86,10 +86,6 @@ class Budget(Section):
     fund_loss: FundLoss
     topups: list[TopUp] = Field(default_factory=list, description="scheduled top-ups (simulator, drills)")
 
-    def pool_names(self) -> list[str]:
-        """Every pool: the institutions', then grand and invite."""
-        return [*self.institutions_fen, "grand", "invite"]
-
     @property
     def total_fen(self) -> int:
         return sum(self.institutions_fen.values()) + self.grand_round_fen + self.invite_fen

@@ -19,7 +19,7 @@ from simulator.arrivals import (
     Participants, generate,
 )
 from simulator.journeys import OK, REFUSED, Actions, build_library, expand
-from simulator.ledger import EXHAUSTED, PAID, PAUSED, THROTTLED, pool_names, run_ledger
+from simulator.ledger import EXHAUSTED, PAID, PAUSED, THROTTLED, run_ledger
 from simulator.platform import run_platform
 from simulator.queueing import ActionQueues
 
@@ -176,7 +176,7 @@ def _amounts(scenario: Scenario, action: np.ndarray, institution: np.ndarray,
              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The pool and amount (fen) of each payout, drawn from the scenario's distributions."""
     campaign = scenario.campaign
-    pools = pool_names(scenario)
+    pools = list(scenario.pool_budgets())
     pool = np.where(action == A["open_envelope"], institution, -1).astype(np.int64)
     pool[action == A["grand_draw"]] = pools.index("grand")
     pool[action == A["open_invite_envelope"]] = pools.index("invite")

@@ -32,19 +32,14 @@ class Ledger:
     events: list[tuple[float, str, str]] = field(default_factory=list)
 
 
-def pool_names(scenario: Scenario) -> list[str]:
-    """Pools in index order: the institutions (in campaign order), then grand and invite."""
-    return [i.id for i in scenario.campaign.institutions] + ["grand", "invite"]
-
-
 def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray, pool: np.ndarray,
                amount: np.ndarray, fraud: np.ndarray, rng: np.random.Generator) -> Ledger:
     """Settle payout rows (sorted by t) bucket by bucket; returns what happened to each."""
     budget = scenario.budget
     rule = budget.fund_loss
-    names = pool_names(scenario)
-    left = np.array([budget.institutions_fen[n] for n in names[:-2]] + [budget.grand_round_fen, budget.invite_fen],
-                    dtype=np.int64)
+    pools = scenario.pool_budgets()
+    names = list(pools)
+    left = np.array(list(pools.values()), dtype=np.int64)
     monitor = FundLossMonitor(rule, budget.total_fen, scenario.arrival_curve())
     bucket_of = np.minimum((t // bucket_s).astype(np.int64), buckets - 1)
     edges = np.searchsorted(bucket_of, np.arange(buckets + 1))
