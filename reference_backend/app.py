@@ -118,9 +118,7 @@ def create_app(backend: Backend) -> Starlette:
         rows = backend.store.domains()
         by_state = {state: [r["domain"] for r in rows if r["state"] == state]
                     for state in ("active", "standby", "banned")}
-        return {"issuing": [r["domain"] for r in rows if r["state"] == "active"
-                            or (r["state"] == "banned" and "no-failover" in s.faults)],
-                **by_state,
+        return {"issuing": s.issuing_domains(), **by_state,
                 "domains": {r["domain"]: {"role": r["role"], "state": r["state"], "issued": r["issued"],
                                           "visits": r["visits"], "banned_t": r["banned_t"]} for r in rows}}
 

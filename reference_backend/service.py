@@ -252,10 +252,15 @@ class CampaignService:
         return {"url": f"https://{domain}/s/{code}?ch={channel}", "domain": domain, "code": code,
                 "invite_code": user["invite_code"]}
 
-    def pick_domain(self) -> str | None:
-        """Round-robin over the active domains (banned ones too, under the no-failover fault)."""
+    def issuing_domains(self) -> list[str]:
+        """The domains share links are issued on: the active ones (and the banned ones too,
+        under the no-failover fault)."""
         usable = ("active", "banned") if "no-failover" in self.faults else ("active",)
-        pool = [d["domain"] for d in self.store.domains() if d["state"] in usable]
+        return [d["domain"] for d in self.store.domains() if d["state"] in usable]
+
+    def pick_domain(self) -> str | None:
+        """Round-robin over the issuing domains."""
+        pool = self.issuing_domains()
         if not pool:
             return None
         self._next_domain += 1
