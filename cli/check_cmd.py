@@ -30,13 +30,12 @@ def load_runs_and_scenario(runs: tuple[Path, ...], scenario_path: Path | None, o
 
 
 def _figure(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "share" or unit == "share of budget":
-        return f"{value:.2%}"
-    if float(value).is_integer() or abs(value) >= 10:
-        return f"{value:,.0f} {unit}"
-    return f"{value:,.2f} {unit}"
+    """A verdict's figure or limit as the report shows it, with its unit."""
+    from reports.rows import number, percent
+
+    if unit in ("share", "share of budget"):
+        return percent(value)
+    return "-" if value is None else f"{number(value)} {unit}"
 
 
 def verdict_table(title: str, verdicts) -> Table:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from observations import Run
 from reference_backend.monitor import FundLossMonitor
+from reports.load import counts
 from reports.verdicts import Evidence, Verdict, judged
 from scenarios import Scenario
 
@@ -32,7 +33,8 @@ def all_gates(run: Run, scenario: Scenario) -> list[Verdict]:
 
 
 def _weights(run: Run, frame: pd.DataFrame) -> pd.Series:
-    return frame["count"] if run.rolled_up else pd.Series(1, index=frame.index)
+    """How many requests each row of `frame` (a slice of run.requests) stands for."""
+    return counts(run).loc[frame.index]
 
 
 def _at(t: float) -> str:

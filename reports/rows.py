@@ -21,7 +21,7 @@ def number(value: float | int | None) -> str:
     return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f} %"
 
 
@@ -43,14 +43,14 @@ def when(t: float | None) -> str:
 # key, label, how to show it
 FIGURES: list[tuple[str, str, Callable]] = [
     ("requests", "requests", number),
-    ("error_rate", "error rate", _percent),
-    ("refused_share", "refused", _percent),
+    ("error_rate", "error rate", percent),
+    ("refused_share", "refused", percent),
     ("peak_active_users", "peak active users", number),
     ("peak_active_t", "peak active users at", when),
     ("peak_rps", "peak requests/s", number),
     ("peak_rps_t", "peak requests/s at", when),
     ("paid_fen", "paid (yuan)", _yuan),
-    ("fraud_share", "fraud's share of payouts", _percent),
+    ("fraud_share", "fraud's share of payouts", percent),
     ("bans", "domain bans", number),
     ("failovers", "failovers", number),
     ("alarms", "fund-loss alarms", number),
