@@ -98,7 +98,7 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S) -> Simul
     ledger = run_ledger(scenario, bucket_s, buckets, pay_t, pool, amount, fraud, rng)
 
     requests = _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
-                       ledger, amount, order, len(payout_rows), pay_t)
+                       ledger, amount, order, payout_rows, pay_t)
     gauges = _gauges(people, actions, bucket, buckets, bucket_s, backlog, ledger, platform)
     events = pd.DataFrame(sorted(platform.events + ledger.events), columns=["t", "kind", "detail"])
     summary = _summary(scenario, people, gauges, p95, counts, ledger, platform, events, lost_person, bucket_s)
@@ -207,16 +207,15 @@ def _draw(distribution, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
-            ledger, amount, order, n_rows, pay_t) -> pd.DataFrame:
+            ledger, amount, order, payout_rows, pay_t) -> pd.DataFrame:
     """Requests rolled up per (bucket, persona, action, outcome): count, latency, fen paid.
-    `order` sorts the payouts (first the `n_rows` from action rows, then invite rewards) into
-    the ledger's time order; the ledger's results are mapped back through it."""
+    `order` sorts the payouts (first those of `payout_rows`, then invite rewards) into the
+    ledger's time order; the ledger's results are mapped back through it."""
     kinds = list(OUTCOME_ERRORS)
     kind = np.where(outcome == OK, 0, np.where(outcome == REFUSED, 1, 2)).astype(np.int8)
     kind[lost] = kinds.index("lost")
     # ledger results back onto the action rows they came from (invite rewards have no action row)
-    payout_rows = np.flatnonzero(np.isin(actions.action, PAYOUTS) & (outcome == OK))
-    from_actions = order < n_rows
+    from_actions = order < len(payout_rows)
     rows = payout_rows[order[from_actions]]
     results = ledger.result[from_actions]
     for code, name in ((THROTTLED, "throttled"), (PAUSED, "paused"), (EXHAUSTED, "exhausted")):
