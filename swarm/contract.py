@@ -51,10 +51,6 @@ class Contract(Protocol):
     def read(self, act: Act, status: int, body: bytes, latency_ms: float) -> tuple[Outcome, dict[str, Any]]: ...
 
 
-class _Missing(Exception):
-    pass
-
-
 MISSING = object()
 """What a template with nothing to fill gives (no exception: this runs per request)."""
 
@@ -130,14 +126,6 @@ def compile_template(template: Any) -> Compiled:
     return fill_text
 
 
-def render(template: Any, roots: Mapping[str, Any]) -> Any:
-    """Fill a template once (see compile_template); raises _Missing if it cannot be filled."""
-    value = compile_template(template)(roots)
-    if value is MISSING:
-        raise _Missing(str(template))
-    return value
-
-
 def dig(body: Any, path: str) -> Any:
     """The value at a dotted path in decoded JSON (list indexes allowed), or None."""
     value = body
@@ -188,6 +176,7 @@ class DeclarativeContract:
         self._compiled: dict[str, _CompiledRequest] = {}
 
     def _compile(self, action: str, request: HttpRequest) -> _CompiledRequest:
+        """The request's templates compiled once (actions by name, operations as "ops:name")."""
         compiled = self._compiled.get(action)
         if compiled is None:
             compiled = _CompiledRequest(
@@ -234,15 +223,16 @@ class DeclarativeContract:
         request = self.target.operations.get(name)  # type: ignore[call-overload]
         if request is None:
             return None
+        c = self._compile(f"ops:{name}", request)
         roots = {"params": params, "session": {}, "user": None, "link": None}
-        try:
-            path = render(request.path, roots)
-        except _Missing as missing:
-            raise ContractError(f"target.operations.{name}.path needs {{{missing}}}") from None
-        headers = {k: str(v) for k, v in render({**self.target.headers, **request.headers}, roots).items()}
-        body = render(request.body, roots) if request.body is not None else None
-        return RequestSpec(action=name, method=request.method, path=str(path),
-                           query=render(request.query, roots), headers=headers, json=body)
+        path = c.path(roots)
+        if path is MISSING:
+            raise ContractError(f"target.operations.{name}.path needs a value it was not given: "
+                                f"{request.path}")
+        headers = {k: str(v) for k, v in c.headers(roots).items()}
+        body = c.body(roots) if c.body is not None else None
+        return RequestSpec(name, request.method, str(path), c.query(roots), headers,
+                           None if body is MISSING else body)
 
     def read_operation(self, name: str, status: int, body: bytes) -> dict[str, Any] | None:
         """The values an operation's `extract` names (a list counts as its length); None if it failed."""
