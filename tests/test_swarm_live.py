@@ -91,7 +91,7 @@ def test_workers_merge_into_one_run_folder(tmp_path):
 
 
 def test_plain_locust_headless_works_too(tmp_path, scenario):
-    backend = Backend(scenario, tmp_path / "b.sqlite3", clock=ManualClock(0))
+    backend = Backend(scenario, tmp_path / "b.sqlite3", clock=ManualClock(-12345.0))  # not the window start
     with running_backend(backend) as live:
         done = subprocess.run(
             [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--host", live.url,
