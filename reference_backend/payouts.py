@@ -166,13 +166,11 @@ class PayoutDesk:
     def check_monitor(self) -> None:
         """Refuse the payout while paused, or (at the warning level) most of the time."""
         if self.paused():
-            raise Refused(423, "payouts_paused", "payouts are paused by the fund-loss monitor "
-                          "until an operator confirms; your payout is delayed")
+            raise _paused()
         reading = self.reading()
         self.note_level(reading)
         if reading.level == STOP:
-            raise Refused(423, "payouts_paused", "payouts are paused by the fund-loss monitor "
-                          "until an operator confirms; your payout is delayed")
+            raise _paused()
         if reading.level == WARNING:
             if self.service.rng.random() >= self.service.scenario.budget.fund_loss.throttle_pass_share:
                 raise Refused(429, "payout_throttled", "payouts are being throttled; try again later")
@@ -224,6 +222,11 @@ class PayoutDesk:
             raise Refused(404, "unknown_pool", f"no budget pool {pool!r}") from None
         self.store.log_event(t, "topup", f"{pool} +{amount_fen} fen by {operator}")
         return {"pool": pool, "amount_fen": amount_fen, "left_fen": left}
+
+
+def _paused() -> Refused:
+    return Refused(423, "payouts_paused", "payouts are paused by the fund-loss monitor until an "
+                   "operator confirms; your payout is delayed")
 
 
 def _exhausted(pool: str) -> Refused:
