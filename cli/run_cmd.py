@@ -78,11 +78,11 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides) -> N
     Prints where the report is. Exits 0 whatever the gates say (use `rehearse ci` for their
     exit code).
     """
-    from cli.swarm_cmd import _duration
+    from cli.swarm_cmd import wall_duration
 
     out = out or _default_out("run")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, _duration(duration), users, host,
+    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
                                         tuple(check_faults(faults)), console, progress=True)
     failed = sum(v.status == "fail" for v in verdicts)
     console.print(f"{'FAIL' if failed else 'PASS'}: {failed} failed check(s); "
@@ -94,11 +94,11 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides) -> N
 def ci(scenario_path, out, seed, duration, users, host, faults, overrides) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
     when set, and the gates' exit code (0 all pass, 1 any fails, 2 bad input)."""
-    from cli.swarm_cmd import _duration
+    from cli.swarm_cmd import wall_duration
 
     out = out or _default_out("ci")
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
-    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, _duration(duration), users, host,
+    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
                                         tuple(check_faults(faults)), console, progress=False)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")

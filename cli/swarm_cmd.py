@@ -14,7 +14,7 @@ from scenarios import UsageError
 from scenarios.units import parse_duration
 
 
-def _duration(value: str | None) -> float | None:
+def wall_duration(value: str | None) -> float | None:
     if value is None:
         return None
     try:
@@ -73,7 +73,7 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
     from swarm.settings import SwarmSettings, parse_scale
 
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
-                             scale=parse_scale(scale), compress=compress, duration_s=_duration(duration),
+                             scale=parse_scale(scale), compress=compress, duration_s=wall_duration(duration),
                              run_dir=run_dir, ops_token=ops_token, seed=seed,
                              extra={"workers": workers, "faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=tuple(check_faults(faults)),
