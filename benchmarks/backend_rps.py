@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from reference_backend.service import payout_signature  # noqa: E402
 from reference_backend.store import Store  # noqa: E402
 from scenarios import load_scenario  # noqa: E402
 
@@ -40,8 +41,11 @@ end
 """
 
 LUA_OPEN = """
-local tokens = {}
-for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
+local tokens, devices, signs = {}, {}, {}
+for line in io.lines("%(tokens)s") do
+  local token, device, sign = line:match("(%%S+) (%%S+) (%%S+)")
+  tokens[#tokens + 1] = token; devices[#devices + 1] = device; signs[#signs + 1] = sign
+end
 local institutions = {%(institutions)s}
 local n = 0
 request = function()
@@ -49,6 +53,7 @@ request = function()
   local inst = institutions[(math.floor(n / #tokens) %% #institutions) + 1]
   n = n + 1
   local headers = {["Authorization"] = "Bearer " .. tokens[user],
+                   ["X-Device-Id"] = devices[user], ["X-Sign"] = signs[user],
                    ["X-Forwarded-For"] = "10.50." .. (user %% 250) .. "." .. (user %% 200)}
   return wrk.format("POST", "/api/institutions/" .. inst .. "/envelope", headers)
 end
@@ -56,7 +61,8 @@ end
 
 
 def prepare_users(db: Path, count: int) -> tuple[list[str], list[str]]:
-    """Users with every task done, written straight into the backend's database."""
+    """Users with every task done, written straight into the backend's database; one line per
+    user: session token, device id, and the payout signature the page would hand that device."""
     scenario = load_scenario()
     store = Store(db)
     store.initialise(scenario)
@@ -64,7 +70,9 @@ def prepare_users(db: Path, count: int) -> tuple[list[str], list[str]]:
     with store.transaction():
         for n in range(count):
             user = store.create_user(f"139{n:08d}", "main_venue", None, None, 0.0)
-            tokens.append(store.new_session(user["id"]))
+            device = f"bench-device-{n}"
+            sign = payout_signature(store.meta("sign_key") or "", device)
+            tokens.append(f"{store.new_session(user['id'])} {device} {sign}")
             for institution in scenario.campaign.institutions:
                 for task in institution.tasks:
                     store.complete_task(user["id"], institution.id, task.id, 0.0)
@@ -131,6 +139,8 @@ def main() -> None:
               f"{page_bad} non-2xx)")
         print(f"  envelope opens (paid)        {opened:9,.0f} req/s  ({opened / health:.2f} of baseline, "
               f"{open_bad} non-2xx of {open_total:,}; {capacity:,} fresh opens prepared)")
+        if open_bad:
+            print("  WARNING: some opens were not paid: the figure above is not paid opens; check the setup")
         if open_total > capacity:
             print("  note: the run outlasted the prepared opens; repeats were refused. Raise users.")
     finally:

@@ -23,6 +23,11 @@ from scenarios import Scenario
 PHONE = re.compile(r"^1\d{10}$")
 
 
+def payout_signature(key: str, device_id: str) -> str:
+    """The signature the campaign page hands a device; payout calls must carry it."""
+    return hmac.new(key.encode(), device_id.encode(), hashlib.sha256).hexdigest()[:20]
+
+
 class Refused(Exception):
     """A request the campaign's rules turn down (or a bad request)."""
 
@@ -96,8 +101,7 @@ class CampaignService:
         """The payout signature the page hands a device (None without a device id)."""
         if not device_id:
             return None
-        key = (self.store.meta("sign_key") or "").encode()
-        return hmac.new(key, device_id.encode(), hashlib.sha256).hexdigest()[:20]
+        return payout_signature(self.store.meta("sign_key") or "", device_id)
 
     def check_signature(self, device_id: str | None, signature: str | None) -> None:
         """Payouts need the page's signature: a script calling the interface directly has none."""
