@@ -20,34 +20,33 @@ from personas.identity import Identity, IdentityFactory
 from personas.journeys import PERSONAS as JOURNEYS
 from personas.steps import WAITED, Act, Outcome, Spawn, Wait
 from scenarios import Scenario
+from scenarios.rules import PAYOUT_ACTIONS, ParticipantRules
 from scenarios.target import ACTIONS
 
 ACTION_CODES = {name: code for code, name in enumerate(ACTIONS)}
 OK, REFUSED = 0, 1
 MAX_STEPS = 500
-PAYOUT_ACTIONS = ("open_envelope", "open_invite_envelope", "grand_draw")
 
 
 @dataclass
 class RulesBackend:
-    """The campaign's rules for one participant, with no capacity limits: what a healthy
-    backend answers, and how often each anti-fraud check stops a script."""
+    """The campaign's rules for one participant (`scenarios.rules`), with no capacity limits:
+    what a healthy backend answers, and how often each anti-fraud check stops a script."""
 
     scenario: Scenario
     user: Identity
     rng: random.Random
-    logged_in: bool = False
-    signed: bool = False
-    tasks: dict[str, set[str]] = field(default_factory=dict)
-    opened: set[str] = field(default_factory=set)
-    drawn: bool = False
+    rules: ParticipantRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = ParticipantRules(self.scenario, self.user.phone)
 
     def answer(self, act: Act) -> Outcome:
-        name, params = act.action, act.params
-        campaign, antifraud = self.scenario.campaign, self.scenario.antifraud
+        name, params, rules = act.action, act.params, self.rules
+        antifraud = self.scenario.antifraud
         fraud = self.user.persona == "fraud_script"
         if name in ("open_page", "visit_link"):
-            self.signed = True
+            rules.settle(name, params)
             return Outcome(ok=True, status=200, data={"invite_code": "inviter", "sign": "s"})
         if name == "view_rules":
             return Outcome(ok=True, status=200)
@@ -57,37 +56,26 @@ class RulesBackend:
             if fraud and self._caught(self.scenario.personas.fraud_script.blacklisted_share
                                       * antifraud.effectiveness.blacklist):
                 return _refused(403, "blacklisted")
-            self.logged_in = True
+            rules.settle(name, params)
             return Outcome(ok=True, status=200, data={"invite_code": f"c-{self.user.user_key}", "token": "t"})
-        if not self.logged_in:
+        if not rules.logged_in:
             return _refused(401, "login_required")
         if fraud and self._caught(antifraud.effectiveness.rate_limits * 0.5):
             return _refused(429, "rate_limited")  # scripts fire fast: some calls hit the limits
-        if name == "complete_task":
-            self.tasks.setdefault(params["institution"], set()).add(params["task"])
-            return Outcome(ok=True, status=200)
-        if name in PAYOUT_ACTIONS and antifraud.signed_payouts and not self.signed \
+        if name in PAYOUT_ACTIONS and antifraud.signed_payouts and not rules.signed \
                 and self._caught(antifraud.effectiveness.signed_payouts):
             return _refused(403, "unsigned_request")
-        if name == "open_envelope":
-            institution = campaign.institution(params["institution"])
-            done = self.tasks.get(institution.id, set())
-            if not {t.id for t in institution.tasks} <= done:
-                return _refused(423, "envelope_locked")
-            if institution.id in self.opened:
-                return _refused(409, "already_claimed")
-            self.opened.add(institution.id)
-            return Outcome(ok=True, status=200, payout_fen=1)
-        if name == "grand_draw":
-            if len(self.opened) < len(campaign.institutions) or self.drawn:
-                return _refused(423, "grand_locked")
-            self.drawn = True
-            return Outcome(ok=True, status=200, payout_fen=1)
         if name == "open_invite_envelope":
             return _refused(423, "invite_locked")  # the campaign model pays invite rewards by fission
+        refusal = rules.game_refusal(name, params)
+        if refusal is not None:
+            return _refused(409 if refusal.startswith("one_") else 423, refusal)
+        rules.settle(name, params)
+        if name in PAYOUT_ACTIONS:
+            return Outcome(ok=True, status=200, payout_fen=1)
         if name == "share":
             return Outcome(ok=True, status=200, data={"share_url": "https://a.example/s/x", "share_domain": "a.example"})
-        return Outcome(ok=True, status=200)  # follow
+        return Outcome(ok=True, status=200)
 
     def _caught(self, effectiveness: float) -> bool:
         return self.rng.random() < effectiveness
