@@ -73,8 +73,15 @@ def try_twice(rng: random.Random, think_time: ThinkTime,
     return outcome.ok
 
 
-def unlock_and_open(rng: random.Random, think_time: ThinkTime,
-                    institution: Institution) -> Generator[Step, Outcome, tuple[bool, bool]]:
+def tap(rng: random.Random, double_tap: float, action: str, **params: str) -> Act:
+    """A tap on a payout button; with probability `double_tap` a double tap (two at once)."""
+    if double_tap > 0 and rng.random() < double_tap:
+        return Act(action, **params, burst=2)
+    return Act(action, **params)
+
+
+def unlock_and_open(rng: random.Random, think_time: ThinkTime, institution: Institution,
+                    double_tap: float = 0.0) -> Generator[Step, Outcome, tuple[bool, bool]]:
     """Do every task of one institution, then open its envelope: (still playing, opened).
     A task that fails twice makes the person give up; an envelope that does, not."""
     for task in institution.tasks:
@@ -83,11 +90,13 @@ def unlock_and_open(rng: random.Random, think_time: ThinkTime,
         if not (yield from try_twice(rng, think_time, act)):
             return False, False
     yield think(rng, think_time)
-    opened = yield from try_twice(rng, think_time, Act("open_envelope", institution=institution.id))
+    opened = yield from try_twice(rng, think_time, tap(rng, double_tap, "open_envelope",
+                                                       institution=institution.id))
     return True, opened
 
 
-def play(scenario: Scenario, rng: random.Random, think_time: ThinkTime, funnel: Funnel) -> Steps:
+def play(scenario: Scenario, rng: random.Random, think_time: ThinkTime, funnel: Funnel,
+         double_tap: float = 0.0) -> Steps:
     """The logged-in part of the funnel: institutions in order, then follow and the grand draw.
     False if the person did not start the tasks (they left)."""
     if rng.random() >= funnel.start_tasks:
@@ -97,7 +106,7 @@ def play(scenario: Scenario, rng: random.Random, think_time: ThinkTime, funnel: 
     for index, institution in enumerate(campaign.institutions):
         if index > 0 and rng.random() >= funnel.next_institution:
             break
-        playing, envelope = yield from unlock_and_open(rng, think_time, institution)
+        playing, envelope = yield from unlock_and_open(rng, think_time, institution, double_tap)
         opened += envelope
         if not playing:
             break
@@ -110,7 +119,7 @@ def play(scenario: Scenario, rng: random.Random, think_time: ThinkTime, funnel: 
             yield think(rng, think_time)
             yield Act("follow")
         yield think(rng, think_time)
-        yield Act("grand_draw")
+        yield tap(rng, double_tap, "grand_draw")
     return True
 
 
@@ -129,7 +138,7 @@ def normal(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
     settings = scenario.personas.normal
     login = yield from arrive(rng, settings.think_time, settings.funnel)
     if login is not None:
-        yield from play(scenario, rng, settings.think_time, settings.funnel)
+        yield from play(scenario, rng, settings.think_time, settings.funnel, settings.double_tap)
 
 
 def invitee(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
@@ -145,4 +154,4 @@ def invitee(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
     code = landing.data.get("invite_code") or user.invite_code
     login = yield from land_and_login(rng, settings.think_time, settings.funnel, code)
     if login is not None:
-        yield from play(scenario, rng, settings.think_time, settings.funnel)
+        yield from play(scenario, rng, settings.think_time, settings.funnel, settings.double_tap)

@@ -71,6 +71,6 @@ def sharer(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
     if login is None:
         return
     brought = yield from share_and_invite(user, scenario, rng, login.data.get("invite_code"))
-    yield from play(scenario, rng, settings.think_time, settings.funnel)
+    yield from play(scenario, rng, settings.think_time, settings.funnel, settings.double_tap)
     if brought >= scenario.campaign.invite.friends_required:
         yield from claim_invite_envelope(scenario, rng)

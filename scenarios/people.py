@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -48,14 +48,21 @@ class Mix(Section):
         return {name: getattr(self, name) for name in PERSONA_NAMES}
 
 
+def _double_tap() -> Any:
+    return Field(default=0.0, description="share of envelope opens and draws a person taps twice "
+                 "at once (a slow page, an impatient thumb): two requests race")
+
+
 class NormalPersona(Section):
     think_time: ThinkTime = ThinkTime(median=8)
     funnel: Funnel = Funnel()
+    double_tap: Share = _double_tap()
 
 
 class SharerPersona(Section):
     think_time: ThinkTime = ThinkTime(median=6)
     funnel: Funnel = Funnel(login=0.95, start_tasks=0.95, next_institution=0.95)
+    double_tap: Share = _double_tap()
     shares_mean: Annotated[float, Field(ge=0)] = 3.0
     invitees_per_share_mean: Annotated[float, Field(ge=0)] = 0.8
     invitee_delay: ThinkTime = ThinkTime(median=1800, sigma=1.2)

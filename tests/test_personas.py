@@ -346,3 +346,15 @@ def test_poisson_counts_have_the_asked_mean():
     assert mean(poisson(rng, 3.0) for _ in range(4000)) == pytest.approx(3.0, abs=0.1)
     assert mean(poisson(rng, 50.0) for _ in range(2000)) == pytest.approx(50.0, abs=0.5)
     assert poisson(rng, 0.0) == 0
+
+
+def test_a_double_tap_sends_two_copies_of_a_payout_never_of_a_task(scenario):
+    tapping = load_scenario(overrides=["personas.normal.funnel={login: 1, start_tasks: 1, next_institution: 1, "
+                                       "follow: 1, grand_draw: 1}", "personas.normal.double_tap=1"])
+    log = run(make(tapping, "normal"), tapping, 3)
+    payouts = acts(log, "open_envelope") + acts(log, "grand_draw")
+    assert len(payouts) == len(tapping.campaign.institutions) + 1
+    assert all(act.params.get("burst") == 2 for act in payouts)
+    assert all("burst" not in act.params for act in acts(log, "complete_task"))
+    calm = run(make(scenario, "normal"), scenario, 3)  # the bundled share is small: mostly single taps
+    assert sum(act.params.get("burst", 1) for act in acts(calm, "open_envelope")) < 2 * len(acts(calm, "open_envelope"))
