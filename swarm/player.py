@@ -118,9 +118,10 @@ class Player:
         burst = act.params.get("burst", 1)
         if burst > 1 and send_burst is not None:
             answers = [self.contract.read(act, *answer) for answer in send_burst(spec, burst)]
-            for copy, _ in answers[1:]:
-                self._settle(act, user, domain, copy)
             outcome, learned = next((a for a in answers if a[0].ok), answers[0])
+            for copy, _ in answers:
+                if copy is not outcome:  # the winner is recorded below, once
+                    self._settle(act, user, domain, copy)
         else:
             status, body, latency_ms = send(spec)
             outcome, learned = self.contract.read(act, status, body, latency_ms)
