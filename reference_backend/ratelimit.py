@@ -21,7 +21,8 @@ class TokenBuckets:
         """Take one token for key; False when its bucket is empty."""
         now = self._ticker()
         tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.per_second)
+        # max(0, ...): a campaign clock set back (a rehearsal, an operator) must not empty buckets
+        tokens = min(self.burst, tokens + max(0.0, now - last) * self.per_second)
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             return False
