@@ -1,6 +1,7 @@
 """The `preheat_browser`: arrives while the countdown runs, can only look, may come back.
 
-During the preheat it opens the page, reads the rules and looks again a few times; then
+During the preheat it opens the page, reads the rules, maybe tries to take part too early,
+and looks again a few times; then
 some come back at launch (after waiting past it) and play as normal users, the rest leave.
 Arriving after launch, it simply is a normal user.
 """
@@ -19,7 +20,8 @@ MAX_PAGE_VIEWS = 20
 
 
 def preheat_browser(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
-    """Look during the preheat (never log in before launch); maybe return as a normal user."""
+    """Look during the preheat (some try to log in, which must be refused); maybe return as a
+    normal user."""
     if user.arrival_t >= 0:
         yield from normal(user, scenario, rng)
         return
@@ -32,6 +34,9 @@ def preheat_browser(user: Identity, scenario: Scenario, rng: random.Random) -> J
     waited += pause.seconds
     yield pause
     yield Act("view_rules")
+    if settings.tries_early > 0 and rng.random() < settings.tries_early:
+        yield think(rng, settings.think_time)
+        yield Act("login")  # "take part" before launch: the rules say not yet
     views = min(1 + poisson(rng, settings.visits_mean - 1), MAX_PAGE_VIEWS)
     for _ in range(views - 1):
         pause = think(rng, settings.think_time)

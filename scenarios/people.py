@@ -90,6 +90,8 @@ class PreheatBrowserPersona(Section):
     think_time: ThinkTime = ThinkTime(median=15)
     visits_mean: Annotated[float, Field(ge=1)] = 1.5
     return_at_launch: Share = 0.4
+    tries_early: Share = Field(default=0.0, description="share who try to log in during the preheat "
+                               "(the backend must refuse: taking part opens at launch)")
     return_delay: ThinkTime = Field(default=ThinkTime(median=600, sigma=1.0),
                                     description="how long after launch a returning browser comes back")
 
