@@ -18,11 +18,14 @@ FAULT_HELP = "\n".join(f"  {name}: {doc}" for name, doc in FAULTS.items())
 
 
 def campaign_time(value: str, scenario: Scenario) -> float:
-    """Campaign seconds from --at: launch, preheat, end, or an offset from launch (-2d, 3h)."""
+    """Campaign seconds from --at: launch, preheat, end, a traffic window's name (its start),
+    any of those plus an offset (launch+2h), or an offset from launch (-2d, 3h)."""
     phases = scenario.campaign.phases
-    named = {"launch": 0.0, "preheat": -phases.preheat_s, "end": phases.live_s}
+    named = {"launch": 0.0, "preheat": -phases.preheat_s, "end": phases.live_s,
+             **{name: window.start for name, window in scenario.traffic.windows.items()}}
     text = value.strip()
-    for name, base in named.items():
+    for name in sorted(named, key=len, reverse=True):  # preheat_day before preheat
+        base = named[name]
         if text.startswith(name):
             rest = text[len(name):]
             try:
@@ -32,8 +35,9 @@ def campaign_time(value: str, scenario: Scenario) -> float:
     try:
         return parse_duration(text)
     except ValueError:
-        raise UsageError(f"--at {value}: expected launch, preheat, end, an offset such as "
-                         "launch+2h or preheat+1d, or seconds from launch such as -2d") from None
+        raise UsageError(f"--at {value}: expected launch, preheat, end, a traffic window "
+                         f"({', '.join(scenario.traffic.windows)}), an offset such as launch+2h or "
+                         "preheat+1d, or seconds from launch such as -2d") from None
 
 
 def default_db(scenario: Scenario) -> Path:

@@ -14,6 +14,7 @@ from cli.run_cmd import ci, run
 from cli.scenario_cmd import scenario
 from cli.simulate_cmd import simulate
 from cli.swarm_cmd import swarm
+from cli.walkthrough_cmd import walkthrough
 from scenarios.errors import RehearseError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -38,6 +39,7 @@ def rehearse() -> None:
       rehearse simulate                # the whole campaign in campaign time, in seconds
       rehearse check runs/FOLDER       # the launch gates on a run (exit 1 if any fails)
       rehearse report runs/A runs/B    # the capacity report: HTML, Markdown, JUnit, JSON
+      rehearse walkthrough             # each persona's journey, step by step, against the rules
     """
 
 
@@ -49,6 +51,7 @@ rehearse.add_command(check)
 rehearse.add_command(report)
 rehearse.add_command(run)
 rehearse.add_command(ci)
+rehearse.add_command(walkthrough)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,10 +127,12 @@ class IdentityFactory:
         """A persona drawn by the mix, with the given generator (or the factory's own)."""
         return persona_for(self.scenario.personas.mix, rng or self.rng)
 
-    def new(self, persona: str, arrival_t: float = 0.0) -> Identity:
-        """A new participant of this persona; fraud accounts come from the current operator."""
+    def new(self, persona: str, arrival_t: float = 0.0, number: str | None = None) -> Identity:
+        """A new participant of this persona; fraud accounts come from the current operator,
+        on a number of the kind drawn by the scenario's shares, or of the given `number` kind
+        ("virtual", "blacklisted" or "clean")."""
         if persona == "fraud_script":
-            return self._fraud_account(arrival_t)
+            return self._fraud_account(arrival_t, number)
         return self._person(persona, arrival_t)
 
     def invitee(self, link: str, invite_code: str | None, arrival_t: float,
@@ -148,17 +150,19 @@ class IdentityFactory:
             arrival_t=float(arrival_t), **extra,
         )
 
-    def _fraud_account(self, arrival_t: float) -> Identity:
+    def _fraud_account(self, arrival_t: float, number: str | None = None) -> Identity:
         settings = self.scenario.personas.fraud_script
         operator = self.operator
         if operator is None or operator.accounts_made >= settings.accounts_per_operator:
             operator = self.operator = self._new_operator()
         operator.accounts_made += 1
         segments = self.scenario.antifraud.virtual_segments
-        virtual = bool(segments) and self.rng.random() < settings.virtual_number_share
+        virtual = bool(segments) and (self.rng.random() < settings.virtual_number_share
+                                      if number is None else number == "virtual")
         phone = self._phone(self.rng.choice(segments) if virtual else None)
         listed = self.scenario.antifraud.blacklist
-        blacklisted = bool(listed) and not virtual and self.rng.random() < settings.blacklisted_share
+        blacklisted = bool(listed) and not virtual and (self.rng.random() < settings.blacklisted_share
+                                                        if number is None else number == "blacklisted")
         if blacklisted:
             phone = self.rng.choice(listed)  # an account known from earlier campaigns
         # the rules gate reads these marks: such a number must never get in

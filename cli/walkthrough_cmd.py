@@ -1,0 +1,153 @@
+"""`rehearse walkthrough`: each persona's journey against the backend, told step by step."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cli.backend_cmd import campaign_time
+from reference_backend.faults import FAULTS, check_faults
+from scenarios import UsageError, load_scenario
+
+PERSONA_CHOICES = ("normal", "sharer", "fraud_script", "preheat_browser", "all")
+LONG_WAIT_S = 300.0
+"""Waits at least this long get a line of their own ("… waits 3 h")."""
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / f"walkthrough-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+
+
+@click.command()
+@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
+                type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--persona", "personas", multiple=True, metavar="NAME",
+              help=f"Whose journey to walk through: {', '.join(PERSONA_CHOICES)} (repeatable). [default: all]")
+@click.option("--host", help="Campaign backend URL. [default: start the reference backend on loopback]")
+@click.option("--at", "at", default="launch", show_default=True,
+              help="Campaign time the walkthrough starts at: launch, preheat, a traffic window "
+                   "(evening_peak), launch+2h, -2d ...")
+@click.option("--step", "stepwise", is_flag=True, help="Wait for Enter after each step.")
+@click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Run folder for walkthrough.md and the observations. [default: runs/walkthrough-TIME]")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help=f"Plant a defect in the auto-started reference backend: {', '.join(FAULTS)}.")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="What-if override (repeatable).")
+@click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--ops-token", envvar="REHEARSE_OPS_TOKEN",
+              help="Token for the target's operations hooks, e.g. set_clock (env REHEARSE_OPS_TOKEN).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host, if the scenario's target.allow_remote_hosts lists it.")
+def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str | None, at: str,
+                stepwise: bool, run_dir: Path | None, faults: tuple[str, ...], overrides: tuple[str, ...],
+                seed: int | None, ops_token: str | None, allow_remote: bool) -> None:
+    """Walk each persona through the campaign against the backend, step by step.
+
+    One participant per persona (normal, sharer with the friends its link brings, fraud script
+    on each kind of number its operator uses, preheat browser) plays its journey over HTTP,
+    all the way through the funnel. Every step is told in plain language: the campaign time,
+    what the participant did, what the backend answered, and whether that is what the
+    campaign's rules say (preheat closed, envelopes locked until their tasks, one envelope
+    each, the grand round after all envelopes, the invite reward, blocked number segments and
+    the blacklist). A backend that breaks a rule is flagged with the rule's name; the command
+    exits 1 on any mismatch. The walkthrough is also written as Markdown (walkthrough.md) in
+    the run folder, beside the observations.
+
+    \b
+    Examples:
+      rehearse walkthrough                               # every persona, at launch
+      rehearse walkthrough --persona normal --step       # one journey, Enter for each step
+      rehearse walkthrough --at preheat                  # what happens before launch
+      rehearse walkthrough --fault double-pay            # is a double tap paid twice?
+      rehearse walkthrough --host http://127.0.0.1:8700 --ops-token TOKEN
+    """
+    from walkthrough.cast import WALKTHROUGH_PERSONAS
+    from walkthrough.run import WalkthroughRequest, run_walkthrough
+
+    scenario = load_scenario(scenario_path, overrides)
+    chosen = _personas(personas, WALKTHROUGH_PERSONAS)
+    if host is not None and faults:
+        raise UsageError("--fault plants defects in the auto-started reference backend; drop it with --host")
+    request = WalkthroughRequest(
+        scenario=scenario, personas=chosen, at=campaign_time(at, scenario), run_dir=run_dir or default_run_dir(),
+        seed=scenario.seed if seed is None else seed, host=host, ops_token=ops_token,
+        allow_remote=allow_remote, faults=check_faults(faults),
+        command=shlex.join(["rehearse", "walkthrough", *sys.argv[2:]]) if sys.argv[1:2] == ["walkthrough"] else "")
+    console = Console(highlight=False, emoji=False)
+    narrator = _Narrator(console, scenario, stepwise)
+    try:
+        result = run_walkthrough(request, on_group=narrator.group, on_step=narrator.step,
+                                 on_wait=narrator.wait, on_start=narrator.start)
+    except KeyboardInterrupt:
+        console.print(f"\n[yellow]Interrupted.[/] What was seen so far: {request.run_dir / 'walkthrough.md'}")
+        raise
+    _summary(console, result)
+    raise SystemExit(1 if result.mismatches else 0)
+
+
+def _personas(given: tuple[str, ...], known: tuple[str, ...]) -> list[str]:
+    if not given or "all" in given:
+        return list(known)
+    for name in given:
+        if name not in known:
+            raise UsageError(f"--persona {name}: no such persona; choose from {', '.join(PERSONA_CHOICES)}")
+    return list(dict.fromkeys(given))
+
+
+class _Narrator:
+    """Prints the walkthrough as it happens."""
+
+    def __init__(self, console: Console, scenario, stepwise: bool) -> None:
+        self.console = console
+        self.scenario = scenario
+        self.stepwise = stepwise
+
+    def start(self, header: list[str]) -> None:
+        for text in header:
+            self.console.print(text, markup=False)
+
+    def group(self, group) -> None:
+        from walkthrough.narrate import introduce
+
+        self.console.rule(f"[bold]{group.title}")
+        self.console.print(introduce(group.participants[0], self.scenario), markup=False)
+
+    def wait(self, who, t: float, seconds: float) -> None:
+        from walkthrough.narrate import clock, span
+
+        if seconds >= LONG_WAIT_S:
+            self.console.print(Text(f"{clock(self.scenario, t)}  {who.label} waits {span(seconds)}", "dim"))
+
+    def step(self, report) -> None:
+        from walkthrough.narrate import line
+
+        item = line(report, self.scenario)
+        style = "red" if report.mismatch is not None else "green"
+        self.console.print(Text.assemble((item.time, "dim"), "  ", (item.who, "bold"), " ", item.did))
+        self.console.print(Text.assemble("    backend: ", item.answered))
+        self.console.print(Text.assemble("    ", (item.judged, style)))
+        if self.stepwise:
+            self.console.input("[dim]Enter: next step[/] ")
+
+
+def _summary(console: Console, result) -> None:
+    from walkthrough.markdown import mismatches_by_rule, summary_rows
+
+    table = Table(title="Walkthrough", title_justify="left")
+    for name, justify in (("participant", "left"), ("steps", "right"), ("as the rules say", "right"),
+                          ("mismatches", "right"), ("paid", "right")):
+        table.add_column(name, justify=justify)
+    for row in summary_rows(result.played):
+        table.add_row(*(str(x) for x in row), style="red" if row[3] else None)
+    console.print(table)
+    for (rule_id, text), reports in mismatches_by_rule(result.played).items():
+        console.print(Text.assemble((f"✗ {rule_id}", "red"), f": {len(reports)} step(s) break the rule: {text}"))
+    verdict = "[red]FAIL[/]" if result.mismatches else "[green]PASS[/]"
+    console.print(f"{verdict}: {result.mismatches} mismatch(es). Written: {result.markdown}")

@@ -1,0 +1,89 @@
+"""A walkthrough as a Markdown document a product manager can read without the code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scenarios import Scenario
+from walkthrough.engine import StepReport
+from walkthrough.narrate import BAD_MARK, OK_MARK, Line, clock, fold, introduce, line, yuan
+
+
+@dataclass
+class Played:
+    """One group of the walkthrough and what happened to it."""
+
+    title: str
+    reports: list[StepReport] = field(default_factory=list)
+
+    @property
+    def mismatches(self) -> list[StepReport]:
+        return [r for r in self.reports if r.mismatch is not None]
+
+    @property
+    def paid_fen(self) -> int:
+        return sum(r.paid_fen for r in self.reports)
+
+
+def summary_rows(played: list[Played]) -> list[tuple[str, int, int, int, str]]:
+    """(participant, steps, as the rules say, mismatches, paid) per group."""
+    return [(p.title, len(p.reports), len(p.reports) - len(p.mismatches), len(p.mismatches), yuan(p.paid_fen))
+            for p in played]
+
+
+def mismatches_by_rule(played: list[Played]) -> dict[tuple[str, str], list[StepReport]]:
+    """Mismatched steps, by (rule id, rule text)."""
+    by_rule: dict[tuple[str, str], list[StepReport]] = {}
+    for report in (r for p in played for r in p.mismatches):
+        m = report.mismatch
+        assert m is not None
+        by_rule.setdefault((m.rule_id, m.rule_text), []).append(report)
+    return by_rule
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _row(item: Line) -> str:
+    times = f" (×{item.times})" if item.times > 1 else ""
+    return "| " + " | ".join(_cell(x) for x in (item.time, item.who, item.did + times, item.answered,
+                                                 item.judged)) + " |"
+
+
+def render(scenario: Scenario, played: list[Played], header: list[str]) -> str:
+    """The whole walkthrough: header lines, one section per group, the summary."""
+    total = sum(len(p.reports) for p in played)
+    wrong = sum(len(p.mismatches) for p in played)
+    out = [f"# Walkthrough: {scenario.campaign.title}", ""]
+    out += [*header, ""]
+    out += [f"**{total} steps, {wrong} mismatch{'es' if wrong != 1 else ''}.** "
+            f"{OK_MARK}: the answer is what the campaign's rules say. {BAD_MARK}: it is not, and the "
+            "rule it breaks is named. Times are campaign time, in the campaign's own time zone; "
+            "waits are not slept, the campaign clock jumps.", ""]
+    for p in played:
+        out += [f"## {p.title}", ""]
+        if p.reports:
+            first = p.reports[0].who
+            out += [introduce(first, scenario) + ".", ""]
+        out += ["| Time | Who | Does | Backend answers | Rules |", "|---|---|---|---|---|"]
+        out += [_row(item) for item in fold([line(r, scenario) for r in p.reports])]
+        out.append("")
+    out += ["## Summary", "", "| Participant | Steps | As the rules say | Mismatches | Paid |",
+            "|---|---:|---:|---:|---:|"]
+    out += ["| " + " | ".join(_cell(str(x)) for x in row) + " |" for row in summary_rows(played)]
+    by_rule = mismatches_by_rule(played)
+    if by_rule:
+        out += ["", "### Mismatches by rule", ""]
+        for (rule_id, text), reports in by_rule.items():
+            where = ", ".join(f"{r.who.label} at {clock(scenario, r.t)}" for r in reports[:5])
+            more = f" and {len(reports) - 5} more" if len(reports) > 5 else ""
+            out.append(f"- **{rule_id}** ({text}): {len(reports)} step(s): {where}{more}.")
+    return "\n".join(out) + "\n"
+
+
+def write(path: Path, scenario: Scenario, played: list[Played], header: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(scenario, played, header), encoding="utf-8")
+    return path

@@ -1,0 +1,118 @@
+"""Where a walkthrough's steps go: a live backend over httpx, or the rules themselves.
+
+`LiveTarget` drives any campaign backend through the scenario's target contract (the same
+`swarm.player.Player` the Locust swarm uses, so a request means the same thing), sends the
+copies of a double tap at once from threads, records every request as an observation row,
+and moves the backend's campaign clock through the contract's `set_clock` operation where
+the contract maps one. `RulesTarget` answers as the rules say: the walkthrough uses it to pick
+journeys that show every rule before it plays them live.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import httpx
+
+from personas.identity import IdentityFactory
+from personas.steps import Act, Outcome
+from scenarios import RehearseError, Scenario
+from scenarios.rules import PAYOUT_ACTIONS
+from swarm.contract import Contract, RequestSpec
+from swarm.http import send
+from swarm.player import Player
+from walkthrough.engine import Copy, Participant
+
+REQUEST_TIMEOUT_S = 10.0
+"""A walkthrough waits this long for one answer, then counts the request as failed."""
+
+
+class RulesTarget:
+    """Answers every step as the campaign's rules say (no I/O)."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.domain = scenario.links.primary_domains[0]
+        self.t = 0.0
+
+    def at(self, t: float) -> None:
+        self.t = t
+
+    def act(self, who: Participant, act: Act) -> tuple[Outcome, list[Copy]]:
+        assert who.rules is not None
+        sent = int(act.params.get("burst", 1))
+        allowed, _ = who.rules.allowed_copies(act.action, act.params, self.t, sent)
+        paid = 1 if act.action in PAYOUT_ACTIONS else 0
+        copies = [Copy(ok=i < allowed, refused=i >= allowed, status=200 if i < allowed else 409,
+                       payout_fen=paid if i < allowed else 0) for i in range(sent)]
+        owner = who.inviter.user if act.action == "visit_link" and who.inviter is not None else who.user
+        data = {"invite_code": f"code-{owner.user_key}", "token": "t", "sign": "s",
+                "share_url": f"https://{self.domain}/s/{who.user.user_key}", "share_domain": self.domain}
+        outcome = Outcome(ok=allowed > 0, status=copies[0].status, refused=allowed == 0, data=data)
+        return outcome, copies
+
+
+class ClockError(RehearseError):
+    """The target's clock could not be set through the contract."""
+
+
+class LiveTarget:
+    """A campaign backend at `host`, driven through the target contract."""
+
+    def __init__(self, scenario: Scenario, contract: Contract, host: str, ops_token: str | None,
+                 record: Callable[[tuple[Any, ...]], None], seed: int) -> None:
+        self.scenario = scenario
+        self.contract = contract
+        self.client = httpx.Client(base_url=host, timeout=REQUEST_TIMEOUT_S)
+        self.ops_params = {"ops_token": ops_token} if ops_token else {}
+        self.t = 0.0
+        self._clock_t: float | None = None
+        self._record = record
+        self._rows: list[tuple[Any, ...]] = []
+        build = getattr(contract, "build_operation", None)
+        self.moves_clock = build is not None and build("set_clock", {**self.ops_params, "t": 0.0}) is not None
+        """Whether the contract can move the target's campaign clock (`set_clock`)."""
+        self.player = Player(scenario, contract, IdentityFactory(scenario, seed), random.Random(seed),
+                             clock=lambda: self.t, compress=1.0, record=self._keep, engine="walkthrough")
+
+    def at(self, t: float) -> None:
+        self.t = t
+        if self._clock_t != t and self.moves_clock:
+            spec = self.contract.build_operation("set_clock", {**self.ops_params, "t": round(t, 3)})
+            status, body, _ = send(self.client, spec)
+            if not 200 <= status < 300:
+                raise ClockError(f"target.operations.set_clock answered {status or 'nothing'} "
+                                 f"({body[:120].decode(errors='replace')}); pass the backend's --ops-token, "
+                                 "or remove set_clock from the contract to keep the target's own clock")
+            self._clock_t = t
+
+    def act(self, who: Participant, act: Act) -> tuple[Outcome, list[Copy]]:
+        self._rows = []
+        outcome = self.player.act(act, who.user, who.session, self._send, self._send_burst)
+        # t, engine, persona, user_id, action, channel, domain, status, ok, refused, latency_ms, payout_fen, error
+        copies = [Copy(ok=row[8], refused=row[9], status=row[7], payout_fen=row[11], error=row[12],
+                       latency_ms=row[10]) for row in self._rows]
+        return outcome, copies
+
+    def _keep(self, row: tuple[Any, ...]) -> None:
+        self._rows.append(row)
+        self._record(row)
+
+    def _send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+        return send(self.client, spec)
+
+    def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
+        """Every copy at once: threads released together, as a double tap's two requests are."""
+        start = threading.Barrier(copies)
+
+        def one(_: int) -> tuple[int, bytes, float]:
+            start.wait()
+            return send(self.client, spec)
+
+        with ThreadPoolExecutor(max_workers=copies) as pool:
+            return list(pool.map(one, range(copies)))
+
+    def close(self) -> None:
+        self.client.close()
