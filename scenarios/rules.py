@@ -158,14 +158,17 @@ class ParticipantRules:
         elif action == "follow":
             self.followed = True
 
-    def allowed_copies(self, action: str, params: Mapping[str, Any], t: float | None, copies: int) -> int:
+    def allowed_copies(self, action: str, params: Mapping[str, Any], t: float | None,
+                       copies: int) -> tuple[int, Rule | None]:
         """Of `copies` identical requests sent at once, how many the rules let through (as if
-        they came one after another): one envelope of a double tap, not two."""
-        trial = copy.deepcopy(self)
-        allowed = 0
-        for _ in range(copies):
-            if trial.refusal(action, params, t) is not None:
-                break
+        they came one after another: one envelope of a double tap, not two), and the rule that
+        turns the next one down (None if all pass)."""
+        trial = copy.copy(self)
+        trial.tasks = {k: set(v) for k, v in self.tasks.items()}
+        trial.opened = set(self.opened)
+        for allowed in range(copies):
+            rule = trial.refusal(action, params, t)
+            if rule is not None:
+                return allowed, rule
             trial.settle(action, params)
-            allowed += 1
-        return allowed
+        return copies, None
