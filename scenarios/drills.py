@@ -29,6 +29,14 @@ from scenarios.target import ActionName
 from scenarios.units import Seconds
 
 GATE_NAMES = ("peak", "failover", "payout", "rules")
+# The checks a steady state can name one by one (`gate.check`), besides a whole gate.
+CHECKS = {
+    "peak": ("p95", "error_rate"),
+    "failover": ("visits_lost", "pool_never_empty"),
+    "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "fraud_share", "alarm_before_budget"),
+    "rules": ("preheat_closed", "envelopes_locked", "share_cap", "flagged_numbers_refused"),
+}
+STEADY_STATE = tuple(GATE_NAMES) + tuple(f"{g}.{c}" for g, checks in CHECKS.items() for c in checks)
 
 
 class DrillWindow(Section):
@@ -140,8 +148,8 @@ class Drill(Section):
     title: Annotated[str, Field(min_length=1)]
     description: str = ""
     window: WindowRef = Field(description="a traffic window's name, or {start, duration}")
-    steady_state: list[Literal["peak", "failover", "payout", "rules"]] = Field(
-        default_factory=list, description="launch gates that must hold in the window")
+    steady_state: list[Literal[STEADY_STATE]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="launch gates (or gate.check) that must hold in the window")
     incidents: Annotated[list[Incident], Field(min_length=1)]
     expect: Annotated[list[Response], Field(min_length=1)]
 
