@@ -87,14 +87,16 @@ def judge_drill(run: Run, scenario: Scenario, name: str) -> DrillResult:
     window = _within(run, start, end)
     played = window.events[window.events["kind"] == "incident"]
     responses = [_played(drill, played)]
+    # a response may come after the window, within its deadline: judged on what the run holds
+    later = _within(run, start, end + max(r.within for r in drill.expect))
     for response in drill.expect:
-        responses += _RESPONSES[response.kind](window, scenario, drill, response.within, start, end)
+        responses += _RESPONSES[response.kind](later, scenario, drill, response.within, start, end)
     steady = _steady_state(window, scenario, drill, start, duration)
     every = responses + steady
     status: DrillStatus = ("fail" if any(v.status == "fail" for v in every)
                            else "pass" if any(v.status == "pass" for v in every) else "inconclusive")
     return DrillResult(name=name, drill=drill, start=start, end=end, engine=run.info.engine,
-                       timeline=tuple(_timeline(window, responses)), responses=tuple(responses),
+                       timeline=tuple(_timeline(later, responses)), responses=tuple(responses),
                        steady_state=tuple(steady), status=status)
 
 
@@ -123,9 +125,20 @@ def _failover(run: Run, scenario: Scenario, drill: Drill, within: float, start: 
     own measure, from share rows or failover events, held to the drill's deadline)."""
     strict = scenario.model_copy(update={"gates": scenario.gates.model_copy(update={
         "failover": scenario.gates.failover.model_copy(update={"max_seconds": within})})})
-    verdicts = [v for v in failover_gate(run, strict) if v.check.startswith("links off")]
-    return [Verdict("response", f"failover: {v.check}", v.status, v.figure, within, "s", v.evidence)
-            for v in verdicts]
+    ev = run.events
+    in_window = Run(info=run.info, requests=run.requests, gauges=run.gauges, rolled_up=run.rolled_up,
+                    events=ev[(ev["kind"] != "ban") | (ev["t"] < end)])
+    observed_until = max([float(f["t"].max()) for f in (run.requests, run.gauges) if len(f)], default=end)
+    verdicts = []
+    for v in failover_gate(in_window, strict):
+        if not v.check.startswith("links off"):
+            continue
+        banned_t = v.evidence[0].t if v.evidence else None
+        if v.figure is None and banned_t is not None and banned_t + within > observed_until:
+            v = judged(v.gate, v.check, None, within, "s", None, [*v.evidence, Evidence(
+                None, "the deadline falls after the run ended: nothing to judge")])
+        verdicts.append(Verdict("response", f"failover: {v.check}", v.status, v.figure, within, "s", v.evidence))
+    return verdicts
 
 
 def _alarm(run: Run, scenario: Scenario, drill: Drill, within: float, start: float, end: float) -> list[Verdict]:
