@@ -76,14 +76,16 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = out or Path("runs") / f"drill-{name}-{stamp}"
     if live:
-        from cli.swarm_cmd import wall_duration
-        from swarm.drill import LiveDrill, run_live_drill
+        from cli.swarm_cmd import swarm_progress, wall_duration
+        from swarm.drill import LiveDrill, live_request
 
-        request = LiveDrill(scenario_path=scenario_path, overrides=overrides, drill=name, host=host,
-                            faults=planted, duration_s=wall_duration(duration) or 20.0,
-                            scale=scale, ops_token=ops_token, otp_secret=otp_secret, allow_remote=allow_remote,
-                            seed=seed, out=folder)
-        run_live_drill(request, console)
+        request = live_request(LiveDrill(
+            scenario_path=scenario_path, overrides=overrides, drill=name, host=host, faults=planted,
+            duration_s=wall_duration(duration) or 20.0, scale=scale, ops_token=ops_token,
+            otp_secret=otp_secret, allow_remote=allow_remote, seed=seed, out=folder), scenario)
+        result = swarm_progress(request, request.settings.load(), console)
+        if result.status != "finished":
+            console.print(f"the live run ended {result.status}; judging what it measured")
     else:
         from simulator.run import run_drill
 

@@ -207,21 +207,22 @@ def _recovery(run: Run, scenario: Scenario, drill: Drill, within: float, start: 
                 verdicts.append(judged("response", check, None, within, "s", None, [Evidence(None, why)]))
                 continue
             over = p95[p95 > slo * 1000]
+            ended = Evidence(slow_end, "the slowdown ends")
             worst = Evidence(float(p95.idxmax()), f"worst p95 {p95.max():,.0f} ms (SLO {slo * 1000:,.0f} ms)")
             if not len(over):
                 verdicts.append(judged("response", check, 0.0, within, "s", True,
-                                       [worst, Evidence(slow_end, "p95 stayed under the SLO")]))
+                                       [ended, worst, Evidence(None, "p95 stayed under the SLO")]))
                 continue
             last_over = float(over.index.max())
             if last_over >= float(after.index.max()):
                 verdicts.append(judged("response", check, None, within, "s", False,
-                                       [worst, Evidence(last_over, f"p95 {over.iloc[-1]:,.0f} ms: still over the "
-                                                                   "SLO at the end of the window")]))
+                                       [ended, worst, Evidence(last_over, f"p95 {over.iloc[-1]:,.0f} ms: still "
+                                                                          "over the SLO at the end of the run")]))
                 continue
             back = last_over + width
             took = max(0.0, back - slow_end)
             verdicts.append(judged("response", check, took, within, "s", took <= within,
-                                   [worst, Evidence(back, "p95 back under the SLO")]))
+                                   [ended, worst, Evidence(back, "p95 back under the SLO")]))
     return verdicts
 
 
@@ -288,10 +289,13 @@ def _timeline(run: Run, responses: list[Verdict]) -> list[Moment]:
     for v in responses:
         if v.gate != "response" or v.status == "skip":
             continue
-        t = max((e.t for e in v.evidence if e.t is not None), default=None)
+        # at the trigger (the first evidence) plus what it took, or plus the deadline if never
+        trigger = next((e.t for e in v.evidence if e.t is not None), None)
+        if trigger is None:
+            continue
         took = "never" if v.figure is None else f"after {v.figure:,.0f} s"
         phase = "deadline met" if v.status == "pass" else "deadline missed"
-        moments.append(Moment(t if t is not None else float("inf"), phase,
+        moments.append(Moment(trigger + (v.limit if v.figure is None else v.figure), phase,
                               f"{v.check}: {took} (deadline {v.limit:,.0f} s)"))
     order = {"incident": 0, "noticed": 1, "system": 2, "deadline met": 3, "deadline missed": 3}
     return sorted(moments, key=lambda m: (m.t, order[m.phase]))
