@@ -50,6 +50,9 @@ def check_rows(checks: list[dict]) -> list[list[str]]:
              "-" if c["limit"] is None else f"{number(c['limit'])} {c['unit']}", evidence(c)] for c in checks]
 
 
+LEGEND = ("*incident*: what the drill did to the campaign; *noticed*: the moment it was seen (a ban, an "
+          "alarm, a pool running out); *system*: what the campaign did about it (failover, top-up, "
+          "resume); *deadline met* / *missed*: each expected response against its deadline.")
 CHECK_HEADER = ["check", "status", "measured", "deadline / limit", "evidence"]
 TIMELINE_HEADER = ["campaign time", "what", "detail"]
 
@@ -68,7 +71,7 @@ def render_drill_markdown(drill: dict, intro: str = "") -> str:
         lines += [intro, ""]
     if drill.get("description"):
         lines += [drill["description"], ""]
-    lines += ["### Timeline", "", *_table(TIMELINE_HEADER, timeline_rows(drill)), "",
+    lines += ["### Timeline", "", LEGEND, "", *_table(TIMELINE_HEADER, timeline_rows(drill)), "",
               "### Expected responses", "", *_table(CHECK_HEADER, check_rows(drill["responses"])), ""]
     if drill["steady_state"]:
         lines += ["### Steady state (launch gates in the window)", "",
