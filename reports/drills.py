@@ -85,7 +85,7 @@ def judge_drill(run: Run, scenario: Scenario, name: str) -> DrillResult:
     start, duration = window_of(drill, scenario.traffic.windows)
     end = start + duration
     window = _within(run, start, end)
-    played = window.events[window.events["kind"] == "incident"]
+    played = window.events[window.events["kind"].isin(["incident", "incident_failed"])]
     responses = [_played(drill, played)]
     # a response may come after the window, within its deadline: judged on what the run holds
     later = _within(run, start, end + max(r.within for r in drill.expect))
@@ -111,10 +111,14 @@ def _within(run: Run, start: float, end: float) -> Run:
 
 
 def _played(drill: Drill, played: pd.DataFrame) -> Verdict:
-    """Every incident of the drill was injected (an `incident` event in the window)."""
+    """Every incident of the drill was injected (an `incident` event in the window, and no
+    `incident_failed`: the target refused to play it, e.g. an operation it does not map)."""
     wanted = len(drill.incidents)
-    return judged("drill", "incidents injected", float(len(played)), wanted, "incidents",
-                  len(played) >= wanted, [Evidence(float(r.t), str(r.detail)) for r in played.itertuples()]
+    done = int((played["kind"] == "incident").sum())
+    failed = played[played["kind"] == "incident_failed"]
+    return judged("drill", "incidents injected", float(done - len(failed)), wanted, "incidents",
+                  done >= wanted and not len(failed),
+                  [Evidence(float(r.t), str(r.detail)) for r in played.itertuples()]
                   or [Evidence(None, "no incident event in the drill's window: was the drill played?")])
 
 
@@ -277,8 +281,9 @@ def _timeline(run: Run, responses: list[Verdict]) -> list[Moment]:
     """Incidents, what noticed them, what the system did, and each deadline, in time order."""
     moments = []
     for r in run.events.itertuples():
-        if r.kind == "incident":
-            moments.append(Moment(float(r.t), "incident", str(r.detail)))
+        if r.kind in ("incident", "incident_failed"):
+            prefix = "" if r.kind == "incident" else "could not be played: "
+            moments.append(Moment(float(r.t), "incident", prefix + str(r.detail)))
         elif r.kind in NOTICED:
             moments.append(Moment(float(r.t), NOTICED[r.kind], f"{r.kind}: {r.detail}"))
     if "alarm_level" in run.gauges and not (run.events["kind"] == "alarm").any():

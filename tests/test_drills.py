@@ -172,3 +172,11 @@ def test_drill_command_prints_writes_and_exits_with_the_verdict(tmp_path, capsys
     assert saved["status"] == word.lower() and saved["drill"] == "ban_wave"
     assert f"## Drill ban_wave: {word}" in (tmp_path / "run" / "report" / "summary.md").read_text()
     assert "Drill ban_wave" in (tmp_path / "run" / "report" / "report.html").read_text()
+
+
+def test_an_incident_the_target_could_not_play_fails_the_drill():
+    run = _run([(36900.0, "incident", "slowdown"), (36900.0, "incident_failed", "the target has no slowdown operation")],
+               [])
+    result = judge_drill(run, load_scenario(), "evening_slowdown")
+    assert (result.status, result.responses[0].status) == ("fail", "fail")
+    assert "could not be played: the target has no slowdown operation" in [m.detail for m in result.timeline]
