@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cli.backend_cmd import backend
 from cli.check_cmd import check
+from cli.drill_cmd import drill
 from cli.report_cmd import report
 from cli.run_cmd import ci, run
 from cli.scenario_cmd import scenario
@@ -52,6 +53,7 @@ rehearse.add_command(report)
 rehearse.add_command(run)
 rehearse.add_command(ci)
 rehearse.add_command(walkthrough)
+rehearse.add_command(drill)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,13 +29,15 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     from cli.check_cmd import load_runs_and_scenario
     from observations import load_run
     from reports.bundle import write_report
+    from reports.drill_report import read_drill
     from reports.figures import key_figures
     from reports.gates import all_gates
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
     verdicts = [v for _, run in loaded for v in all_gates(run, scenario)]
     base = key_figures(load_run(baseline)) if baseline else None
-    page = write_report(out or (runs[0] / "report"), loaded, verdicts, base)
+    drill = read_drill(runs[0])  # a drill's run folder: its timeline opens the report
+    page = write_report(out or (runs[0] / "report"), loaded, verdicts, base, drill)
     failed = sum(v.status == "fail" for v in verdicts)
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         f"report: {page}  ({'FAIL: ' + str(failed) + ' failed check(s)' if failed else 'all gates pass'})")

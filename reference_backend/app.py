@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -71,14 +72,21 @@ def create_app(backend: Backend) -> Starlette:
         return handler
 
     def public(fn: Callable[[Request], Awaitable[dict] | dict], auth: bool = False,
-               signed: bool = False) -> Handler:
+               signed: bool = False, action: str = "") -> Handler:
         def guard(request: Request) -> None:
             s.check_ip(_client_ip(request))
             if auth:
                 request.state.user_id = s.authenticate(_bearer(request))
             if signed:
                 s.check_signature(request.headers.get("x-device-id"), request.headers.get("x-sign"))
-        return endpoint(fn, guard)
+
+        async def slowed(request: Request) -> dict:
+            extra = s.slowdown_s(action)  # a drill's slowdown: the work takes longer
+            if extra:
+                await anyio.sleep(extra)
+            result = fn(request)
+            return await result if hasattr(result, "__await__") else result
+        return endpoint(slowed if action else fn, guard)
 
     def ops(fn: Callable[[Request], Awaitable[dict] | dict]) -> Handler:
         def guard(request: Request) -> None:
@@ -146,6 +154,28 @@ def create_app(backend: Backend) -> Starlette:
         backend.store.add_to_blacklist(str(body.get("phone")))
         return {"blacklisted": body.get("phone")}
 
+    async def slowdown(request: Request) -> dict:
+        body = await _json(request)
+        actions, factor, duration = body.get("actions"), body.get("factor"), body.get("duration")
+        if (not isinstance(actions, list) or not all(isinstance(a, str) for a in actions)
+                or not isinstance(factor, (int, float)) or not isinstance(duration, (int, float)) or factor < 1):
+            raise Refused(400, "bad_slowdown", "send {actions: [names], factor: >= 1, duration: campaign s}")
+        s.slow_down(actions, float(factor), float(duration))
+        backend.store.log_event(s.now(), "slowdown", f"{', '.join(actions)} x{factor:g} for {duration:g} s")
+        return {"actions": actions, "factor": factor, "until": s.now() + float(duration)}
+
+    async def limit_pool(request: Request) -> dict:
+        body = await _json(request)
+        pool, left = body.get("pool"), body.get("left_fen")
+        if isinstance(left, bool) or not isinstance(left, int) or left < 0:
+            raise Refused(400, "bad_amount", "left_fen must be whole fen >= 0")
+        try:
+            now_left = backend.store.limit_pool(str(pool), left)
+        except KeyError:
+            raise Refused(404, "unknown_pool", f"{pool!r} is not a pool of this campaign") from None
+        backend.store.log_event(s.now(), "pool_limited", f"{pool} holds {now_left} fen")
+        return {"pool": pool, "left_fen": now_left}
+
     def ledger(_: Request) -> dict:
         return {**backend.store.ledger(), "monitor": desk.reading().as_dict(), "paused": desk.paused()}
 
@@ -155,21 +185,21 @@ def create_app(backend: Backend) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/api/campaign", public(lambda r: s.campaign_info(r.query_params.get("channel_id"),
-                                                                     r.headers.get("x-device-id")))),
-        Route("/api/rules", public(lambda r: s.rules())),
-        Route("/api/login", public(login), methods=["POST"]),
+                                                                     r.headers.get("x-device-id")), action="open_page")),
+        Route("/api/rules", public(lambda r: s.rules(), action="view_rules")),
+        Route("/api/login", public(login, action="login"), methods=["POST"]),
         Route("/api/me", public(lambda r: s.me(user(r)), auth=True)),
         Route("/api/institutions/{institution}/tasks/{task}", methods=["POST"], endpoint=public(
-            lambda r: s.complete_task(user(r), r.path_params["institution"], r.path_params["task"]), auth=True)),
+            lambda r: s.complete_task(user(r), r.path_params["institution"], r.path_params["task"]), auth=True, action="complete_task")),
         Route("/api/institutions/{institution}/envelope", methods=["POST"], endpoint=public(
-            lambda r: desk.open_envelope(user(r), r.path_params["institution"]), auth=True, signed=True)),
-        Route("/api/invite/envelope", public(lambda r: desk.open_invite_envelope(user(r)), auth=True, signed=True),
+            lambda r: desk.open_envelope(user(r), r.path_params["institution"]), auth=True, signed=True, action="open_envelope")),
+        Route("/api/invite/envelope", public(lambda r: desk.open_invite_envelope(user(r)), auth=True, signed=True, action="open_invite_envelope"),
               methods=["POST"]),
-        Route("/api/grand-draw", public(lambda r: desk.grand_draw(user(r)), auth=True, signed=True), methods=["POST"]),
-        Route("/api/share", public(share, auth=True), methods=["POST"]),
-        Route("/api/follow", public(lambda r: s.follow(user(r)), auth=True), methods=["POST"]),
+        Route("/api/grand-draw", public(lambda r: desk.grand_draw(user(r)), auth=True, signed=True, action="grand_draw"), methods=["POST"]),
+        Route("/api/share", public(share, auth=True, action="share"), methods=["POST"]),
+        Route("/api/follow", public(lambda r: s.follow(user(r)), auth=True, action="follow"), methods=["POST"]),
         Route("/s/{code}", public(lambda r: s.visit_link(r.path_params["code"], r.headers.get("host"),
-                                                          r.headers.get("x-device-id")))),
+                                                          r.headers.get("x-device-id")), action="visit_link")),
         Route("/ops/ledger", ops(ledger)),
         Route("/ops/links", ops(link_pool)),
         Route("/ops/domains/ban", ops(ban), methods=["POST"]),
@@ -180,6 +210,8 @@ def create_app(backend: Backend) -> Starlette:
         Route("/ops/topup", ops(topup), methods=["POST"]),
         Route("/ops/clock", ops(set_clock), methods=["POST"]),
         Route("/ops/blacklist", ops(blacklist), methods=["POST"]),
+        Route("/ops/slowdown", ops(slowdown), methods=["POST"]),
+        Route("/ops/pools/limit", ops(limit_pool), methods=["POST"]),
     ]
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -67,9 +67,25 @@ class CampaignService:
         self.monitor = FundLossMonitor(self.scenario.budget.fund_loss,
                                        self.scenario.budget.total_fen, self.scenario.arrival_curve())
         self._sessions: dict[str, int] = {}
+        self._slowdowns: dict[str, tuple[float, float]] = {}  # action -> (factor, until campaign t)
         self._next_domain = 0
 
     # --- time, phase and guards ------------------------------------------------------------
+
+    def slow_down(self, actions: list[str], factor: float, duration: float) -> None:
+        """A drill's slowdown: these actions' work takes `factor` times as long for `duration`
+        campaign seconds (the scenario's backend_model service time sets the work)."""
+        until = self.now() + duration
+        for action in actions:
+            self._slowdowns[action] = (factor, until)
+
+    def slowdown_s(self, action: str) -> float:
+        """Wall seconds of extra work for `action` now (0 when it is not slowed)."""
+        factor, until = self._slowdowns.get(action, (1.0, 0.0))
+        spec = self.scenario.backend_model.actions.get(action)  # type: ignore[call-overload]
+        if factor <= 1.0 or spec is None or self.now() >= until:
+            return 0.0
+        return float(spec.service_time) * (factor - 1.0)
 
     def now(self) -> float:
         return self.clock.now()

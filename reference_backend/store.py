@@ -270,6 +270,17 @@ class Store:
                        (pool, amount_fen, t, operator))
             return self.pool_left(pool)
 
+    def limit_pool(self, pool: str, left_fen: int) -> int:
+        """Cap a pool's money left (its budget shrinks by the same amount); the money left."""
+        with self.transaction() as db:
+            row = db.execute("SELECT left_fen FROM pools WHERE name = ?", (pool,)).fetchone()
+            if row is None:
+                raise KeyError(pool)
+            cut = max(0, row[0] - left_fen)
+            db.execute("UPDATE pools SET budget_fen = budget_fen - ?, left_fen = left_fen - ? WHERE name = ?",
+                       (cut, cut, pool))
+            return self.pool_left(pool)
+
     def use_code(self, code: str, t: float) -> bool:
         """Mark a one-time code used; False if it was used before."""
         cur = self.db.execute("INSERT OR IGNORE INTO used_codes (code, t) VALUES (?, ?)", (code, t))

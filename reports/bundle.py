@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from observations import Run
+from reports.drill_report import render_drill_html, render_drill_markdown
 from reports.html import render_html
 from reports.json_report import report_json
 from reports.junit import render_junit
@@ -14,12 +15,18 @@ from reports.verdicts import Verdict
 
 
 def write_report(folder: Path, runs: list[tuple[str, Run]], verdicts: list[Verdict],
-                 baseline: dict | None = None) -> Path:
-    """report.html, summary.md, junit.xml and report.json in `folder`; the HTML page's path."""
+                 baseline: dict | None = None, drill: dict | None = None) -> Path:
+    """report.html, summary.md, junit.xml and report.json in `folder`; the HTML page's path.
+    With a drill (`DrillResult.as_dict()`), its timeline and verdict open the HTML and Markdown."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.html").write_text(render_html(runs, verdicts, baseline), encoding="utf-8")
-    (folder / "summary.md").write_text(render_markdown(runs, verdicts, baseline), encoding="utf-8")
+    html, markdown = render_html(runs, verdicts, baseline), render_markdown(runs, verdicts, baseline)
+    data = report_json(runs, verdicts, baseline)
+    if drill is not None:
+        html = html.replace("<body>\n", "<body>\n" + render_drill_html(drill) + "\n", 1)
+        markdown = render_drill_markdown(drill) + "\n" + markdown
+        data["drill"] = drill
+    (folder / "report.html").write_text(html, encoding="utf-8")
+    (folder / "summary.md").write_text(markdown, encoding="utf-8")
     (folder / "junit.xml").write_text(render_junit(verdicts), encoding="utf-8")
-    (folder / "report.json").write_text(json.dumps(report_json(runs, verdicts, baseline), indent=2),
-                                        encoding="utf-8")
+    (folder / "report.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     return folder / "report.html"

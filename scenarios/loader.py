@@ -7,17 +7,22 @@ Every error names the file, the line, the field path and what is expected, e.g.
 from __future__ import annotations
 
 from importlib import resources
+import re
 from pathlib import Path
 from typing import Iterable
 import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from scenarios.drills import INCIDENT_KINDS, RESPONSE_KINDS
 from scenarios.errors import ScenarioError
 from scenarios.model import Scenario
 from scenarios.overrides import apply_overrides
 
 DEFAULT_SCENARIO = "year_end_red_envelope.yaml"
+# Pydantic puts the member of a union into an error's location; the file has no such key.
+_UNION_TAGS = frozenset({"uniform", "weighted", *INCIDENT_KINDS, *RESPONSE_KINDS, "name", "span"})
+_FIELD_IN_MESSAGE = re.compile(r"^(drills\.[\w.\-]+): (.*)$", re.S)
 
 
 def default_scenario_path() -> Path:
@@ -56,10 +61,16 @@ def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[st
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
-        line = _line_of(node, first["loc"])
+        loc, explained = tuple(first["loc"]), _explain(first)
+        named = _FIELD_IN_MESSAGE.match(explained) if first["type"] == "value_error" else None
+        if named:  # a cross-reference check that names its own field (drills.NAME.window: ...)
+            loc = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
+            explained = named.group(2)
+        loc = _without_tags(loc, data)
+        line = _line_of(node, loc)
         where = f"{source}:{line}" if line else source
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ScenarioError(f"{where}: {_path(first['loc'])}: {_explain(first)}{more}") from None
+        raise ScenarioError(f"{where}: {_path(loc)}: {explained}{more}") from None
 
 
 def _mark(exc: yaml.YAMLError) -> str:
@@ -73,10 +84,25 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem} ({context})" if context else problem
 
 
+def _without_tags(loc: tuple[int | str, ...], data: object) -> tuple[int | str, ...]:
+    """The location without the union members pydantic puts in it (the file has no such key;
+    a drill may well be named like an incident kind, so the data decides)."""
+    kept: list[int | str] = []
+    for key in loc:
+        if key in _UNION_TAGS and not (isinstance(data, dict) and key in data):
+            continue
+        kept.append(key)
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            data = None
+    return tuple(kept)
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
-    # Pydantic puts the tag of a tagged union into the location; the file has no such key.
-    parts = [str(p) for p in loc if p not in ("uniform", "weighted")]
-    return ".".join(parts) or "(top level)"
+    return ".".join(str(p) for p in loc) or "(top level)"
 
 
 def _explain(error: ErrorDetails) -> str:
@@ -89,7 +115,10 @@ def _explain(error: ErrorDetails) -> str:
     if kind == "value_error":
         return error["msg"].removeprefix("Value error, ")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return f"expected kind: uniform or weighted, got {given!r}"
+        expected = str((error.get("ctx") or {}).get("expected_tags", "'uniform', 'weighted'"))
+        *most, last = [t.strip(" '") for t in expected.split(",")]
+        tag = (error.get("ctx") or {}).get("tag", given)
+        return f"expected kind: {', '.join(most) + ' or ' if most else ''}{last}, got {tag!r}"
     message = error["msg"]
     if given is not None and not isinstance(given, (dict, list)):
         message += f" (got {given!r})"
@@ -109,8 +138,6 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
             best = match
         elif isinstance(best, yaml.SequenceNode) and isinstance(key, int) and key < len(best.value):
             best = best.value[key]
-        elif key in ("uniform", "weighted"):
-            continue
         else:
             break
     return best.start_mark.line + 1 if best is not None else None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from scenarios.base import Section, Slug
 from scenarios.campaign import Campaign
 from scenarios.curve import ArrivalCurve, InfeasibleCurve
+from scenarios.drills import Drills, check_drills
 from scenarios.limits import BackendModel, Gates
 from scenarios.people import Personas
 from scenarios.safeguards import Antifraud, Budget, Links
@@ -32,6 +33,14 @@ class Scenario(Section):
     backend_model: BackendModel
     target: Target
     gates: Gates
+    drills: Drills = Field(default_factory=dict, description="incident drills (rehearse drill)")
+
+    @field_validator("drills")
+    @classmethod
+    def _drills_refer_to_the_scenario(cls, drills: Drills, info: ValidationInfo) -> Drills:
+        if drills and all(k in info.data for k in ("traffic", "links", "budget", "campaign")):
+            check_drills(drills, info.data)
+        return drills
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Scenario":

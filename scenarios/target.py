@@ -41,7 +41,8 @@ ActionName = Literal[
     "visit_link",
     "follow",
 ]
-OperationName = Literal["report_ban", "ledger", "link_pool", "stats", "set_clock"]
+OperationName = Literal["report_ban", "ledger", "link_pool", "stats", "set_clock", "slowdown", "limit_pool",
+                        "topup"]
 
 
 def template_fields(text: str) -> list[str]:

@@ -219,3 +219,29 @@ def _invited(scenario: Scenario, rng: np.random.Generator, organic: dict[str, np
             "channel": organic["channel"][inviter_index][keep], "origin": np.full(m, INVITED),
             "person": np.arange(m) + 20_000_000_000, "inviter": organic["person"][inviter_index][keep],
             "shares": np.zeros(m, dtype=np.int16)}
+
+
+def with_fraud_surges(people: Participants, surges, rng: np.random.Generator) -> Participants:
+    """`people` plus the extra script operators of each surge (a drill's fraud wave): every
+    organic fraud arrival in the surge brings Poisson(multiplier - 1) more within its minute,
+    so fraud arrives `multiplier` times as often there and follows the curve's shape."""
+    extra = []
+    next_person = 30_000_000_000
+    for surge in surges:
+        rows = np.flatnonzero((people.persona == FRAUD) & (people.origin == ORGANIC)
+                              & (people.t >= surge.start) & (people.t < surge.end))
+        copies = rng.poisson(surge.multiplier - 1.0, len(rows))
+        source = np.repeat(rows, copies)
+        n = len(source)
+        t = np.minimum(people.t[source] + rng.random(n) * STEP_S, np.nextafter(surge.end, surge.start))
+        extra.append({"t": t, "persona": np.full(n, FRAUD), "channel": people.channel[source],
+                      "origin": np.full(n, ORGANIC), "person": next_person + np.arange(n),
+                      "inviter": np.full(n, -1), "shares": np.zeros(n, dtype=np.int16)})
+        next_person += n
+    if not extra:
+        return people
+    columns = ("t", "persona", "channel", "origin", "person", "inviter", "shares")
+    merged = {c: np.concatenate([getattr(people, c)] + [e[c] for e in extra]).astype(getattr(people, c).dtype)
+              for c in columns}
+    order = np.argsort(merged["t"], kind="stable")
+    return Participants(**{c: merged[c][order] for c in columns})

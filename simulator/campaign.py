@@ -16,8 +16,9 @@ from scenarios import Scenario
 from scenarios.target import ACTIONS
 from simulator.arrivals import (
     FRAUD, INVITED, INVITEE, NORMAL, ORGANIC, PERSONAS, PREHEAT, PREHEAT_VISIT, RETURNED, SHARER,
-    Participants, generate,
+    Participants, generate, with_fraud_surges,
 )
+from simulator.incidents import Disturbances
 from simulator.journeys import OK, REFUSED, Actions, build_library, expand
 from simulator.ledger import EXHAUSTED, PAID, PAUSED, THROTTLED, run_ledger
 from simulator.platform import run_platform
@@ -41,10 +42,15 @@ class SimulationResult:
     summary: dict
 
 
-def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S) -> SimulationResult:
-    """Simulate the whole campaign for one seed (same scenario and seed: same result)."""
+def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S,
+             disturbances: Disturbances | None = None) -> SimulationResult:
+    """Simulate the whole campaign for one seed (same scenario and seed: same result), with a
+    drill's incidents when `disturbances` are given."""
     rng = np.random.default_rng(seed)
+    plan = disturbances or Disturbances()
     people = generate(scenario, seed)
+    if plan.fraud:
+        people = with_fraud_surges(people, plan.fraud, np.random.default_rng(seed + 1))
     buckets = int(np.ceil(scenario.campaign.phases.live_s / bucket_s))
     actions, persona = _actions(scenario, people, seed, rng)
     live = (actions.t >= 0) & (actions.t < buckets * bucket_s)
@@ -56,7 +62,8 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S) -> Simul
     visits = np.bincount(bucket[(actions.action == A["open_page"]) | (actions.action == A["visit_link"])],
                          minlength=buckets)
     shares = np.bincount(bucket[actions.action == A["share"]], minlength=buckets)
-    platform = run_platform(scenario.links, bucket_s, visits.astype(float), shares.astype(float))
+    platform = run_platform(scenario.links, bucket_s, visits.astype(float), shares.astype(float),
+                            forced=plan.bans)
     lost_person, entry_row = _lost(people, actions, bucket, platform, rng)
     # a lost visitor's entry visit fails on the banned link; the rest of the journey never happens
     keep = ~lost_person[actions.who]
@@ -76,7 +83,8 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S) -> Simul
     for code, name in enumerate(ACTIONS):
         if not counts[:, code].any():
             continue
-        figures = queues.latency(name, counts[:, code].astype(float), bucket_s)
+        figures = queues.latency(name, counts[:, code].astype(float), bucket_s,
+                                 plan.service_factor(name, buckets, bucket_s))
         p95[:, code], mean[:, code] = figures.p95_ms, figures.mean_ms
         backlog += figures.backlog
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -95,12 +103,13 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S) -> Simul
     pay_t = pay_t[order]
     pool, amount = _amounts(scenario, pay_action, pay_inst, rng)
     fraud = people.persona[pay_who] == FRAUD
-    ledger = run_ledger(scenario, bucket_s, buckets, pay_t, pool, amount, fraud, rng)
+    ledger = run_ledger(scenario, bucket_s, buckets, pay_t, pool, amount, fraud, rng, late_topups=plan.topups)
 
     requests = _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
                        ledger, amount, order, payout_rows, pay_t)
     gauges = _gauges(people, actions, bucket, buckets, bucket_s, backlog, ledger, platform)
-    events = pd.DataFrame(sorted(platform.events + ledger.events), columns=["t", "kind", "detail"])
+    events = pd.DataFrame(sorted(platform.events + ledger.events + list(plan.events)),
+                          columns=["t", "kind", "detail"])
     summary = _summary(scenario, people, gauges, p95, counts, ledger, platform, events, lost_person, bucket_s)
     return SimulationResult(participants=people, requests=requests, gauges=gauges, events=events, summary=summary)
 

@@ -10,12 +10,16 @@ reference_backend.monitor) at the end of every bucket.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import simpy
 
 from reference_backend.monitor import STOP, WARNING, FundLossMonitor
 from scenarios import Scenario
+
+if TYPE_CHECKING:
+    from simulator.incidents import LateTopup
 
 PAID, THROTTLED, PAUSED, EXHAUSTED = 0, 1, 2, 3
 
@@ -33,8 +37,10 @@ class Ledger:
 
 
 def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray, pool: np.ndarray,
-               amount: np.ndarray, fraud: np.ndarray, rng: np.random.Generator) -> Ledger:
-    """Settle payout rows (sorted by t) bucket by bucket; returns what happened to each."""
+               amount: np.ndarray, fraud: np.ndarray, rng: np.random.Generator,
+               late_topups: Sequence[LateTopup] = ()) -> Ledger:
+    """Settle payout rows (sorted by t) bucket by bucket; returns what happened to each.
+    `late_topups` (a drill's) cut a pool at their time and top it up `delay` after it runs out."""
     budget = scenario.budget
     rule = budget.fund_loss
     pools = scenario.pool_budgets()
@@ -48,7 +54,7 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
                     level=np.zeros(buckets, dtype=np.int8))
     env = simpy.Environment()
     state = {"paused": False, "level": 0, "paid": 0, "ack_paid": 0, "ack_plan": 0.0,
-             "exhausted": set()}
+             "exhausted": set(), "ran_out": {}}
     confirm = env.event()
 
     def operator():
@@ -96,8 +102,24 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
             state["exhausted"].discard(names.index(topup.pool))
             ledger.events.append((env.now, "topup", f"{topup.pool} +{topup.amount_fen} fen"))
 
+    def late(topup: LateTopup):
+        p = names.index(topup.pool)
+        yield env.timeout(max(0.0, topup.t - env.now))
+        left[p] = min(left[p], topup.left_fen)
+        state["exhausted"].discard(p)
+        ran_out = state["ran_out"][p] = env.event()
+        yield ran_out
+        if topup.delay is None:
+            return
+        yield env.timeout(topup.delay)
+        left[p] += topup.amount_fen
+        state["exhausted"].discard(p)
+        ledger.events.append((env.now, "topup", f"{topup.pool} +{topup.amount_fen} fen"))
+
     env.process(operator())
     env.process(topups())
+    for topup in late_topups:
+        env.process(late(topup))
     env.process(minutes())
     env.run(until=buckets * bucket_s)
     return ledger
@@ -115,3 +137,6 @@ def _settle(result: np.ndarray, pool: np.ndarray, amount: np.ndarray, left: np.n
         if not fits.all() and p not in state["exhausted"]:
             state["exhausted"].add(p)
             ledger.events.append((now, "budget_exhausted", f"{names[p]} pool is empty"))
+            waiting = state["ran_out"].pop(p, None)
+            if waiting is not None:
+                waiting.succeed()

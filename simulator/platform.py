@@ -10,11 +10,15 @@ shared on it earlier keep losing the friends who follow them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import simpy
 
 from scenarios.safeguards import Links
+
+if TYPE_CHECKING:
+    from simulator.incidents import ForcedBan
 
 RECENT_LINKS_S = 6 * 3600.0  # links older than this are rarely followed any more
 
@@ -31,8 +35,9 @@ class PlatformTimeline:
 
 
 def run_platform(links: Links, bucket_s: float, visits: np.ndarray, shares: np.ndarray,
-                 scale: float = 1.0) -> PlatformTimeline:
-    """Play the platform over the buckets (visits[b], shares[b] per bucket)."""
+                 scale: float = 1.0, forced: Sequence[ForcedBan] = ()) -> PlatformTimeline:
+    """Play the platform over the buckets (visits[b], shares[b] per bucket); `forced` bans
+    (a drill's) hit at their time: the listed domains, or the first `count` issuing ones."""
     buckets = len(visits)
     env = simpy.Environment()
     issuing = list(links.primary_domains)
@@ -60,8 +65,27 @@ def run_platform(links: Links, bucket_s: float, visits: np.ndarray, shares: np.n
         else:
             timeline.events.append((env.now, "pool_exhausted", f"no backup left to replace {domain}"))
 
+    def ban(domain: str, detail: str) -> None:
+        banned_at[domain] = env.now
+        timeline.events.append((env.now, "ban", f"{domain}: {detail}"))
+        env.process(failover(domain))
+
+    def on_demand(b: int) -> None:
+        for forced_ban in forced:
+            if b * bucket_s <= forced_ban.t < (b + 1) * bucket_s:
+                live = [d for d in issuing if d not in banned_at]
+                chosen = list(forced_ban.domains) or live[: forced_ban.count]
+                for domain in chosen:
+                    if domain in spares:  # a backup not yet issuing: it will never join
+                        spares.remove(domain)
+                        banned_at[domain] = env.now
+                        timeline.events.append((env.now, "ban", f"{domain}: banned by the platform (drill)"))
+                    elif domain not in banned_at:
+                        ban(domain, "banned by the platform (drill)")
+
     def minutes():
         for b in range(buckets):
+            on_demand(b)
             pool = [index[d] for d in issuing]
             if pool:
                 seen_visits[b, pool] = visits[b] / len(pool)
@@ -73,12 +97,9 @@ def run_platform(links: Links, bucket_s: float, visits: np.ndarray, shares: np.n
                 i = index[d]
                 v, s = seen_visits[start:b + 1, i].sum(), seen_shares[start:b + 1, i].sum()
                 if v > max_visits or s > max_shares:
-                    banned_at[d] = env.now
                     rule = "visits" if v > max_visits else "shares"
                     figure, limit = (v, max_visits) if rule == "visits" else (s, max_shares)
-                    timeline.events.append((env.now, "ban", f"{d}: {rule} {figure:.0f} > {limit:.0f} "
-                                                            f"in {links.ban_rule.window:g} s"))
-                    env.process(failover(d))
+                    ban(d, f"{rule} {figure:.0f} > {limit:.0f} in {links.ban_rule.window:g} s")
             dead = [index[d] for d in issuing if d in banned_at]
             timeline.lost_visitors[b] = len(dead) / len(issuing) if issuing else 1.0
             links_start = max(0, b - recent + 1)

@@ -129,7 +129,7 @@ class BucketFigures:
     p95_ms: Floats
 
 
-def bucket_latency(arrivals: ArrayLike, bucket_s: float, service_time: float, servers: int,
+def bucket_latency(arrivals: ArrayLike, bucket_s: float, service_time: float | ArrayLike, servers: int,
                    timeout: float) -> BucketFigures:
     """Fluid model of one action's queue over buckets; arrivals[i] requests arrive in bucket i.
 
@@ -140,15 +140,22 @@ def bucket_latency(arrivals: ArrayLike, bucket_s: float, service_time: float, se
     service's own p95 to the wait's (an upper bound of the sum's quantile).
     """
     counts = _check_buckets(arrivals, bucket_s, timeout)
-    check_queue(0.0, service_time, servers)  # the rates are checked per bucket above
+    service = np.broadcast_to(np.asarray(service_time, dtype=np.float64), counts.shape)
+    check_queue(0.0, float(service.min()) if len(service) else 1.0, servers)  # rates: per bucket above
+    if service.ndim == 0 or len(set(service.tolist())) <= 1:
+        service_time = float(service[0]) if len(service) else float(np.asarray(service_time).flat[0])
+    else:
+        service_time = service.copy()  # a slowdown: each bucket its own service time
     capacity = servers / service_time
-    per_bucket = capacity * bucket_s
-    max_queue = capacity * timeout
+    per_bucket = np.broadcast_to(capacity * bucket_s, counts.shape)
+    max_queue = np.broadcast_to(capacity * timeout, counts.shape)
 
-    def carry(backlog: float, arrived: float) -> float:
-        return min(max(backlog + arrived - per_bucket, 0.0), max_queue)
+    def carry(backlog: float, bucket: tuple[float, float, float]) -> float:
+        arrived, serves, cap = bucket
+        return min(max(backlog + arrived - serves, 0.0), cap)
 
-    start = np.fromiter(accumulate(counts.tolist(), carry, initial=0.0), np.float64)[:-1]
+    steps = zip(counts.tolist(), per_bucket.tolist(), max_queue.tolist())
+    start = np.fromiter(accumulate(steps, carry, initial=0.0), np.float64)[:-1]
     unbounded_end = start + counts - per_bucket
     backlog = np.clip(unbounded_end, 0.0, max_queue)
     rate = counts / bucket_s
@@ -159,7 +166,8 @@ def bucket_latency(arrivals: ArrayLike, bucket_s: float, service_time: float, se
     mean_s, p95_s = _fluid_latency(start, unbounded_end, counts, timed_out, capacity,
                                    max_queue, service_time)
     if calm.any():
-        steady = _steady_buckets(rate[calm], service_time, servers, timeout)
+        steady = _steady_buckets(rate[calm], service_time if np.isscalar(service_time) else service_time[calm],
+                                 servers, timeout)
         timed_out[calm] = counts[calm] * steady.gave_up
         served[calm] = counts[calm] - timed_out[calm]
         mean_s[calm] = steady.mean_s
@@ -255,9 +263,11 @@ class ActionQueue:
         """Steady-state Erlang C figures at a constant arrival rate (requests per second)."""
         return erlang_c(arrival_rate, self.service_time, self.servers)
 
-    def latency(self, arrivals: ArrayLike, bucket_s: float) -> BucketFigures:
-        """The bucket model of this action for arrivals counted per bucket of `bucket_s` s."""
-        return bucket_latency(arrivals, bucket_s, self.service_time, self.servers, self.timeout)
+    def latency(self, arrivals: ArrayLike, bucket_s: float, slower: ArrayLike | None = None) -> BucketFigures:
+        """The bucket model of this action for arrivals counted per bucket of `bucket_s` s;
+        `slower` multiplies the service time per bucket (a drill's slowdown)."""
+        service = self.service_time if slower is None else self.service_time * np.asarray(slower, dtype=np.float64)
+        return bucket_latency(arrivals, bucket_s, service, self.servers, self.timeout)
 
 
 @dataclass(frozen=True)
@@ -290,6 +300,7 @@ class ActionQueues:
                 f"'{action}: {{service_time: ..., concurrency: ...}}' under backend_model.actions"
             ) from None
 
-    def latency(self, action: str, arrivals: ArrayLike, bucket_s: float) -> BucketFigures:
-        """The bucket model of one action: `for_action(action).latency(arrivals, bucket_s)`."""
-        return self.for_action(action).latency(arrivals, bucket_s)
+    def latency(self, action: str, arrivals: ArrayLike, bucket_s: float,
+                slower: ArrayLike | None = None) -> BucketFigures:
+        """The bucket model of one action: `for_action(action).latency(arrivals, bucket_s, slower)`."""
+        return self.for_action(action).latency(arrivals, bucket_s, slower)

@@ -86,3 +86,23 @@ def bands(summaries: list[dict]) -> dict[str, tuple[float | None, float | None, 
             out[name] = (float(values.mean()), float(np.percentile(values, 5)),
                          float(np.percentile(values, 95)), len(values))
     return out
+
+
+def run_drill(scenario_path: Path | None, overrides: tuple[str, ...], drill: str, seed: int | None,
+              folder: Path) -> Path:
+    """Simulate the campaign with one drill's incidents into a run folder; the folder."""
+    from scenarios.drills import window_of
+    from simulator.incidents import Disturbances
+
+    scenario = load_scenario(scenario_path, overrides)
+    if drill not in scenario.drills:
+        from reports.drills import find_drill
+        find_drill(scenario, drill)  # raises, naming the known drills
+    seed = scenario.seed if seed is None else seed
+    start, duration = window_of(scenario.drills[drill], scenario.traffic.windows)
+    info = RunInfo.start(scenario, engine="simulator", seed=seed, rolled_up=True,
+                         extra={"bucket_s": BUCKET_S, "overrides": list(overrides), "drill": drill,
+                                "window_start": start, "window_duration": duration})
+    result = simulate(scenario, seed, disturbances=Disturbances.of(scenario, scenario.drills[drill]))
+    save_run(folder, info, result.requests, result.gauges, result.events)
+    return folder

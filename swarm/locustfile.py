@@ -47,7 +47,7 @@ class PersonaUser(FastHttpUser):
         if runtime is None or runtime.started is None:
             gevent.sleep(0.2)
             return
-        user = runtime.player.next_participant(self.persona)
+        user = runtime.player.next_participant(runtime.persona_for(self.persona))
         runtime.journeys_started += 1
         runtime.player.play(user, self._send, gevent.sleep, send_burst=self._send_burst)
 
@@ -129,6 +129,7 @@ def _arguments(parser) -> None:
     group.add_argument("--ops-token", default="", env_var="REHEARSE_OPS_TOKEN",
                        help="token for the target's operations hooks")
     group.add_argument("--rehearse-seed", type=int, default=None, help="seed (default: the scenario's)")
+    group.add_argument("--drill", default="", help="a drill of the scenario to play (rehearse drill --live)")
     group.add_argument("--allow-remote", action="store_true", default=False,
                        help="allow a non-loopback --host listed in the scenario's allow-list")
 
@@ -181,6 +182,7 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     environment.rehearse = None
     environment.rehearse_gauges = None
+    environment.rehearse_incidents = None
     if environment.host:
         _attach(environment)
 
@@ -193,6 +195,18 @@ def _on_test_start(environment, **_kwargs) -> None:
     runtime.start()
     if runtime.role in ("local", "master"):
         environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
+        if runtime.incidents is not None:
+            environment.rehearse_incidents = gevent.spawn(_play_incidents, runtime)
+
+
+def _play_incidents(runtime: SwarmRuntime) -> None:
+    """A drill's incidents, each at its campaign time (checked ten times a wall second)."""
+    while True:
+        try:
+            runtime.incidents.tick()
+        except Exception as exc:  # a failed operations call must not stop the run
+            log.error("rehearse: drill incident failed: %s", exc)
+        gevent.sleep(0.1)
 
 
 def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
@@ -218,6 +232,10 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
+    incidents = getattr(environment, "rehearse_incidents", None)
+    if incidents is not None and incidents is not gevent.getcurrent():
+        incidents.kill(block=False)
+        environment.rehearse_incidents = None
     gauges = getattr(environment, "rehearse_gauges", None)
     if gauges is not None and gauges is not gevent.getcurrent():
         gauges.kill(block=False)

@@ -43,6 +43,7 @@ class SwarmRequest:
     faults: tuple[str, ...] = ()
     workers: int = 0
     allow_remote: bool = False
+    otp_secret: str = ""  # for a drill's top-up (read from the auto-started backend's banner)
 
 
 @dataclass
@@ -122,8 +123,9 @@ def start_reference_backend(procs: _Processes, request: SwarmRequest, plan: Plan
         text = log.read_text()
         url = re.search(r"http://127\.0\.0\.1:\d+", text)
         token = re.search(r"ops token\s+(\S+)", text)
+        secret = re.search(r"2FA secret\s+(\S+)", text)
         if url and token:
-            found.update(url=url.group(0), token=token.group(1))
+            found.update(url=url.group(0), token=token.group(1), secret=secret.group(1) if secret else "")
             return True
         return False
 
@@ -136,6 +138,7 @@ def start_reference_backend(procs: _Processes, request: SwarmRequest, plan: Plan
             return False
 
     _wait_for(healthy, STARTUP_TIMEOUT_S, "the reference backend's first answer", log)
+    request.otp_secret = request.otp_secret or found["secret"]
     return found["url"], found["token"]
 
 
@@ -156,6 +159,8 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
         argv += ["--rehearse-seed", str(s.seed)]
     if request.allow_remote:
         argv.append("--allow-remote")
+    if s.drill:
+        argv += ["--drill", s.drill]
     return argv
 
 
@@ -179,7 +184,7 @@ def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambd
             host, token = request.host.rstrip("/"), settings.ops_token or os.environ.get("REHEARSE_OPS_TOKEN", "")
         else:
             host, token = start_reference_backend(procs, request, plan, run_dir)
-        env = {**os.environ, "REHEARSE_OPS_TOKEN": token}
+        env = {**os.environ, "REHEARSE_OPS_TOKEN": token, "REHEARSE_OTP_SECRET": request.otp_secret}
         argv = locust_argv(request, plan, host, run_dir)
         if request.workers > 0:
             port = _free_port()

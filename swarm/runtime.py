@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import re
 import time
@@ -24,6 +25,7 @@ from personas.identity import IdentityFactory
 from scenarios import Scenario
 from swarm.contract import Contract, load_contract
 from swarm.http import send
+from swarm.incidents import LiveIncidents
 from swarm.platform import Platform
 from swarm.player import Player
 from swarm.settings import SwarmSettings
@@ -35,6 +37,15 @@ TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the targ
 def default_run_dir(now: datetime | None = None) -> Path:
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"swarm-{stamp}"
+
+
+def largest_payouts(scenario: Scenario) -> dict[str, int]:
+    """The largest amount each budget pool may pay at once (fen)."""
+    campaign = scenario.campaign
+    largest = {i.id: i.envelope.max_possible_fen for i in campaign.institutions}
+    largest["grand"] = max(p.amount_fen for p in campaign.grand_round.prizes)
+    largest["invite"] = campaign.invite.reward.max_possible_fen
+    return largest
 
 
 class SwarmRuntime:
@@ -71,12 +82,30 @@ class SwarmRuntime:
         self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt),
                              random.Random(seed + salt), clock=self.now, compress=self.plan.compress,
                              record=self._record, platform=self.platform)
+        self.incidents = self._incidents(seed + salt) if settings.drill and role in ("local", "master") else None
         self._failures_in_a_row = 0
         self._refusals: dict[str, frozenset[int]] = {}
 
+    def _incidents(self, seed: int) -> LiveIncidents:
+        """The drill's incidents, played against this run's platform and target."""
+        from scenarios.drills import window_of
+
+        drill = self.scenario.drills[self.settings.drill]
+        start, _ = window_of(drill, self.scenario.traffic.windows)
+        mix = self.scenario.personas.mix.weights()
+        return LiveIncidents(drill, start, self.plan.scale, self.scenario.links, self.now, self.platform,
+                             self.operation, self.writer.event, os.environ.get("REHEARSE_OTP_SECRET", ""),
+                             fraud_share=mix["fraud_script"] / max(1e-9, sum(mix.values())),
+                             largest_payout_fen=largest_payouts(self.scenario), rng=random.Random(seed))
+
+    def persona_for(self, persona: str) -> str:
+        """The persona the next participant plays (a drill's fraud wave turns some into scripts)."""
+        return self.incidents.persona_for(persona) if self.incidents is not None else persona
+
     def _extra(self) -> dict[str, Any]:
         return {"host": self.host, "window": self.plan.window_name, "peak_users": self.plan.peak_users,
-                "duration_s": round(self.plan.duration_s, 3), **self.settings.extra}
+                "duration_s": round(self.plan.duration_s, 3), **self.settings.extra,
+                **({"drill": self.settings.drill} if self.settings.drill else {})}
 
     # --- time ------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ class SwarmSettings:
     ops_token: str | None = None
     seed: int | None = None
     extra: dict = field(default_factory=dict)
+    drill: str | None = None  # a drill of the scenario whose incidents the run plays
 
     def load(self) -> Scenario:
         return load_scenario(self.scenario_path, self.overrides)
@@ -78,4 +79,5 @@ class SwarmSettings:
             run_dir=Path(options.run_dir) if getattr(options, "run_dir", None) else None,
             ops_token=getattr(options, "ops_token", None) or None,
             seed=getattr(options, "rehearse_seed", None),
+            drill=getattr(options, "drill", None) or None,
         )

@@ -1,0 +1,161 @@
+"""`rehearse drill`: play one of the scenario's incident drills and judge it on a timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from reference_backend.faults import FAULTS, check_faults
+from scenarios import UsageError
+
+STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "skip": "dim",
+         "deadline met": "green", "deadline missed": "red", "incident": "bold", "noticed": "cyan",
+         "system": "magenta"}
+
+
+@click.command()
+@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
+                type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--drill", "name", metavar="NAME", help="The drill to play. [default: list the scenario's drills]")
+@click.option("--live", is_flag=True, help="Play it against the target through a Locust swarm instead of "
+              "the simulator.")
+@click.option("--host", help="With --live: campaign backend URL. [default: start the reference backend]")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help=f"With --live: plant a defect in the auto-started reference backend: {', '.join(FAULTS)}.")
+@click.option("--duration", help="With --live: wall time to play the drill's window in. [default: 20s]")
+@click.option("--scale", default="1:100", show_default=True, help="With --live: 1:K, one user plays K participants.")
+@click.option("--ops-token", envvar="REHEARSE_OPS_TOKEN", help="With --host: the target's operations token.")
+@click.option("--otp-secret", envvar="REHEARSE_OTP_SECRET",
+              help="With --host: the TOTP secret for top-ups (a delayed_topup drill).")
+@click.option("--allow-remote", is_flag=True, help="With --live: allow a non-loopback --host on the allow-list.")
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="What-if override (repeatable).")
+@click.option("--seed", type=int, help="Seed. [default: the scenario's]")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Run folder. [default: runs/drill-NAME-TIME]")
+def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | None, faults: tuple[str, ...],
+          duration: str | None, scale: str, ops_token: str | None, otp_secret: str | None, allow_remote: bool,
+          overrides: tuple[str, ...], seed: int | None, out: Path | None) -> None:
+    """Play an incident drill of the scenario (default: the bundled one) and judge it.
+
+    A drill (the scenario's `drills:` section) injects incidents on a timeline (domain bans,
+    a fraud wave, a late budget top-up, a backend slowdown) and expects responses within
+    deadlines (failover, the fund-loss alarm, payouts resuming, latency recovering), while
+    named launch gates hold. It runs in the simulator (seconds), or with --live against the
+    target through the swarm, its window compressed into --duration. Prints the timeline
+    (what happened, when it was noticed, what the system did, each deadline met or missed),
+    writes it with the report into the run folder, and exits 0 if the drill passes, 1 if it
+    fails, 2 on bad input.
+
+    \b
+    Examples:
+      rehearse drill                                   # list the drills
+      rehearse drill --drill ban_wave                  # in the simulator
+      rehearse drill --drill ban_wave --set 'links.backup_domains=[]'
+      rehearse drill --drill fraud_wave --live         # against the reference backend
+      rehearse drill --drill fraud_wave --live --fault no-antifraud
+      rehearse drill --drill ban_wave --live --host http://127.0.0.1:8700 --ops-token TOKEN
+    """
+    from scenarios import load_scenario
+
+    scenario = load_scenario(scenario_path, overrides)
+    out_console = Console(highlight=False, width=max(Console().width, 110))
+    if name is None:
+        out_console.print(drill_list(scenario))
+        return
+    from reports.drills import find_drill
+
+    find_drill(scenario, name)
+    _check_options(live, host, faults, duration, otp_secret)
+    planted = tuple(check_faults(faults))
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = out or Path("runs") / f"drill-{name}-{stamp}"
+    if live:
+        from cli.swarm_cmd import swarm_progress, wall_duration
+        from swarm.drill import LiveDrill, live_request
+
+        request = live_request(LiveDrill(
+            scenario_path=scenario_path, overrides=overrides, drill=name, host=host, faults=planted,
+            duration_s=wall_duration(duration) or 20.0, scale=scale, ops_token=ops_token,
+            otp_secret=otp_secret, allow_remote=allow_remote, seed=seed, out=folder), scenario)
+        result = swarm_progress(request, request.settings.load(), console)
+        if result.status != "finished":
+            console.print(f"the live run ended {result.status}; judging what it measured")
+    else:
+        from simulator.run import run_drill
+
+        with console.status(f"simulating the campaign with drill {name}"):
+            run_drill(scenario_path, overrides, name, seed, folder)
+    result, page = judge_and_report(folder, scenario, name)
+    out_console.print(*drill_tables(result.as_dict()))
+    console.print(f"run folder: {folder}  report: {page}")
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
+
+
+def _check_options(live: bool, host: str | None, faults: tuple[str, ...], duration: str | None,
+                   otp_secret: str | None) -> None:
+    if live:
+        return
+    for flag, value in (("--host", host), ("--fault", faults), ("--duration", duration),
+                        ("--otp-secret", otp_secret)):
+        if value:
+            raise UsageError(f"{flag} applies to a live drill; add --live (or leave {flag} out to simulate)")
+
+
+def judge_and_report(folder: Path, scenario, name: str):
+    """Judge the drill on its run folder; write drill.json, drill.md and the report there."""
+    from observations import load_run
+    from reports.bundle import write_report
+    from reports.drill_report import write_drill
+    from reports.drills import judge_drill
+
+    run = load_run(folder)
+    result = judge_drill(run, scenario, name)
+    data = result.as_dict()
+    write_drill(folder, data)
+    page = write_report(folder / "report", [(run.info.engine, run)],
+                        list(result.responses) + list(result.steady_state), drill=data)
+    return result, page
+
+
+def drill_list(scenario) -> Table:
+    """The scenario's drills: name, title, window, incidents, expected responses."""
+    table = Table(title=f"Drills of {scenario.name}" + ("" if scenario.drills else ": none"))
+    for column in ("drill", "title", "window", "incidents", "expected"):
+        table.add_column(column)
+    for name, d in scenario.drills.items():
+        window = d.window if isinstance(d.window, str) else f"{d.window.start:g} s +{d.window.duration:g} s"
+        table.add_row(name, d.title, window, ", ".join(f"{i.kind} at {i.at / 60:g} min" for i in d.incidents),
+                      ", ".join(f"{r.kind} within {r.within / 60:g} min" for r in d.expect))
+    return table
+
+
+def drill_tables(data: dict) -> list:
+    """The verdict line, the timeline and the checks, for the terminal."""
+    from reports.drill_report import CHECK_HEADER, STATUS_WORD, check_rows, timeline_rows
+
+    status = data["status"]
+    head = (f"[bold]drill {escape(data['drill'])}[/]: {escape(data['title'])} ({data['engine']}) -> "
+            f"[{STYLE[status]}]{STATUS_WORD[status]}[/]")
+    timeline = Table(title="Timeline (campaign time after launch)")
+    for column in ("time", "what", "detail"):
+        timeline.add_column(column, overflow="fold")
+    for row in timeline_rows(data):
+        timeline.add_row(row[0], f"[{STYLE.get(row[1], '')}]{row[1]}[/]", escape(row[2]))
+    tables = [head, timeline]
+    for title, checks in (("Expected responses", data["responses"]), ("Steady state", data["steady_state"])):
+        if not checks:
+            continue
+        table = Table(title=title)
+        for column in CHECK_HEADER:
+            table.add_column(column, overflow="fold")
+        for row in check_rows(checks):
+            table.add_row(escape(row[0]), f"[{STYLE.get(row[1].lower(), '')}]{row[1]}[/]", *map(escape, row[2:]))
+        tables.append(table)
+    return tables

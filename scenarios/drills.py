@@ -1,0 +1,198 @@
+"""The `drills` section: incident drills as data, shaped like a Chaos Toolkit experiment.
+
+A drill names the stretch of the campaign it plays (a traffic window), the launch gates that
+must hold through it (the steady state), the incidents injected on its timeline (offsets into
+the window) and the responses expected of the system, each with its deadline:
+
+    ban_wave:
+      title: A domain-ban wave right after launch
+      window: launch_hour
+      steady_state: [failover]
+      incidents:
+        - {kind: ban_domains, at: 10m, count: 3}
+      expect:
+        - {kind: failover, within: 5m}
+
+Cross-references (window, gate, pool, action, domain) are checked against the rest of the
+scenario by `Scenario`, so a typo is a one-line error naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Discriminator, Field, Tag, model_validator
+
+from scenarios.base import Section, Slug
+from scenarios.safeguards import Domain
+from scenarios.target import ActionName
+from scenarios.units import Seconds
+
+GATE_NAMES = ("peak", "failover", "payout", "rules")
+# The checks a steady state can name one by one (`gate.check`), besides a whole gate.
+CHECKS = {
+    "peak": ("p95", "error_rate"),
+    "failover": ("visits_lost", "pool_never_empty"),
+    "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "fraud_share", "alarm_before_budget"),
+    "rules": ("preheat_closed", "envelopes_locked", "share_cap", "flagged_numbers_refused"),
+}
+STEADY_STATE = tuple(GATE_NAMES) + tuple(f"{g}.{c}" for g, checks in CHECKS.items() for c in checks)
+
+
+class DrillWindow(Section):
+    """A stretch of campaign time given inline (start is seconds from launch)."""
+
+    start: Seconds
+    duration: Seconds = Field(gt=0)
+
+
+class BanDomains(Section):
+    """The social platform bans domains the backend is issuing: the first `count` of them, or
+    the ones listed."""
+
+    kind: Literal["ban_domains"]
+    at: Seconds = Field(ge=0, description="offset into the drill's window")
+    count: Annotated[int | None, Field(ge=1)] = None
+    domains: list[Domain] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _which(self) -> "BanDomains":
+        if (self.count is None) == (not self.domains):
+            raise ValueError("give either count (ban that many issuing domains) or domains (a list)")
+        return self
+
+
+class FraudWave(Section):
+    """Script operators arrive `multiplier` times as often as the persona mix says, for a while."""
+
+    kind: Literal["fraud_wave"]
+    at: Seconds = Field(ge=0)
+    multiplier: Annotated[float, Field(gt=1)]
+    duration: Seconds = Field(gt=0)
+
+
+class DelayedTopup(Section):
+    """A pool sized for less than the drill needs (`left_fen` at the window's start, at full
+    scale) runs out; the operator's top-up of `amount_fen` comes `delay` after it ran out
+    (null: never). `at` is when the incident is announced (the pool is cut to `left_fen`)."""
+
+    kind: Literal["delayed_topup"]
+    at: Seconds = Field(default=0, ge=0)
+    pool: Slug
+    left_fen: Annotated[int, Field(ge=0)]
+    amount_fen: Annotated[int, Field(gt=0)]
+    delay: Seconds | None = Field(ge=0, description="after the pool runs out; null: never")
+
+
+class Slowdown(Section):
+    """The backend serves `actions` `factor` times slower for `duration`."""
+
+    kind: Literal["slowdown"]
+    at: Seconds = Field(ge=0)
+    actions: Annotated[list[ActionName], Field(min_length=1)]
+    factor: Annotated[float, Field(gt=1)]
+    duration: Seconds = Field(gt=0)
+
+
+def _window_form(value: object) -> str:
+    return "span" if isinstance(value, (dict, DrillWindow)) else "name"
+
+
+WindowRef = Annotated[Union[Annotated[Slug, Tag("name")], Annotated[DrillWindow, Tag("span")]],
+                      Discriminator(_window_form)]
+
+Incident = Annotated[Union[BanDomains, FraudWave, DelayedTopup, Slowdown], Field(discriminator="kind")]
+INCIDENT_KINDS = ("ban_domains", "fraud_wave", "delayed_topup", "slowdown")
+
+
+class FailoverResponse(Section):
+    """Every banned domain stops being issued within the deadline of its ban."""
+
+    kind: Literal["failover"]
+    within: Seconds = Field(gt=0)
+
+
+class AlarmResponse(Section):
+    """Once payouts run ahead of plan by the warning ratio during a fraud wave, the fund-loss
+    alarm comes within the deadline."""
+
+    kind: Literal["alarm"]
+    within: Seconds = Field(gt=0)
+
+
+class PayoutsResumeResponse(Section):
+    """A pool that ran out is topped up (payouts resume) within the deadline."""
+
+    kind: Literal["payouts_resume"]
+    within: Seconds = Field(gt=0)
+
+
+class RecoveryResponse(Section):
+    """After a slowdown ends, the slowed actions' p95 is back under the SLO within the deadline."""
+
+    kind: Literal["recovery"]
+    within: Seconds = Field(gt=0)
+
+
+Response = Annotated[Union[FailoverResponse, AlarmResponse, PayoutsResumeResponse, RecoveryResponse],
+                     Field(discriminator="kind")]
+RESPONSE_KINDS = ("failover", "alarm", "payouts_resume", "recovery")
+# Which incident each expected response answers: a response with no such incident is an error.
+ANSWERS = {"failover": "ban_domains", "alarm": "fraud_wave", "payouts_resume": "delayed_topup",
+           "recovery": "slowdown"}
+
+
+class Drill(Section):
+    """An incident drill: steady state, incidents on a timeline, responses with deadlines."""
+
+    title: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    window: WindowRef = Field(description="a traffic window's name, or {start, duration}")
+    steady_state: list[Literal[STEADY_STATE]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="launch gates (or gate.check) that must hold in the window")
+    incidents: Annotated[list[Incident], Field(min_length=1)]
+    expect: Annotated[list[Response], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _answers(self) -> "Drill":
+        kinds = {i.kind for i in self.incidents}
+        for n, response in enumerate(self.expect):
+            if ANSWERS[response.kind] not in kinds:
+                raise ValueError(f"expect.{n}: a {response.kind} response answers a "
+                                 f"{ANSWERS[response.kind]} incident; add one to incidents")
+        return self
+
+
+Drills = dict[Slug, Drill]
+
+
+def check_drills(drills: Drills, sections: dict) -> None:
+    """Every name a drill uses exists in the scenario's other sections (already validated);
+    a ValueError starting with the field's path (drills.NAME...) otherwise."""
+    windows = sections["traffic"].windows
+    links = sections["links"]
+    pools = [i.id for i in sections["campaign"].institutions] + ["grand", "invite"]
+    domains = links.primary_domains + links.backup_domains
+    for name, drill in drills.items():
+        where = f"drills.{name}"
+        if isinstance(drill.window, str) and drill.window not in windows:
+            raise ValueError(f"{where}.window: {drill.window!r} is not in traffic.windows "
+                             f"(known: {', '.join(sorted(windows)) or 'none'}); or give {{start, duration}}")
+        length = window_of(drill, windows)[1]
+        for n, incident in enumerate(drill.incidents):
+            at = f"{where}.incidents.{n}"
+            if incident.at >= length:
+                raise ValueError(f"{at}.at: {incident.at:g} s is past the window's end ({length:g} s)")
+            if incident.kind == "delayed_topup" and incident.pool not in pools:
+                raise ValueError(f"{at}.pool: {incident.pool!r} is not a pool; use one of {', '.join(pools)}")
+            if incident.kind == "ban_domains":
+                unknown = [d for d in incident.domains if d not in domains]
+                if unknown:
+                    raise ValueError(f"{at}.domains: {', '.join(unknown)} not in links.primary_domains "
+                                     "or links.backup_domains")
+
+
+def window_of(drill: Drill, windows: dict) -> tuple[float, float]:
+    """(start, duration) of the drill's window, in campaign seconds."""
+    window = windows[drill.window] if isinstance(drill.window, str) else drill.window
+    return float(window.start), float(window.duration)
