@@ -15,6 +15,7 @@ from scenarios.rules import ParticipantRules
 from walkthrough.cast import WALKTHROUGH_PERSONAS, cast, complete_funnel
 from walkthrough.engine import Copy, Participant, judge
 from walkthrough.run import WalkthroughRequest, run_walkthrough
+from reference_backend.service import Settings
 
 PAID = Copy(ok=True, refused=False, status=200, payout_fen=88)
 REFUSED = Copy(ok=False, refused=True, status=409, error="already_claimed")
@@ -86,7 +87,8 @@ def test_the_cast_shows_every_rule_a_persona_meets(scenario):
 
 def walk(scenario, tmp_path: Path, faults: tuple[str, ...] = (), personas=WALKTHROUGH_PERSONAS, at: float = 0.0):
     request = WalkthroughRequest(scenario=scenario, personas=list(personas), at=at, run_dir=tmp_path / "walk",
-                                 seed=7, faults=frozenset(faults))
+                                 seed=7, faults=frozenset(faults),
+                                 backend_settings=Settings(payment_latency_s=0.05))  # a race a busy machine still loses
     return run_walkthrough(request)
 
 
@@ -145,7 +147,8 @@ def test_cli_exit_codes_and_stepping(tmp_path, capsys, monkeypatch):
     presses = []
     monkeypatch.setattr("rich.console.Console.input", lambda self, prompt="": presses.append(prompt) or "")
     with pytest.raises(SystemExit) as failed:
-        main(["walkthrough", "--persona", "normal", "--step", "--fault", "double-pay", "--out", str(tmp_path / "w")])
+        main(["walkthrough", "--persona", "preheat_browser", "--step", "--fault", "preheat-leak",
+              "--out", str(tmp_path / "w")])
     out = capsys.readouterr().out
-    assert failed.value.code == 1 and "one_envelope" in out and "FAIL" in out
+    assert failed.value.code == 1 and "preheat" in out and "FAIL" in out
     assert len(presses) == len(load_run(tmp_path / "w").requests.groupby(["t", "action"]))

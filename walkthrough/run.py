@@ -18,6 +18,7 @@ from observations import RunInfo, RunWriter, consolidate
 from reference_backend.app import Backend
 from reference_backend.clock import ManualClock
 from reference_backend.server import running_backend
+from reference_backend.service import Settings
 from scenarios import Scenario
 from swarm.contract import load_contract
 from swarm.safety import check_host
@@ -42,6 +43,7 @@ class WalkthroughRequest:
     allow_remote: bool = False
     faults: frozenset[str] = frozenset()
     command: str = ""
+    backend_settings: Settings | None = None  # the auto-started backend's (tests widen its races)
 
 
 @dataclass
@@ -73,7 +75,8 @@ def run_walkthrough(request: WalkthroughRequest,
         if request.host is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rehearse-walk-")))
             backend = Backend(scenario, folder / "backend.sqlite3", faults=request.faults,
-                              clock=ManualClock(request.at), seed=request.seed)
+                              clock=ManualClock(request.at), seed=request.seed,
+                              settings=request.backend_settings)
             host, token = stack.enter_context(running_backend(backend)).url, backend.ops_token
             where = "the reference backend" + (f" with the fault(s) {', '.join(sorted(request.faults))}"
                                                if request.faults else " (healthy)")
