@@ -94,6 +94,22 @@ class Slowdown(Section):
     duration: Seconds = Field(gt=0)
 
 
+def describe(incident: BanDomains | FraudWave | DelayedTopup | Slowdown) -> str:
+    """One line saying what the incident is, for the events table and the timeline."""
+    if incident.kind == "ban_domains":
+        which = ", ".join(incident.domains) if incident.domains else f"{incident.count} issuing domains"
+        return f"ban_domains: the platform bans {which}"
+    if incident.kind == "fraud_wave":
+        return (f"fraud_wave: script operators arrive x{incident.multiplier:g} for "
+                f"{incident.duration / 60:g} min")
+    if incident.kind == "slowdown":
+        return (f"slowdown: {', '.join(incident.actions)} x{incident.factor:g} slower for "
+                f"{incident.duration / 60:g} min")
+    late = "never comes" if incident.delay is None else f"comes {incident.delay / 60:g} min after it runs out"
+    return (f"delayed_topup: pool {incident.pool} holds {incident.left_fen:,} fen; its top-up of "
+            f"{incident.amount_fen:,} fen {late}")
+
+
 def _window_form(value: object) -> str:
     return "span" if isinstance(value, (dict, DrillWindow)) else "name"
 

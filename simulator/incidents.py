@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scenarios import Scenario
-from scenarios.drills import Drill, window_of
+from scenarios.drills import Drill, describe, window_of
 
 
 @dataclass(frozen=True)
@@ -86,18 +86,3 @@ class Disturbances:
             factor[(mid >= s.start) & (mid < s.end)] *= s.factor
         return factor
 
-
-def describe(incident) -> str:
-    """One line saying what the incident is, for the events table and the timeline."""
-    if incident.kind == "ban_domains":
-        which = ", ".join(incident.domains) if incident.domains else f"{incident.count} issuing domains"
-        return f"ban_domains: the platform bans {which}"
-    if incident.kind == "fraud_wave":
-        return (f"fraud_wave: script operators arrive x{incident.multiplier:g} for "
-                f"{incident.duration / 60:g} min")
-    if incident.kind == "slowdown":
-        return (f"slowdown: {', '.join(incident.actions)} x{incident.factor:g} slower for "
-                f"{incident.duration / 60:g} min")
-    late = "never comes" if incident.delay is None else f"comes {incident.delay / 60:g} min after it runs out"
-    return (f"delayed_topup: pool {incident.pool} holds {incident.left_fen:,} fen; its top-up of "
-            f"{incident.amount_fen:,} fen {late}")

@@ -21,9 +21,8 @@ from typing import Any, Callable
 
 import pyotp
 
-from scenarios.drills import Drill
+from scenarios.drills import Drill, describe
 from scenarios.safeguards import Links
-from simulator.incidents import describe
 from swarm.platform import Platform
 
 Operation = Callable[..., "dict[str, Any] | None"]
