@@ -95,12 +95,16 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
             ledger.level[b] = STOP if state["paused"] else state["level"]
             yield env.timeout(bucket_s)
 
+    def top_up(pool: str, amount_fen: int) -> None:
+        p = names.index(pool)
+        left[p] += amount_fen
+        state["exhausted"].discard(p)
+        ledger.events.append((env.now, "topup", f"{pool} +{amount_fen} fen"))
+
     def topups():
         for topup in sorted(budget.topups, key=lambda u: u.at):
             yield env.timeout(max(0.0, topup.at - env.now))
-            left[names.index(topup.pool)] += topup.amount_fen
-            state["exhausted"].discard(names.index(topup.pool))
-            ledger.events.append((env.now, "topup", f"{topup.pool} +{topup.amount_fen} fen"))
+            top_up(topup.pool, topup.amount_fen)
 
     def late(topup: LateTopup):
         p = names.index(topup.pool)
@@ -112,9 +116,7 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
         if topup.delay is None:
             return
         yield env.timeout(topup.delay)
-        left[p] += topup.amount_fen
-        state["exhausted"].discard(p)
-        ledger.events.append((env.now, "topup", f"{topup.pool} +{topup.amount_fen} fen"))
+        top_up(topup.pool, topup.amount_fen)
 
     env.process(operator())
     env.process(topups())
