@@ -147,7 +147,7 @@ def _summary(console: Console, result) -> None:
     for row in summary_rows(result.played):
         table.add_row(*(str(x) for x in row), style="red" if row[3] else None)
     console.print(table)
-    for (rule_id, text), reports in mismatches_by_rule(result.played).items():
-        console.print(Text.assemble((f"✗ {rule_id}", "red"), f": {len(reports)} step(s) break the rule: {text}"))
+    for rule, reports in mismatches_by_rule(result.played).items():
+        console.print(Text.assemble((f"✗ {rule.id}", "red"), f": {len(reports)} step(s) break the rule: {rule.text}"))
     verdict = "[red]FAIL[/]" if result.mismatches else "[green]PASS[/]"
     console.print(f"{verdict}: {result.mismatches} mismatch(es). Written: {result.markdown}")

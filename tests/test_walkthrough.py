@@ -58,7 +58,7 @@ def test_judge_flags_a_double_tap_paid_twice_and_names_the_rule(scenario):
     unlocked(scenario, who)
     tap = Act("open_envelope", institution="anhe", burst=2)
     report = judge(10.0, who, tap, [PAID, PAID])
-    assert report.mismatch.rule_id == "one_envelope" and "2 of 2" in report.mismatch.what
+    assert report.mismatch.rule.id == "one_envelope" and "2 of 2" in report.mismatch.what
     again = judge(20.0, who, Act("open_envelope", institution="anhe"), [REFUSED])
     assert again.mismatch is None and again.rule.id == "one_envelope"
 
@@ -70,8 +70,8 @@ def test_judge_accepts_one_paid_copy_and_rate_limits_but_not_failures_or_wrong_r
     unlocked(scenario, who, "beichen")
     beichen = Act("open_envelope", institution="beichen")
     assert judge(11.0, who, beichen, [SLOW]).mismatch is None
-    assert judge(12.0, who, beichen, [BROKEN]).mismatch.rule_id == "answers"
-    assert judge(13.0, who, beichen, [REFUSED]).mismatch.rule_id == "allowed"
+    assert judge(12.0, who, beichen, [BROKEN]).mismatch.rule.id == "answers"
+    assert judge(13.0, who, beichen, [REFUSED]).mismatch.rule.id == "allowed"
 
 
 def test_the_cast_shows_every_rule_a_persona_meets(scenario):
@@ -93,7 +93,7 @@ def walk(scenario, tmp_path: Path, faults: tuple[str, ...] = (), personas=WALKTH
 
 
 def rules_broken(result) -> set[str]:
-    return {r.mismatch.rule_id for p in result.played for r in p.mismatches}
+    return {r.mismatch.rule.id for p in result.played for r in p.mismatches}
 
 
 def test_healthy_backend_every_persona_completes_with_no_mismatch(scenario, tmp_path):

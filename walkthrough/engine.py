@@ -74,8 +74,7 @@ class Copy:
 class Mismatch:
     """A step whose answer is not what the rules say: the rule and what went wrong."""
 
-    rule_id: str
-    rule_text: str
+    rule: Rule
     what: str
 
 
@@ -131,13 +130,13 @@ def judge(t: float, who: Participant, act: Act, copies: list[Copy]) -> StepRepor
         stopping = rule or ANSWERS
         what = ("done although the rules refuse it" if sent == 1
                 else f"{done} of {sent} requests done; the rules allow {allowed}")
-        mismatch = Mismatch(stopping.id, stopping.text, what)
+        mismatch = Mismatch(stopping, what)
     elif broken:
         first = broken[0]
-        mismatch = Mismatch(ANSWERS.id, ANSWERS.text,
+        mismatch = Mismatch(ANSWERS,
                             f"the backend failed ({first.error or f'HTTP {first.status}'})")
     elif done < allowed and not any(c.slowed for c in copies):
-        mismatch = Mismatch(ALLOWED.id, ALLOWED.text, "refused although the rules allow it")
+        mismatch = Mismatch(ALLOWED, "refused although the rules allow it")
     for _ in range(done):
         rules.settle(act.action, act.params)
     return StepReport(t, who, act, tuple(copies), allowed, rule, mismatch)

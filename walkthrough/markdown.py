@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scenarios import Scenario
+from scenarios.rules import Rule
 from walkthrough.engine import StepReport
 from walkthrough.narrate import BAD_MARK, OK_MARK, Line, clock, fold, introduce, line, yuan
 
@@ -32,13 +33,13 @@ def summary_rows(played: list[Played]) -> list[tuple[str, int, int, int, str]]:
             for p in played]
 
 
-def mismatches_by_rule(played: list[Played]) -> dict[tuple[str, str], list[StepReport]]:
-    """Mismatched steps, by (rule id, rule text)."""
-    by_rule: dict[tuple[str, str], list[StepReport]] = {}
+def mismatches_by_rule(played: list[Played]) -> dict[Rule, list[StepReport]]:
+    """Mismatched steps, by the rule they break."""
+    by_rule: dict[Rule, list[StepReport]] = {}
     for report in (r for p in played for r in p.mismatches):
         m = report.mismatch
         assert m is not None
-        by_rule.setdefault((m.rule_id, m.rule_text), []).append(report)
+        by_rule.setdefault(m.rule, []).append(report)
     return by_rule
 
 
@@ -76,10 +77,10 @@ def render(scenario: Scenario, played: list[Played], header: list[str]) -> str:
     by_rule = mismatches_by_rule(played)
     if by_rule:
         out += ["", "### Mismatches by rule", ""]
-        for (rule_id, text), reports in by_rule.items():
+        for rule, reports in by_rule.items():
             where = ", ".join(f"{r.who.label} at {clock(scenario, r.t)}" for r in reports[:5])
             more = f" and {len(reports) - 5} more" if len(reports) > 5 else ""
-            out.append(f"- **{rule_id}** ({text}): {len(reports)} step(s): {where}{more}.")
+            out.append(f"- **{rule.id}** ({rule.text}): {len(reports)} step(s): {where}{more}.")
     return "\n".join(out) + "\n"
 
 

@@ -5,7 +5,7 @@ lay them out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from scenarios import Scenario
@@ -114,7 +114,7 @@ def verdict(report: StepReport) -> str:
     """Whether the answer is what the rules say, and which rule."""
     if report.mismatch is not None:
         m = report.mismatch
-        return f"{BAD_MARK} MISMATCH [{m.rule_id}]: {m.what}. The rule: {m.rule_text}"
+        return f"{BAD_MARK} MISMATCH [{m.rule.id}]: {m.what}. The rule: {m.rule.text}"
     if report.slowed:
         return f"{OK_MARK} slowed down (rate limit), which the rules allow"
     if report.rule is not None and report.done < len(report.copies):
@@ -150,5 +150,5 @@ def fold(lines: list[Line]) -> list[Line]:
                 (item.who, item.did, item.answered, item.judged):
             last.times += 1
         else:
-            folded.append(Line(**{**item.__dict__}))
+            folded.append(replace(item))
     return folded

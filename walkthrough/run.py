@@ -51,7 +51,6 @@ class WalkthroughResult:
     played: list[Played] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     markdown: Path | None = None
-    interrupted: bool = False
 
     @property
     def mismatches(self) -> int:
@@ -106,7 +105,6 @@ def run_walkthrough(request: WalkthroughRequest,
                 walk = Walkthrough(walk_scenario, target, group.identities, on_step=step, on_wait=on_wait)
                 walk.play(group.participants)
         except KeyboardInterrupt:
-            result.interrupted = True
             result.header.append("Interrupted: the walkthrough stopped before its end.")
             raise
         finally:
@@ -114,6 +112,6 @@ def run_walkthrough(request: WalkthroughRequest,
             for p in result.played:
                 for report in p.mismatches:
                     writer.event(report.t, "mismatch", f"{report.who.label}: {report.act.action}: "
-                                 f"{report.mismatch.rule_id}")  # type: ignore[union-attr]
+                                 f"{report.mismatch.rule.id}")  # type: ignore[union-attr]
     consolidate(request.run_dir)
     return result
