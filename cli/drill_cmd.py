@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reference_backend.faults import FAULTS, check_faults
+from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from reference_backend.faults import check_faults
 from scenarios import UsageError
 
 STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "skip": "dim",
@@ -19,21 +20,16 @@ STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "skip": "dim"
 
 
 @click.command()
-@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
-                type=click.Path(path_type=Path, dir_okay=False))
+@SCENARIO_ARGUMENT
 @click.option("--drill", "name", metavar="NAME", help="The drill to play. [default: list the scenario's drills]")
 @click.option("--live", is_flag=True, help="Play it against the target through a Locust swarm instead of "
               "the simulator.")
-@click.option("--host", help="With --live: campaign backend URL. [default: start the reference backend]")
-@click.option("--fault", "faults", multiple=True, metavar="NAME",
-              help=f"With --live: plant a defect in the auto-started reference backend: {', '.join(FAULTS)}.")
+@applied(target_options(when="With --live: "))
 @click.option("--duration", help="With --live: wall time to play the drill's window in. [default: 20s]")
 @click.option("--scale", default="1:100", show_default=True, help="With --live: 1:K, one user plays K participants.")
-@click.option("--ops-token", envvar="REHEARSE_OPS_TOKEN", help="With --host: the target's operations token.")
 @click.option("--otp-secret", envvar="REHEARSE_OTP_SECRET",
               help="With --host: the TOTP secret for top-ups (a delayed_topup drill).")
-@click.option("--allow-remote", is_flag=True, help="With --live: allow a non-loopback --host on the allow-list.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="What-if override (repeatable).")
+@OVERRIDES
 @click.option("--seed", type=int, help="Seed. [default: the scenario's]")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False),
               help="Run folder. [default: runs/drill-NAME-TIME]")

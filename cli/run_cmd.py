@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied
 from reference_backend.faults import check_faults
 from scenarios import load_scenario
 
@@ -49,8 +50,7 @@ def _default_out(kind: str) -> Path:
 
 
 OPTIONS = [
-    click.argument("scenario_path", metavar="[SCENARIO]", required=False,
-                   type=click.Path(path_type=Path, dir_okay=False)),
+    SCENARIO_ARGUMENT,
     click.option("--out", type=click.Path(path_type=Path, file_okay=False),
                  help="Folder for the runs and the report. [default: runs/run-TIME]"),
     click.option("--seed", type=int, help="Seed for both engines. [default: the scenario's]"),
@@ -60,14 +60,9 @@ OPTIONS = [
     click.option("--host", help="Campaign backend URL for the swarm. [default: the reference backend]"),
     click.option("--fault", "faults", multiple=True, metavar="NAME",
                  help="Plant a defect in the auto-started reference backend (repeatable)."),
-    click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="What-if override (repeatable)."),
+    OVERRIDES,
 ]
-
-
-def with_options(command):
-    for option in reversed(OPTIONS):
-        command = option(command)
-    return command
+with_options = applied(OPTIONS)
 
 
 @click.command()

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reference_backend.faults import FAULTS, check_faults
+from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from reference_backend.faults import check_faults
 from scenarios import UsageError
 from scenarios.units import parse_duration
 
@@ -27,9 +28,7 @@ def wall_duration(value: str | None) -> float | None:
 
 
 @click.command()
-@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
-                type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--host", help="Campaign backend URL. [default: start the reference backend on loopback]")
+@SCENARIO_ARGUMENT
 @click.option("--window", help="Traffic window to play, e.g. launch_hour. [default: the peak gate's]")
 @click.option("--users", type=click.IntRange(min=1), help="Locust users at the window's peak. "
               "[default: the peak gate's target active users / scale]")
@@ -41,14 +40,9 @@ def wall_duration(value: str | None) -> float | None:
               help="Local Locust worker processes (0: one process does everything).")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Run folder for the observations. [default: runs/swarm-TIME]")
-@click.option("--fault", "faults", multiple=True, metavar="NAME",
-              help=f"Plant a defect in the auto-started reference backend: {', '.join(FAULTS)}.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="What-if override (repeatable).")
+@OVERRIDES
 @click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
-@click.option("--ops-token", envvar="REHEARSE_OPS_TOKEN",
-              help="Token for the target's operations hooks (env REHEARSE_OPS_TOKEN).")
-@click.option("--allow-remote", is_flag=True,
-              help="Allow a non-loopback --host, if the scenario's target.allow_remote_hosts lists it.")
+@applied(target_options())
 def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
           scale: str, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
           faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ops_token: str | None,

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.backend_cmd import campaign_time
-from reference_backend.faults import FAULTS, check_faults
+from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from reference_backend.faults import check_faults
 from scenarios import UsageError, load_scenario
 
 PERSONA_CHOICES = ("normal", "sharer", "fraud_script", "preheat_browser", "all")
@@ -26,25 +27,18 @@ def default_run_dir() -> Path:
 
 
 @click.command()
-@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
-                type=click.Path(path_type=Path, dir_okay=False))
+@SCENARIO_ARGUMENT
 @click.option("--persona", "personas", multiple=True, metavar="NAME",
               help=f"Whose journey to walk through: {', '.join(PERSONA_CHOICES)} (repeatable). [default: all]")
-@click.option("--host", help="Campaign backend URL. [default: start the reference backend on loopback]")
 @click.option("--at", "at", default="launch", show_default=True,
               help="Campaign time the walkthrough starts at: launch, preheat, a traffic window "
                    "(evening_peak), launch+2h, -2d ...")
 @click.option("--step", "stepwise", is_flag=True, help="Wait for Enter after each step.")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
               help="Run folder for walkthrough.md and the observations. [default: runs/walkthrough-TIME]")
-@click.option("--fault", "faults", multiple=True, metavar="NAME",
-              help=f"Plant a defect in the auto-started reference backend: {', '.join(FAULTS)}.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", help="What-if override (repeatable).")
+@OVERRIDES
 @click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
-@click.option("--ops-token", envvar="REHEARSE_OPS_TOKEN",
-              help="Token for the target's operations hooks, e.g. set_clock (env REHEARSE_OPS_TOKEN).")
-@click.option("--allow-remote", is_flag=True,
-              help="Allow a non-loopback --host, if the scenario's target.allow_remote_hosts lists it.")
+@applied(target_options())
 def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str | None, at: str,
                 stepwise: bool, run_dir: Path | None, faults: tuple[str, ...], overrides: tuple[str, ...],
                 seed: int | None, ops_token: str | None, allow_remote: bool) -> None:
