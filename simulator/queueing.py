@@ -142,8 +142,8 @@ def bucket_latency(arrivals: ArrayLike, bucket_s: float, service_time: float | A
     counts = _check_buckets(arrivals, bucket_s, timeout)
     service = np.broadcast_to(np.asarray(service_time, dtype=np.float64), counts.shape)
     check_queue(0.0, float(service.min()) if len(service) else 1.0, servers)  # rates: per bucket above
-    if service.ndim == 0 or len(set(service.tolist())) <= 1:
-        service_time = float(service[0]) if len(service) else float(np.asarray(service_time).flat[0])
+    if not len(service) or (service == service[0]).all():
+        service_time = float(np.asarray(service_time, dtype=np.float64).flat[0])
     else:
         service_time = service.copy()  # a slowdown: each bucket its own service time
     capacity = servers / service_time
