@@ -58,11 +58,15 @@ def create_app(backend: Backend) -> Starlette:
     s, desk = backend.service, backend.desk
 
     def endpoint(fn: Callable[[Request], Awaitable[dict] | dict],
-                 guard: Callable[[Request], None]) -> Handler:
-        """A handler: run the guard, then fn; a refusal from either becomes its JSON answer."""
+                 guard: Callable[[Request], None], action: str = "") -> Handler:
+        """A handler: run the guard, then fn (later while a drill slows `action` down); a
+        refusal from either becomes its JSON answer."""
         async def handler(request: Request) -> Response:
             try:
                 guard(request)
+                extra = s.slowdown_s(action) if action else 0.0
+                if extra:
+                    await anyio.sleep(extra)
                 result = fn(request)
                 if hasattr(result, "__await__"):
                     result = await result
@@ -79,14 +83,7 @@ def create_app(backend: Backend) -> Starlette:
                 request.state.user_id = s.authenticate(_bearer(request))
             if signed:
                 s.check_signature(request.headers.get("x-device-id"), request.headers.get("x-sign"))
-
-        async def slowed(request: Request) -> dict:
-            extra = s.slowdown_s(action)  # a drill's slowdown: the work takes longer
-            if extra:
-                await anyio.sleep(extra)
-            result = fn(request)
-            return await result if hasattr(result, "__await__") else result
-        return endpoint(slowed if action else fn, guard)
+        return endpoint(fn, guard, action)
 
     def ops(fn: Callable[[Request], Awaitable[dict] | dict]) -> Handler:
         def guard(request: Request) -> None:

@@ -81,6 +81,8 @@ class CampaignService:
 
     def slowdown_s(self, action: str) -> float:
         """Wall seconds of extra work for `action` now (0 when it is not slowed)."""
+        if not self._slowdowns:
+            return 0.0
         factor, until = self._slowdowns.get(action, (1.0, 0.0))
         spec = self.scenario.backend_model.actions.get(action)  # type: ignore[call-overload]
         if factor <= 1.0 or spec is None or self.now() >= until:
