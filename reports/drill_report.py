@@ -11,6 +11,7 @@ import json
 from html import escape
 from pathlib import Path
 
+from reports.markdown import markdown_table
 from reports.rows import number
 
 DRILL_JSON = "drill.json"
@@ -71,11 +72,11 @@ def render_drill_markdown(drill: dict, intro: str = "") -> str:
         lines += [intro, ""]
     if drill.get("description"):
         lines += [drill["description"], ""]
-    lines += ["### Timeline", "", LEGEND, "", *_table(TIMELINE_HEADER, timeline_rows(drill)), "",
-              "### Expected responses", "", *_table(CHECK_HEADER, check_rows(drill["responses"])), ""]
+    lines += ["### Timeline", "", LEGEND, "", *markdown_table(TIMELINE_HEADER, timeline_rows(drill)), "",
+              "### Expected responses", "", *markdown_table(CHECK_HEADER, check_rows(drill["responses"])), ""]
     if drill["steady_state"]:
         lines += ["### Steady state (launch gates in the window)", "",
-                  *_table(CHECK_HEADER, check_rows(drill["steady_state"])), ""]
+                  *markdown_table(CHECK_HEADER, check_rows(drill["steady_state"])), ""]
     return "\n".join(lines)
 
 
@@ -118,10 +119,3 @@ def read_drill(folder: Path) -> dict | None:
     except ValueError:
         return None
 
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    def row(cells: list[str]) -> str:
-        clean = [escape(c, quote=False).replace("|", "\\|").replace("\n", " ") for c in cells]
-        return "| " + " | ".join(clean) + " |"
-
-    return [row(header), "|" + "---|" * len(header)] + [row(r) for r in rows]

@@ -22,25 +22,26 @@ def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     lines = ["## Capacity report: " + ("FAIL" if failed else "PASS"), "",
              f"{len(verdicts) - failed - skipped} passed, {failed} failed, {skipped} skipped.", ""]
     if verdicts:
-        lines += _table(VERDICT_HEADER, [verdict_row(v) for v in verdicts]) + [""]
+        lines += markdown_table(VERDICT_HEADER, [verdict_row(v) for v in verdicts]) + [""]
     if runs:
         lines += ["### Key figures", ""]
         rows = [[label, *cells] for label, cells in figure_rows(figures)]
-        lines += _table(["figure", *labels], rows)
+        lines += markdown_table(["figure", *labels], rows)
         lines += [""]
     if baseline is not None and figures:
         worse = regressions(compare(figures[0], baseline))
         lines += [f"### Against the baseline ({labels[0]})", ""]
-        lines += (_table(DELTA_HEADER, [delta_row(d) for d in worse]) if worse
+        lines += (markdown_table(DELTA_HEADER, [delta_row(d) for d in worse]) if worse
                   else ["No regressions."]) + [""]
     return "\n".join(lines)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [_row(header), "|" + "---|" * len(header)] + [_row(cells) for cells in rows]
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines: header, rule, one line per row."""
+    return [markdown_row(header), "|" + "---|" * len(header)] + [markdown_row(cells) for cells in rows]
 
 
-def _row(cells: list[str]) -> str:
+def markdown_row(cells: list[str]) -> str:
     """A table row; markup, pipes and line breaks in cells would break it, so they are escaped."""
     clean = [escape(c, quote=False).replace("|", "\\|").replace("\n", " ") for c in cells]
     return "| " + " | ".join(clean) + " |"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reports.markdown import markdown_row
 from scenarios import Scenario
 from scenarios.rules import Rule
 from walkthrough.engine import StepReport
@@ -43,14 +44,9 @@ def mismatches_by_rule(played: list[Played]) -> dict[Rule, list[StepReport]]:
     return by_rule
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _row(item: Line) -> str:
     times = f" (×{item.times})" if item.times > 1 else ""
-    return "| " + " | ".join(_cell(x) for x in (item.time, item.who, item.did + times, item.answered,
-                                                 item.judged)) + " |"
+    return markdown_row([item.time, item.who, item.did + times, item.answered, item.judged])
 
 
 def render(scenario: Scenario, played: list[Played], header: list[str]) -> str:
@@ -73,7 +69,7 @@ def render(scenario: Scenario, played: list[Played], header: list[str]) -> str:
         out.append("")
     out += ["## Summary", "", "| Participant | Steps | As the rules say | Mismatches | Paid |",
             "|---|---:|---:|---:|---:|"]
-    out += ["| " + " | ".join(_cell(str(x)) for x in row) + " |" for row in summary_rows(played)]
+    out += [markdown_row([str(x) for x in row]) for row in summary_rows(played)]
     by_rule = mismatches_by_rule(played)
     if by_rule:
         out += ["", "### Mismatches by rule", ""]
