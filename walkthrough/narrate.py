@@ -107,7 +107,8 @@ def answer(report: StepReport) -> str:
     counted: dict[str, int] = {}
     for part in parts:
         counted[part] = counted.get(part, 0) + 1
-    return ", ".join(f"{n}× {part}" for part, n in counted.items())
+    # most first, then by text: copies answer in any order, the line reads the same each run
+    return ", ".join(f"{n}× {part}" for part, n in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def verdict(report: StepReport) -> str:
