@@ -180,3 +180,18 @@ def test_an_incident_the_target_could_not_play_fails_the_drill():
     result = judge_drill(run, load_scenario(), "evening_slowdown")
     assert (result.status, result.responses[0].status) == ("fail", "fail")
     assert "could not be played: the target has no slowdown operation" in [m.detail for m in result.timeline]
+
+
+def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
+    """A renamed gate check must not drop out of a drill's steady state unnoticed."""
+    from reports.drills import check_slug
+    from reports.gates import all_gates
+    from scenarios.drills import CHECKS
+
+    served = dict(t=10.0, engine="swarm", persona="normal", user_id="u1", action="open_envelope",
+                  channel="main_venue", status=200, ok=True, latency_ms=40.0, payout_fen=88)
+    gauges = [{"t": 0.0, "active_users": 10, "budget_left_fen": 1000, "paid_fen": 88, "alarm_level": 0}]
+    ledger = '{"pools": {"anhe": {"left_fen": 500, "budget_fen": 3000}}, "paid_twice": 0}'
+    judged_checks = {f"{v.gate}.{check_slug(v.check)}"
+                     for v in all_gates(_run([(59.0, "ledger", ledger)], gauges, [served]), load_scenario())}
+    assert {f"{gate}.{check}" for gate, checks in CHECKS.items() for check in checks} <= judged_checks
