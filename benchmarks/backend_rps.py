@@ -25,11 +25,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from reference_backend.service import payout_signature  # noqa: E402
-from reference_backend.store import Store  # noqa: E402
-from scenarios import load_scenario  # noqa: E402
+from rehearse.reference_backend.service import payout_signature
+from rehearse.reference_backend.store import Store
+from rehearse.scenarios import load_scenario
 
 LUA_PAGE = """
 local n = 0
@@ -115,7 +113,7 @@ def main() -> None:
     (work / "health.lua").write_text('request = function() return wrk.format("GET", "/healthz") end\n')
 
     server = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "cli.main", "backend", "--port", str(args.port),
+        ["taskset", "-c", "0", sys.executable, "-m", "rehearse", "backend", "--port", str(args.port),
          "--db", str(db), "--at", "launch+1d"],
         cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
     )

@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from observations import RunInfo, load_run, save_run  # noqa: E402
-from reports.gates import all_gates  # noqa: E402
-from reports.html import render_html  # noqa: E402
-from reports.json_report import report_json  # noqa: E402
-from reports.junit import render_junit  # noqa: E402
-from reports.markdown import render_markdown  # noqa: E402
-from scenarios import load_scenario  # noqa: E402
-from simulator.campaign import simulate  # noqa: E402
+from rehearse.observations import RunInfo, load_run, save_run
+from rehearse.reports.gates import all_gates
+from rehearse.reports.html import render_html
+from rehearse.reports.json_report import report_json
+from rehearse.reports.junit import render_junit
+from rehearse.reports.markdown import render_markdown
+from rehearse.scenarios import load_scenario
+from rehearse.simulator.campaign import simulate
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 FULL = """
 import json, resource, time
-from scenarios import load_scenario
-from simulator.campaign import simulate
+from rehearse.scenarios import load_scenario
+from rehearse.simulator.campaign import simulate
 scenario = load_scenario()
 started = time.perf_counter()
 result = simulate(scenario, seed=1)
@@ -40,12 +40,12 @@ NAIVE = """
 import json, random, time
 import numpy as np
 import simpy
-from personas.identity import IdentityFactory
-from personas.journeys import PERSONAS
-from personas.steps import WAITED, Act, Spawn, Wait
-from scenarios import load_scenario
-from simulator.arrivals import PERSONAS as CODES, generate
-from simulator.journeys import RulesBackend
+from rehearse.personas.identity import IdentityFactory
+from rehearse.personas.journeys import PERSONAS
+from rehearse.personas.steps import WAITED, Act, Spawn, Wait
+from rehearse.scenarios import load_scenario
+from rehearse.simulator.arrivals import PERSONAS as CODES, generate
+from rehearse.simulator.journeys import RulesBackend
 
 SLICE = {slice}
 scenario = load_scenario()

@@ -94,12 +94,11 @@ def persona_requests(count: int) -> list[list]:
     """The requests personas send (as the swarm sends them), for the plain replay."""
     import random
 
-    sys.path.insert(0, str(ROOT))
-    from personas.identity import IdentityFactory
-    from scenarios import load_scenario
-    from swarm.contract import load_contract
-    from swarm.locustfile import _query
-    from swarm.player import Player
+    from rehearse.personas.identity import IdentityFactory
+    from rehearse.scenarios import load_scenario
+    from rehearse.swarm.contract import load_contract
+    from rehearse.swarm.locustfile import _query
+    from rehearse.swarm.player import Player
 
     scenario = load_scenario(overrides=FAST_PERSONAS)
     out: list[list] = []

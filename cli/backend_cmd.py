@@ -7,12 +7,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from reference_backend.app import Backend
-from reference_backend.clock import RunningClock
-from reference_backend.faults import FAULTS, check_faults
-from reference_backend.server import LOOPBACK, bind_loopback, serve
-from scenarios import Scenario, UsageError, load_scenario
-from scenarios.units import parse_duration
+from rehearse.reference_backend.app import Backend
+from rehearse.reference_backend.clock import RunningClock
+from rehearse.reference_backend.faults import FAULTS, check_faults
+from rehearse.reference_backend.server import LOOPBACK, bind_loopback, serve
+from rehearse.scenarios import Scenario, UsageError, load_scenario
+from rehearse.scenarios.units import parse_duration
 
 FAULT_HELP = "\n".join(f"  {name}: {doc}" for name, doc in FAULTS.items())
 

@@ -8,15 +8,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from scenarios import UsageError
+from rehearse.scenarios import UsageError
 
 STYLE = {"pass": "green", "fail": "bold red", "skip": "dim"}
 
 
 def load_runs_and_scenario(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[str, ...]):
     """The runs and the scenario to judge them by; a run of another campaign is a usage error."""
-    from observations import load_run
-    from scenarios import load_scenario
+    from rehearse.observations import load_run
+    from rehearse.scenarios import load_scenario
 
     scenario = load_scenario(scenario_path, overrides)
     loaded = []
@@ -31,7 +31,7 @@ def load_runs_and_scenario(runs: tuple[Path, ...], scenario_path: Path | None, o
 
 def _figure(value: float | None, unit: str) -> str:
     """A verdict's figure or limit as the report shows it, with its unit."""
-    from reports.rows import number, percent
+    from rehearse.reports.rows import number, percent
 
     if unit in ("share", "share of budget"):
         return percent(value)
@@ -65,7 +65,7 @@ def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[s
     and the campaign's rules. Exit 0 when every gate passes, 1 when any fails, 2 on bad input.
     A check with nothing to judge in a run is shown as skip.
     """
-    from reports.gates import all_gates
+    from rehearse.reports.gates import all_gates
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
     console = Console(highlight=False, width=max(Console().width, 120))

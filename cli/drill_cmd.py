@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
-from reference_backend.faults import check_faults
-from scenarios import UsageError
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.reference_backend.faults import check_faults
+from rehearse.scenarios import UsageError
 
 STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "skip": "dim",
          "deadline met": "green", "deadline missed": "red", "incident": "bold", "noticed": "cyan",
@@ -56,14 +56,14 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
       rehearse drill --drill fraud_wave --live --fault no-antifraud
       rehearse drill --drill ban_wave --live --host http://127.0.0.1:8700 --ops-token TOKEN
     """
-    from scenarios import load_scenario
+    from rehearse.scenarios import load_scenario
 
     scenario = load_scenario(scenario_path, overrides)
     out_console = Console(highlight=False, width=max(Console().width, 110))
     if name is None:
         out_console.print(drill_list(scenario))
         return
-    from reports.drills import find_drill
+    from rehearse.reports.drills import find_drill
 
     find_drill(scenario, name)
     _check_options(live, host, faults, duration, otp_secret)
@@ -72,8 +72,8 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = out or Path("runs") / f"drill-{name}-{stamp}"
     if live:
-        from cli.swarm_cmd import swarm_progress, wall_duration
-        from swarm.drill import LiveDrill, live_request
+        from rehearse.cli.swarm_cmd import swarm_progress, wall_duration
+        from rehearse.swarm.drill import LiveDrill, live_request
 
         request = live_request(LiveDrill(
             scenario_path=scenario_path, overrides=overrides, drill=name, host=host, faults=planted,
@@ -83,7 +83,7 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
         if result.status != "finished":
             console.print(f"the live run ended {result.status}; judging what it measured")
     else:
-        from simulator.run import run_drill
+        from rehearse.simulator.run import run_drill
 
         with console.status(f"simulating the campaign with drill {name}"):
             run_drill(scenario_path, overrides, name, seed, folder)
@@ -106,10 +106,10 @@ def _check_options(live: bool, host: str | None, faults: tuple[str, ...], durati
 
 def judge_and_report(folder: Path, scenario, name: str):
     """Judge the drill on its run folder; write drill.json, drill.md and the report there."""
-    from observations import load_run
-    from reports.bundle import write_report
-    from reports.drill_report import write_drill
-    from reports.drills import judge_drill
+    from rehearse.observations import load_run
+    from rehearse.reports.bundle import write_report
+    from rehearse.reports.drill_report import write_drill
+    from rehearse.reports.drills import judge_drill
 
     run = load_run(folder)
     result = judge_drill(run, scenario, name)
@@ -134,7 +134,7 @@ def drill_list(scenario) -> Table:
 
 def drill_tables(data: dict) -> list:
     """The verdict line, the timeline and the checks, for the terminal."""
-    from reports.drill_report import CHECK_HEADER, STATUS_WORD, check_rows, timeline_rows
+    from rehearse.reports.drill_report import CHECK_HEADER, STATUS_WORD, check_rows, timeline_rows
 
     status = data["status"]
     head = (f"[bold]drill {escape(data['drill'])}[/]: {escape(data['title'])} ({data['engine']}) -> "

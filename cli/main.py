@@ -7,16 +7,16 @@ import sys
 import click
 from rich.console import Console
 
-from cli.backend_cmd import backend
-from cli.check_cmd import check
-from cli.drill_cmd import drill
-from cli.report_cmd import report
-from cli.run_cmd import ci, run
-from cli.scenario_cmd import scenario
-from cli.simulate_cmd import simulate
-from cli.swarm_cmd import swarm
-from cli.walkthrough_cmd import walkthrough
-from scenarios.errors import RehearseError
+from rehearse.cli.backend_cmd import backend
+from rehearse.cli.check_cmd import check
+from rehearse.cli.drill_cmd import drill
+from rehearse.cli.report_cmd import report
+from rehearse.cli.run_cmd import ci, run
+from rehearse.cli.scenario_cmd import scenario
+from rehearse.cli.simulate_cmd import simulate
+from rehearse.cli.swarm_cmd import swarm
+from rehearse.cli.walkthrough_cmd import walkthrough
+from rehearse.scenarios.errors import RehearseError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from reference_backend.faults import FAULTS
+from rehearse.reference_backend.faults import FAULTS
 
 SCENARIO_ARGUMENT = click.argument("scenario_path", metavar="[SCENARIO]", required=False,
                                    type=click.Path(path_type=Path, dir_okay=False))

@@ -26,12 +26,12 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     junit.xml (one test case per gate check) and report.json (every figure). Exit 1 when a
     gate fails, as `rehearse check` does, so CI can use either.
     """
-    from cli.check_cmd import load_runs_and_scenario
-    from observations import load_run
-    from reports.bundle import write_report
-    from reports.drill_report import read_drill
-    from reports.figures import key_figures
-    from reports.gates import all_gates
+    from rehearse.cli.check_cmd import load_runs_and_scenario
+    from rehearse.observations import load_run
+    from rehearse.reports.bundle import write_report
+    from rehearse.reports.drill_report import read_drill
+    from rehearse.reports.figures import key_figures
+    from rehearse.reports.gates import all_gates
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
     verdicts = [v for _, run in loaded for v in all_gates(run, scenario)]

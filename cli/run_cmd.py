@@ -9,22 +9,22 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied
-from reference_backend.faults import check_faults
-from scenarios import load_scenario
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied
+from rehearse.reference_backend.faults import check_faults
+from rehearse.scenarios import load_scenario
 
 
 def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
                  console: Console, progress: bool) -> tuple[Path, list]:
     """The main job; returns the report folder and the verdicts."""
-    from cli.swarm_cmd import swarm_progress
-    from observations import load_run
-    from reports.bundle import write_report
-    from reports.gates import all_gates
-    from simulator.run import RunRequest, run_replicas
-    from swarm.orchestrate import SwarmRequest, run_swarm
-    from swarm.settings import SwarmSettings
+    from rehearse.cli.swarm_cmd import swarm_progress
+    from rehearse.observations import load_run
+    from rehearse.reports.bundle import write_report
+    from rehearse.reports.gates import all_gates
+    from rehearse.simulator.run import RunRequest, run_replicas
+    from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
+    from rehearse.swarm.settings import SwarmSettings
 
     scenario = load_scenario(scenario_path, overrides)
     console.print(f"1/3 simulating the whole campaign ({scenario.name}) ...")
@@ -73,7 +73,7 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides) -> N
     Prints where the report is. Exits 0 whatever the gates say (use `rehearse ci` for their
     exit code).
     """
-    from cli.swarm_cmd import wall_duration
+    from rehearse.cli.swarm_cmd import wall_duration
 
     out = out or _default_out("run")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -89,7 +89,7 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides) -> N
 def ci(scenario_path, out, seed, duration, users, host, faults, overrides) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
     when set, and the gates' exit code (0 all pass, 1 any fails, 2 bad input)."""
-    from cli.swarm_cmd import wall_duration
+    from rehearse.cli.swarm_cmd import wall_duration
 
     out = out or _default_out("ci")
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)

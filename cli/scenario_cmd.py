@@ -10,7 +10,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from scenarios import Scenario, load_scenario
+from rehearse.scenarios import Scenario, load_scenario
 
 SCENARIO_ARG = click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
 

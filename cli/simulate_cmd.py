@@ -68,8 +68,8 @@ def simulate(scenario_path: Path | None, seed: int | None, replicas: int, jobs: 
       rehearse simulate --set links.backup_domains=[] --set links.ban_rule.max_shares=2000
       rehearse simulate --replicas 4 --jobs 2
     """
-    from scenarios import load_scenario
-    from simulator.run import RunRequest, bands, default_out, run_replicas
+    from rehearse.scenarios import load_scenario
+    from rehearse.simulator.run import RunRequest, bands, default_out, run_replicas
 
     load_scenario(scenario_path, overrides)  # bad input: one line, before anything runs
     out = out or default_out()

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
-from reference_backend.faults import check_faults
-from scenarios import UsageError
-from scenarios.units import parse_duration
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.reference_backend.faults import check_faults
+from rehearse.scenarios import UsageError
+from rehearse.scenarios.units import parse_duration
 
 
 def wall_duration(value: str | None) -> float | None:
@@ -62,9 +62,9 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
       rehearse swarm --fault no-antifraud --duration 30s
       rehearse swarm --host http://127.0.0.1:8700 --ops-token TOKEN --workers 2
     """
-    from observations import load_run
-    from swarm.orchestrate import SwarmRequest
-    from swarm.settings import SwarmSettings, parse_scale
+    from rehearse.observations import load_run
+    from rehearse.swarm.orchestrate import SwarmRequest
+    from rehearse.swarm.settings import SwarmSettings, parse_scale
 
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
                              scale=parse_scale(scale), compress=compress, duration_s=wall_duration(duration),
@@ -84,7 +84,7 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
 
 def swarm_progress(request, scenario, console: Console):
     """Run the swarm with a progress bar; the SwarmResult."""
-    from swarm.orchestrate import run_swarm
+    from rehearse.swarm.orchestrate import run_swarm
 
     plan = request.settings.plan(scenario)
     faults = request.faults
@@ -111,7 +111,7 @@ def swarm_progress(request, scenario, console: Console):
 
 def summary_tables(run, status: str) -> list:
     """The end-of-run tables: per persona, per action, headline figures."""
-    from swarm.summary import summarise
+    from rehearse.swarm.summary import summarise
 
     if run.requests.empty:
         return [f"no requests were recorded ({status}); see the logs in the run folder"]

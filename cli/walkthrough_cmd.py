@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cli.backend_cmd import campaign_time
-from cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
-from reference_backend.faults import check_faults
-from scenarios import UsageError, load_scenario
+from rehearse.cli.backend_cmd import campaign_time
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.reference_backend.faults import check_faults
+from rehearse.scenarios import UsageError, load_scenario
 
 PERSONA_CHOICES = ("normal", "sharer", "fraud_script", "preheat_browser", "all")
 LONG_WAIT_S = 300.0
@@ -62,8 +62,8 @@ def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str
       rehearse walkthrough --fault double-pay            # is a double tap paid twice?
       rehearse walkthrough --host http://127.0.0.1:8700 --ops-token TOKEN
     """
-    from walkthrough.cast import WALKTHROUGH_PERSONAS
-    from walkthrough.run import WalkthroughRequest, run_walkthrough
+    from rehearse.walkthrough.cast import WALKTHROUGH_PERSONAS
+    from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
 
     scenario = load_scenario(scenario_path, overrides)
     chosen = _personas(personas, WALKTHROUGH_PERSONAS)
@@ -108,19 +108,19 @@ class _Narrator:
             self.console.print(text, markup=False)
 
     def group(self, group) -> None:
-        from walkthrough.narrate import introduce
+        from rehearse.walkthrough.narrate import introduce
 
         self.console.rule(f"[bold]{group.title}")
         self.console.print(introduce(group.participants[0], self.scenario), markup=False)
 
     def wait(self, who, t: float, seconds: float) -> None:
-        from walkthrough.narrate import clock, span
+        from rehearse.walkthrough.narrate import clock, span
 
         if seconds >= LONG_WAIT_S:
             self.console.print(Text(f"{clock(self.scenario, t)}  {who.label} waits {span(seconds)}", "dim"))
 
     def step(self, report) -> None:
-        from walkthrough.narrate import line
+        from rehearse.walkthrough.narrate import line
 
         item = line(report, self.scenario)
         style = "red" if report.mismatch is not None else "green"
@@ -132,7 +132,7 @@ class _Narrator:
 
 
 def _summary(console: Console, result) -> None:
-    from walkthrough.markdown import mismatches_by_rule, summary_rows
+    from rehearse.walkthrough.markdown import mismatches_by_rule, summary_rows
 
     table = Table(title="Walkthrough", title_justify="left")
     for name, justify in (("participant", "left"), ("steps", "right"), ("as the rules say", "right"),

@@ -1,8 +1,8 @@
 """Observations (contract 3): the run folder every engine writes and every gate reads."""
 
-from observations.files import Format, default_format
-from observations.folder import Run, consolidate, load_run, read_info, save_run
-from observations.schema import (
+from rehearse.observations.files import Format, default_format
+from rehearse.observations.folder import Run, consolidate, load_run, read_info, save_run
+from rehearse.observations.schema import (
     EVENTS,
     GAUGES,
     REQUEST_ROLLUP,
@@ -12,7 +12,7 @@ from observations.schema import (
     Table,
     tool_versions,
 )
-from observations.writer import RunWriter
+from rehearse.observations.writer import RunWriter
 
 __all__ = [
     "EVENTS",

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pandas as pd
 
-from observations.schema import ObservationError, Table
+from rehearse.observations.schema import ObservationError, Table
 
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")

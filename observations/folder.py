@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from observations import layout
-from observations.files import Format, read_frame, resolve_format, write_frame
-from observations.schema import ObservationError, RunInfo, Table, tables
+from rehearse.observations import layout
+from rehearse.observations.files import Format, read_frame, resolve_format, write_frame
+from rehearse.observations.schema import ObservationError, RunInfo, Table, tables
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,8 +55,8 @@ def save_run(folder: Path, info: RunInfo, requests: pd.DataFrame, gauges: pd.Dat
              events: pd.DataFrame, fmt: Format | None = None, now=None) -> None:
     """Write a whole run at once (an engine that holds its tables in memory, like the simulator):
     the three tables, each checked against its columns, and run.json marked finished."""
-    from observations.files import write_text
-    from observations.schema import utc_now
+    from rehearse.observations.files import write_text
+    from rehearse.observations.schema import utc_now
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

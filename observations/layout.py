@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from observations.files import FORMATS, Format
+from rehearse.observations.files import FORMATS, Format
 
 RUN_JSON = "run.json"
 PARTS = "parts"

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from scenarios.errors import RehearseError
+from rehearse.scenarios.errors import RehearseError
 
 if TYPE_CHECKING:
-    from scenarios.model import Scenario
+    from rehearse.scenarios.model import Scenario
 
 Status = Literal["running", "finished", "interrupted"]
 

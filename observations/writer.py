@@ -15,9 +15,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Literal
 
-from observations import layout
-from observations.files import Format, resolve_format, write_frame, write_text
-from observations.schema import EVENTS, GAUGES, ObservationError, RunInfo, Table, tables, utc_now
+from rehearse.observations import layout
+from rehearse.observations.files import Format, resolve_format, write_frame, write_text
+from rehearse.observations.schema import EVENTS, GAUGES, ObservationError, RunInfo, Table, tables, utc_now
 
 
 class _Buffer:

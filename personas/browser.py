@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import random
 
-from personas.human import lognormal, normal, poisson, think
-from personas.identity import Identity
-from personas.steps import Act, Journey, Wait
-from scenarios import Scenario
+from rehearse.personas.human import lognormal, normal, poisson, think
+from rehearse.personas.identity import Identity
+from rehearse.personas.steps import Act, Journey, Wait
+from rehearse.scenarios import Scenario
 
 MAX_PAGE_VIEWS = 20
 """A browser's page views during the preheat are bounded, whatever visits_mean says."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import random
 
-from personas.human import Steps
-from personas.identity import Identity
-from personas.steps import Act, Journey, Wait
-from scenarios import Scenario
-from scenarios.campaign import Institution
+from rehearse.personas.human import Steps
+from rehearse.personas.identity import Identity
+from rehearse.personas.steps import Act, Journey, Wait
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.campaign import Institution
 
 
 def login(user: Identity, scenario: Scenario) -> Steps:

@@ -12,11 +12,11 @@ import math
 import random
 from typing import Generator
 
-from personas.identity import Identity
-from personas.steps import Act, Journey, Outcome, Step, Wait
-from scenarios import Scenario
-from scenarios.campaign import Institution
-from scenarios.people import Funnel, ThinkTime
+from rehearse.personas.identity import Identity
+from rehearse.personas.steps import Act, Journey, Outcome, Step, Wait
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.campaign import Institution
+from rehearse.scenarios.people import Funnel, ThinkTime
 
 VIEW_RULES_SHARE = 0.3
 """Share of people who read the rules before logging in (the scenario has no field for it)."""

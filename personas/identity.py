@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from faker import Faker
 
-from scenarios import Scenario
-from scenarios.people import Mix, PERSONA_NAMES
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.people import Mix, PERSONA_NAMES
 
 MOBILE_PREFIXES = tuple(
     str(p) for p in itertools.chain(range(130, 140), range(150, 160), range(180, 190)) if p != 154

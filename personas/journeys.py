@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import random
 
-from personas.browser import preheat_browser
-from personas.fraud import fraud_script
-from personas.human import invitee, normal
-from personas.identity import Identity
-from personas.sharer import sharer
-from personas.steps import Journey, JourneyFactory
-from scenarios import RehearseError, Scenario
+from rehearse.personas.browser import preheat_browser
+from rehearse.personas.fraud import fraud_script
+from rehearse.personas.human import invitee, normal
+from rehearse.personas.identity import Identity
+from rehearse.personas.sharer import sharer
+from rehearse.personas.steps import Journey, JourneyFactory
+from rehearse.scenarios import RehearseError, Scenario
 
 
 class PersonaError(RehearseError):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from typing import Generator
 
-from personas.human import Steps, arrive, lognormal, play, poisson, think
-from personas.identity import Identity
-from personas.steps import Act, Journey, Outcome, Spawn, Step, Wait
-from scenarios import Scenario
+from rehearse.personas.human import Steps, arrive, lognormal, play, poisson, think
+from rehearse.personas.identity import Identity
+from rehearse.personas.steps import Act, Journey, Outcome, Spawn, Step, Wait
+from rehearse.scenarios import Scenario
 
 INVITE_ENVELOPE_TRIES = 3
 """How many times a sharer asks for the invite envelope before giving up."""

@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from reference_backend.clock import Clock, RunningClock
-from reference_backend.payouts import PayoutDesk
-from reference_backend.service import CampaignService, Refused, Settings
-from reference_backend.store import Store
-from scenarios import Scenario
+from rehearse.reference_backend.clock import Clock, RunningClock
+from rehearse.reference_backend.payouts import PayoutDesk
+from rehearse.reference_backend.service import CampaignService, Refused, Settings
+from rehearse.reference_backend.store import Store
+from rehearse.scenarios import Scenario
 
 Handler = Callable[[Request], Awaitable[Response]]
 

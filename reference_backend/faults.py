@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios.errors import UsageError
+from rehearse.scenarios.errors import UsageError
 
 FAULTS: dict[str, str] = {
     "overspend": "budget check and debit are not atomic: concurrent payouts overdraw a pool",

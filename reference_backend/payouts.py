@@ -15,8 +15,8 @@ from typing import Callable
 import anyio
 import pyotp
 
-from reference_backend.monitor import LEVEL_NAMES, OK, STOP, WARNING, Reading
-from reference_backend.service import CampaignService, Refused
+from rehearse.scenarios.fund_loss import LEVEL_NAMES, OK, STOP, WARNING, Reading
+from rehearse.reference_backend.service import CampaignService, Refused
 
 Choice = Callable[[], tuple[str | None, int]]  # -> (prize name, amount in fen)
 

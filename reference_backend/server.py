@@ -14,8 +14,8 @@ from typing import Iterator
 
 import uvicorn
 
-from reference_backend.app import Backend, create_app
-from scenarios.errors import RehearseError
+from rehearse.reference_backend.app import Backend, create_app
+from rehearse.scenarios.errors import RehearseError
 
 LOOPBACK = "127.0.0.1"
 

@@ -14,11 +14,10 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from reference_backend.clock import Clock
-from reference_backend.monitor import FundLossMonitor
-from reference_backend.ratelimit import TokenBuckets
-from reference_backend.store import Store
-from scenarios import Scenario
+from rehearse.reference_backend.clock import Clock
+from rehearse.reference_backend.ratelimit import TokenBuckets
+from rehearse.reference_backend.store import Store
+from rehearse.scenarios import Scenario
 
 PHONE = re.compile(r"^1\d{10}$")
 
@@ -64,8 +63,7 @@ class CampaignService:
             limits.per_user.per_second, limits.per_user.burst, ticker=self.clock.now)
         self.ip_limits = self.ip_limits or TokenBuckets(
             limits.per_ip.per_second, limits.per_ip.burst, ticker=self.clock.now)
-        self.monitor = FundLossMonitor(self.scenario.budget.fund_loss,
-                                       self.scenario.budget.total_fen, self.scenario.arrival_curve())
+        self.monitor = self.scenario.fund_loss_plan()
         self._sessions: dict[str, int] = {}
         self._slowdowns: dict[str, tuple[float, float]] = {}  # action -> (factor, until campaign t)
         self._next_domain = 0

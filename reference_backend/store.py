@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pyotp
 
-from scenarios import Scenario
+from rehearse.scenarios import Scenario
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

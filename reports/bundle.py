@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from observations import Run
-from reports.drill_report import render_drill_html, render_drill_markdown
-from reports.html import render_html
-from reports.json_report import report_json
-from reports.junit import render_junit
-from reports.markdown import render_markdown
-from reports.verdicts import Verdict
+from rehearse.observations import Run
+from rehearse.reports.drill_report import render_drill_html, render_drill_markdown
+from rehearse.reports.html import render_html
+from rehearse.reports.json_report import report_json
+from rehearse.reports.junit import render_junit
+from rehearse.reports.markdown import render_markdown
+from rehearse.reports.verdicts import Verdict
 
 
 def write_report(folder: Path, runs: list[tuple[str, Run]], verdicts: list[Verdict],

@@ -11,8 +11,8 @@ import json
 from html import escape
 from pathlib import Path
 
-from reports.markdown import markdown_table
-from reports.rows import number
+from rehearse.reports.markdown import markdown_table
+from rehearse.reports.rows import number
 
 DRILL_JSON = "drill.json"
 DRILL_MD = "drill.md"

@@ -21,14 +21,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from observations import Run
-from reference_backend.monitor import FundLossMonitor
-from reports.gates import all_gates, failover_gate
-from reports.load import bucket_seconds
-from reports.verdicts import Evidence, Verdict, judged
-from scenarios import Scenario, UsageError
-from scenarios.drills import Drill, window_of
-from scenarios.traffic import Window
+from rehearse.observations import Run
+from rehearse.reports.gates import all_gates, failover_gate
+from rehearse.reports.load import bucket_seconds
+from rehearse.reports.verdicts import Evidence, Verdict, judged
+from rehearse.scenarios import Scenario, UsageError
+from rehearse.scenarios.drills import Drill, window_of
+from rehearse.scenarios.traffic import Window
 
 NOTICED = {"ban": "noticed", "alarm": "noticed", "throttle": "noticed", "pause": "noticed",
            "budget_exhausted": "noticed", "target_down": "noticed",
@@ -148,7 +147,7 @@ def _failover(run: Run, scenario: Scenario, drill: Drill, within: float, start: 
 def _alarm(run: Run, scenario: Scenario, drill: Drill, within: float, start: float, end: float) -> list[Verdict]:
     """Once payouts run ahead of plan by the warning ratio during a wave, the alarm within the deadline."""
     rule = scenario.budget.fund_loss
-    monitor = FundLossMonitor(rule, scenario.budget.total_fen, scenario.arrival_curve())
+    monitor = scenario.fund_loss_plan()
     wave = min(start + i.at for i in drill.incidents if i.kind == "fraud_wave")
     g = run.gauges[(run.gauges["t"] >= wave) & run.gauges["paid_fen"].notna()]
     ahead = [float(r.t) for r in g.itertuples()

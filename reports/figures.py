@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from observations import Run
-from reports.load import action_p95, counts, load_curve
+from rehearse.observations import Run
+from rehearse.reports.load import action_p95, counts, load_curve
 
 FRAUD = "fraud_script"
 

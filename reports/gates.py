@@ -13,11 +13,10 @@ import json
 import numpy as np
 import pandas as pd
 
-from observations import Run
-from reference_backend.monitor import FundLossMonitor
-from reports.load import counts
-from reports.verdicts import Evidence, Verdict, judged
-from scenarios import Scenario
+from rehearse.observations import Run
+from rehearse.reports.load import counts
+from rehearse.reports.verdicts import Evidence, Verdict, judged
+from rehearse.scenarios import Scenario
 
 PARTICIPATION = ("login", "complete_task", "open_envelope", "open_invite_envelope", "grand_draw",
                  "share", "follow")
@@ -211,7 +210,7 @@ def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
     of the budget is gone (a campaign spending as planned has nothing to judge)."""
     budget_fen = scenario.budget.total_fen
     g = run.gauges[run.gauges["paid_fen"].notna()] if len(run.gauges) else run.gauges
-    monitor = FundLossMonitor(scenario.budget.fund_loss, budget_fen, scenario.arrival_curve())
+    monitor = scenario.fund_loss_plan()
     warning = scenario.budget.fund_loss.warning_ratio
     ahead = [float(r.t) for r in g.itertuples() if monitor.read(float(r.t), int(r.paid_fen)).ratio >= warning]
     spent = g[(g["paid_fen"] >= share * budget_fen) & (g["t"] >= ahead[0])] if ahead else g.iloc[0:0]

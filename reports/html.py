@@ -7,12 +7,12 @@ import base64
 from typing import Callable
 from html import escape
 
-from observations import Run
-from reports.compare import Delta, compare
-from reports.figures import key_figures
-from reports.plots import all_plots
-from reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
-from reports.verdicts import Verdict
+from rehearse.observations import Run
+from rehearse.reports.compare import Delta, compare
+from rehearse.reports.figures import key_figures
+from rehearse.reports.plots import all_plots
+from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
+from rehearse.reports.verdicts import Verdict
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from observations import Run
-from reports.compare import compare
-from reports.figures import key_figures
-from reports.verdicts import Verdict
+from rehearse.observations import Run
+from rehearse.reports.compare import compare
+from rehearse.reports.figures import key_figures
+from rehearse.reports.verdicts import Verdict
 
 
 def report_json(runs: list[tuple[str, Run]], verdicts: list[Verdict],

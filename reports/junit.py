@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from reports.rows import evidence_lines, number
-from reports.verdicts import Verdict
+from rehearse.reports.rows import evidence_lines, number
+from rehearse.reports.verdicts import Verdict
 
 SUITE = "rehearse gates"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from observations import Run
+from rehearse.observations import Run
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 RAW_BUCKET_S = 60.0  # campaign seconds per bucket of a one-row-per-action run (at least)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from html import escape
 
-from observations import Run
-from reports.compare import compare, regressions
-from reports.figures import key_figures
-from reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
-from reports.verdicts import Verdict
+from rehearse.observations import Run
+from rehearse.reports.compare import compare, regressions
+from rehearse.reports.figures import key_figures
+from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
+from rehearse.reports.verdicts import Verdict
 
 
 def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],

@@ -16,9 +16,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
-from observations import Run
-from reports.figures import FRAUD
-from reports.load import load_curve
+from rehearse.observations import Run
+from rehearse.reports.figures import FRAUD
+from rehearse.reports.load import load_curve
 
 SIZE = (7.0, 3.0)  # inches
 DPI = 100

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from reports.compare import Delta
-from reports.verdicts import Verdict
+from rehearse.reports.compare import Delta
+from rehearse.reports.verdicts import Verdict
 
 HOUR = 3600.0
 EVIDENCE_LINES = 3

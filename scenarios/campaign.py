@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from scenarios.base import Amount, Fen, Section, Share, Slug
+from rehearse.scenarios.base import Amount, Fen, Section, Share, Slug
 
 
 class Phases(Section):

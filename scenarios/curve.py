@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios.campaign import Phases
-from scenarios.traffic import Traffic
+from rehearse.scenarios.campaign import Phases
+from rehearse.scenarios.traffic import Traffic
 
 STEP_S = 60.0
 DAY_S = 86400.0

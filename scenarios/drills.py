@@ -23,10 +23,10 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from scenarios.base import Section, Slug
-from scenarios.safeguards import Domain
-from scenarios.target import ActionName
-from scenarios.units import Seconds
+from rehearse.scenarios.base import Section, Slug
+from rehearse.scenarios.safeguards import Domain
+from rehearse.scenarios.target import ActionName
+from rehearse.scenarios.units import Seconds
 
 GATE_NAMES = ("peak", "failover", "payout", "rules")
 # The checks a steady state can name one by one (`gate.check`), besides a whole gate.

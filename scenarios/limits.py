@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from scenarios.base import Section, Share, Slug
-from scenarios.target import ActionName
-from scenarios.units import Seconds
+from rehearse.scenarios.base import Section, Share, Slug
+from rehearse.scenarios.target import ActionName
+from rehearse.scenarios.units import Seconds
 
 
 class ActionCapacity(Section):

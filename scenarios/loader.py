@@ -14,10 +14,10 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from scenarios.drills import INCIDENT_KINDS, RESPONSE_KINDS
-from scenarios.errors import ScenarioError
-from scenarios.model import Scenario
-from scenarios.overrides import apply_overrides
+from rehearse.scenarios.drills import INCIDENT_KINDS, RESPONSE_KINDS
+from rehearse.scenarios.errors import ScenarioError
+from rehearse.scenarios.model import Scenario
+from rehearse.scenarios.overrides import apply_overrides
 
 DEFAULT_SCENARIO = "year_end_red_envelope.yaml"
 # Pydantic puts the member of a union into an error's location; the file has no such key.
@@ -27,7 +27,7 @@ _FIELD_IN_MESSAGE = re.compile(r"^(drills\.[\w.\-]+): (.*)$", re.S)
 
 def default_scenario_path() -> Path:
     """The bundled reference campaign."""
-    return Path(str(resources.files("scenarios").joinpath(DEFAULT_SCENARIO)))
+    return Path(str(resources.files("rehearse.scenarios").joinpath(DEFAULT_SCENARIO)))
 
 
 def load_scenario(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Scenario:

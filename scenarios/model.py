@@ -7,19 +7,20 @@ import json
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from scenarios.base import Section, Slug
-from scenarios.campaign import Campaign
-from scenarios.curve import ArrivalCurve, InfeasibleCurve
-from scenarios.drills import Drills, check_drills
-from scenarios.limits import BackendModel, Gates
-from scenarios.people import Personas
-from scenarios.safeguards import Antifraud, Budget, Links
-from scenarios.target import Target
-from scenarios.traffic import Traffic
+from rehearse.scenarios.base import Section, Slug
+from rehearse.scenarios.campaign import Campaign
+from rehearse.scenarios.curve import ArrivalCurve, InfeasibleCurve
+from rehearse.scenarios.drills import Drills, check_drills
+from rehearse.scenarios.fund_loss import FundLossMonitor
+from rehearse.scenarios.limits import BackendModel, Gates
+from rehearse.scenarios.people import Personas
+from rehearse.scenarios.safeguards import Antifraud, Budget, Links
+from rehearse.scenarios.target import Target
+from rehearse.scenarios.traffic import Traffic
 
 
 class Scenario(Section):
-    """A campaign to rehearse. Load one with `scenarios.load_scenario(path)`."""
+    """A campaign to rehearse. Load one with `rehearse.scenarios.load_scenario(path)`."""
 
     name: Slug
     description: str = ""
@@ -82,6 +83,10 @@ class Scenario(Section):
     def arrival_curve(self) -> ArrivalCurve:
         """The arrival rate and cumulative share over campaign time."""
         return ArrivalCurve.build(self.traffic, self.campaign.phases)
+
+    def fund_loss_plan(self) -> FundLossMonitor:
+        """The fund-loss plan over the whole budget (see `rehearse.scenarios.fund_loss`)."""
+        return FundLossMonitor(self.budget.fund_loss, self.budget.total_fen, self.arrival_curve())
 
     def digest(self) -> str:
         """A short hash of the scenario's content, recorded in every run folder."""

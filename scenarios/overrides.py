@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from scenarios.errors import ScenarioError
+from rehearse.scenarios.errors import ScenarioError
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str = "--set") -> dict[str, Any]:

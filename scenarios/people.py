@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from scenarios.base import Section, Share
-from scenarios.units import Seconds
+from rehearse.scenarios.base import Section, Share
+from rehearse.scenarios.units import Seconds
 
 PERSONA_NAMES = ("normal", "sharer", "fraud_script", "preheat_browser")
 

@@ -17,7 +17,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from scenarios.model import Scenario
+from rehearse.scenarios.model import Scenario
 
 PAYOUT_ACTIONS = frozenset({"open_envelope", "open_invite_envelope", "grand_draw"})
 LOOKING = frozenset({"open_page", "view_rules", "visit_link"})

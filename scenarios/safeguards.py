@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from scenarios.base import Fen, Section, Share, Slug
-from scenarios.units import Seconds
+from rehearse.scenarios.base import Fen, Section, Share, Slug
+from rehearse.scenarios.units import Seconds
 
 Domain = Annotated[
     str, Field(max_length=253, pattern=r"^([a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from scenarios.base import Section
+from rehearse.scenarios.base import Section
 
 ACTIONS = (
     "open_page",

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from scenarios.base import Section, Share, Slug
-from scenarios.units import Seconds
+from rehearse.scenarios.base import Section, Share, Slug
+from rehearse.scenarios.units import Seconds
 
 
 class Channel(Section):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios import Scenario
-from scenarios.curve import DAY_S, STEP_S, ArrivalCurve
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.curve import DAY_S, STEP_S, ArrivalCurve
 
 PERSONAS = ("normal", "sharer", "fraud_script", "preheat_browser", "invitee")
 NORMAL, SHARER, FRAUD, PREHEAT, INVITEE = range(len(PERSONAS))

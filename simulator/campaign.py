@@ -12,17 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scenarios import Scenario
-from scenarios.target import ACTIONS
-from simulator.arrivals import (
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.target import ACTIONS
+from rehearse.simulator.arrivals import (
     FRAUD, INVITED, INVITEE, NORMAL, ORGANIC, PERSONAS, PREHEAT, PREHEAT_VISIT, RETURNED, SHARER,
     Participants, generate, with_fraud_surges,
 )
-from simulator.incidents import Disturbances
-from simulator.journeys import OK, REFUSED, Actions, build_library, expand
-from simulator.ledger import EXHAUSTED, PAID, PAUSED, THROTTLED, run_ledger
-from simulator.platform import run_platform
-from simulator.queueing import ActionQueues
+from rehearse.simulator.incidents import Disturbances
+from rehearse.simulator.journeys import OK, REFUSED, Actions, build_library, expand
+from rehearse.simulator.ledger import EXHAUSTED, PAID, PAUSED, THROTTLED, run_ledger
+from rehearse.simulator.platform import run_platform
+from rehearse.simulator.queueing import ActionQueues
 
 BUCKET_S = 60.0
 BROKEN = 2  # an action that timed out or could not be served

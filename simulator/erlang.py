@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from scenarios.errors import RehearseError
+from rehearse.scenarios.errors import RehearseError
 
 __all__ = [
     "QueueFigures",

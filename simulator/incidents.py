@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scenarios import Scenario
-from scenarios.drills import Drill, describe, window_of
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.drills import Drill, describe, window_of
 
 
 @dataclass(frozen=True)

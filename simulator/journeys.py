@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from personas.identity import Identity, IdentityFactory
-from personas.journeys import PERSONAS as JOURNEYS
-from personas.steps import WAITED, Act, Outcome, Spawn, Wait
-from scenarios import Scenario
-from scenarios.rules import PAYOUT_ACTIONS, ParticipantRules
-from scenarios.target import ACTIONS
+from rehearse.personas.identity import Identity, IdentityFactory
+from rehearse.personas.journeys import PERSONAS as JOURNEYS
+from rehearse.personas.steps import WAITED, Act, Outcome, Spawn, Wait
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.rules import PAYOUT_ACTIONS, ParticipantRules
+from rehearse.scenarios.target import ACTIONS
 
 ACTION_CODES = {name: code for code, name in enumerate(ACTIONS)}
 OK, REFUSED = 0, 1

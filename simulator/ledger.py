@@ -4,7 +4,7 @@ monitor, and an operator who confirms a pause after a delay. Two SimPy processes
 Each bucket: while paused, every payout is refused (delayed); at the warning level only
 `throttle_pass_share` of them pass; a pool pays while it has money and refuses after. The
 monitor reads the same figure as the reference backend (paid against plan, see
-reference_backend.monitor) at the end of every bucket.
+rehearse.scenarios.fund_loss) at the end of every bucket.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import simpy
 
-from reference_backend.monitor import STOP, WARNING, FundLossMonitor
-from scenarios import Scenario
+from rehearse.scenarios.fund_loss import STOP, WARNING
+from rehearse.scenarios import Scenario
 
 if TYPE_CHECKING:
-    from simulator.incidents import LateTopup
+    from rehearse.simulator.incidents import LateTopup
 
 PAID, THROTTLED, PAUSED, EXHAUSTED = 0, 1, 2, 3
 
@@ -46,7 +46,7 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
     pools = scenario.pool_budgets()
     names = list(pools)
     left = np.array(list(pools.values()), dtype=np.int64)
-    monitor = FundLossMonitor(rule, budget.total_fen, scenario.arrival_curve())
+    monitor = scenario.fund_loss_plan()
     bucket_of = np.minimum((t // bucket_s).astype(np.int64), buckets - 1)
     edges = np.searchsorted(bucket_of, np.arange(buckets + 1))
     ledger = Ledger(result=np.full(len(t), PAID, dtype=np.int8), paid=np.zeros(buckets, dtype=np.int64),

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import simpy
 
-from scenarios.safeguards import Links
+from rehearse.scenarios.safeguards import Links
 
 if TYPE_CHECKING:
-    from simulator.incidents import ForcedBan
+    from rehearse.simulator.incidents import ForcedBan
 
 RECENT_LINKS_S = 6 * 3600.0  # links older than this are rarely followed any more
 

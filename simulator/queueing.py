@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 from numpy.typing import ArrayLike
 
-from simulator.erlang import (
+from rehearse.simulator.erlang import (
     Floats,
     QueueFigures,
     QueueingError,
@@ -33,8 +33,8 @@ from simulator.erlang import (
 )
 
 if TYPE_CHECKING:
-    from scenarios.limits import BackendModel
-    from scenarios.model import Scenario
+    from rehearse.scenarios.limits import BackendModel
+    from rehearse.scenarios.model import Scenario
 
 __all__ = [
     "ActionQueue",

@@ -15,9 +15,9 @@ from typing import Callable
 
 import numpy as np
 
-from observations import RunInfo, save_run
-from scenarios import load_scenario
-from simulator.campaign import BUCKET_S, simulate
+from rehearse.observations import RunInfo, save_run
+from rehearse.scenarios import load_scenario
+from rehearse.simulator.campaign import BUCKET_S, simulate
 
 FIGURES = ("participants_24h", "participants_total", "peak_active_users", "peak_active_t", "peak_rps",
            "peak_rps_t", "p95_ms_at_peak", "paid_fen", "fraud_share", "budget_exhausted_t", "alarm_t",
@@ -91,12 +91,12 @@ def bands(summaries: list[dict]) -> dict[str, tuple[float | None, float | None, 
 def run_drill(scenario_path: Path | None, overrides: tuple[str, ...], drill: str, seed: int | None,
               folder: Path) -> Path:
     """Simulate the campaign with one drill's incidents into a run folder; the folder."""
-    from scenarios.drills import window_of
-    from simulator.incidents import Disturbances
+    from rehearse.scenarios.drills import window_of
+    from rehearse.simulator.incidents import Disturbances
 
     scenario = load_scenario(scenario_path, overrides)
     if drill not in scenario.drills:
-        from reports.drills import find_drill
+        from rehearse.reports.drills import find_drill
         find_drill(scenario, drill)  # raises, naming the known drills
     seed = scenario.seed if seed is None else seed
     start, duration = window_of(scenario.drills[drill], scenario.traffic.windows)

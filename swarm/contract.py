@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
-from personas.steps import Act, Outcome
-from scenarios.errors import RehearseError
-from scenarios.target import HttpRequest, Target
+from rehearse.personas.steps import Act, Outcome
+from rehearse.scenarios.errors import RehearseError
+from rehearse.scenarios.target import HttpRequest, Target
 
 
 class ContractError(RehearseError):

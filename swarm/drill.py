@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from scenarios import Scenario, load_scenario
-from scenarios.drills import window_of
-from swarm.orchestrate import SwarmRequest
-from swarm.settings import SwarmSettings, parse_scale
+from rehearse.scenarios import Scenario, load_scenario
+from rehearse.scenarios.drills import window_of
+from rehearse.swarm.orchestrate import SwarmRequest
+from rehearse.swarm.settings import SwarmSettings, parse_scale
 
 DRILL_WINDOW = "drill-window"  # the name an inline {start, duration} window plays under
 

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from swarm.contract import RequestSpec
+from rehearse.swarm.contract import RequestSpec
 
 
 def send(client: httpx.Client, spec: RequestSpec) -> tuple[int, bytes, float]:

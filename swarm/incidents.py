@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 import pyotp
 
-from scenarios.drills import Drill, describe
-from scenarios.safeguards import Links
-from swarm.platform import Platform
+from rehearse.scenarios.drills import Drill, describe
+from rehearse.scenarios.safeguards import Links
+from rehearse.swarm.platform import Platform
 
 Operation = Callable[..., "dict[str, Any] | None"]
 Event = Callable[[float, str, str], None]

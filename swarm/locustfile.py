@@ -1,6 +1,7 @@
 """The swarm as Locust sees it: one user class per persona, a shape that plays the campaign's
-arrival curve, and the listeners that keep observations. The top-level `locustfile.py` imports
-this, so QA can run plain Locust:
+arrival curve, and the listeners that keep observations. The repository's top-level
+`locustfile.py` imports this module (`rehearse.swarm.locustfile`), so QA can run plain Locust
+from a checkout or from their own repository with a copy of that file:
 
     locust -f locustfile.py --host http://127.0.0.1:8700 --ops-token TOKEN
     locust -f locustfile.py --headless --host http://127.0.0.1:8700 --run-dir runs/x
@@ -22,12 +23,12 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from scenarios.errors import RehearseError
-from swarm.contract import RequestSpec
-from swarm.runtime import SwarmRuntime
-from swarm.safety import check_host
-from swarm.settings import SwarmSettings
-from swarm.shape import users_at
+from rehearse.scenarios.errors import RehearseError
+from rehearse.swarm.contract import RequestSpec
+from rehearse.swarm.runtime import SwarmRuntime
+from rehearse.swarm.safety import check_host
+from rehearse.swarm.settings import SwarmSettings
+from rehearse.swarm.shape import users_at
 
 log = logging.getLogger("rehearse.swarm")
 

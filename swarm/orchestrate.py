@@ -24,12 +24,12 @@ from typing import Callable
 
 import httpx
 
-from observations import consolidate, read_info
-from scenarios import RehearseError, Scenario
-from swarm.runtime import default_run_dir
-from swarm.safety import check_host
-from swarm.settings import SwarmSettings
-from swarm.shape import Plan
+from rehearse.observations import consolidate, read_info
+from rehearse.scenarios import RehearseError, Scenario
+from rehearse.swarm.runtime import default_run_dir
+from rehearse.swarm.safety import check_host
+from rehearse.swarm.settings import SwarmSettings
+from rehearse.swarm.shape import Plan
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 STARTUP_TIMEOUT_S = 30.0
@@ -105,7 +105,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Pat
 def start_reference_backend(procs: _Processes, request: SwarmRequest, plan: Plan, run_dir: Path) -> tuple[str, str]:
     """Start `rehearse backend` for the run; (url, ops token)."""
     log = run_dir / "backend.log"
-    argv = [sys.executable, "-m", "cli.main", "backend", "--port", "0", "--reset",
+    argv = [sys.executable, "-m", "rehearse", "backend", "--port", "0", "--reset",
             "--db", str(run_dir / "backend.sqlite3"), f"--at={plan.window.start!r}",
             "--speed", repr(plan.compress)]
     if request.settings.scenario_path:

@@ -21,8 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from scenarios.errors import RehearseError
-from scenarios.safeguards import Links
+from rehearse.scenarios.errors import RehearseError
+from rehearse.scenarios.safeguards import Links
 
 BUCKETS_PER_WINDOW = 60
 

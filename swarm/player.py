@@ -15,11 +15,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from personas.identity import Identity, IdentityFactory
-from personas.journeys import PERSONAS
-from personas.steps import WAITED, Act, Outcome, Spawn, Wait
-from scenarios import Scenario
-from swarm.contract import Contract, Link, RequestSpec
+from rehearse.personas.identity import Identity, IdentityFactory
+from rehearse.personas.journeys import PERSONAS
+from rehearse.personas.steps import WAITED, Act, Outcome, Spawn, Wait
+from rehearse.scenarios import Scenario
+from rehearse.swarm.contract import Contract, Link, RequestSpec
 
 Send = Callable[[RequestSpec], tuple[int, bytes, float]]
 SendBurst = Callable[[RequestSpec, int], list[tuple[int, bytes, float]]]

@@ -20,16 +20,16 @@ from typing import Any, Callable
 
 import httpx
 
-from observations import GAUGES, RunInfo, RunWriter
-from personas.identity import IdentityFactory
-from scenarios import Scenario
-from swarm.contract import Contract, load_contract
-from swarm.http import send
-from swarm.incidents import LiveIncidents
-from swarm.platform import Platform
-from swarm.player import Player
-from swarm.settings import SwarmSettings
-from swarm.shape import Plan
+from rehearse.observations import GAUGES, RunInfo, RunWriter
+from rehearse.personas.identity import IdentityFactory
+from rehearse.scenarios import Scenario
+from rehearse.swarm.contract import Contract, load_contract
+from rehearse.swarm.http import send
+from rehearse.swarm.incidents import LiveIncidents
+from rehearse.swarm.platform import Platform
+from rehearse.swarm.player import Player
+from rehearse.swarm.settings import SwarmSettings
+from rehearse.swarm.shape import Plan
 
 TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
 
@@ -88,7 +88,7 @@ class SwarmRuntime:
 
     def _incidents(self, seed: int) -> LiveIncidents:
         """The drill's incidents, played against this run's platform and target."""
-        from scenarios.drills import window_of
+        from rehearse.scenarios.drills import window_of
 
         drill = self.scenario.drills[self.settings.drill]
         start, _ = window_of(drill, self.scenario.traffic.windows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from scenarios.errors import UsageError
+from rehearse.scenarios.errors import UsageError
 
 
 def is_loopback(host: str) -> bool:

@@ -8,9 +8,9 @@ from argparse import Namespace
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scenarios import Scenario, UsageError, load_scenario
-from scenarios.units import parse_duration
-from swarm.shape import Plan
+from rehearse.scenarios import Scenario, UsageError, load_scenario
+from rehearse.scenarios.units import parse_duration
+from rehearse.swarm.shape import Plan
 
 DEFAULT_DURATION_S = 60.0
 DEFAULT_SCALE = 100.0

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from scenarios import Scenario
-from scenarios.curve import ArrivalCurve
-from scenarios.traffic import Window
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.curve import ArrivalCurve
+from rehearse.scenarios.traffic import Window
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from observations import Run
-from reports.figures import key_figures
+from rehearse.observations import Run
+from rehearse.reports.figures import key_figures
 
 
 @dataclass(frozen=True)

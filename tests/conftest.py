@@ -9,11 +9,11 @@ from typing import Iterator
 import httpx
 import pytest
 
-from reference_backend.app import Backend
-from reference_backend.clock import ManualClock
-from reference_backend.server import RunningBackend, running_backend
-from reference_backend.service import Settings
-from scenarios import Scenario, load_scenario
+from rehearse.reference_backend.app import Backend
+from rehearse.reference_backend.clock import ManualClock
+from rehearse.reference_backend.server import RunningBackend, running_backend
+from rehearse.reference_backend.service import Settings
+from rehearse.scenarios import Scenario, load_scenario
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios import load_scenario
-from simulator.arrivals import (
+from rehearse.scenarios import load_scenario
+from rehearse.simulator.arrivals import (
     FRAUD, INVITED, INVITEE, ORGANIC, PREHEAT_VISIT, RETURNED, SHARER, generate,
 )
 

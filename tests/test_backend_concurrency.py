@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from reference_backend.service import Settings
+from rehearse.reference_backend.service import Settings
 
 OPENERS = 220
 FIXED_100 = "campaign.institutions.0.envelope={kind: uniform, min_fen: 100, max_fen: 100}"

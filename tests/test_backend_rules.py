@@ -314,9 +314,9 @@ def test_operations_can_set_the_campaign_clock(start_backend):
 
 
 def test_state_survives_a_restart(tmp_path, scenario):
-    from reference_backend.app import Backend
-    from reference_backend.clock import ManualClock
-    from reference_backend.server import running_backend
+    from rehearse.reference_backend.app import Backend
+    from rehearse.reference_backend.clock import ManualClock
+    from rehearse.reference_backend.server import running_backend
     import httpx
 
     db = tmp_path / "campaign.sqlite3"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cli.main import main
+from rehearse.cli.main import main
 from test_simulator import SMALL
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.main import main
+from rehearse.cli.main import main
 
 COMMANDS = [[], ["scenario"], ["scenario", "validate"], ["scenario", "show"], ["backend"]]
 
@@ -63,7 +63,7 @@ def test_bad_backend_options_are_one_line_errors(args, message, capsys):
 
 def test_backend_command_serves_on_loopback_until_stopped(tmp_path: Path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "backend", "--port", "0", "--db", str(tmp_path / "b.sqlite3"),
+        [sys.executable, "-m", "rehearse", "backend", "--port", "0", "--db", str(tmp_path / "b.sqlite3"),
          "--at", "preheat+1d"],
         stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
         env={**os.environ, "COLUMNS": "200"},

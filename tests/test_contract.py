@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from personas.steps import Act
-from scenarios import load_scenario
-from swarm.contract import ContractError, DeclarativeContract, RequestSpec, load_contract
-from swarm.http import send
+from rehearse.personas.steps import Act
+from rehearse.scenarios import load_scenario
+from rehearse.swarm.contract import ContractError, DeclarativeContract, RequestSpec, load_contract
+from rehearse.swarm.http import send
 
 USER = SimpleNamespace(phone="13912345678", channel="video_a", ip="100.64.1.2", device_id="d1")
 

@@ -8,9 +8,9 @@ import random
 import pyotp
 import pytest
 
-from scenarios import load_scenario
-from swarm.incidents import LiveIncidents
-from swarm.platform import Platform
+from rehearse.scenarios import load_scenario
+from rehearse.swarm.incidents import LiveIncidents
+from rehearse.swarm.platform import Platform
 
 
 def test_slowdown_operation_slows_the_named_actions_until_it_ends(start_backend):

@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cli.main import main
-from observations import GAUGES, REQUESTS, Run, RunInfo, load_run
-from reports.drills import judge_drill
-from scenarios import ScenarioError, load_scenario
-from simulator.run import run_drill
+from rehearse.cli.main import main
+from rehearse.observations import GAUGES, REQUESTS, Run, RunInfo, load_run
+from rehearse.reports.drills import judge_drill
+from rehearse.scenarios import ScenarioError, load_scenario
+from rehearse.simulator.run import run_drill
 from test_simulator import NO_ANTIFRAUD, SMALL
 
 # the delayed top-up drill's pool, cut to the 1:20 scale of SMALL
@@ -184,9 +184,9 @@ def test_an_incident_the_target_could_not_play_fails_the_drill():
 
 def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
     """A renamed gate check must not drop out of a drill's steady state unnoticed."""
-    from reports.drills import check_slug
-    from reports.gates import all_gates
-    from scenarios.drills import CHECKS
+    from rehearse.reports.drills import check_slug
+    from rehearse.reports.gates import all_gates
+    from rehearse.scenarios.drills import CHECKS
 
     served = dict(t=10.0, engine="swarm", persona="normal", user_id="u1", action="open_envelope",
                   channel="main_venue", status=200, ok=True, latency_ms=40.0, payout_fen=88)

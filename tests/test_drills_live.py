@@ -18,7 +18,7 @@ BOUND_S = 40  # no drill process in these tests may run longer
 
 def _drill(tmp_path: Path, name: str, *args: str) -> tuple[int, dict]:
     out = tmp_path / name
-    done = subprocess.run([sys.executable, "-m", "cli.main", "drill", "--drill", name, "--live", "--duration", "8s",
+    done = subprocess.run([sys.executable, "-m", "rehearse", "drill", "--drill", name, "--live", "--duration", "8s",
                            "--out", str(out), *args], cwd=ROOT, capture_output=True, text=True, timeout=BOUND_S,
                           env={**os.environ, "COLUMNS": "200"})
     assert (out / "drill.json").exists(), done.stderr[-2000:]

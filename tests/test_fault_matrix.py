@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from observations import load_run
-from reports.gates import all_gates
-from scenarios import load_scenario
-from swarm.orchestrate import SwarmRequest, run_swarm
-from swarm.settings import SwarmSettings
+from rehearse.observations import load_run
+from rehearse.reports.gates import all_gates
+from rehearse.scenarios import load_scenario
+from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
+from rehearse.swarm.settings import SwarmSettings
 
 INSTITUTIONS = ["anhe", "beichen", "chunhui", "dingsheng", "everbright", "fuxing", "guotai", "hengyuan"]
 # Scripts get past the signature so that their bursts race the payout interface, and the pools

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from observations import EVENTS, GAUGES, REQUESTS, Run, RunInfo
-from reports.gates import all_gates, failover_gate, payout_gate, peak_gate, rules_gate
+from rehearse.observations import EVENTS, GAUGES, REQUESTS, Run, RunInfo
+from rehearse.reports.gates import all_gates, failover_gate, payout_gate, peak_gate, rules_gate
 
 START = datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc)
 

@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from personas.identity import CGNAT, IdentityFactory, persona_for
-from scenarios import load_scenario
+from rehearse.personas.identity import CGNAT, IdentityFactory, persona_for
+from rehearse.scenarios import load_scenario
 
 
 def test_same_seed_same_identities_other_seed_others(scenario):

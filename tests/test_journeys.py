@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios import load_scenario
-from scenarios.target import ACTIONS
-from simulator.journeys import OK, REFUSED, build_library, expand
+from rehearse.scenarios import load_scenario
+from rehearse.scenarios.target import ACTIONS
+from rehearse.simulator.journeys import OK, REFUSED, build_library, expand
 
 OPEN_ENVELOPE, COMPLETE_TASK, OPEN_PAGE = (ACTIONS.index(a) for a in ("open_envelope", "complete_task", "open_page"))
 NO_ANTIFRAUD = ("antifraud.effectiveness={virtual_segments: 0, blacklist: 0, rate_limits: 0, signed_payouts: 0}",)

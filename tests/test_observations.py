@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import observations
-from observations import (
+from rehearse import observations
+from rehearse.observations import (
     EVENTS,
     GAUGES,
     REQUEST_ROLLUP,
@@ -24,7 +24,7 @@ from observations import (
     default_format,
     load_run,
 )
-from scenarios import RehearseError
+from rehearse.scenarios import RehearseError
 
 START = datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc)
 END = START + timedelta(minutes=5)
@@ -315,7 +315,7 @@ def test_public_names_are_sorted() -> None:
 
 def test_rows_survive_a_write_that_fails(tmp_path, monkeypatch):
     """A flush interrupted mid-write (e.g. a killed greenlet) must not drop the rows it took."""
-    from observations import writer as writer_module
+    from rehearse.observations import writer as writer_module
 
     calls = {"n": 0}
     real_write = writer_module.write_frame
@@ -337,7 +337,7 @@ def test_rows_survive_a_write_that_fails(tmp_path, monkeypatch):
 
 
 def load_run_parts(folder: Path) -> pd.DataFrame:
-    from observations.files import read_frame
-    from observations.layout import part_files
+    from rehearse.observations.files import read_frame
+    from rehearse.observations.layout import part_files
 
     return pd.concat([read_frame(p, REQUESTS) for p in part_files(folder, "requests")])

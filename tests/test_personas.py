@@ -9,13 +9,13 @@ from typing import Callable
 
 import pytest
 
-from personas.identity import Identity, IdentityFactory
-from personas.journeys import PERSONAS, PersonaError, journey_for
-from personas.human import poisson
-from personas.sharer import INVITE_ENVELOPE_TRIES
-from personas.steps import Act, Journey, Outcome, Spawn, Wait
-from scenarios import Scenario, load_scenario
-from scenarios.target import ACTIONS
+from rehearse.personas.identity import Identity, IdentityFactory
+from rehearse.personas.journeys import PERSONAS, PersonaError, journey_for
+from rehearse.personas.human import poisson
+from rehearse.personas.sharer import INVITE_ENVELOPE_TRIES
+from rehearse.personas.steps import Act, Journey, Outcome, Spawn, Wait
+from rehearse.scenarios import Scenario, load_scenario
+from rehearse.scenarios.target import ACTIONS
 
 OK = Outcome(ok=True, status=200)
 LINK = "https://hb1.yearend-wealth.example/s/inviter"

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from scenarios import RehearseError, load_scenario
-from scenarios.safeguards import Links
-from swarm.platform import Ban, DomainCounts, Platform, PlatformError, PlatformSnapshot
+from rehearse.scenarios import RehearseError, load_scenario
+from rehearse.scenarios.safeguards import Links
+from rehearse.swarm.platform import Ban, DomainCounts, Platform, PlatformError, PlatformSnapshot
 
 HB1, HB2 = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
 CONFIGURED = ("hb1.yearend-wealth.example", "hb2.yearend-wealth.example",

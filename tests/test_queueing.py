@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from scenarios import load_scenario
-from simulator import erlang, queueing
-from simulator.erlang import QueueingError, erlang_c, response_survival
-from simulator.queueing import ActionQueue, ActionQueues, bucket_latency, simulate_mm_c
+from rehearse.scenarios import load_scenario
+from rehearse.simulator import erlang, queueing
+from rehearse.simulator.erlang import QueueingError, erlang_c, response_survival
+from rehearse.simulator.queueing import ActionQueue, ActionQueues, bucket_latency, simulate_mm_c
 
 SERVICE_P95 = math.log(20.0)  # the 95th percentile of an exponential, in means
 

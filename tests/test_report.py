@@ -13,17 +13,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from observations import (
+from rehearse.observations import (
     EVENTS, GAUGES, REQUEST_ROLLUP, Run, RunInfo, RunWriter, consolidate, load_run, save_run,
 )
-from reports.compare import compare, regressions
-from reports.figures import key_figures
-from reports.html import render_html
-from reports.json_report import report_json
-from reports.junit import render_junit
-from reports.markdown import render_markdown
-from reports.plots import PLOTS, all_plots
-from reports.verdicts import Evidence, judged
+from rehearse.reports.compare import compare, regressions
+from rehearse.reports.figures import key_figures
+from rehearse.reports.html import render_html
+from rehearse.reports.json_report import report_json
+from rehearse.reports.junit import render_junit
+from rehearse.reports.markdown import render_markdown
+from rehearse.reports.plots import PLOTS, all_plots
+from rehearse.reports.verdicts import Evidence, judged
 
 START = datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -96,8 +96,8 @@ def rolled_run(tmp_path: Path) -> Run:
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """A small simulated campaign whose link pool runs dry and whose budget is topped up."""
-    from scenarios import load_scenario
-    from simulator.campaign import simulate
+    from rehearse.scenarios import load_scenario
+    from rehearse.simulator.campaign import simulate
 
     scenario = load_scenario(overrides=[
         "traffic.participants_first_24h=2000", "traffic.participants_total=4000",
@@ -302,9 +302,9 @@ def test_report_json_has_every_figure_verdict_and_delta(raw_run: Run, rolled_run
 
 
 def test_the_funnel_per_channel_is_drawn_for_a_live_run_only(tmp_path):
-    from observations import EVENTS, GAUGES, REQUEST_ROLLUP, RunInfo, load_run, save_run
-    from reports.plots import funnel
-    from scenarios import load_scenario
+    from rehearse.observations import EVENTS, GAUGES, REQUEST_ROLLUP, RunInfo, load_run, save_run
+    from rehearse.reports.plots import funnel
+    from rehearse.scenarios import load_scenario
 
     rows = []
     for n, channel in enumerate(["main_venue"] * 6 + ["video_a"] * 3):

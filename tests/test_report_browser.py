@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from cli.main import main
+from rehearse.cli.main import main
 from test_simulator import SMALL
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

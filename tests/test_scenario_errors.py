@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from scenarios import default_scenario_path
+from rehearse.cli.main import main
+from rehearse.scenarios import default_scenario_path
 
 BUNDLED = default_scenario_path().read_text(encoding="utf-8")
 

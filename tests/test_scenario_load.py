@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios import ScenarioError, load_scenario
-from scenarios.units import parse_duration
+from rehearse.scenarios import ScenarioError, load_scenario
+from rehearse.scenarios.units import parse_duration
 
 
 def test_bundled_scenario_has_the_brief_numbers(scenario):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cli.main import main
-from observations import load_run
-from scenarios import ScenarioError, load_scenario
-from simulator.campaign import simulate
-from simulator.run import RunRequest, bands, run_replicas
+from rehearse.cli.main import main
+from rehearse.observations import load_run
+from rehearse.scenarios import ScenarioError, load_scenario
+from rehearse.simulator.campaign import simulate
+from rehearse.simulator.run import RunRequest, bands, run_replicas
 
 INSTITUTIONS = ["anhe", "beichen", "chunhui", "dingsheng", "everbright", "fuxing", "guotai", "hengyuan"]
 # The reference campaign at 1:20: participants, preheat visitors, budgets and ban limits divided by 20.

@@ -13,24 +13,24 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from observations import load_run
-from reference_backend.app import Backend
-from reference_backend.clock import ManualClock
-from reference_backend.server import running_backend
-from scenarios import load_scenario
+from rehearse.cli.main import main
+from rehearse.observations import load_run
+from rehearse.reference_backend.app import Backend
+from rehearse.reference_backend.clock import ManualClock
+from rehearse.reference_backend.server import running_backend
+from rehearse.scenarios import load_scenario
 
 ROOT = Path(__file__).parents[1]
 BOUND_S = 60  # no swarm process in these tests may run longer
 
 
 def rehearse(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "rehearse", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=BOUND_S, env={**os.environ, "COLUMNS": "200"})
 
 
 def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT, text=True,
+    return subprocess.Popen([sys.executable, "-m", "rehearse", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"})
 
 

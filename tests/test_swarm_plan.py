@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios import UsageError
-from swarm.safety import check_host, is_loopback
-from swarm.settings import SwarmSettings, parse_scale
-from swarm.shape import arrival_rate, users_at
+from rehearse.scenarios import UsageError
+from rehearse.swarm.safety import check_host, is_loopback
+from rehearse.swarm.settings import SwarmSettings, parse_scale
+from rehearse.swarm.shape import arrival_rate, users_at
 
 
 def test_default_plan_plays_the_peak_window_in_a_minute(scenario):

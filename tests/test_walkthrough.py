@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from observations import load_run
-from personas.identity import IdentityFactory
-from personas.steps import Act
-from scenarios.rules import ParticipantRules
-from walkthrough.cast import WALKTHROUGH_PERSONAS, cast, complete_funnel
-from walkthrough.engine import Copy, Participant, judge
-from walkthrough.run import WalkthroughRequest, run_walkthrough
-from reference_backend.service import Settings
+from rehearse.cli.main import main
+from rehearse.observations import load_run
+from rehearse.personas.identity import IdentityFactory
+from rehearse.personas.steps import Act
+from rehearse.scenarios.rules import ParticipantRules
+from rehearse.walkthrough.cast import WALKTHROUGH_PERSONAS, cast, complete_funnel
+from rehearse.walkthrough.engine import Copy, Participant, judge
+from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
+from rehearse.reference_backend.service import Settings
 
 PAID = Copy(ok=True, refused=False, status=200, payout_fen=88)
 REFUSED = Copy(ok=False, refused=True, status=409, error="already_claimed")

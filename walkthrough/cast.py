@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from personas.identity import IdentityFactory
-from scenarios import Scenario
-from scenarios.people import Funnel
-from walkthrough.engine import Participant, StepReport, Walkthrough
-from walkthrough.targets import RulesTarget
+from rehearse.personas.identity import IdentityFactory
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.people import Funnel
+from rehearse.walkthrough.engine import Participant, StepReport, Walkthrough
+from rehearse.walkthrough.targets import RulesTarget
 
 PERSONA_LABELS = {
     "normal": "Normal participant",

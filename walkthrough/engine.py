@@ -19,11 +19,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from personas.identity import Identity, IdentityFactory
-from personas.journeys import PERSONAS
-from personas.steps import WAITED, Act, Journey, Outcome, Spawn, Wait
-from scenarios import Scenario
-from scenarios.rules import ParticipantRules, Rule
+from rehearse.personas.identity import Identity, IdentityFactory
+from rehearse.personas.journeys import PERSONAS
+from rehearse.personas.steps import WAITED, Act, Journey, Outcome, Spawn, Wait
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.rules import ParticipantRules, Rule
 
 MAX_STEPS = 500
 """A journey longer than this is a persona bug: the walkthrough stops it."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports.markdown import markdown_row
-from scenarios import Scenario
-from scenarios.rules import Rule
-from walkthrough.engine import StepReport
-from walkthrough.narrate import BAD_MARK, OK_MARK, Line, clock, fold, introduce, line, yuan
+from rehearse.reports.markdown import markdown_row
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.rules import Rule
+from rehearse.walkthrough.engine import StepReport
+from rehearse.walkthrough.narrate import BAD_MARK, OK_MARK, Line, clock, fold, introduce, line, yuan
 
 
 @dataclass

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from scenarios import Scenario
-from walkthrough.engine import Copy, Participant, StepReport
+from rehearse.scenarios import Scenario
+from rehearse.walkthrough.engine import Copy, Participant, StepReport
 
 OK_MARK, BAD_MARK = "✓", "✗"
 

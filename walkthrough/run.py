@@ -14,19 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from observations import RunInfo, RunWriter, consolidate
-from reference_backend.app import Backend
-from reference_backend.clock import ManualClock
-from reference_backend.server import running_backend
-from reference_backend.service import Settings
-from scenarios import Scenario
-from swarm.contract import load_contract
-from swarm.safety import check_host
-from walkthrough.cast import Group, cast, complete_funnel
-from walkthrough.engine import Participant, StepReport, Walkthrough
-from walkthrough.markdown import Played, write
-from walkthrough.narrate import clock
-from walkthrough.targets import LiveTarget
+from rehearse.observations import RunInfo, RunWriter, consolidate
+from rehearse.reference_backend.app import Backend
+from rehearse.reference_backend.clock import ManualClock
+from rehearse.reference_backend.server import running_backend
+from rehearse.reference_backend.service import Settings
+from rehearse.scenarios import Scenario
+from rehearse.swarm.contract import load_contract
+from rehearse.swarm.safety import check_host
+from rehearse.walkthrough.cast import Group, cast, complete_funnel
+from rehearse.walkthrough.engine import Participant, StepReport, Walkthrough
+from rehearse.walkthrough.markdown import Played, write
+from rehearse.walkthrough.narrate import clock
+from rehearse.walkthrough.targets import LiveTarget
 
 MARKDOWN = "walkthrough.md"
 

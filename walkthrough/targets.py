@@ -17,14 +17,14 @@ from typing import Any, Callable
 
 import httpx
 
-from personas.identity import IdentityFactory
-from personas.steps import Act, Outcome
-from scenarios import RehearseError, Scenario
-from scenarios.rules import PAYOUT_ACTIONS
-from swarm.contract import Contract, RequestSpec
-from swarm.http import send
-from swarm.player import Player
-from walkthrough.engine import Copy, Participant
+from rehearse.personas.identity import IdentityFactory
+from rehearse.personas.steps import Act, Outcome
+from rehearse.scenarios import RehearseError, Scenario
+from rehearse.scenarios.rules import PAYOUT_ACTIONS
+from rehearse.swarm.contract import Contract, RequestSpec
+from rehearse.swarm.http import send
+from rehearse.swarm.player import Player
+from rehearse.walkthrough.engine import Copy, Participant
 
 REQUEST_TIMEOUT_S = 10.0
 """A walkthrough waits this long for one answer, then counts the request as failed."""

@@ -1,4 +1,8 @@
-"""The fund-loss monitor: money paid against the plan, with a warning and a stop level.
+"""The campaign's fund-loss plan: money paid against the plan, with a warning and a stop level.
+
+Scenario knowledge, not any backend's: the reference backend runs it as its monitor, the simulator
+as its risk control, and the gates judge "the alarm came before the budget share was gone" with it.
+
 
 plan(t) = planned spend (default: the budget) x share of participants the arrival curve expects
 by campaign time t, never less than `plan_floor_share` of the budget. ratio = paid / plan, both counted from the last
@@ -10,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scenarios.curve import ArrivalCurve
-from scenarios.safeguards import FundLoss
+from rehearse.scenarios.curve import ArrivalCurve
+from rehearse.scenarios.safeguards import FundLoss
 
 OK, WARNING, STOP = 0, 1, 2
 LEVEL_NAMES = {OK: "ok", WARNING: "warning", STOP: "stop"}

@@ -1,0 +1,1 @@
+"""The reference campaign backend: a small, real implementation of the brief's campaign to rehearse against."""
