@@ -1,4 +1,5 @@
-"""`rehearse check`: the launch gates on run folders; exit 0 all pass, 1 any fails, 2 bad input."""
+"""`rehearse check`: the launch gates on run folders; exit 0 all pass, 1 any fails or a required
+check is not verified or a run did not finish, 2 bad input."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from rich.table import Table
 
 from rehearse.scenarios import UsageError
 
-STYLE = {"pass": "green", "fail": "bold red", "skip": "dim"}
+STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow"}
+ALLOW_UNVERIFIED = click.option(
+    "--allow-unverified", is_flag=True,
+    help="Exploring: a required check the runs did not verify does not fail the verdict.")
+ALLOW_INTERRUPTED = click.option(
+    "--allow-interrupted", is_flag=True,
+    help="Exploring: judge an interrupted or unfinished run as it is instead of failing it.")
 
 
 def load_runs_and_scenario(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[str, ...]):
@@ -38,16 +45,32 @@ def _figure(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{number(value)} {unit}"
 
 
-def verdict_table(title: str, verdicts) -> Table:
+def verdict_table(title: str, verdicts, required: frozenset[str] = frozenset()) -> Table:
+    """One run's verdicts; a check in `required` (keys) not verified is marked as such."""
+    from rehearse.reports.verdicts import requires
+
     table = Table(title=title)
     for column in ("gate", "check", "status", "figure", "limit", "evidence"):
         table.add_column(column, no_wrap=column in ("gate", "status"))
     for v in verdicts:
         evidence = v.evidence[0] if v.evidence else None
         where = "" if evidence is None or evidence.t is None else f"t={evidence.t:,.0f}s "
-        table.add_row(v.gate, v.check, f"[{STYLE[v.status]}]{v.status}[/]", _figure(v.figure, v.unit),
+        word = v.word + (" (required)" if v.status == "unverified" and requires(v.key, tuple(required)) else "")
+        table.add_row(v.gate, v.check, f"[{STYLE[v.status]}]{word}[/]", _figure(v.figure, v.unit),
                       _figure(v.limit, v.unit), (where + evidence.detail) if evidence else "")
     return table
+
+
+def print_judgement(console: Console, runs, judgement, required) -> None:
+    """Each run's verdict table, then the headline."""
+    from rehearse.reports.judge import is_live
+
+    for label, run in runs:
+        kind = "" if is_live(run) else ", simulated: a prediction, it verifies nothing about the target"
+        mine = [v for v in judgement.verdicts if v.run == label]
+        console.print(verdict_table(f"{label} ({run.info.engine}, {run.info.status}{kind})", mine,
+                                    frozenset(required) if is_live(run) else frozenset()))
+    console.print(judgement.tally.headline, soft_wrap=True)
 
 
 @click.command()
@@ -56,24 +79,29 @@ def verdict_table(title: str, verdicts) -> Table:
               help="The scenario the runs were made with. [default: the bundled one]")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="The what-if overrides the runs were made with (repeatable).")
-def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[str, ...]) -> None:
+@ALLOW_UNVERIFIED
+@ALLOW_INTERRUPTED
+def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[str, ...],
+          allow_unverified: bool, allow_interrupted: bool) -> None:
     """Judge run folders (simulated or live) by the scenario's launch gates.
 
     Peak concurrency (target active users, p95 per action, error rate in the peak window),
     link-ban failover (links off a banned domain in time, visits lost, backup pool never
-    empty), payout budget (never overdrawn, never paid twice, fraud's share, an early alarm)
-    and the campaign's rules. Exit 0 when every gate passes, 1 when any fails, 2 on bad input.
-    A check with nothing to judge in a run is shown as skip.
+    empty), payout budget from the harness's own rows (never overdrawn in all or per pool,
+    no attempt paid twice, prizes within the rules, the target's books, fraud's share, an early
+    alarm) and the campaign's rules.
+
+    A check with nothing to judge is "not verified", never a pass. Exit 0 when every check
+    passes; 1 when one fails, when a run against the target did not verify a check the
+    scenario requires (gates.required), or when a run did not finish; 2 on bad input (a
+    missing table file, another campaign's run). A simulated run can fail a check but
+    verifies nothing about the target.
     """
-    from rehearse.reports.gates import all_gates
+    from rehearse.reports.judge import judge
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
     console = Console(highlight=False, width=max(Console().width, 120))
-    failed = 0
-    for folder, run in loaded:
-        verdicts = all_gates(run, scenario)
-        failed += sum(v.status == "fail" for v in verdicts)
-        console.print(verdict_table(f"{folder} ({run.info.engine}, {run.info.status})", verdicts))
-    console.print(f"{'FAIL' if failed else 'PASS'}: {failed} failed check(s) in {len(loaded)} run(s)")
-    if failed:
-        raise click.exceptions.Exit(1)
+    judgement = judge(loaded, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
+    print_judgement(console, loaded, judgement, scenario.gates.required)
+    if judgement.exit_code:
+        raise click.exceptions.Exit(judgement.exit_code)

@@ -9,12 +9,13 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
 
-STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "skip": "dim",
+STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "unverified": "yellow", "not verified": "yellow",
          "deadline met": "green", "deadline missed": "red", "incident": "bold", "noticed": "cyan",
          "system": "magenta"}
 
@@ -110,13 +111,16 @@ def judge_and_report(folder: Path, scenario, name: str):
     from rehearse.reports.bundle import write_report
     from rehearse.reports.drill_report import write_drill
     from rehearse.reports.drills import judge_drill
+    from rehearse.reports.judge import Judgement
+    from rehearse.reports.verdicts import tally
 
     run = load_run(folder)
     result = judge_drill(run, scenario, name)
     data = result.as_dict()
     write_drill(folder, data)
-    page = write_report(folder / "report", [(run.info.engine, run)],
-                        list(result.responses) + list(result.steady_state), drill=data)
+    verdicts = list(result.responses) + list(result.steady_state)
+    page = write_report(folder / "report", [(run.info.engine, run)], Judgement(tuple(verdicts), tally(verdicts)),
+                        drill=data)
     return result, page
 
 
@@ -143,7 +147,7 @@ def drill_tables(data: dict) -> list:
     for column in ("time", "what", "detail"):
         timeline.add_column(column, overflow="fold")
     for row in timeline_rows(data):
-        timeline.add_row(row[0], f"[{STYLE.get(row[1], '')}]{row[1]}[/]", escape(row[2]))
+        timeline.add_row(row[0], Text(row[1], style=STYLE.get(row[1], "")), escape(row[2]))
     tables = [head, timeline]
     for title, checks in (("Expected responses", data["responses"]), ("Steady state", data["steady_state"])):
         if not checks:
@@ -152,6 +156,6 @@ def drill_tables(data: dict) -> list:
         for column in CHECK_HEADER:
             table.add_column(column, overflow="fold")
         for row in check_rows(checks):
-            table.add_row(escape(row[0]), f"[{STYLE.get(row[1].lower(), '')}]{row[1]}[/]", *map(escape, row[2:]))
+            table.add_row(escape(row[0]), Text(row[1], style=STYLE.get(row[1].lower(), "")), *map(escape, row[2:]))
         tables.append(table)
     return tables

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
+
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
@@ -18,28 +20,29 @@ from rich.console import Console
               help="The scenario the runs were made with. [default: the bundled one]")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="The what-if overrides the runs were made with (repeatable).")
+@ALLOW_UNVERIFIED
+@ALLOW_INTERRUPTED
 def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scenario_path: Path | None,
-           overrides: tuple[str, ...]) -> None:
+           overrides: tuple[str, ...], allow_unverified: bool, allow_interrupted: bool) -> None:
     """Build the capacity report for run folders (simulated and live runs side by side).
 
     Writes report.html (self-contained, plots embedded), summary.md (fits a CI job summary),
     junit.xml (one test case per gate check) and report.json (every figure). Exit 1 when a
-    gate fails, as `rehearse check` does, so CI can use either.
+    check fails, a required one is not verified or a run did not finish, as `rehearse check`
+    does, so CI can use either.
     """
     from rehearse.cli.check_cmd import load_runs_and_scenario
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
     from rehearse.reports.drill_report import read_drill
     from rehearse.reports.figures import key_figures
-    from rehearse.reports.gates import all_gates
+    from rehearse.reports.judge import judge
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
-    verdicts = [v for _, run in loaded for v in all_gates(run, scenario)]
+    judgement = judge(loaded, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
     base = key_figures(load_run(baseline)) if baseline else None
     drill = read_drill(runs[0])  # a drill's run folder: its timeline opens the report
-    page = write_report(out or (runs[0] / "report"), loaded, verdicts, base, drill)
-    failed = sum(v.status == "fail" for v in verdicts)
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"report: {page}  ({'FAIL: ' + str(failed) + ' failed check(s)' if failed else 'all gates pass'})")
-    if failed:
-        raise click.exceptions.Exit(1)
+    page = write_report(out or (runs[0] / "report"), loaded, judgement, base, drill)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"report: {page}  ({judgement.tally.headline})")
+    if judgement.exit_code:
+        raise click.exceptions.Exit(judgement.exit_code)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
 from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import load_scenario
@@ -16,12 +17,13 @@ from rehearse.scenarios import load_scenario
 
 def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
-                 console: Console, progress: bool) -> tuple[Path, list]:
-    """The main job; returns the report folder and the verdicts."""
+                 console: Console, progress: bool, allow_unverified: bool = False,
+                 allow_interrupted: bool = False):
+    """The main job; returns the report folder and the judgement (`reports.judge.Judgement`)."""
     from rehearse.cli.swarm_cmd import swarm_progress
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
-    from rehearse.reports.gates import all_gates
+    from rehearse.reports.judge import judge
     from rehearse.simulator.run import RunRequest, run_replicas
     from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
     from rehearse.swarm.settings import SwarmSettings
@@ -39,10 +41,10 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
         run_swarm(request, scenario=scenario)
     console.print("3/3 checking the gates and building the report ...")
     runs = [("simulated", load_run(out / "simulated")), ("live", load_run(out / "live"))]
-    verdicts = [v for _, run in runs for v in all_gates(run, scenario)]
+    judgement = judge(runs, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
     report_dir = out / "report"
-    write_report(report_dir, runs, verdicts)
-    return report_dir, verdicts
+    write_report(report_dir, runs, judgement)
+    return report_dir, judgement
 
 
 def _default_out(kind: str) -> Path:
@@ -61,47 +63,52 @@ OPTIONS = [
     click.option("--fault", "faults", multiple=True, metavar="NAME",
                  help="Plant a defect in the auto-started reference backend (repeatable)."),
     OVERRIDES,
+    ALLOW_UNVERIFIED,
+    ALLOW_INTERRUPTED,
 ]
 with_options = applied(OPTIONS)
 
 
 @click.command()
 @with_options
-def run(scenario_path, out, seed, duration, users, host, faults, overrides) -> None:
+def run(scenario_path, out, seed, duration, users, host, faults, overrides, allow_unverified,
+        allow_interrupted) -> None:
     """The whole rehearsal: simulate the campaign, swarm the target, check the gates, report.
 
-    Prints where the report is. Exits 0 whatever the gates say (use `rehearse ci` for their
-    exit code).
+    Prints the verdict (a check that fails, or one the scenario requires that the live run
+    did not verify, makes it FAIL) and where the report is. Exits 0 whatever the gates say
+    (use `rehearse ci` for their exit code).
     """
     from rehearse.cli.swarm_cmd import wall_duration
 
     out = out or _default_out("run")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
-                                        tuple(check_faults(faults)), console, progress=True)
-    failed = sum(v.status == "fail" for v in verdicts)
-    console.print(f"{'FAIL' if failed else 'PASS'}: {failed} failed check(s); "
-                  f"report: {report_dir / 'report.html'}")
+    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
+                                         tuple(check_faults(faults)), console, True, allow_unverified,
+                                         allow_interrupted)
+    console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
 
 @click.command()
 @with_options
-def ci(scenario_path, out, seed, duration, users, host, faults, overrides) -> None:
+def ci(scenario_path, out, seed, duration, users, host, faults, overrides, allow_unverified,
+       allow_interrupted) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
-    when set, and the gates' exit code (0 all pass, 1 any fails, 2 bad input)."""
+    when set, and the gates' exit code (0 all pass; 1 a check fails, a required one is not
+    verified or the run did not finish; 2 bad input)."""
     from rehearse.cli.swarm_cmd import wall_duration
 
     out = out or _default_out("ci")
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
-    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
-                                        tuple(check_faults(faults)), console, progress=False)
+    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
+                                         tuple(check_faults(faults)), console, False, allow_unverified,
+                                         allow_interrupted)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(summary + "\n")
     click.echo(summary)
-    failed = sum(v.status == "fail" for v in verdicts)
-    console.print(f"report: {report_dir / 'report.html'}")
-    if failed:
-        raise click.exceptions.Exit(1)
+    console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
+    if judgement.exit_code:
+        raise click.exceptions.Exit(judgement.exit_code)

@@ -44,9 +44,18 @@ def read_info(folder: Path) -> RunInfo:
 
 
 def load_run(folder: Path) -> Run:
-    """Read a run folder: its tables, parts included (a run killed before consolidating)."""
+    """Read a run folder: its tables, parts included (a run killed before consolidating). A
+    finished run holds a file for each table (its writer writes even an empty one): one that
+    is missing is an error naming it, never an empty table."""
     folder = Path(folder)
     info = read_info(folder)
+    if info.status == "finished":
+        for table in tables(info.rolled_up):
+            if not layout.table_files(folder, table.name) + layout.part_files(folder, table.name):
+                raise ObservationError(
+                    f"{layout.table_path(folder, table.name, resolve_format(None))} is missing: the run folder "
+                    f"has no {table.name} table (was it deleted or moved?); restore it or judge another run"
+                )
     requests, gauges, events = (_read_table(folder, table) for table in tables(info.rolled_up))
     return Run(info=info, requests=requests, gauges=gauges, events=events, rolled_up=info.rolled_up)
 

@@ -123,10 +123,17 @@ REQUESTS = Table("requests", {
     "latency_ms": "float64",
     "payout_fen": "int64",
     "error": "str",
+    # the harness's own ledger: the prize a payout drew on (an institution id, "grand", "invite";
+    # "" for other actions) and the attempt the row belongs to (the copies of one burst and the
+    # retries of one step share it)
+    "prize": "str",
+    "attempt": "str",
 })
+UNANSWERED = "unanswered"
+"""The error of a request sent but cut off by a stop before its answer came (status 0)."""
 
 # One row per interval and key: a full-scale simulation's requests (no user_id: one row per key).
-_NOT_KEYS = ("user_id", "latency_ms", "payout_fen")
+_NOT_KEYS = ("user_id", "latency_ms", "payout_fen", "attempt")
 REQUEST_ROLLUP = Table("requests", {
     **{c: d for c, d in REQUESTS.columns.items() if c not in _NOT_KEYS},
     "count": "int64",

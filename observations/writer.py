@@ -150,13 +150,15 @@ class RunWriter:
         self._closed = True
         try:
             self.flush()
+            for buffer in (self._requests, self._gauges, self._events):
+                self._flush(buffer, empty_too=True)  # every table has a file, even with no rows
         except BaseException:
             self._finish("interrupted")
             raise
         self._finish(status)
 
-    def _flush(self, buffer: _Buffer) -> None:
-        if buffer.rows == 0:
+    def _flush(self, buffer: _Buffer, empty_too: bool = False) -> None:
+        if buffer.rows == 0 and not (empty_too and buffer.parts == 0):
             return
         taken = buffer.take()
         frame = buffer.table.from_columns(taken)  # a value of the wrong type: an engine bug, refused

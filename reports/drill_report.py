@@ -16,7 +16,7 @@ from rehearse.reports.rows import number
 
 DRILL_JSON = "drill.json"
 DRILL_MD = "drill.md"
-STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "skip": "skip"}
+STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "unverified": "not verified"}
 
 
 def clock(t: float | None) -> str:
@@ -32,7 +32,7 @@ def clock(t: float | None) -> str:
 
 def took(check: dict) -> str:
     figure = check["figure"]
-    if check["status"] == "skip":
+    if check["status"] == "unverified":
         return "-"
     if check["unit"] == "s":
         return "never" if figure is None else f"{number(figure)} s"

@@ -134,13 +134,14 @@ def _failover(run: Run, scenario: Scenario, drill: Drill, within: float, start: 
     observed_until = max([float(f["t"].max()) for f in (run.requests, run.gauges) if len(f)], default=end)
     verdicts = []
     for v in failover_gate(in_window, strict):
-        if not v.check.startswith("links off"):
+        if v.slug != "links_off":
             continue
         banned_t = v.evidence[0].t if v.evidence else None
         if v.figure is None and banned_t is not None and banned_t + within > observed_until:
             v = judged(v.gate, v.check, None, within, "s", None, [*v.evidence, Evidence(
                 None, "the deadline falls after the run ended: nothing to judge")])
-        verdicts.append(Verdict("response", f"failover: {v.check}", v.status, v.figure, within, "s", v.evidence))
+        verdicts.append(Verdict("response", f"failover: {v.check}", v.status, v.figure, within, "s", v.evidence,
+                                "failover"))
     return verdicts
 
 
@@ -258,22 +259,9 @@ def _steady_state(run: Run, scenario: Scenario, drill: Drill, start: float, dura
     answered = {r.kind for r in drill.expect}
     wanted = set(drill.steady_state)
     return [v for v in all_gates(run, here)
-            if (v.gate in wanted or f"{v.gate}.{check_slug(v.check)}" in wanted)
-            and v.check != "active users served"
-            and not ("failover" in answered and v.check.startswith("links off"))]  # a response's own
-
-
-_SLUGS = {"error rate": "error_rate", "visits lost to bans": "visits_lost",
-          "backup pool never empty": "pool_never_empty", "budget never overdrawn": "never_overdrawn",
-          "no pool overdrawn": "no_pool_overdrawn", "no envelope paid twice": "paid_once",
-          "fraud's share of payouts": "fraud_share", "alarm before the budget goes": "alarm_before_budget",
-          "no taking part in preheat": "preheat_closed", "locked envelopes refused": "envelopes_locked",
-          "share cap held": "share_cap", "virtual and blacklisted numbers refused": "flagged_numbers_refused"}
-
-
-def check_slug(check: str) -> str:
-    """The name a drill's steady state uses for a gate's check (scenarios.drills.CHECKS)."""
-    return "p95" if check.startswith("p95 ") else _SLUGS.get(check, check.replace(" ", "_"))
+            if (v.gate in wanted or v.key in wanted)
+            and v.key != "peak.active_users"
+            and not ("failover" in answered and v.key == "failover.links_off")]  # a response's own
 
 
 def _timeline(run: Run, responses: list[Verdict]) -> list[Moment]:
@@ -291,7 +279,7 @@ def _timeline(run: Run, responses: list[Verdict]) -> list[Moment]:
         moments += [Moment(float(r.t), "noticed", f"alarm: fund-loss alarm level {int(r.alarm_level)} (gauges)")
                     for r in rises.itertuples()]
     for v in responses:
-        if v.gate != "response" or v.status == "skip":
+        if v.gate != "response" or v.status == "unverified":
             continue
         # at the trigger (the first evidence) plus what it took, or plus the deadline if never
         trigger = next((e.t for e in v.evidence if e.t is not None), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rehearse.observations import Run
+from rehearse.observations.schema import UNANSWERED
 from rehearse.reports.load import action_p95, counts, load_curve
 
 FRAUD = "fraud_script"
@@ -19,7 +20,8 @@ FRAUD = "fraud_script"
 def key_figures(run: Run) -> dict:
     """Requests, error and refusal rates, p95 per action, peaks, money, and event counts of `run`.
 
-    Keys: requests, error_rate (neither ok nor refused), refused_share, p95_ms {action: ms},
+    Keys: requests, error_rate (neither ok nor refused, nor cut off by the run's end),
+    refused_share, p95_ms {action: ms},
     peak_active_users, peak_active_t, peak_rps, peak_rps_t, paid_fen, fraud_paid_fen,
     fraud_share, bans, failovers, alarms. A figure the run cannot give is None."""
     q = run.requests
@@ -33,7 +35,7 @@ def key_figures(run: Run) -> dict:
         rps, rps_t = _peak(load_curve(run), "rps")
     return {
         "requests": total,
-        "error_rate": _share(n[~q["ok"] & ~q["refused"]].sum(), total),
+        "error_rate": _share(n[~q["ok"] & ~q["refused"] & (q["error"] != UNANSWERED)].sum(), total),
         "refused_share": _share(n[q["refused"]].sum(), total),
         "p95_ms": action_p95(run),
         "peak_active_users": None if active is None else int(active),

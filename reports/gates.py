@@ -3,19 +3,21 @@
 Each reads only the run folder (contract 3) and the scenario's `gates` section, so a check
 means the same on a simulated run and a live one. Requests may be one row per action or
 rolled up (`count` per row); both are handled through `_weights`. A check with nothing to
-judge in this run (no bans, no preheat traffic) is skipped, never passed by default.
+judge in this run (no bans, no preheat traffic, no payout) is not verified, never passed by
+default; requests cut off by the end of a run (`unanswered`) are neither served nor errors.
+The payout gate lives in `payout_gate` (the harness's own ledger).
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 
 from rehearse.observations import Run
+from rehearse.observations.schema import UNANSWERED
 from rehearse.reports.load import counts
-from rehearse.reports.verdicts import Evidence, Verdict, judged
+from rehearse.reports.payout_gate import payout_gate
+from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
 PARTICIPATION = ("login", "complete_task", "open_envelope", "open_invite_envelope", "grand_draw",
@@ -48,6 +50,7 @@ def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     window = scenario.traffic.windows[gate.window]
     end = window.start + window.duration
     q = run.requests[(run.requests["t"] >= window.start) & (run.requests["t"] < end)]
+    q = q[q["error"] != UNANSWERED]  # cut off by the run's end: no answer to judge
     g = run.gauges[(run.gauges["t"] >= window.start) & (run.gauges["t"] < end)]
     verdicts = []
     if len(g) and g["active_users"].notna().any():
@@ -56,10 +59,10 @@ def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
         verdicts.append(judged("peak", "active users served", served, gate.target_active_users, "users",
                                served >= gate.target_active_users,
                                [Evidence(float(peak_row["t"]), f"{served:,.0f} active users "
-                                         f"({peak_row['active_users']} at 1:{run.info.scale:g})")]))
+                                         f"({peak_row['active_users']} at 1:{run.info.scale:g})")], "active_users"))
     else:
-        verdicts.append(judged("peak", "active users served", None, gate.target_active_users, "users", None,
-                               [Evidence(None, f"no gauges in the {gate.window} window")]))
+        verdicts.append(unverified("peak", "active users served", f"no gauges in the {gate.window} window",
+                                   "active_users", gate.target_active_users, "users"))
     for action, rows in q.groupby("action"):
         slo = gate.p95_for(str(action))
         if slo is None:
@@ -77,7 +80,10 @@ def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
             slow = served.nlargest(3, "latency_ms")
             evidence = [Evidence(float(r.t), f"{r.latency_ms:,.0f} ms for {r.user_id}") for r in slow.itertuples()]
         verdicts.append(judged("peak", f"p95 {action}", p95, slo * 1000, "ms",
-                               None if p95 is None else p95 <= slo * 1000, evidence))
+                               None if p95 is None else p95 <= slo * 1000, evidence, "p95"))
+    if not any(v.slug == "p95" for v in verdicts):
+        verdicts.append(unverified("peak", "p95 per action", f"no answered request in the {gate.window} window",
+                                   "p95", unit="ms"))
     weights = _weights(run, q)
     total = float(weights.sum())
     broken = ~q["ok"] & ~q["refused"]
@@ -86,7 +92,9 @@ def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     first = q[broken].head(3)
     verdicts.append(judged("peak", "error rate", rate, gate.error_rate_max, "share",
                            None if rate is None else rate <= gate.error_rate_max,
-                           [Evidence(float(r.t), f"{r.action}: {r.error or r.status}") for r in first.itertuples()]))
+                           [Evidence(float(r.t), f"{r.action}: {r.error or r.status}") for r in first.itertuples()]
+                           or ([] if total else [Evidence(None, f"no answered request in the {gate.window} window")]),
+                           "error_rate"))
     return verdicts
 
 
@@ -97,47 +105,104 @@ def _bans(run: Run) -> list[tuple[float, str]]:
     return [(float(r.t), str(r.detail).split(":")[0].strip()) for r in bans.itertuples()]
 
 
+def _run_end(run: Run) -> float:
+    """The last campaign time the run observed."""
+    ends = [float(frame["t"].max()) for frame in (run.requests, run.gauges, run.events) if len(frame)]
+    return max(ends) if ends else float("-inf")
+
+
+def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: pd.DataFrame) -> Verdict:
+    """Seconds from the ban until no new link used the domain, from the links the target issued
+    (a live run) or the simulator's failover event. Links after the last one on the banned
+    domain must show it out of rotation: at least one round of the whole pool."""
+    limit = scenario.gates.failover.max_seconds
+    name, slug = f"links off {domain}", "links_off"
+    banned = [Evidence(ban_t, f"{domain} banned")]
+    if not run.rolled_up and not len(shares) and run.info.engine != "simulator":
+        return judged("failover", name, None, limit, "s", None,
+                      banned + [Evidence(None, "no share link was issued in the run: nothing shows which domains it used")],
+                      slug)
+    if len(shares):
+        later = shares[(shares["domain"] == domain) & (shares["t"] > ban_t)]
+        seconds = float(later["t"].max() - ban_t) if len(later) else 0.0
+        if seconds > limit:
+            return judged("failover", name, seconds, limit, "s", False, banned + [Evidence(
+                float(later["t"].max()), f"{len(later)} links issued on it after the ban, the last {seconds:,.0f} s after")],
+                slug)
+        after = shares[shares["t"] > ban_t + seconds]
+        pool = len(scenario.links.primary_domains) + len(scenario.links.backup_domains)
+        seen = Evidence(float(later["t"].max()) if len(later) else ban_t,
+                        f"{len(later)} links issued on it after the ban, then {len(after)} on other domains")
+        if len(after) < pool:
+            open_s = _run_end(run) - ban_t
+            return judged("failover", name, None, limit, "s", None, banned + [seen, Evidence(
+                None, f"only {len(after)} links issued after that ({pool} needed to show it out of rotation), "
+                      f"{open_s:,.0f} s of the run left after the ban")], slug)
+        return judged("failover", name, seconds, limit, "s", True, banned + [seen], slug)
+    failovers = run.events[run.events["kind"] == "failover"]
+    moved = failovers[failovers["detail"].str.startswith(domain) & (failovers["t"] >= ban_t)]
+    if len(moved):
+        seconds = float(moved["t"].iloc[0] - ban_t)
+        return judged("failover", name, seconds, limit, "s", seconds <= limit,
+                      banned + [Evidence(float(moved["t"].iloc[0]), str(moved["detail"].iloc[0]))], slug)
+    watched = _run_end(run) - ban_t
+    return judged("failover", name, None, limit, "s", None if watched <= limit else False,
+                  banned + [Evidence(None, f"never replaced in the {watched:,.0f} s the run went on")], slug)
+
+
 def failover_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     """For each ban: time until no new link used the domain; visits lost; the pool never empty."""
     gate = scenario.gates.failover
     q = run.requests
-    verdicts = []
     shares = q[(q["action"] == "share") & q["ok"] & (q["domain"] != "")]
-    failovers = run.events[run.events["kind"] == "failover"]
-    for ban_t, domain in _bans(run):
-        if len(shares):
-            later = shares[(shares["domain"] == domain) & (shares["t"] > ban_t)]
-            seconds = float(later["t"].max() - ban_t) if len(later) else 0.0
-            evidence = [Evidence(ban_t, f"{domain} banned"), Evidence(
-                float(later["t"].max()) if len(later) else ban_t,
-                f"{len(later)} links issued on it after the ban" if len(later) else "no link issued on it after the ban")]
-        else:
-            moved = failovers[failovers["detail"].str.startswith(domain)]
-            seconds = float(moved["t"].iloc[0] - ban_t) if len(moved) else None
-            evidence = [Evidence(ban_t, f"{domain} banned"),
-                        Evidence(float(moved["t"].iloc[0]) if len(moved) else None,
-                                 str(moved["detail"].iloc[0]) if len(moved) else "never replaced")]
-        verdicts.append(judged("failover", f"links off {domain}", seconds, gate.max_seconds, "s",
-                               False if seconds is None else seconds <= gate.max_seconds, evidence))
-    if not verdicts:
-        verdicts.append(judged("failover", "links off banned domains", None, gate.max_seconds, "s", None,
-                               [Evidence(None, "no domain was banned in this run")]))
+    bans = _bans(run)
+    verdicts = [_links_off(run, scenario, ban_t, domain, shares) for ban_t, domain in bans]
+    no_ban = "no domain was banned in this run"
+    if not bans:
+        verdicts.append(unverified("failover", "links off banned domains", no_ban, "links_off", gate.max_seconds, "s"))
     weights = _weights(run, q)
     visits = float(weights[q["action"].isin(VISITS)].sum())
     lost_rows = q[q["error"] == "link_banned"]
     lost = float(weights[q["error"] == "link_banned"].sum())
-    share = lost / visits if visits else None
+    share = lost / visits if visits and bans else None
     verdicts.append(judged("failover", "visits lost to bans", share, gate.max_lost_visits_share, "share",
                            None if share is None else share <= gate.max_lost_visits_share,
-                           [Evidence(float(r.t), f"{r.persona} lost on a banned link") for r in lost_rows.head(3).itertuples()]))
+                           [Evidence(float(r.t), f"{r.persona} lost on a banned link") for r in lost_rows.head(3).itertuples()]
+                           or [Evidence(None, no_ban if not bans else ("no visit in the run" if not visits
+                                                                       else f"{visits:,.0f} visits, none lost"))],
+                           "visits_lost"))
     if gate.pool_never_empty:
-        empty_events = run.events[run.events["kind"] == "pool_exhausted"]
-        evidence = [Evidence(float(r.t), str(r.detail)) for r in empty_events.head(3).itertuples()]
-        evidence += [Evidence(start, f"no healthy domain for {seconds:,.0f} s")
-                     for start, seconds in _without_domains(run.gauges) if seconds > gate.max_seconds]
-        verdicts.append(judged("failover", "backup pool never empty", float(len(evidence)), 0, "times",
-                               not evidence, evidence))
+        verdicts.append(_pool_never_empty(run, gate.max_seconds, bans, shares))
     return verdicts
+
+
+def _pool_never_empty(run: Run, max_seconds: float, bans: list[tuple[float, str]], shares: pd.DataFrame) -> Verdict:
+    """After a ban, the backend still had a domain for every share link asked for. From the
+    harness's rows (share requests after the first ban that got no link) and the simulator's
+    pool events; a target's own report of an empty pool fails it too, its report of a healthy
+    one proves nothing."""
+    name, slug = "backup pool never empty", "pool_never_empty"
+    empty_events = run.events[run.events["kind"] == "pool_exhausted"]
+    evidence = [Evidence(float(r.t), str(r.detail)) for r in empty_events.head(3).itertuples()]
+    evidence += [Evidence(start, f"no healthy domain for {seconds:,.0f} s")
+                 for start, seconds in _without_domains(run.gauges) if seconds > max_seconds]
+    if not bans:
+        return judged("failover", name, float(len(evidence)) if evidence else None, 0, "times",
+                      False if evidence else None, evidence or [Evidence(None, "no domain was banned in this run: "
+                                                                                "the backup pool was never called on")],
+                      slug)
+    first_ban = min(t for t, _ in bans)
+    q = run.requests
+    asked = q[(q["action"] == "share") & (q["t"] > first_ban) & (q["error"] != UNANSWERED)]
+    if not run.rolled_up and run.info.engine != "simulator":
+        unserved = asked[~asked["ok"] & ~asked["refused"]]
+        evidence += [Evidence(float(r.t), f"a share link asked for got none: {r.error or r.status}")
+                     for r in unserved.head(3).itertuples()]
+        if not len(asked) and not evidence:
+            return unverified("failover", name, "no share link was asked for after the ban", slug, 0, "times")
+    return judged("failover", name, float(len(evidence)), 0, "times", not evidence,
+                  evidence or [Evidence(None, f"{len(asked):,} share requests after the first ban, each given a link"
+                                        if len(asked) else "the pool never ran empty")], slug)
 
 
 def _without_domains(gauges: pd.DataFrame) -> list[tuple[float, float]]:
@@ -159,73 +224,6 @@ def _without_domains(gauges: pd.DataFrame) -> list[tuple[float, float]]:
     return stretches
 
 
-# --- payout budget ------------------------------------------------------------------------
-
-def _ledger(run: Run) -> dict | None:
-    """The target's ledger at the end of the run, if the engine recorded it (event "ledger")."""
-    rows = run.events[run.events["kind"] == "ledger"]
-    if not len(rows):
-        return None
-    try:
-        return json.loads(rows["detail"].iloc[-1])
-    except ValueError:
-        return None
-
-
-def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
-    """Never above budget (total, per pool), never paid twice, fraud's share, an early alarm."""
-    gate, budget = scenario.gates.payout, scenario.budget
-    g, q = run.gauges, run.requests
-    verdicts = []
-    left = g["budget_left_fen"].dropna() if len(g) else pd.Series(dtype=float)
-    if len(left):
-        low = g.loc[left.idxmin()]
-        verdicts.append(judged("payout", "budget never overdrawn", float(left.min()), 0, "fen left",
-                               float(left.min()) >= 0, [Evidence(float(low["t"]), f"{int(low['budget_left_fen']):,} fen left")]))
-    ledger = _ledger(run)
-    if ledger is not None:
-        overdrawn = {name: p for name, p in (ledger.get("pools") or {}).items() if p.get("left_fen", 0) < 0}
-        verdicts.append(judged("payout", "no pool overdrawn", float(len(overdrawn)), 0, "pools", not overdrawn,
-                               [Evidence(None, f"{name}: {p['left_fen']:,} fen left of {p.get('budget_fen', 0):,}")
-                                for name, p in overdrawn.items()]))
-        twice = int(ledger.get("paid_twice") or 0)
-        verdicts.append(judged("payout", "no envelope paid twice", float(twice), 0, "prizes", twice == 0,
-                               [Evidence(None, f"{twice} prizes paid more than once")] if twice else []))
-    else:
-        verdicts.append(judged("payout", "no envelope paid twice", None, 0, "prizes", None,
-                               [Evidence(None, "the run holds no ledger from the target")]))
-    paid = q[q["payout_fen"] > 0]
-    total = float(paid["payout_fen"].sum())
-    fraud = float(paid.loc[paid["persona"] == "fraud_script", "payout_fen"].sum())
-    share = fraud / total if total else None
-    verdicts.append(judged("payout", "fraud's share of payouts", share, gate.fraud_share_max, "share",
-                           None if share is None else share <= gate.fraud_share_max,
-                           [Evidence(None, f"{fraud / 100:,.2f} of {total / 100:,.2f} yuan to fraud scripts")]))
-    verdicts.append(_alarm_in_time(run, scenario, gate.alarm_before_budget_share))
-    return verdicts
-
-
-def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
-    """Once payouts run ahead of plan by the warning ratio, the alarm must come before `share`
-    of the budget is gone (a campaign spending as planned has nothing to judge)."""
-    budget_fen = scenario.budget.total_fen
-    g = run.gauges[run.gauges["paid_fen"].notna()] if len(run.gauges) else run.gauges
-    monitor = scenario.fund_loss_plan()
-    warning = scenario.budget.fund_loss.warning_ratio
-    ahead = [float(r.t) for r in g.itertuples() if monitor.read(float(r.t), int(r.paid_fen)).ratio >= warning]
-    spent = g[(g["paid_fen"] >= share * budget_fen) & (g["t"] >= ahead[0])] if ahead else g.iloc[0:0]
-    if not ahead or not len(spent):
-        why = ("payouts never ran ahead of plan" if not ahead
-               else f"less than {share:.0%} of the budget was paid after payouts ran ahead of plan")
-        return judged("payout", "alarm before the budget goes", None, share, "share of budget", None,
-                      [Evidence(None, why)])
-    gone_t = float(spent["t"].iloc[0])
-    alarms = run.events[(run.events["kind"] == "alarm") & (run.events["t"] <= gone_t)]
-    evidence = [Evidence(gone_t, f"{share:.0%} of the budget paid")]
-    evidence += [Evidence(float(alarms["t"].iloc[0]), "fund-loss alarm")] if len(alarms) else []
-    return judged("payout", "alarm before the budget goes", share, share, "share of budget", bool(len(alarms)), evidence)
-
-
 # --- the campaign's rules -----------------------------------------------------------------
 
 def rules_gate(run: Run, scenario: Scenario) -> list[Verdict]:
@@ -237,21 +235,31 @@ def rules_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     verdicts.append(judged("rules", "no taking part in preheat", float(_weights(run, taken).sum()), 0, "actions",
                            None if not len(early) else not len(taken),
                            [Evidence(float(r.t), f"{r.action} accepted for {r.persona}") for r in taken.head(3).itertuples()]
-                           or [Evidence(None, f"{int(_weights(run, early).sum())} attempts in preheat")]))
-    if run.rolled_up:
-        return verdicts  # the rules below need one row per action (a live run)
+                           or [Evidence(None, f"{int(_weights(run, early).sum())} attempts in preheat")],
+                           "preheat_closed"))
+    if run.rolled_up:  # the rules below need one row per action
+        why = "a rolled-up run keeps no participants"
+        return verdicts + [unverified("rules", "locked envelopes refused", why, "envelopes_locked"),
+                           unverified("rules", "share cap held", why, "share_cap"),
+                           unverified("rules", "virtual and blacklisted numbers refused", why,
+                                      "flagged_numbers_refused")]
     verdicts.append(_envelope_before_tasks(q))
     cap = scenario.campaign.caps.shares_per_user
     shares = q[(q["action"] == "share") & q["ok"]].groupby("user_id").size()
     over = shares[shares > cap]
     verdicts.append(judged("rules", "share cap held", float(shares.max()) if len(shares) else None, cap, "links",
                            None if not len(shares) else not len(over),
-                           [Evidence(None, f"{user}: {n} links") for user, n in over.head(3).items()]))
+                           [Evidence(None, f"{user}: {n} links") for user, n in over.head(3).items()]
+                           or [Evidence(None, "nobody was given a share link" if not len(shares)
+                                        else f"{len(shares):,} sharers, none over the cap")], "share_cap"))
     flagged = q[(q["action"] == "login") & q["user_id"].str.contains(r"\+(?:virtual|blacklisted)", regex=True)]
     let_in = flagged[flagged["ok"]]
     verdicts.append(judged("rules", "virtual and blacklisted numbers refused", float(len(let_in)), 0, "logins",
                            None if not len(flagged) else not len(let_in),
-                           [Evidence(float(r.t), f"{r.user_id} logged in") for r in let_in.head(3).itertuples()]))
+                           [Evidence(float(r.t), f"{r.user_id} logged in") for r in let_in.head(3).itertuples()]
+                           or [Evidence(None, "no virtual or blacklisted number tried to log in" if not len(flagged)
+                                        else f"{len(flagged):,} logins of flagged numbers, all refused")],
+                           "flagged_numbers_refused"))
     return verdicts
 
 
@@ -263,4 +271,7 @@ def _envelope_before_tasks(q: pd.DataFrame) -> Verdict:
     early = opens[opens["t"] < first_task]
     return judged("rules", "locked envelopes refused", float(len(early)), 0, "envelopes",
                   None if not len(opens) else not len(early),
-                  [Evidence(float(r.t), f"{r.user_id} paid before any task") for r in early.head(3).itertuples()])
+                  [Evidence(float(r.t), f"{r.user_id} paid before any task") for r in early.head(3).itertuples()]
+                  or [Evidence(None, "no envelope was opened" if not len(opens) else f"{len(opens):,} envelopes opened, "
+                                                                                      "each after a task")],
+                  "envelopes_locked")

@@ -12,7 +12,7 @@ from rehearse.reports.compare import Delta, compare
 from rehearse.reports.figures import key_figures
 from rehearse.reports.plots import all_plots
 from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
-from rehearse.reports.verdicts import Verdict
+from rehearse.reports.verdicts import Tally, Verdict, tally
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -20,20 +20,20 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.pass td.status { background: #d9f2d9; } tr.fail td.status { background: #f8d0d0; }
-tr.skip td.status { background: #eee; color: #666; } tr.regressed { background: #f8d0d0; }
+tr.unverified td.status { background: #fff1c2; color: #6b5200; } tr.regressed { background: #f8d0d0; }
 .none { color: #888; font-style: italic; }
 """
 
 
 def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
-                baseline: dict | None = None) -> str:
+                baseline: dict | None = None, judged: Tally | None = None) -> str:
     """The report page for labelled runs (shown side by side), their verdicts, and, with a
     baseline run's key figures, the first run's deltas to it."""
     labels = [label for label, _ in runs]
     figures = [key_figures(run) for _, run in runs]
     scenarios = sorted({run.info.scenario for _, run in runs}) or ["no runs"]
     title = "Capacity report: " + ", ".join(scenarios)
-    parts = [f"<h1>{escape(title)}</h1>", _summary(verdicts),
+    parts = [f"<h1>{escape(title)}</h1>", _summary(judged or tally(verdicts)),
              "<h2>Verdicts</h2>", _verdicts(verdicts),
              "<h2>Key figures</h2>", _figures(labels, figures),
              "<h2>Plots</h2>", _plots(runs)]
@@ -45,12 +45,9 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
             + "\n".join(parts) + "\n</body></html>\n")
 
 
-def _summary(verdicts: list[Verdict]) -> str:
-    failed = sum(v.status == "fail" for v in verdicts)
-    skipped = sum(v.status == "skip" for v in verdicts)
-    passed = len(verdicts) - failed - skipped
-    word = "FAIL" if failed else "PASS"
-    return f"<p><strong>{word}</strong>: {passed} passed, {failed} failed, {skipped} skipped.</p>"
+def _summary(judged: Tally) -> str:
+    word, _, rest = judged.headline.partition(": ")
+    return f"<p><strong>{word}</strong>: {escape(rest)}.</p>"
 
 
 def _table(header: list[str], rows: list[tuple[str, list[str]]],

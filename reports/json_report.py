@@ -5,20 +5,24 @@ from __future__ import annotations
 from rehearse.observations import Run
 from rehearse.reports.compare import compare
 from rehearse.reports.figures import key_figures
-from rehearse.reports.verdicts import Verdict
+from rehearse.reports.verdicts import Tally, Verdict, tally
 
 
 def report_json(runs: list[tuple[str, Run]], verdicts: list[Verdict],
-                baseline: dict | None = None) -> dict:
+                baseline: dict | None = None, judged: Tally | None = None) -> dict:
     """A JSON-ready report; `baseline` (a baseline run's key figures) is set against the first run.
     """
     figures = {label: key_figures(run) for label, run in runs}
+    judged = judged or tally(verdicts)
     return {
         "runs": [{"label": label, "scenario": run.info.scenario, "engine": run.info.engine,
                   "seed": run.info.seed, "status": run.info.status, "rolled_up": run.rolled_up,
                   "figures": figures[label]} for label, run in runs],
         "verdicts": [v.as_dict() for v in verdicts],
-        "passed": all(v.passed for v in verdicts),
+        "passed": judged.ok,
+        "headline": judged.headline,
+        "required_not_verified": [v.as_dict() for v in judged.required_unverified],
+        "unfinished_runs": list(judged.interrupted),
         "deltas": baseline_deltas(runs, figures, baseline),
     }
 

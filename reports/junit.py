@@ -5,29 +5,37 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from rehearse.reports.rows import evidence_lines, number
-from rehearse.reports.verdicts import Verdict
+from rehearse.reports.verdicts import Tally, Verdict
 
 SUITE = "rehearse gates"
 
 
-def render_junit(verdicts: list[Verdict]) -> str:
+def render_junit(verdicts: list[Verdict], judged: Tally | None = None) -> str:
     """One <testsuite name="rehearse gates">, a <testcase classname=gate name=check> per verdict:
-    <failure> for a fail, <skipped> for a skip, the evidence as the case's output."""
+    <failure> for a fail and for a required check not verified, <skipped> for another check not
+    verified, the evidence as the case's output."""
+    required = {id(v) for v in (judged.required_unverified if judged else ())}
+    missing = [v for v in (judged.required_unverified if judged else ()) if not any(v is w for w in verdicts)]
+    cases = list(verdicts) + missing
     suite = ET.Element("testsuite", {
         "name": SUITE,
-        "tests": str(len(verdicts)),
-        "failures": str(sum(v.status == "fail" for v in verdicts)),
+        "tests": str(len(cases)),
+        "failures": str(sum(v.status == "fail" or id(v) in required for v in cases)),
         "errors": "0",
-        "skipped": str(sum(v.status == "skip" for v in verdicts)),
+        "skipped": str(sum(v.status == "unverified" and id(v) not in required for v in cases)),
     })
-    for verdict in verdicts:
-        case = ET.SubElement(suite, "testcase", {"classname": verdict.gate, "name": verdict.check})
+    for verdict in cases:
+        name = f"{verdict.run}: {verdict.check}" if verdict.run else verdict.check
+        case = ET.SubElement(suite, "testcase", {"classname": verdict.gate, "name": name})
         evidence = "\n".join(evidence_lines(verdict, limit=len(verdict.evidence)))
         if verdict.status == "fail":
             failure = ET.SubElement(case, "failure", {"message": _figure(verdict)})
             failure.text = evidence
-        elif verdict.status == "skip":
-            ET.SubElement(case, "skipped", {"message": evidence or "nothing to judge in this run"})
+        elif id(verdict) in required:
+            failure = ET.SubElement(case, "failure", {"message": "a required check was not verified"})
+            failure.text = evidence
+        elif verdict.status == "unverified":
+            ET.SubElement(case, "skipped", {"message": "not verified: " + (evidence or "nothing to judge in this run")})
         elif evidence:
             ET.SubElement(case, "system-out").text = evidence
     xml = ET.tostring(suite, encoding="unicode")

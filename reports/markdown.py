@@ -8,19 +8,17 @@ from rehearse.observations import Run
 from rehearse.reports.compare import compare, regressions
 from rehearse.reports.figures import key_figures
 from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
-from rehearse.reports.verdicts import Verdict
+from rehearse.reports.verdicts import Tally, Verdict, tally
 
 
 def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
-                    baseline: dict | None = None) -> str:
+                    baseline: dict | None = None, judged: Tally | None = None) -> str:
     """The verdicts, the key figures per run, and (with a baseline run's key figures) the first
     run's regressions against it."""
     labels = [label for label, _ in runs]
     figures = [key_figures(run) for _, run in runs]
-    failed = sum(v.status == "fail" for v in verdicts)
-    skipped = sum(v.status == "skip" for v in verdicts)
-    lines = ["## Capacity report: " + ("FAIL" if failed else "PASS"), "",
-             f"{len(verdicts) - failed - skipped} passed, {failed} failed, {skipped} skipped.", ""]
+    word, _, rest = (judged or tally(verdicts)).headline.partition(": ")
+    lines = ["## Capacity report: " + word, "", rest + ".", ""]
     if verdicts:
         lines += markdown_table(VERDICT_HEADER, [verdict_row(v) for v in verdicts]) + [""]
     if runs:

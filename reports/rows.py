@@ -66,12 +66,12 @@ def figure_rows(figures: list[dict]) -> list[tuple[str, list[str]]]:
     return rows
 
 
-VERDICT_HEADER = ["gate", "check", "status", "figure", "limit", "unit", "evidence"]
+VERDICT_HEADER = ["run", "gate", "check", "status", "figure", "limit", "unit", "evidence"]
 
 
 def verdict_row(verdict: Verdict) -> list[str]:
     """The cells of one verdict; evidence is its first lines joined by '; '."""
-    return [verdict.gate, verdict.check, verdict.status, number(verdict.figure),
+    return [verdict.run, verdict.gate, verdict.check, verdict.word, number(verdict.figure),
             number(verdict.limit), verdict.unit, "; ".join(evidence_lines(verdict))]
 
 

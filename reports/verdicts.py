@@ -1,11 +1,17 @@
-"""What a gate says: pass or fail, the figure against the limit, and the evidence for it."""
+"""What a gate says: pass, fail or not verified, the figure against the limit, and the evidence.
+
+A check with nothing to judge (no ban happened, no ledger, an empty table) is **not verified**,
+never a pass. The scenario names the checks a launch needs (`gates.required`); a required check
+not verified by a run against the target fails the rehearsal like a failed one.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Literal, Sequence
 
-Status = Literal["pass", "fail", "skip"]
+Status = Literal["pass", "fail", "unverified"]
+STATUS_WORD = {"pass": "pass", "fail": "FAIL", "unverified": "not verified"}
 
 
 @dataclass(frozen=True)
@@ -18,10 +24,10 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Verdict:
-    """One check of one gate, e.g. gate "peak", check "p95 open_envelope".
+    """One check of one gate, e.g. gate "peak", check "p95 open_envelope", key "peak.p95".
 
-    `skip` means the run holds nothing to judge this check on (e.g. no bans happened, so no
-    failover time); a skipped check neither passes nor fails the gate."""
+    `unverified` means the run holds nothing to judge this check on, or nothing trustworthy
+    (e.g. no bans happened, so no failover time); the evidence says why."""
 
     gate: str
     check: str
@@ -30,20 +36,101 @@ class Verdict:
     limit: float | None
     unit: str
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
+    slug: str = ""  # the check's short name within its gate (`gates.required`, drills' steady state)
+    run: str = ""  # the label of the run it judged ("simulated", "live", a folder)
+
+    @property
+    def key(self) -> str:
+        """`gate.slug`, e.g. "payout.paid_once": how the scenario names this check."""
+        return f"{self.gate}.{self.slug}"
 
     @property
     def passed(self) -> bool:
-        return self.status != "fail"
+        return self.status == "pass"
+
+    @property
+    def word(self) -> str:
+        return STATUS_WORD[self.status]
 
     def as_dict(self) -> dict:
-        return {"gate": self.gate, "check": self.check, "status": self.status, "figure": self.figure,
-                "limit": self.limit, "unit": self.unit,
+        return {"run": self.run, "gate": self.gate, "check": self.check, "key": self.key, "status": self.status,
+                "figure": self.figure, "limit": self.limit, "unit": self.unit,
                 "evidence": [{"t": e.t, "detail": e.detail} for e in self.evidence]}
 
 
+def slug_of(check: str) -> str:
+    """A check's default slug: its name in snake case ("error rate" -> "error_rate")."""
+    return check.replace(" ", "_").replace("'", "")
+
+
 def judged(gate: str, check: str, figure: float | None, limit: float | None, unit: str,
-           ok: bool | None, evidence: list[Evidence] | tuple[Evidence, ...] = ()) -> Verdict:
-    """A verdict: ok None means there was nothing to judge (skip)."""
-    status: Status = "skip" if ok is None else ("pass" if ok else "fail")
+           ok: bool | None, evidence: Iterable[Evidence] = (), slug: str | None = None) -> Verdict:
+    """A verdict: ok None means there was nothing (trustworthy) to judge: not verified."""
+    status: Status = "unverified" if ok is None else ("pass" if ok else "fail")
     return Verdict(gate=gate, check=check, status=status, figure=figure, limit=limit, unit=unit,
-                   evidence=tuple(evidence))
+                   evidence=tuple(evidence), slug=slug or slug_of(check))
+
+
+def unverified(gate: str, check: str, why: str, slug: str | None = None, limit: float | None = None,
+               unit: str = "") -> Verdict:
+    """A check with nothing to judge, and why."""
+    return judged(gate, check, None, limit, unit, None, [Evidence(None, why)], slug)
+
+
+def requires(key: str, required: Sequence[str]) -> bool:
+    """Whether the scenario's `gates.required` (gate names or `gate.slug` keys) names this check."""
+    return key in required or key.split(".")[0] in required
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a set of verdicts adds up to, and the exit code it gives."""
+
+    passed: int
+    failed: int
+    unverified: int
+    required_unverified: tuple[Verdict, ...]
+    interrupted: tuple[str, ...] = ()  # one line per run that did not finish
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.required_unverified or self.interrupted)
+
+    @property
+    def headline(self) -> str:
+        """One line: PASS or FAIL and why, e.g. "FAIL: 1 failed, 2 required not verified"."""
+        parts = [f"{self.passed} passed", f"{self.failed} failed", f"{self.unverified} not verified"]
+        if self.required_unverified:
+            keys = sorted({(f"{v.run}: " if v.run else "") + v.key for v in self.required_unverified})
+            parts.append(f"{len(self.required_unverified)} required check(s) not verified ({', '.join(keys)})")
+        parts += list(self.interrupted)
+        return f"{'PASS' if self.ok else 'FAIL'}: " + "; ".join(parts)
+
+
+def missing_evidence(verdicts: Sequence[Verdict], required: Sequence[str]) -> list[Verdict]:
+    """The required checks one run against the target did not verify: each required key must
+    have a verdict judged (pass or fail) in the run; a key the run did not judge at all counts
+    too. `required` holds gate names (every check of the gate) and `gate.slug` keys."""
+    judged_keys = {v.key for v in verdicts if v.status != "unverified"}
+    missing = {}
+    for v in verdicts:
+        if v.status == "unverified" and requires(v.key, required) and v.key not in judged_keys:
+            missing.setdefault(v.key, v)
+    seen = {v.key for v in verdicts}
+    for key in required:
+        if "." in key and key not in seen:
+            gate, slug = key.split(".", 1)
+            run = verdicts[0].run if verdicts else ""
+            missing[key] = replace(unverified(gate, slug.replace("_", " "), "no check of this kind was judged in "
+                                              "the run", slug), run=run)
+    return list(missing.values())
+
+
+def tally(verdicts: Sequence[Verdict], missing: Sequence[Verdict] = (), interrupted: Sequence[str] = ()) -> Tally:
+    """Count the verdicts of a rehearsal, with the required checks its live runs did not verify
+    (`missing_evidence`, per run against the target: a simulation is a prediction, not evidence
+    about the target) and a line per run that did not finish."""
+    return Tally(passed=sum(v.status == "pass" for v in verdicts),
+                 failed=sum(v.status == "fail" for v in verdicts),
+                 unverified=sum(v.status == "unverified" for v in verdicts),
+                 required_unverified=tuple(missing), interrupted=tuple(interrupted))

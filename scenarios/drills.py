@@ -24,20 +24,10 @@ from typing import Annotated, Literal, Union
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from rehearse.scenarios.base import Section, Slug
+from rehearse.scenarios.limits import CHECK_KEYS
 from rehearse.scenarios.safeguards import Domain
 from rehearse.scenarios.target import ActionName
 from rehearse.scenarios.units import Seconds
-
-GATE_NAMES = ("peak", "failover", "payout", "rules")
-# The checks a steady state can name one by one (`gate.check`), besides a whole gate.
-CHECKS = {
-    "peak": ("p95", "error_rate"),
-    "failover": ("visits_lost", "pool_never_empty"),
-    "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "fraud_share", "alarm_before_budget"),
-    "rules": ("preheat_closed", "envelopes_locked", "share_cap", "flagged_numbers_refused"),
-}
-STEADY_STATE = tuple(GATE_NAMES) + tuple(f"{g}.{c}" for g, checks in CHECKS.items() for c in checks)
-
 
 class DrillWindow(Section):
     """A stretch of campaign time given inline (start is seconds from launch)."""
@@ -164,7 +154,7 @@ class Drill(Section):
     title: Annotated[str, Field(min_length=1)]
     description: str = ""
     window: WindowRef = Field(description="a traffic window's name, or {start, duration}")
-    steady_state: list[Literal[STEADY_STATE]] = Field(  # type: ignore[valid-type]
+    steady_state: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
         default_factory=list, description="launch gates (or gate.check) that must hold in the window")
     incidents: Annotated[list[Incident], Field(min_length=1)]
     expect: Annotated[list[Response], Field(min_length=1)]

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from rehearse.scenarios.base import Section, Share, Slug
 from rehearse.scenarios.target import ActionName
 from rehearse.scenarios.units import Seconds
+
+
+GATE_NAMES = ("peak", "failover", "payout", "rules")
+# Every check the gates judge, by gate: what `gates.required` and a drill's steady state name
+# one by one (`gate.check`), besides a whole gate.
+CHECKS = {
+    "peak": ("active_users", "p95", "error_rate"),
+    "failover": ("links_off", "visits_lost", "pool_never_empty"),
+    "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "within_rules", "books_match",
+               "fraud_share", "alarm_before_budget"),
+    "rules": ("preheat_closed", "envelopes_locked", "share_cap", "flagged_numbers_refused"),
+}
+CHECK_KEYS = tuple(GATE_NAMES) + tuple(f"{g}.{c}" for g, checks in CHECKS.items() for c in checks)
+# The checks that answer the brief's three launch risks: peak, link-ban failover, payout budget.
+LAUNCH_RISKS = ["peak.active_users", "peak.p95", "peak.error_rate",
+                "failover.links_off", "failover.visits_lost", "failover.pool_never_empty",
+                "payout.never_overdrawn", "payout.no_pool_overdrawn", "payout.paid_once", "payout.within_rules"]
 
 
 class ActionCapacity(Section):
@@ -55,3 +72,7 @@ class Gates(Section):
     failover: FailoverGate
     payout: PayoutGate
     rules: RulesGate = RulesGate()
+    required: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(LAUNCH_RISKS),
+        description="checks a run against the target must verify (a gate name, or gate.check): "
+                    "one not verified fails the rehearsal like a failed one")

@@ -24,6 +24,26 @@ LOOKING = frozenset({"open_page", "view_rules", "visit_link"})
 """Actions anyone may do in any phase: looking is never refused by the rules."""
 
 
+def prize_of(action: str, params: Mapping[str, Any]) -> str:
+    """The budget pool a payout action draws on (an institution id, "grand", "invite"), or ""
+    for an action that pays nothing: the `prize` of a requests row."""
+    if action == "open_envelope":
+        return str(params.get("institution") or "")
+    if action == "grand_draw":
+        return "grand"
+    return "invite" if action == "open_invite_envelope" else ""
+
+
+def prizes_allowed(scenario: Scenario) -> dict[str, int]:
+    """How many times the rules let one participant be paid from each prize: each envelope
+    once, the grand round `draws_per_user` times, the invite envelope `max_rewards_per_user`."""
+    c = scenario.campaign
+    allowed = {i.id: 1 for i in c.institutions}
+    allowed["grand"] = c.grand_round.draws_per_user
+    allowed["invite"] = c.invite.max_rewards_per_user
+    return allowed
+
+
 @dataclass(frozen=True)
 class Rule:
     """One campaign rule: a short id (what mismatches are counted by) and its plain wording."""

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rehearse.scenarios import Scenario
+from rehearse.scenarios.rules import prize_of
 from rehearse.scenarios.target import ACTIONS
 from rehearse.simulator.arrivals import (
     FRAUD, INVITED, INVITEE, NORMAL, ORGANIC, PERSONAS, PREHEAT, PREHEAT_VISIT, RETURNED, SHARER,
@@ -105,7 +106,7 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S,
     fraud = people.persona[pay_who] == FRAUD
     ledger = run_ledger(scenario, bucket_s, buckets, pay_t, pool, amount, fraud, rng, late_topups=plan.topups)
 
-    requests = _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
+    requests = _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
                        ledger, amount, order, payout_rows, pay_t)
     gauges = _gauges(people, actions, bucket, buckets, bucket_s, backlog, ledger, platform)
     events = pd.DataFrame(sorted(platform.events + ledger.events + list(plan.events)),
@@ -215,10 +216,10 @@ def _draw(distribution, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.array([c.amount_fen for c in distribution.choices])[rng.choice(len(weights), size=n, p=weights / weights.sum())]
 
 
-def _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
+def _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_s,
             ledger, amount, order, payout_rows, pay_t) -> pd.DataFrame:
-    """Requests rolled up per (bucket, persona, action, outcome): count, latency, fen paid.
-    `order` sorts the payouts (first those of `payout_rows`, then invite rewards) into the
+    """Requests rolled up per (bucket, persona, action and prize, outcome): count, latency, fen
+    paid. `order` sorts the payouts (first those of `payout_rows`, then invite rewards) into the
     ledger's time order; the ledger's results are mapped back through it."""
     kinds = list(OUTCOME_ERRORS)
     kind = np.where(outcome == OK, 0, np.where(outcome == REFUSED, 1, 2)).astype(np.int8)
@@ -229,8 +230,14 @@ def _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_
     results = ledger.result[from_actions]
     for code, name in ((THROTTLED, "throttled"), (PAUSED, "paused"), (EXHAUSTED, "exhausted")):
         kind[rows[results == code]] = kinds.index(name)
-    np_, na, nk = len(PERSONAS), len(ACTIONS), len(kinds)
-    key = ((bucket.astype(np.int64) * np_ + persona) * na + actions.action) * nk + kind
+    # an envelope's prize is its institution: open_envelope splits into one key per institution
+    institutions = [i.id for i in scenario.campaign.institutions]
+    envelope = actions.action == A["open_envelope"]
+    acted = np.where(envelope, len(ACTIONS) + actions.institution.astype(np.int64), actions.action).astype(np.int64)
+    names = np.array(list(ACTIONS) + ["open_envelope"] * len(institutions))
+    prizes = np.array([prize_of(a, {}) for a in ACTIONS] + institutions)
+    np_, na, nk = len(PERSONAS), len(names), len(kinds)
+    key = ((bucket.astype(np.int64) * np_ + persona) * na + acted) * nk + kind
     size = buckets * np_ * na * nk
     count = np.bincount(key, minlength=size)
     fen = np.bincount(key[rows], weights=np.where(results == PAID, amount[from_actions], 0), minlength=size)
@@ -239,22 +246,23 @@ def _rollup(actions, persona, bucket, outcome, lost, mean, p95, buckets, bucket_
     b, rest = np.divmod(present, np_ * na * nk)
     p, rest = np.divmod(rest, na * nk)
     a, k = np.divmod(rest, nk)
+    base = np.where(a >= len(ACTIONS), A["open_envelope"], a)  # the action's own column (latency)
     # invite rewards paid by fission (no action row of their own)
     invite = ~from_actions
     invite_b = np.minimum((pay_t[invite] // bucket_s).astype(np.int64), buckets - 1)
     invite_paid = np.where(ledger.result[invite] == PAID, amount[invite], 0)
     frame = pd.DataFrame({
         "t": b * bucket_s, "engine": "simulator", "persona": np.array(PERSONAS)[p],
-        "action": np.array(ACTIONS)[a], "channel": "", "domain": "",
+        "action": names[a], "channel": "", "domain": "",
         "status": np.select([k == 0, k == 1], [200, 409], default=503),
         "ok": k == 0, "refused": np.isin(k, [1, 3, 4, 5, 6]),  # lost on a banned link: the platform refused
         "error": np.array([OUTCOME_ERRORS[x] for x in kinds])[k],
-        "count": count[present], "latency_p50": mean[b, a], "latency_p95": p95[b, a],
-        "latency_p99": p95[b, a], "payout_fen": fen[present].astype(np.int64)})
+        "count": count[present], "latency_p50": mean[b, base], "latency_p95": p95[b, base],
+        "latency_p99": p95[b, base], "payout_fen": fen[present].astype(np.int64), "prize": prizes[a]})
     if invite.any():
         extra = pd.DataFrame({"t": invite_b * bucket_s, "payout_fen": invite_paid}).groupby("t", as_index=False).sum()
         extra = extra.assign(engine="simulator", persona="sharer", action="open_invite_envelope", channel="",
-                             domain="", status=200, ok=True, refused=False, error="", count=1,
+                             domain="", status=200, ok=True, refused=False, error="", count=1, prize="invite",
                              latency_p50=0.0, latency_p95=0.0, latency_p99=0.0)
         frame = pd.concat([frame, extra[frame.columns]], ignore_index=True)
     return frame

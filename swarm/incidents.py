@@ -15,6 +15,7 @@ simulated drill writes. Money and populations are divided by the run's scale.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -92,9 +93,12 @@ class LiveIncidents:
             self.event(now, "incident_failed", "the target has no slowdown operation or refused it")
 
     def _delayed_topup(self, incident, now: float) -> None:
-        answer = self.operation("limit_pool", pool=incident.pool, left_fen=int(incident.left_fen / self.scale))
+        left_fen = int(incident.left_fen / self.scale)
+        answer = self.operation("limit_pool", pool=incident.pool, left_fen=left_fen)
         if answer is None:
             self.event(now, "incident_failed", f"the target could not cut pool {incident.pool}")
+        else:  # the harness's own ledger judges the pool's payouts from here against this cap
+            self.event(self.clock(), "pool_cap", json.dumps({"pool": incident.pool, "left_fen": left_fen}))
         self.watches.append(_Watch(incident.pool, max(1, int(incident.amount_fen / self.scale)), incident.delay))
 
     def _watch(self, watch: _Watch, now: float) -> None:

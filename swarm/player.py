@@ -1,10 +1,15 @@
 """Playing personas against a live target: steps in, requests out, one observation row per act.
 
 The player is engine-neutral: the Locust user gives it FastHttpUser's `send` and gevent's
-`sleep`, the walkthrough gives it httpx and a narrator. `record` receives one tuple per act, in
-the order of the requests table's columns (`observations.REQUESTS.columns`). Time is compressed: a Wait of s
-campaign seconds sleeps s / compress wall seconds. Invitees a sharer brings (Spawn) queue up
-here until due; the next free user plays them.
+`sleep`, the walkthrough gives it httpx and a narrator. `record` receives one tuple per request,
+in the order of the requests table's columns (`observations.REQUESTS.columns`). Time is
+compressed: a Wait of s campaign seconds sleeps s / compress wall seconds. Invitees a sharer
+brings (Spawn) queue up here until due; the next free user plays them.
+
+Every row carries the harness's own ledger: the prize a payout drew on and its attempt. A persona
+retries a step by yielding the same Act again, so the copies of a burst and the retries of one
+step share an attempt id; a request cut off by a stop (the engine kills the user mid-request) is
+still a row, with the error `unanswered`.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.journeys import PERSONAS
+from rehearse.observations.schema import UNANSWERED
 from rehearse.personas.steps import WAITED, Act, Outcome, Spawn, Wait
 from rehearse.scenarios import Scenario
+from rehearse.scenarios.rules import prize_of
 from rehearse.swarm.contract import Contract, Link, RequestSpec
 
 Send = Callable[[RequestSpec], tuple[int, bytes, float]]
@@ -53,6 +61,7 @@ class Player:
         self._due: list[_Due] = []
         self._seq = itertools.count()
         self.paid_by_persona: dict[str, int] = {}
+        self._steps: dict[str, tuple[Act, str, int]] = {}  # user_key -> (last act, its attempt, steps)
 
     # --- who plays next --------------------------------------------------------------------
 
@@ -74,6 +83,13 @@ class Player:
              running: Callable[[], bool] | None = None, send_burst: SendBurst | None = None) -> None:
         """Drive the user's journey to its end (or until running() turns False)."""
         journey = PERSONAS[user.persona](user, self.scenario, self.rng)
+        try:
+            self._play(user, journey, send, sleep, running, send_burst)
+        finally:
+            self._steps.pop(user.user_key, None)
+
+    def _play(self, user: Identity, journey, send: Send, sleep: Callable[[float], None],
+              running: Callable[[], bool] | None, send_burst: SendBurst | None) -> None:
         session: dict[str, Any] = {}
         outcome: Outcome | None = None
         owed = 0.0  # wall seconds of waiting saved up from waits too short to sleep
@@ -108,39 +124,58 @@ class Player:
         sent in parallel when the engine can; every copy is recorded; the first that worked wins."""
         domain = ""
         action = act.action
+        attempt = self._attempt(act, user)
         if action == "visit_link" and act.params.get("url"):
             domain = Link.parse(act.params["url"]).domain
             if self.platform is not None and not self.platform.visit(domain):
                 outcome = Outcome(ok=False, status=0, refused=True, error="link_banned")
-                self._record(act, user, domain, outcome)
+                self._record(act, user, domain, outcome, attempt)
                 return outcome
         spec = self.contract.build(act, user, session)
         burst = act.params.get("burst", 1)
-        if burst > 1 and send_burst is not None:
-            answers = [self.contract.read(act, *answer) for answer in send_burst(spec, burst)]
-            outcome, learned = next((a for a in answers if a[0].ok), answers[0])
-            for copy, _ in answers:
-                if copy is not outcome:  # the winner is recorded below, once
-                    self._settle(act, user, domain, copy)
-        else:
-            status, body, latency_ms = send(spec)
-            outcome, learned = self.contract.read(act, status, body, latency_ms)
+        sent_at = time.perf_counter()
+        try:
+            if burst > 1 and send_burst is not None:
+                answers = [self.contract.read(act, *answer) for answer in send_burst(spec, burst)]
+            else:
+                burst = 1
+                answers = [self.contract.read(act, *send(spec))]
+        except BaseException:  # stopped mid-request (e.g. gevent's GreenletExit): sent, never answered
+            cut = Outcome(ok=False, latency_ms=(time.perf_counter() - sent_at) * 1000, error=UNANSWERED)
+            for _ in range(burst):
+                self._record(act, user, domain, cut, attempt)
+            raise
+        outcome, learned = next((a for a in answers if a[0].ok), answers[0])
+        for copy, _ in answers:
+            if copy is not outcome:  # the winner is recorded below, once
+                self._settle(act, user, domain, copy, attempt)
         session.update(learned)
         if action == "share" and outcome.ok:
             domain = str(outcome.data.get("share_domain") or "")
             if self.platform is not None and domain:
                 self.platform.share(domain)
-        self._settle(act, user, domain, outcome)
+        self._settle(act, user, domain, outcome, attempt)
         return outcome
 
-    def _settle(self, act: Act, user: Identity, domain: str, outcome: Outcome) -> None:
+    def _attempt(self, act: Act, user: Identity) -> str:
+        """The attempt id of this act: a new one per step, the same one when the persona yields
+        the same Act again (a retry)."""
+        last = self._steps.get(user.user_key)
+        if last is not None and last[0] is act:
+            return last[1]
+        steps = 1 if last is None else last[2] + 1
+        attempt = f"{user.user_key}#{steps}"
+        self._steps[user.user_key] = (act, attempt, steps)
+        return attempt
+
+    def _settle(self, act: Act, user: Identity, domain: str, outcome: Outcome, attempt: str) -> None:
         if outcome.payout_fen:
             self.paid_by_persona[user.persona] = self.paid_by_persona.get(user.persona, 0) + outcome.payout_fen
-        self._record(act, user, domain, outcome)
+        self._record(act, user, domain, outcome, attempt)
 
-    def _record(self, act: Act, user: Identity, domain: str, outcome: Outcome) -> None:
+    def _record(self, act: Act, user: Identity, domain: str, outcome: Outcome, attempt: str) -> None:
         # t, engine, persona, user_id, action, channel, domain, status, ok, refused, latency_ms,
-        # payout_fen, error: the requests table's column order
+        # payout_fen, error, prize, attempt: the requests table's column order
         self.record((self.clock(), self.engine, user.persona, user.user_key, act.action, user.channel,
                      domain, outcome.status, outcome.ok, outcome.refused, outcome.latency_ms,
-                     outcome.payout_fen, outcome.error or ""))
+                     outcome.payout_fen, outcome.error or "", prize_of(act.action, act.params), attempt))

@@ -110,10 +110,13 @@ class SwarmRuntime:
     # --- time ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """The run starts now: campaign time is the window's start; the target's clock follows."""
+        """The run starts now: campaign time is the window's start; the target's clock follows.
+        The target's books are read first, so what it records paying in the run can be
+        cross-checked against what the harness saw it pay."""
         self.started = self.ticker()
         if self.role in ("local", "master"):
             self.operation("set_clock", t=self.plan.window.start)
+            self._record_ledger("ledger_start")
 
     def elapsed(self) -> float:
         return 0.0 if self.started is None else self.ticker() - self.started
@@ -169,15 +172,16 @@ class SwarmRuntime:
         self._failures_in_a_row = self._failures_in_a_row + 1 if (requests and failures >= requests) else 0
         return row
 
-    def _record_ledger(self) -> None:
-        """The target's ledger at the end (pools, prizes paid twice) for the payout gate."""
+    def _record_ledger(self, kind: str = "ledger") -> None:
+        """The target's books (paid in all and per pool, prizes paid twice), as an event: at the
+        start ("ledger_start") and the end ("ledger") for the payout gate's cross-check."""
         try:
             values = self.operation("ledger") or {}
         except (httpx.HTTPError, OSError):
             return
-        facts = {k: values[k] for k in ("pools", "paid_twice") if values.get(k) is not None}
+        facts = {k: values[k] for k in ("paid_fen", "pools", "paid_twice") if values.get(k) is not None}
         if facts:
-            self.writer.event(self.now(), "ledger", json.dumps(facts, sort_keys=True))
+            self.writer.event(self.now(), kind, json.dumps(facts, sort_keys=True))
 
     def target_down(self) -> bool:
         return self._failures_in_a_row >= TARGET_DOWN_SECONDS

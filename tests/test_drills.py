@@ -184,14 +184,14 @@ def test_an_incident_the_target_could_not_play_fails_the_drill():
 
 def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
     """A renamed gate check must not drop out of a drill's steady state unnoticed."""
-    from rehearse.reports.drills import check_slug
     from rehearse.reports.gates import all_gates
-    from rehearse.scenarios.drills import CHECKS
+    from rehearse.scenarios.limits import CHECKS
 
     served = dict(t=10.0, engine="swarm", persona="normal", user_id="u1", action="open_envelope",
-                  channel="main_venue", status=200, ok=True, latency_ms=40.0, payout_fen=88)
+                  channel="main_venue", status=200, ok=True, latency_ms=40.0, payout_fen=88, prize="anhe",
+                  attempt="u1#1")
     gauges = [{"t": 0.0, "active_users": 10, "budget_left_fen": 1000, "paid_fen": 88, "alarm_level": 0}]
     ledger = '{"pools": {"anhe": {"left_fen": 500, "budget_fen": 3000}}, "paid_twice": 0}'
-    judged_checks = {f"{v.gate}.{check_slug(v.check)}"
+    judged_checks = {v.key
                      for v in all_gates(_run([(59.0, "ledger", ledger)], gauges, [served]), load_scenario())}
     assert {f"{gate}.{check}" for gate, checks in CHECKS.items() for check in checks} <= judged_checks

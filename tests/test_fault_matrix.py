@@ -18,6 +18,9 @@ INSTITUTIONS = ["anhe", "beichen", "chunhui", "dingsheng", "everbright", "fuxing
 # Scripts get past the signature so that their bursts race the payout interface, and the pools
 # are small enough to run dry within the run.
 RACES = ("antifraud.signed_payouts=false", *(f"budget.institutions_fen.{i}=5000" for i in INSTITUTIONS))
+# The payout faults are judged from the harness's own rows: the target maps no operations at all
+# (no ledger to believe, no link pool), and the checks still catch them.
+BLIND = (*RACES, "target.operations={}")
 BANS = ("links.ban_rule.max_shares=800",)  # domains banned in the first second: time to see what follows
 
 MATRIX = {
@@ -26,8 +29,8 @@ MATRIX = {
     "slow-open": ((), None, 80, 100, "p95 open_envelope"),
     "preheat-leak": ((), "preheat_day", 20, 400, "no taking part in preheat"),
     "no-failover": (BANS, None, 20, 400, "links off"),
-    "double-pay": (RACES, None, 80, 100, "no envelope paid twice"),
-    "overspend": (RACES, None, 80, 100, "no pool overdrawn"),
+    "double-pay": (BLIND, None, 80, 100, "no attempt paid twice"),
+    "overspend": (BLIND, None, 80, 100, "no pool overdrawn"),
 }
 
 
@@ -52,4 +55,4 @@ def test_each_fault_fails_its_gate_and_the_healthy_backend_passes_it(fault, tmp_
     healthy = swarm(tmp_path / "healthy", None, overrides, window, users, scale)
     assert "fail" in statuses(broken, overrides, check), f"{fault} was not caught by '{check}'"
     assert "fail" not in statuses(healthy, overrides, check), f"the healthy backend failed '{check}'"
-    assert statuses(healthy, overrides, check) != set()
+    assert "pass" in statuses(healthy, overrides, check), f"the healthy run did not verify '{check}'"

@@ -8,16 +8,18 @@ import pandas as pd
 import pytest
 
 from rehearse.observations import EVENTS, GAUGES, REQUESTS, Run, RunInfo
+from rehearse.scenarios.rules import prize_of
 from rehearse.reports.gates import all_gates, failover_gate, payout_gate, peak_gate, rules_gate
 
 START = datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc)
 
 
 def request(t, action, persona="normal", user="normal-1", ok=True, refused=False, status=200,
-            latency_ms=20.0, payout_fen=0, domain="", error=""):
+            latency_ms=20.0, payout_fen=0, domain="", error="", prize=None, attempt=None):
     return dict(t=t, engine="swarm", persona=persona, user_id=user, action=action, channel="main_venue",
                 domain=domain, status=status, ok=ok, refused=refused, latency_ms=latency_ms,
-                payout_fen=payout_fen, error=error)
+                payout_fen=payout_fen, error=error, prize=prize_of(action, {"institution": "anhe"}) if prize is None
+                else prize, attempt=attempt or f"{user}#{t:g}")
 
 
 def make_run(requests, gauges=(), events=(), scale=1.0) -> Run:
@@ -90,28 +92,36 @@ def test_failover_fails_when_the_pool_runs_dry_and_visits_are_lost(scenario):
     assert status(verdicts, "visits lost to bans") == "fail"
 
 
-def test_payout_fails_on_overdraft_double_pay_and_fraud(scenario):
-    rows = healthy_requests() + [request(60.0 + i, "open_envelope", persona="fraud_script", user=f"f-{i}",
-                                         payout_fen=300) for i in range(10)]
-    ledger = '{"pools": {"anhe": {"left_fen": -500, "budget_fen": 3000}}, "paid_twice": 2}'
-    verdicts = payout_gate(make_run(rows, healthy_gauges(left=-500), [(59.0, "ledger", ledger)]), scenario)
-    assert status(verdicts, "budget never overdrawn") == "fail"
-    assert status(verdicts, "no pool overdrawn") == "fail"
-    assert status(verdicts, "no envelope paid twice") == "fail"
-    assert status(verdicts, "fraud's share of payouts") == "fail"
+def test_a_share_asked_for_after_a_ban_that_gets_no_link_is_an_empty_pool(scenario):
+    rows = healthy_requests() + [request(60.0 + i, "share", user=f"late-{i}", ok=False, status=503,
+                                         error="no_domain") for i in range(3)]
+    verdicts = failover_gate(make_run(rows, healthy_gauges(), [(5.0, "ban", "hb1.yearend-wealth.example: x")]),
+                             scenario)
+    check = next(v for v in verdicts if v.key == "failover.pool_never_empty")
+    assert check.status == "fail" and "no_domain" in check.evidence[0].detail
 
 
-def test_payout_fails_when_the_alarm_comes_after_the_money_is_gone(scenario):
-    budget = scenario.budget.total_fen  # a drain: 1 % of the budget a second, far ahead of plan
-    gauges = [dict(t=float(t), active_users=8000, budget_left_fen=budget - t * budget // 100, paid_fen=t * budget // 100)
-              for t in range(0, 100, 10)]
-    late = payout_gate(make_run(healthy_requests(), gauges, [(95.0, "alarm", "fund-loss ratio 1.30")]), scenario)
-    early = payout_gate(make_run(healthy_requests(), gauges, [(5.0, "alarm", "fund-loss ratio 1.30")]), scenario)
-    assert status(late, "alarm before the budget goes") == "fail"
-    assert status(early, "alarm before the budget goes") == "pass"
+def test_links_off_a_banned_domain_pass_only_when_enough_links_show_it_gone(scenario):
+    banned, other = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
+    pool = len(scenario.links.primary_domains) + len(scenario.links.backup_domains)
+    before = [request(10.0, "share", user="s-0", domain=banned)]
+    enough = before + [request(200.0 + i, "share", user=f"s-{i}", domain=other) for i in range(pool)]
+    too_few = before + [request(200.0 + i, "share", user=f"s-{i}", domain=other) for i in range(pool - 1)]
+    ban = [(100.0, "ban", f"{banned}: shares")]
+    assert status(failover_gate(make_run(enough, events=ban), scenario), f"links off {banned}") == "pass"
+    assert status(failover_gate(make_run(too_few, events=ban), scenario), f"links off {banned}") == "unverified"
+    no_shares = [request(10.0, "open_page")]
+    assert status(failover_gate(make_run(no_shares, events=ban), scenario), f"links off {banned}") == "unverified"
 
 
-def test_rules_fail_on_preheat_leak_unlocked_envelopes_caps_and_flagged_numbers(scenario):
+def test_failover_with_no_ban_verifies_nothing(scenario):
+    verdicts = failover_gate(make_run(healthy_requests(), healthy_gauges()), scenario)
+    assert {v.key: v.status for v in verdicts} == {"failover.links_off": "unverified",
+                                                   "failover.visits_lost": "unverified",
+                                                   "failover.pool_never_empty": "unverified"}
+
+
+def test_the_rules_gate_fails_on_preheat_leak_unlocked_envelopes_caps_and_flagged_numbers(scenario):
     rows = healthy_requests()
     rows += [request(-600.0, "login", persona="preheat_browser", user="preheat_browser-2")]
     rows += [request(70.0, "open_envelope", persona="fraud_script", user="fraud_script-9", payout_fen=50)]
@@ -128,20 +138,29 @@ def test_a_short_failover_gap_is_not_an_empty_pool_but_a_long_one_is(scenario):
     def gauges(empty_minutes):
         return [dict(t=60.0 * m, active_users=8000, healthy_domains=0 if 5 <= m < 5 + empty_minutes else 4)
                 for m in range(30)]
-    short = failover_gate(make_run(healthy_requests(), gauges(2)), scenario)
-    long = failover_gate(make_run(healthy_requests(), gauges(10)), scenario)
+    ban = [(5.0, "ban", "hb1.yearend-wealth.example: shares")]
+    short = failover_gate(make_run(healthy_requests(), gauges(2), ban), scenario)
+    long = failover_gate(make_run(healthy_requests(), gauges(10), ban), scenario)
     assert status(short, "backup pool never empty") == "pass"
     assert status(long, "backup pool never empty") == "fail"
 
 
-def test_spending_as_planned_has_no_alarm_to_judge(scenario):
-    plan = scenario.budget.fund_loss.planned_spend_fen * 0.0001  # a trickle, well behind plan
-    gauges = [dict(t=3600.0 * h, active_users=8000, paid_fen=int(plan * h)) for h in range(1, 20)]
-    verdicts = payout_gate(make_run(healthy_requests(), gauges), scenario)
-    assert status(verdicts, "alarm before the budget goes") == "skip"
-
-
-def test_checks_without_anything_to_judge_are_skipped_not_passed(scenario):
+def test_checks_without_anything_to_judge_are_not_verified_never_passed(scenario):
     verdicts = all_gates(make_run([request(10.0, "open_page")], healthy_gauges()), scenario)
-    assert status(verdicts, "links off banned domains") == "skip"
-    assert status(verdicts, "no taking part in preheat") == "skip"
+    assert status(verdicts, "links off banned domains") == "unverified"
+    assert status(verdicts, "no taking part in preheat") == "unverified"
+    nothing = all_gates(make_run([]), scenario)
+    assert {v.status for v in nothing} == {"unverified"}
+
+
+def test_requests_cut_off_by_the_end_of_a_run_are_not_errors(scenario):
+    rows = healthy_requests() + [request(40.0 + i, "open_envelope", ok=False, status=0, latency_ms=9000.0,
+                                         error="unanswered") for i in range(20)]
+    verdicts = peak_gate(make_run(rows, healthy_gauges()), scenario)
+    assert status(verdicts, "error rate") == "pass" and status(verdicts, "p95 open_envelope") == "pass"
+
+
+def test_peak_with_no_answered_request_or_gauge_verifies_nothing(scenario):
+    verdicts = peak_gate(make_run([request(10.0, "open_page", ok=False, status=0, error="unanswered")]), scenario)
+    assert {v.key: v.status for v in verdicts} == {"peak.active_users": "unverified", "peak.p95": "unverified",
+                                                   "peak.error_rate": "unverified"}

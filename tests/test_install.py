@@ -28,9 +28,9 @@ def installed(tmp_path_factory) -> Path:
     """A fresh venv with the project's wheel in it; its dependencies come from this venv's
     site-packages through a path file (no network, and no editable `rehearse` is visible)."""
     tmp = tmp_path_factory.mktemp("install")
-    tracked = run(["git", "ls-files"], ROOT).stdout.split()
+    tracked = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], ROOT).stdout.split()
     if not tracked:
-        pytest.skip("not a git checkout: the wheel is built from the tracked files")
+        pytest.skip("not a git checkout: the wheel is built from the files git tracks or would")
     src = tmp / "src"
     for name in tracked:
         if (ROOT / name).is_file():

@@ -41,14 +41,14 @@ def make_info(**changes) -> RunInfo:
 def request_row(t: float, user: str = "u1", **changes) -> dict:
     row = dict(t=t, engine="simulator", persona="normal", user_id=user, action="open_envelope",
                channel="wechat", domain="", status=200, ok=True, refused=False, latency_ms=12.5,
-               payout_fen=88, error="")
+               payout_fen=88, error="", prize="anhe", attempt=f"{user}#{t:g}")
     return {**row, **changes}
 
 
 def rollup_row(t: float, **changes) -> dict:
     row = dict(t=t, engine="simulator", persona="normal", action="open_page", channel="wechat",
                domain="a.example", status=200, ok=True, refused=False, error="", count=1500,
-               latency_p50=20.0, latency_p95=80.5, latency_p99=140.0, payout_fen=0)
+               latency_p50=20.0, latency_p95=80.5, latency_p99=140.0, payout_fen=0, prize="")
     return {**row, **changes}
 
 
@@ -237,7 +237,8 @@ def test_without_pyarrow_the_writer_falls_back_to_csv(tmp_path: Path, monkeypatc
     assert default_format() == "csv"
     with RunWriter(tmp_path, make_info()) as out:
         out.request(**request_row(0.0))
-    assert parts(tmp_path) == ["requests-main-000001.csv"]
+    # every table gets a file on close, even with no rows, so a finished run never lacks one
+    assert parts(tmp_path) == ["events-main-000001.csv", "gauges-main-000001.csv", "requests-main-000001.csv"]
     consolidate(tmp_path)
 
     assert (tmp_path / "requests.csv").is_file()

@@ -4,6 +4,7 @@ and JSON renderings, on crafted run folders and on a small simulated campaign.""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -23,7 +24,7 @@ from rehearse.reports.json_report import report_json
 from rehearse.reports.junit import render_junit
 from rehearse.reports.markdown import render_markdown
 from rehearse.reports.plots import PLOTS, all_plots
-from rehearse.reports.verdicts import Evidence, judged
+from rehearse.reports.verdicts import Evidence, judged, tally
 
 START = datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -40,7 +41,8 @@ def request(t: float, persona: str, action: str, *, status: int = 200, ok: bool 
             refused: bool = False, latency_ms: float = 10.0, payout_fen: int = 0) -> dict:
     return dict(t=t, engine="swarm", persona=persona, user_id=f"{persona}-1", action=action,
                 channel="main_venue", domain="hb1.example", status=status, ok=ok, refused=refused,
-                latency_ms=latency_ms, payout_fen=payout_fen, error="" if ok else "x")
+                latency_ms=latency_ms, payout_fen=payout_fen, error="" if ok else "x",
+                prize="anhe" if action == "open_envelope" else "", attempt=f"{persona}-1#{t:g}")
 
 
 @pytest.fixture
@@ -76,7 +78,7 @@ def rollup_row(t: float, action: str, count: int, *, persona: str = "normal", ok
     return dict(t=t, engine="simulator", persona=persona, action=action, channel="main_venue",
                 domain="", status=200 if ok else (409 if refused else 504), ok=ok, refused=refused,
                 error="", count=count, latency_p50=p95 / 2, latency_p95=p95, latency_p99=p95 * 1.5,
-                payout_fen=payout_fen)
+                payout_fen=payout_fen, prize="anhe" if action == "open_envelope" else "")
 
 
 @pytest.fixture
@@ -111,12 +113,12 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return load_run(folder)
 
 
-VERDICTS = [
+VERDICTS = [replace(v, run="live") for v in (
     judged("peak", "p95 open_envelope", 80.0, 800.0, "ms", True, [Evidence(3600.0, "peak window")]),
     judged("payout", "fraud share", 0.25, 0.05, "share", False,
            [Evidence(60.0, "<script>alert(1)</script> | paid"), Evidence(None, "second")]),
     judged("failover", "ban hb1", None, 300.0, "s", None),
-]
+)]
 
 
 # key figures
@@ -198,9 +200,10 @@ def test_html_escapes_text_and_shows_verdicts_and_figures(raw_run: Run) -> None:
     html = render_html([("live <b>", raw_run)], VERDICTS)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>" not in html and "live <b>" not in html and "live &lt;b&gt;" in html
-    assert ('<tr class="fail"><td class="">payout</td><td class="">fraud share</td>'
-            '<td class="status">fail</td>') in html
-    assert "<p><strong>FAIL</strong>: 1 passed, 1 failed, 1 skipped.</p>" in html
+    assert ('<tr class="fail"><td class="">live</td><td class="">payout</td><td class="">fraud share</td>'
+            '<td class="status">FAIL</td>') in html
+    assert '<tr class="unverified"><td class="">live</td><td class="">failover</td>' in html
+    assert "<p><strong>FAIL</strong>: 1 passed; 1 failed; 1 not verified.</p>" in html
     assert '<td class="">fraud&#x27;s share of payouts</td><td class="num">25.00 %</td>' in html
     assert "Against the baseline" not in html
 
@@ -218,11 +221,11 @@ def test_markdown_holds_the_verdicts_and_key_figures(raw_run: Run) -> None:
     text = render_markdown([("live", raw_run)], VERDICTS)
     lines = text.splitlines()
     assert lines[0] == "## Capacity report: FAIL"
-    assert "| gate | check | status | figure | limit | unit | evidence |" in lines
-    assert "| peak | p95 open_envelope | pass | 80 | 800 | ms | t=60.0 min: peak window |" in lines
-    assert ("| payout | fraud share | fail | 0.25 | 0.05 | share | "
+    assert "| run | gate | check | status | figure | limit | unit | evidence |" in lines
+    assert "| live | peak | p95 open_envelope | pass | 80 | 800 | ms | t=60.0 min: peak window |" in lines
+    assert ("| live | payout | fraud share | FAIL | 0.25 | 0.05 | share | "
             "t=60.0 s: &lt;script&gt;alert(1)&lt;/script&gt; \\| paid; second |") in lines
-    assert "| failover | ban hb1 | skip | - | 300 | s |  |" in lines
+    assert "| live | failover | ban hb1 | not verified | - | 300 | s |  |" in lines
     assert "| fraud's share of payouts | 25.00 % |" in lines
     assert "| p95 open_envelope (ms) | 2,704 |" in lines
     assert len(lines) < 60
@@ -245,12 +248,19 @@ def test_junit_has_one_case_per_verdict_and_counts_them() -> None:
         {"tests": "3", "failures": "1", "errors": "0", "skipped": "1"}
     cases = suite.findall("testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == \
-        [("peak", "p95 open_envelope"), ("payout", "fraud share"), ("failover", "ban hb1")]
+        [("peak", "live: p95 open_envelope"), ("payout", "live: fraud share"), ("failover", "live: ban hb1")]
     failure = cases[1].find("failure")
     assert failure.get("message") == "0.25 share against a limit of 0.05 share"
     assert "<script>alert(1)</script>" in failure.text
     assert cases[0].find("failure") is None and cases[0].find("skipped") is None
     assert cases[2].find("skipped") is not None
+
+
+def test_junit_fails_a_required_check_not_verified() -> None:
+    judged_ = tally(VERDICTS, missing=[VERDICTS[2]])
+    suite = ET.fromstring(render_junit(VERDICTS, judged_))
+    assert {k: suite.get(k) for k in ("tests", "failures", "skipped")} == {"tests": "3", "failures": "2", "skipped": "0"}
+    assert suite.findall("testcase")[2].find("failure").get("message") == "a required check was not verified"
 
 
 def test_junit_of_no_verdicts_is_an_empty_suite() -> None:
@@ -311,7 +321,8 @@ def test_the_funnel_per_channel_is_drawn_for_a_live_run_only(tmp_path):
         user = f"normal-{n}"
         rows += [dict(t=float(n), engine="swarm", persona="normal", user_id=user, action=action,
                       channel=channel, domain="", status=200, ok=True, refused=False, latency_ms=5.0,
-                      payout_fen=100 if action == "open_envelope" else 0, error="")
+                      payout_fen=100 if action == "open_envelope" else 0, error="",
+                      prize="anhe" if action == "open_envelope" else "", attempt=f"{user}#{action}")
                  for action in ("open_page", "login", "complete_task", "open_envelope")[: 2 + n % 3]]
     info = RunInfo.start(load_scenario(), engine="swarm", seed=1)
     save_run(tmp_path / "live", info, pd.DataFrame(rows), GAUGES.empty(), EVENTS.empty())

@@ -1,0 +1,73 @@
+"""The verdict of a rehearsal: every gate on every run, each verdict labelled with its run, the
+required checks the runs against the target did not verify, and the runs that did not finish.
+
+    judgement = judge([("live", load_run(folder))], scenario)
+    judgement.tally.headline    # "FAIL: 12 passed; 0 failed; 3 not verified; 1 required ..."
+    judgement.exit_code         # 0 pass, 1 fail
+
+A simulated run is a prediction: it can fail a check, it cannot verify the target, so the
+scenario's required checks (`gates.required`) are asked of the live runs only. A run that did
+not finish never passes, unless `allow_interrupted` (exploring what an interrupted run saw).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from rehearse.observations import Run
+from rehearse.reports.gates import all_gates
+from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
+from rehearse.scenarios import Scenario
+
+SIMULATED = "simulator"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdicts: tuple[Verdict, ...]
+    tally: Tally
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.tally.ok else 1
+
+
+def is_live(run: Run) -> bool:
+    """A run against a target (swarm, drill), not the simulator's model."""
+    return run.info.engine != SIMULATED
+
+
+def unfinished(label: str, run: Run) -> str | None:
+    """Why a run cannot pass as it is ("live: interrupted after 8 of 30 s"), or None if it finished."""
+    info = run.info
+    if info.status == "finished":
+        return None
+    played = info.extra.get("played_s")
+    if not isinstance(played, (int, float)) and info.ended_at is not None:
+        played = (info.ended_at - info.started_at).total_seconds()
+    planned = info.extra.get("duration_s")
+    how_much = ""
+    if isinstance(played, (int, float)):
+        how_much = f" after {played:,.0f} s" + (f" of {planned:,.0f} s" if isinstance(planned, (int, float)) else "")
+    if info.status == "interrupted":
+        return f"{label} was interrupted{how_much}: judge a finished run, or pass --allow-interrupted"
+    return (f"{label} is {info.status} (no end recorded: still running, or its writer died): judge a finished "
+            "run, or pass --allow-interrupted")
+
+
+def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverified: bool = False,
+          allow_interrupted: bool = False) -> Judgement:
+    """Every gate on every run; the tally with the live runs' missing evidence and unfinished runs."""
+    verdicts: list[Verdict] = []
+    missing: list[Verdict] = []
+    stopped: list[str] = []
+    for label, run in runs:
+        judged = [replace(v, run=label) for v in all_gates(run, scenario)]
+        verdicts += judged
+        if is_live(run) and not allow_unverified:
+            missing += missing_evidence(judged, scenario.gates.required)
+        line = unfinished(label, run)
+        if line is not None and not allow_interrupted:
+            stopped.append(line)
+    return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped))

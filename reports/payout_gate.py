@@ -1,0 +1,330 @@
+"""The payout gate, judged from the harness's own ledger: the requests rows' payouts, the prize
+each drew on and the attempt each belongs to (the copies of a burst and the retries of a step).
+
+The target's books (its `ledger` operation, read at the start and the end of a live run) are a
+cross-check: what they admit (a pool overdrawn, a prize paid twice, less paid than the harness
+saw) fails a check; what they claim never passes one. A check with no payout to judge is not
+verified, and a missing figure is never read as 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from rehearse.observations import Run
+from rehearse.reports.load import counts
+from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.rules import PAYOUT_ACTIONS, prizes_allowed
+
+TOPUP = re.compile(r"^(?P<pool>\S+) \+(?P<fen>\d+) fen$")
+
+
+def _yuan(fen: float) -> str:
+    return f"{fen / 100:,.2f} yuan"
+
+
+@dataclass(frozen=True)
+class Books:
+    """The target's ledger as the run read it: at the start and at the end (None if not read)."""
+
+    start: dict | None
+    end: dict | None
+
+    @classmethod
+    def of(cls, run: Run) -> "Books":
+        def last(kind: str) -> dict | None:
+            rows = run.events[run.events["kind"] == kind]
+            for detail in reversed(rows["detail"].tolist()):
+                try:
+                    value = json.loads(detail)
+                except ValueError:
+                    continue
+                if isinstance(value, dict):
+                    return value
+            return None
+        return cls(start=last("ledger_start"), end=last("ledger"))
+
+    def pools(self, which: str) -> dict[str, dict]:
+        ledger = getattr(self, which) or {}
+        pools = ledger.get("pools")
+        return {str(k): v for k, v in pools.items() if isinstance(v, dict)} if isinstance(pools, dict) else {}
+
+
+@dataclass(frozen=True)
+class Payouts:
+    """The run's payout requests: asked (every payout request) and paid (an amount received)."""
+
+    asked: pd.DataFrame
+    paid: pd.DataFrame
+    weights: pd.Series  # requests per row of `asked` (roll-ups stand for many)
+
+    @classmethod
+    def of(cls, run: Run) -> "Payouts":
+        q = run.requests
+        asked = q[q["action"].isin(PAYOUT_ACTIONS)]
+        return cls(asked=asked, paid=asked[asked["payout_fen"] > 0], weights=counts(run).loc[asked.index])
+
+    def why_nothing(self) -> str | None:
+        """Why there is nothing to judge payouts on, or None if something was paid."""
+        if not len(self.asked):
+            return "no payout was asked for in this run"
+        done = self.asked[self.asked["ok"]]
+        if not len(done):
+            return f"none of {int(self.weights.sum()):,} payout requests was paid (all refused or failed)"
+        if not len(self.paid):
+            return (f"{int(self.weights[done.index].sum()):,} payouts were answered as done but none carried an "
+                    "amount: map each payout action's payout_field in the target contract")
+        return None
+
+
+def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
+    """Never above budget (total, per pool), never paid twice, within the rules, the target's
+    books, fraud's share, an early alarm."""
+    gate = scenario.gates.payout
+    payouts, books = Payouts.of(run), Books.of(run)
+    verdicts = [_never_overdrawn(run, scenario, payouts),
+                _no_pool_overdrawn(run, scenario, payouts, books),
+                _paid_once(run, payouts, books),
+                _within_rules(run, scenario, payouts),
+                _books_match(run, payouts, books)]
+    total = float(payouts.paid["payout_fen"].sum())
+    fraud = float(payouts.paid.loc[payouts.paid["persona"] == "fraud_script", "payout_fen"].sum())
+    share = fraud / total if total else None
+    verdicts.append(judged("payout", "fraud's share of payouts", share, gate.fraud_share_max, "share",
+                           None if share is None else share <= gate.fraud_share_max,
+                           [Evidence(None, f"{_yuan(fraud)} of {_yuan(total)} to fraud scripts" if total
+                                     else payouts.why_nothing() or "nothing was paid")], slug="fraud_share"))
+    verdicts.append(_alarm_in_time(run, scenario, gate.alarm_before_budget_share))
+    return verdicts
+
+
+# --- budget: total and per pool -----------------------------------------------------------
+
+def _topups(run: Run, scenario: Scenario) -> list[tuple[float, str, int]]:
+    """(t, pool, fen): the scenario's scheduled top-ups and those the harness's operator made."""
+    done = [(float(r.t), m["pool"], int(m["fen"])) for r in run.events[run.events["kind"] == "topup"].itertuples()
+            if (m := TOPUP.match(str(r.detail)))]
+    return [(float(u.at), u.pool, u.amount_fen) for u in scenario.budget.topups] + done
+
+
+def _caps(run: Run) -> list[tuple[float, str, int]]:
+    """(t, pool, fen left): pools the harness cut small (a drill's or a rehearsal's race)."""
+    caps = []
+    for r in run.events[run.events["kind"] == "pool_cap"].itertuples():
+        try:
+            value = json.loads(r.detail)
+            caps.append((float(r.t), str(value["pool"]), int(value["left_fen"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return caps
+
+
+def _sent_t(run: Run, rows: pd.DataFrame) -> pd.Series:
+    """When each request was sent (campaign seconds): a row is written when its answer came."""
+    if run.rolled_up:
+        return rows["t"]
+    return rows["t"] - rows["latency_ms"] / 1000.0 * float(run.info.compress)
+
+
+def _never_overdrawn(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
+    gauges = run.gauges
+    admitted = gauges[gauges["budget_left_fen"].notna() & (gauges["budget_left_fen"] < 0)] if len(gauges) else gauges
+    why = payouts.why_nothing()
+    budget = scenario.budget.total_fen + sum(fen for _, _, fen in _topups(run, scenario))
+    evidence = [Evidence(float(r.t), f"the ledger shows {int(r.budget_left_fen):,} fen left")
+                for r in admitted.head(1).itertuples()]
+    if why is not None:
+        if evidence:
+            return judged("payout", "budget never overdrawn", None, 0, "fen over", False, evidence, "never_overdrawn")
+        return unverified("payout", "budget never overdrawn", why, "never_overdrawn", 0, "fen over")
+    paid = float(payouts.paid["payout_fen"].sum())
+    over = paid - budget
+    evidence.insert(0, Evidence(float(payouts.paid["t"].max()), f"{_yuan(paid)} paid of a {_yuan(budget)} budget"))
+    return judged("payout", "budget never overdrawn", max(over, 0.0), 0, "fen over",
+                  over <= 0 and not len(admitted), evidence, "never_overdrawn")
+
+
+def _pool_overdraws(run: Run, scenario: Scenario, paid: pd.DataFrame) -> list[Evidence]:
+    """Each pool's payouts against its money: the budget, or from a cap on the money left then,
+    plus top-ups; the first moment each pool paid more than it held."""
+    budgets = scenario.pool_budgets()
+    sent = _sent_t(run, paid)
+    found = []
+    changes: dict[str, list[tuple[float, int, str, int]]] = {}
+    for t, pool, fen in _caps(run):
+        changes.setdefault(pool, []).append((t, 0, "cap", fen))
+    for t, pool, fen in _topups(run, scenario):
+        changes.setdefault(pool, []).append((t, 1, "topup", fen))
+    for pool, rows in paid.groupby("prize"):
+        pool = str(pool)
+        if pool not in budgets:
+            continue
+        timeline = sorted(changes.get(pool, []) +
+                          [(float(s), 2, "paid", int(fen)) for s, fen in zip(sent[rows.index], rows["payout_fen"])])
+        held, spent, since = budgets[pool], 0, "its budget"
+        first: float | None = None
+        worst = (0, 0, 0)  # (fen over, paid, held) at the worst moment since the last cap
+        for t, _, what, fen in timeline + [(float("inf"), 0, "cap", 0)]:
+            if what == "cap":
+                if first is not None:
+                    found.append(Evidence(first, f"{pool}: {worst[1]:,} fen paid against {worst[2]:,} fen "
+                                                 f"({since}, top-ups included), {worst[0]:,} fen over"))
+                held, spent, since, first, worst = fen, 0, f"left at the cap at t={t:,.0f} s", None, (0, 0, 0)
+            elif what == "topup":
+                held += fen
+            else:
+                spent += fen
+                if spent > held:
+                    first = t if first is None else first
+                    worst = max(worst, (spent - held, spent, held))
+    return found
+
+
+def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -> Verdict:
+    admitted = [Evidence(None, f"the target's own ledger: {name} has {p['left_fen']:,} fen left")
+                for name, p in books.pools("end").items()
+                if isinstance(p.get("left_fen"), (int, float)) and p["left_fen"] < 0]
+    why = payouts.why_nothing()
+    if why is not None:
+        if admitted:
+            return judged("payout", "no pool overdrawn", None, 0, "pools", False, admitted, "no_pool_overdrawn")
+        return unverified("payout", "no pool overdrawn", why, "no_pool_overdrawn", 0, "pools")
+    over = _pool_overdraws(run, scenario, payouts.paid)
+    pools = {e.detail.split(":")[0] for e in over}
+    evidence = over + admitted or [Evidence(None, f"{payouts.paid['prize'].nunique()} pools paid from, "
+                                                  "each within its money")]
+    return judged("payout", "no pool overdrawn", float(len(pools)), 0, "pools", not over and not admitted,
+                  evidence, "no_pool_overdrawn")
+
+
+# --- per attempt and per participant -------------------------------------------------------
+
+def _paid_once(run: Run, payouts: Payouts, books: Books) -> Verdict:
+    """No attempt (a burst's copies, a step's retries) paid more than once."""
+    twice_then = (books.start or {}).get("paid_twice")
+    twice_now = (books.end or {}).get("paid_twice")
+    admitted = []
+    if isinstance(twice_now, int) and twice_now > (twice_then if isinstance(twice_then, int) else 0):
+        admitted = [Evidence(None, f"the target's own ledger counts {twice_now} prizes paid more than once")]
+    why = payouts.why_nothing()
+    if why is None and run.rolled_up:
+        why = "a rolled-up run keeps no attempts"
+    if why is None:
+        tries = payouts.asked.groupby("attempt").size()
+        if not (tries > 1).any():
+            why = "no payout attempt was sent more than once (no burst, double tap or retry): nothing raced"
+    if why is not None:
+        if admitted:
+            return judged("payout", "no attempt paid twice", None, 0, "attempts", False, admitted, "paid_once")
+        return unverified("payout", "no attempt paid twice", why, "paid_once", 0, "attempts")
+    paid = payouts.paid.groupby("attempt")
+    n = paid.size()
+    twice = n[n > 1]
+    evidence = []
+    for attempt in twice.index[:3]:
+        rows = payouts.paid[payouts.paid["attempt"] == attempt]
+        first = rows.iloc[0]
+        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s" for r in rows.itertuples())
+        evidence.append(Evidence(float(first["t"]), f"{first['user_id']}: one {first['action']} "
+                                                    f"({first['prize']}) paid {len(rows)} times: {amounts}"))
+    evidence += admitted
+    raced = int((payouts.asked.groupby("attempt").size() > 1).sum())
+    return judged("payout", "no attempt paid twice", float(len(twice)), 0, "attempts", not len(twice) and not admitted,
+                  evidence or [Evidence(None, f"{raced:,} attempts sent more than once, each paid at most once")],
+                  "paid_once")
+
+
+def _within_rules(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
+    """No participant paid from a prize more often than the rules allow (one envelope per
+    institution, the grand round's draws, the invite rewards)."""
+    allowed = prizes_allowed(scenario)
+    why = payouts.why_nothing()
+    if why is None and run.rolled_up:
+        why = "a rolled-up run keeps no participants"
+    if why is None:
+        asked = payouts.asked[payouts.asked["prize"].isin(list(allowed))]
+        tries = asked.groupby(["user_id", "prize"]).size()
+        limits = pd.Series([allowed[p] for _, p in tries.index], index=tries.index, dtype="int64")
+        if not (tries > limits).any():
+            why = "nobody asked for a prize more often than the rules allow: nothing tested them"
+    if why is not None:
+        return unverified("payout", "prizes within the rules", why, "within_rules", 0, "participants")
+    paid = payouts.paid[payouts.paid["prize"].isin(list(allowed))]
+    n = paid.groupby(["user_id", "prize"]).size()
+    over = n[n > pd.Series([allowed[p] for _, p in n.index], index=n.index, dtype="int64")]
+    evidence = []
+    for (user, prize), times in over.head(3).items():
+        rows = paid[(paid["user_id"] == user) & (paid["prize"] == prize)]
+        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s" for r in rows.itertuples())
+        evidence.append(Evidence(float(rows["t"].iloc[0]), f"{user}: {prize} paid {times} times "
+                                                           f"(the rules allow {allowed[prize]}): {amounts}"))
+    users = over.index.get_level_values(0).nunique() if len(over) else 0
+    return judged("payout", "prizes within the rules", float(users), 0, "participants", not len(over),
+                  evidence or [Evidence(None, f"{paid['user_id'].nunique():,} participants paid, none beyond the rules")],
+                  "within_rules")
+
+
+# --- the target's books, cross-checked ----------------------------------------------------
+
+def _books_match(run: Run, payouts: Payouts, books: Books) -> Verdict:
+    """The target recorded at least what the harness saw it pay (less is a lost update)."""
+    name, slug = "the target's books match what it paid", "books_match"
+    if books.end is None:
+        return unverified("payout", name, "the target's ledger was not read (no ledger operation mapped)", slug)
+    if books.start is None:
+        return unverified("payout", name, "the target's ledger was not read at the start of the run", slug)
+    why = payouts.why_nothing()
+    if why is not None:
+        return unverified("payout", name, why, slug)
+    checked, short = [], []
+    seen_total = int(payouts.paid["payout_fen"].sum())
+    start_paid, end_paid = books.start.get("paid_fen"), books.end.get("paid_fen")
+    if isinstance(start_paid, (int, float)) and isinstance(end_paid, (int, float)):
+        checked.append("in all")
+        if end_paid - start_paid < seen_total:
+            short.append(Evidence(None, f"the harness saw {seen_total:,} fen paid; the target's books record "
+                                        f"{int(end_paid - start_paid):,} fen ({seen_total - int(end_paid - start_paid):,} lost)"))
+    before, after = books.pools("start"), books.pools("end")
+    for pool, rows in payouts.paid.groupby("prize"):
+        a, b = (before.get(str(pool)) or {}).get("paid_fen"), (after.get(str(pool)) or {}).get("paid_fen")
+        if not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+            continue
+        checked.append(str(pool))
+        seen = int(rows["payout_fen"].sum())
+        if b - a < seen:
+            short.append(Evidence(None, f"{pool}: the harness saw {seen:,} fen paid; the target's books record "
+                                        f"{int(b - a):,} fen"))
+    if not checked:
+        return unverified("payout", name, "the target's ledger gives no paid_fen, in all or per pool", slug)
+    return judged("payout", name, float(len(short)), 0, "mismatches", not short,
+                  short or [Evidence(None, f"the books record at least what the harness saw paid ({', '.join(checked[:6])})")],
+                  slug)
+
+
+# --- the fund-loss alarm ------------------------------------------------------------------
+
+def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
+    """Once payouts run ahead of plan by the warning ratio, the alarm must come before `share`
+    of the budget is gone (a campaign spending as planned has nothing to judge)."""
+    budget_fen = scenario.budget.total_fen
+    g = run.gauges[run.gauges["paid_fen"].notna()] if len(run.gauges) else run.gauges
+    monitor = scenario.fund_loss_plan()
+    warning = scenario.budget.fund_loss.warning_ratio
+    ahead = [float(r.t) for r in g.itertuples() if monitor.read(float(r.t), int(r.paid_fen)).ratio >= warning]
+    spent = g[(g["paid_fen"] >= share * budget_fen) & (g["t"] >= ahead[0])] if ahead else g.iloc[0:0]
+    if not ahead or not len(spent):
+        why = ("payouts never ran ahead of plan" if not ahead
+               else f"less than {share:.0%} of the budget was paid after payouts ran ahead of plan")
+        return unverified("payout", "alarm before the budget goes", why, "alarm_before_budget", share,
+                          "share of budget")
+    gone_t = float(spent["t"].iloc[0])
+    alarms = run.events[(run.events["kind"] == "alarm") & (run.events["t"] <= gone_t)]
+    evidence = [Evidence(gone_t, f"{share:.0%} of the budget paid")]
+    evidence += [Evidence(float(alarms["t"].iloc[0]), "fund-loss alarm")] if len(alarms) else []
+    return judged("payout", "alarm before the budget goes", share, share, "share of budget", bool(len(alarms)),
+                  evidence, "alarm_before_budget")

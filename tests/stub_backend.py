@@ -1,0 +1,99 @@
+"""A tiny campaign backend written here, not the reference one: the bundled contract's paths, every
+step allowed, envelopes and the grand draw paid once per participant (or, with `pays_every_copy`,
+every request: a retried attempt is paid twice), and books that may under-record what was paid
+(`records_share`). It exists to show the payout gate judges from the harness's own rows."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DOMAIN = "hb1.yearend-wealth.example"
+
+
+@dataclass
+class Books:
+    pays_every_copy: bool = False
+    records_share: float = 1.0
+    paid: dict[str, int] = field(default_factory=dict)  # pool -> fen actually paid
+    claimed: set[tuple[str, str]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def pay(self, who: str, pool: str, fen: int) -> JSONResponse:
+        with self.lock:
+            if not self.pays_every_copy and (who, pool) in self.claimed:
+                return JSONResponse({"error": "already_claimed"}, status_code=409)
+            self.claimed.add((who, pool))
+            self.paid[pool] = self.paid.get(pool, 0) + fen
+        return JSONResponse({"amount_fen": fen})
+
+    def ledger(self) -> dict:
+        recorded = {pool: int(fen * self.records_share) for pool, fen in self.paid.items()}
+        return {"total": {"paid_fen": sum(recorded.values())}, "paid_twice": 0,
+                "pools": {pool: {"paid_fen": fen} for pool, fen in recorded.items()}}
+
+
+def create_app(books: Books) -> Starlette:
+    def who(request: Request) -> str:
+        return request.headers.get("authorization", "")
+
+    async def ok(request: Request) -> JSONResponse:
+        return JSONResponse({"sign": "s", "invite_code": "c1"})
+
+    async def login(request: Request) -> JSONResponse:
+        phone = (await request.json()).get("phone", "")
+        return JSONResponse({"token": phone, "user_id": phone, "invite_code": "c" + phone[-4:]})
+
+    async def envelope(request: Request) -> JSONResponse:
+        return books.pay(who(request), request.path_params["institution"], 100)
+
+    async def draw(request: Request) -> JSONResponse:
+        return books.pay(who(request), "grand", 200)
+
+    async def refused(request: Request) -> JSONResponse:
+        return JSONResponse({"error": "not_earned"}, status_code=409)
+
+    async def share(request: Request) -> JSONResponse:
+        return JSONResponse({"url": f"https://{DOMAIN}/s/c1", "domain": DOMAIN})
+
+    async def ledger(request: Request) -> JSONResponse:
+        return JSONResponse(books.ledger())
+
+    return Starlette(routes=[
+        Route("/api/campaign", ok), Route("/api/rules", ok), Route("/s/{code}", ok),
+        Route("/api/login", login, methods=["POST"]),
+        Route("/api/institutions/{institution}/tasks/{task}", ok, methods=["POST"]),
+        Route("/api/institutions/{institution}/envelope", envelope, methods=["POST"]),
+        Route("/api/grand-draw", draw, methods=["POST"]),
+        Route("/api/invite/envelope", refused, methods=["POST"]),
+        Route("/api/share", share, methods=["POST"]), Route("/api/follow", ok, methods=["POST"]),
+        Route("/ops/ledger", ledger), Route("/ops/clock", ok, methods=["POST"]),
+    ])
+
+
+@contextmanager
+def serving(books: Books) -> Iterator[str]:
+    """The stub on a free loopback port, from a thread, for the block; yields its URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(books), log_level="error", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the stub backend did not start"
+            thread.join(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -1,0 +1,156 @@
+"""The payout gate from the harness's own rows: each check fails on its defect, is not verified
+with nothing to judge, and the target's books can fail a check but never pass one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rehearse.reports.payout_gate import payout_gate
+from rehearse.scenarios import load_scenario
+from test_gates import healthy_gauges, healthy_requests, make_run, request, status
+
+INSTITUTIONS = ["anhe", "beichen", "chunhui", "dingsheng", "everbright", "fuxing", "guotai", "hengyuan"]
+
+
+@pytest.fixture(scope="module")
+def small():
+    """The campaign with 1,000 fen in each of its ten pools (10,000 fen in all; no scheduled top-ups)."""
+    return load_scenario(overrides=[*(f"budget.institutions_fen.{i}=1000" for i in INSTITUTIONS),
+                                    "budget.grand_round_fen=1000", "budget.invite_fen=1000", "budget.topups=[]"])
+
+
+def key(verdicts, key):
+    return next(v for v in verdicts if v.key == key)
+
+
+def ledger(paid: int, pools: dict | None = None, twice: int = 0) -> str:
+    return json.dumps({"paid_fen": paid, "paid_twice": twice, "pools": pools or {}})
+
+
+def envelopes(n: int, fen: int = 100, prize: str = "anhe", t0: float = 10.0):
+    return [request(t0 + i, "open_envelope", user=f"normal-{i}", payout_fen=fen, prize=prize) for i in range(n)]
+
+
+def test_a_pool_paid_beyond_its_budget_fails_from_the_rows_alone(small):
+    verdicts = payout_gate(make_run(envelopes(12)), small)  # 1,200 fen from anhe's 1,000
+    check = key(verdicts, "payout.no_pool_overdrawn")
+    assert check.status == "fail" and check.figure == 1
+    assert "anhe: 1,200 fen paid against 1,000 fen (its budget, top-ups included), 200 fen over" in \
+        check.evidence[0].detail
+    assert key(verdicts, "payout.never_overdrawn").status == "pass"  # 1,200 of 10,000 in all
+
+
+def test_the_whole_budget_paid_beyond_fails(small):
+    rows = [r for prize in [*INSTITUTIONS, "grand"] for r in envelopes(11, fen=110, prize=prize)]
+    check = key(payout_gate(make_run(rows), small), "payout.never_overdrawn")
+    assert check.status == "fail" and check.figure == 9 * 11 * 110 - 10_000
+
+
+def test_a_cap_judges_payouts_from_then_and_a_top_up_adds_to_it(small):
+    cap = [(20.0, "pool_cap", json.dumps({"pool": "anhe", "left_fen": 250}))]
+    after = envelopes(3, t0=30.0)  # 300 fen after the cap of 250
+    assert key(payout_gate(make_run(envelopes(5) + after, events=cap), small), "payout.no_pool_overdrawn").status == "fail"
+    topped = cap + [(25.0, "topup", "anhe +100 fen")]
+    assert key(payout_gate(make_run(envelopes(5) + after, events=topped), small),
+               "payout.no_pool_overdrawn").status == "pass"
+
+
+def test_a_payout_in_flight_when_the_cap_came_counts_before_it(small):
+    cap = [(20.0, "pool_cap", json.dumps({"pool": "anhe", "left_fen": 200}))]
+    rows = envelopes(2, t0=30.0) + [request(20.5, "open_envelope", user="slow", payout_fen=100, latency_ms=900.0)]
+    assert key(payout_gate(make_run(rows, events=cap), small), "payout.no_pool_overdrawn").status == "pass"
+
+
+def test_the_targets_own_overdraft_fails_even_when_the_rows_show_none(small):
+    books = [(0.0, "ledger_start", ledger(0)), (99.0, "ledger", ledger(100, {"anhe": {"left_fen": -300}}, twice=2))]
+    verdicts = payout_gate(make_run(envelopes(1), healthy_gauges(left=-300), books), small)
+    assert key(verdicts, "payout.no_pool_overdrawn").status == "fail"
+    assert key(verdicts, "payout.never_overdrawn").status == "fail"
+    assert key(verdicts, "payout.paid_once").status == "fail"  # the target admits prizes paid twice
+
+
+def test_an_attempt_paid_twice_fails(scenario):
+    burst = [request(10.0, "open_envelope", user="fraud_script-1", persona="fraud_script", payout_fen=88,
+                     attempt="fraud_script-1#4"),
+             request(10.1, "open_envelope", user="fraud_script-1", persona="fraud_script", payout_fen=88,
+                     attempt="fraud_script-1#4")]
+    check = key(payout_gate(make_run(healthy_requests() + burst), scenario), "payout.paid_once")
+    assert check.status == "fail" and check.figure == 1
+    assert "fraud_script-1: one open_envelope (anhe) paid 2 times" in check.evidence[0].detail
+
+
+def test_a_burst_paid_once_passes_and_no_burst_verifies_nothing(scenario):
+    burst = [request(10.0, "open_envelope", user="f-1", payout_fen=88, attempt="f-1#4"),
+             request(10.1, "open_envelope", user="f-1", ok=False, refused=True, status=409, attempt="f-1#4")]
+    assert key(payout_gate(make_run(healthy_requests() + burst), scenario), "payout.paid_once").status == "pass"
+    assert key(payout_gate(make_run(healthy_requests()), scenario), "payout.paid_once").status == "unverified"
+
+
+def test_a_participant_paid_a_prize_more_often_than_the_rules_allow_fails(scenario):
+    twice = [request(10.0, "open_envelope", user="u-1", payout_fen=88, attempt="u-1#3"),
+             request(50.0, "open_envelope", user="u-1", payout_fen=99, attempt="u-1#9")]
+    check = key(payout_gate(make_run(healthy_requests() + twice), scenario), "payout.within_rules")
+    assert check.status == "fail" and "u-1: anhe paid 2 times (the rules allow 1)" in check.evidence[0].detail
+    refused = [twice[0], request(50.0, "open_envelope", user="u-1", ok=False, refused=True, status=409)]
+    assert key(payout_gate(make_run(healthy_requests() + refused), scenario), "payout.within_rules").status == "pass"
+    assert key(payout_gate(make_run(healthy_requests()), scenario), "payout.within_rules").status == "unverified"
+
+
+def test_books_that_record_less_than_was_paid_fail_the_cross_check(scenario):
+    rows = envelopes(10)  # 1,000 fen seen paid
+    lost = [(0.0, "ledger_start", ledger(5_000, {"anhe": {"paid_fen": 5_000}})),
+            (99.0, "ledger", ledger(5_800, {"anhe": {"paid_fen": 5_800}}))]
+    check = key(payout_gate(make_run(rows, events=lost), scenario), "payout.books_match")
+    assert check.status == "fail" and "the harness saw 1,000 fen paid; the target's books record 800 fen" in \
+        check.evidence[0].detail
+    more = [(0.0, "ledger_start", ledger(5_000)), (99.0, "ledger", ledger(6_200))]  # other traffic: fine
+    assert key(payout_gate(make_run(rows, events=more), scenario), "payout.books_match").status == "pass"
+
+
+@pytest.mark.parametrize("events, why", [
+    ([], "no ledger operation mapped"),
+    ([(99.0, "ledger", ledger(6_000))], "not read at the start"),
+    ([(0.0, "ledger_start", json.dumps({"paid_twice": 0})), (99.0, "ledger", json.dumps({"paid_twice": 0}))],
+     "gives no paid_fen"),
+])
+def test_books_without_the_figures_are_not_verified_never_read_as_zero(scenario, events, why):
+    check = key(payout_gate(make_run(envelopes(3), events=events), scenario), "payout.books_match")
+    assert check.status == "unverified" and why in check.evidence[0].detail
+
+
+@pytest.mark.parametrize("rows, why", [
+    ([request(10.0, "open_page")], "no payout was asked for"),
+    ([request(10.0, "open_envelope", ok=False, refused=True, status=409)], "none of 1 payout requests was paid"),
+    ([request(10.0, "open_envelope", payout_fen=0)], "map each payout action's payout_field"),
+])
+def test_every_payout_check_is_not_verified_without_a_payout(scenario, rows, why):
+    verdicts = payout_gate(make_run(rows, healthy_gauges()), scenario)
+    for name in ("never_overdrawn", "no_pool_overdrawn", "paid_once", "within_rules", "books_match", "fraud_share"):
+        check = key(verdicts, f"payout.{name}")
+        assert check.status == "unverified", name
+    assert why in key(verdicts, "payout.no_pool_overdrawn").evidence[0].detail
+
+
+def test_fraud_taking_too_much_fails(scenario):
+    rows = healthy_requests() + [request(60.0 + i, "open_envelope", persona="fraud_script", user=f"f-{i}",
+                                         payout_fen=300) for i in range(10)]
+    assert status(payout_gate(make_run(rows), scenario), "fraud's share of payouts") == "fail"
+
+
+def test_payout_fails_when_the_alarm_comes_after_the_money_is_gone(scenario):
+    budget = scenario.budget.total_fen  # a drain: 1 % of the budget a second, far ahead of plan
+    gauges = [dict(t=float(t), active_users=8000, budget_left_fen=budget - t * budget // 100, paid_fen=t * budget // 100)
+              for t in range(0, 100, 10)]
+    late = payout_gate(make_run(healthy_requests(), gauges, [(95.0, "alarm", "fund-loss ratio 1.30")]), scenario)
+    early = payout_gate(make_run(healthy_requests(), gauges, [(5.0, "alarm", "fund-loss ratio 1.30")]), scenario)
+    assert status(late, "alarm before the budget goes") == "fail"
+    assert status(early, "alarm before the budget goes") == "pass"
+
+
+def test_spending_as_planned_has_no_alarm_to_judge(scenario):
+    plan = scenario.budget.fund_loss.planned_spend_fen * 0.0001  # a trickle, well behind plan
+    gauges = [dict(t=3600.0 * h, active_users=8000, paid_fen=int(plan * h)) for h in range(1, 20)]
+    verdicts = payout_gate(make_run(healthy_requests(), gauges), scenario)
+    assert status(verdicts, "alarm before the budget goes") == "unverified"
