@@ -26,14 +26,19 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     from rehearse.reports.judge import judge
     from rehearse.simulator.run import RunRequest, run_replicas
     from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
+    from rehearse.swarm.rehearsal import RehearsalPlan
     from rehearse.swarm.settings import SwarmSettings
 
     scenario = load_scenario(scenario_path, overrides)
     console.print(f"1/3 simulating the whole campaign ({scenario.name}) ...")
     run_replicas(RunRequest(scenario_path, overrides, seed=seed, replicas=1, jobs=1, out=out / "simulated"))
-    console.print(f"2/3 swarm against {'the reference backend' if not host else host} for {duration:g} s ...")
+    console.print(f"2/3 swarm against {'the reference backend' if not host else host} for {duration:g} s, "
+                  "with a domain ban a third of the way in and a budget race at two thirds ...")
+    # the launch's two incidents, live: a ban a third into the window, a budget race at two thirds
+    window = scenario.traffic.windows[scenario.gates.peak.window]
+    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
-                             run_dir=out / "live", seed=seed, extra={"faults": list(faults)})
+                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=faults)
     if progress:
         swarm_progress(request, scenario, console)

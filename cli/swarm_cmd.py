@@ -42,11 +42,17 @@ def wall_duration(value: str | None) -> float | None:
               help="Run folder for the observations. [default: runs/swarm-TIME]")
 @OVERRIDES
 @click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--ban-at", metavar="TIME", help="Ban a domain the target is issuing this far into the window "
+              "(campaign time, e.g. 20m); a prober asks for share links 5 times a second to time the failover.")
+@click.option("--race-at", metavar="TIME", help="Cut a prize pool small this far into the window (limit_pool) "
+              "and race its payouts with fresh participants.")
+@click.option("--racers", type=click.IntRange(min=2, max=500), default=40, show_default=True,
+              help="Participants in the budget race.")
 @applied(target_options())
 def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
           scale: str, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
-          faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ops_token: str | None,
-          allow_remote: bool) -> None:
+          faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ban_at: str | None,
+          race_at: str | None, racers: int, ops_token: str | None, allow_remote: bool) -> None:
     """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
 
     Plays a window of the campaign's arrival curve (e.g. the launch hour) scaled down in
@@ -61,14 +67,18 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
       rehearse swarm --duration 60s
       rehearse swarm --fault no-antifraud --duration 30s
       rehearse swarm --host http://127.0.0.1:8700 --ops-token TOKEN --workers 2
+      rehearse swarm --ban-at 20m --race-at 40m --fault no-failover
     """
     from rehearse.observations import load_run
     from rehearse.swarm.orchestrate import SwarmRequest
-    from rehearse.swarm.settings import SwarmSettings, parse_scale
+    from rehearse.swarm.rehearsal import RehearsalPlan
+    from rehearse.swarm.settings import SwarmSettings, option_seconds, parse_scale
 
+    rehearsal = RehearsalPlan(ban_at=option_seconds("--ban-at", ban_at), race_at=option_seconds("--race-at", race_at),
+                              racers=racers)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
                              scale=parse_scale(scale), compress=compress, duration_s=wall_duration(duration),
-                             run_dir=run_dir, ops_token=ops_token, seed=seed,
+                             run_dir=run_dir, ops_token=ops_token, seed=seed, rehearsal=rehearsal,
                              extra={"workers": workers, "faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=tuple(check_faults(faults)),
                            workers=workers, allow_remote=allow_remote)

@@ -111,30 +111,43 @@ def _run_end(run: Run) -> float:
     return max(ends) if ends else float("-inf")
 
 
+def target_seconds_per_campaign_second(run: Run) -> float:
+    """How a time span in the run's campaign seconds reads on the target's own clock: the same
+    when the target follows the harness's campaign clock (or for the simulator), 1/compress
+    when it keeps the wall clock (its failover timers run in real time, so they are judged so)."""
+    keeps_wall = run.info.extra.get("target_clock") == "wall" or bool((run.events["kind"] == "clock_refused").any())
+    return 1.0 / run.info.compress if keeps_wall and run.info.compress > 0 else 1.0
+
+
 def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: pd.DataFrame) -> Verdict:
     """Seconds from the ban until no new link used the domain, from the links the target issued
     (a live run) or the simulator's failover event. Links after the last one on the banned
-    domain must show it out of rotation: at least one round of the whole pool."""
+    domain must show it out of rotation: at least one round of the whole pool. Judged on the
+    target's clock: real seconds for a target that keeps the wall clock."""
     limit = scenario.gates.failover.max_seconds
     name, slug = f"links off {domain}", "links_off"
     banned = [Evidence(ban_t, f"{domain} banned")]
+    scale = target_seconds_per_campaign_second(run)
+    if scale != 1.0:
+        banned.append(Evidence(None, "in real seconds: the target keeps its own (wall) clock"))
     if not run.rolled_up and not len(shares) and run.info.engine != "simulator":
         return judged("failover", name, None, limit, "s", None,
                       banned + [Evidence(None, "no share link was issued in the run: nothing shows which domains it used")],
                       slug)
     if len(shares):
         later = shares[(shares["domain"] == domain) & (shares["t"] > ban_t)]
-        seconds = float(later["t"].max() - ban_t) if len(later) else 0.0
+        last_on_it = float(later["t"].max()) if len(later) else ban_t
+        seconds = (last_on_it - ban_t) * scale
         if seconds > limit:
             return judged("failover", name, seconds, limit, "s", False, banned + [Evidence(
                 float(later["t"].max()), f"{len(later)} links issued on it after the ban, the last {seconds:,.0f} s after")],
                 slug)
-        after = shares[shares["t"] > ban_t + seconds]
+        after = shares[shares["t"] > last_on_it]
         pool = len(scenario.links.primary_domains) + len(scenario.links.backup_domains)
         seen = Evidence(float(later["t"].max()) if len(later) else ban_t,
                         f"{len(later)} links issued on it after the ban, then {len(after)} on other domains")
         if len(after) < pool:
-            open_s = _run_end(run) - ban_t
+            open_s = (_run_end(run) - ban_t) * scale
             return judged("failover", name, None, limit, "s", None, banned + [seen, Evidence(
                 None, f"only {len(after)} links issued after that ({pool} needed to show it out of rotation), "
                       f"{open_s:,.0f} s of the run left after the ban")], slug)
@@ -142,10 +155,10 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
     failovers = run.events[run.events["kind"] == "failover"]
     moved = failovers[failovers["detail"].str.startswith(domain) & (failovers["t"] >= ban_t)]
     if len(moved):
-        seconds = float(moved["t"].iloc[0] - ban_t)
+        seconds = float(moved["t"].iloc[0] - ban_t) * scale
         return judged("failover", name, seconds, limit, "s", seconds <= limit,
                       banned + [Evidence(float(moved["t"].iloc[0]), str(moved["detail"].iloc[0]))], slug)
-    watched = _run_end(run) - ban_t
+    watched = (_run_end(run) - ban_t) * scale
     return judged("failover", name, None, limit, "s", None if watched <= limit else False,
                   banned + [Evidence(None, f"never replaced in the {watched:,.0f} s the run went on")], slug)
 

@@ -20,15 +20,18 @@ from functools import lru_cache
 from urllib.parse import urlencode
 
 import gevent
+import gevent.pool
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from rehearse.scenarios.errors import RehearseError
 from rehearse.swarm.contract import RequestSpec
+from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
 from rehearse.swarm.safety import check_host
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import users_at
+from rehearse.swarm.volley import Volley
 
 log = logging.getLogger("rehearse.swarm")
 
@@ -131,6 +134,11 @@ def _arguments(parser) -> None:
                        help="token for the target's operations hooks")
     group.add_argument("--rehearse-seed", type=int, default=None, help="seed (default: the scenario's)")
     group.add_argument("--drill", default="", help="a drill of the scenario to play (rehearse drill --live)")
+    group.add_argument("--ban-at", default="", help="ban a domain the target is issuing this far into the "
+                       "window (campaign time, e.g. 20m), measured by a prober asking for share links")
+    group.add_argument("--race-at", default="", help="cut a prize pool small this far into the window and "
+                       "race its payouts with fresh participants")
+    group.add_argument("--racers", type=int, default=0, help="participants in the budget race (default 40)")
     group.add_argument("--allow-remote", action="store_true", default=False,
                        help="allow a non-loopback --host listed in the scenario's allow-list")
 
@@ -184,6 +192,7 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     environment.rehearse = None
     environment.rehearse_gauges = None
     environment.rehearse_incidents = None
+    environment.rehearse_rehearsal = None
     if environment.host:
         _attach(environment)
 
@@ -198,6 +207,8 @@ def _on_test_start(environment, **_kwargs) -> None:
         environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
         if runtime.incidents is not None:
             environment.rehearse_incidents = gevent.spawn(_play_incidents, runtime)
+        if runtime.prober is not None or runtime.race is not None:
+            environment.rehearse_rehearsal = gevent.spawn(_play_rehearsal, runtime)
 
 
 def _play_incidents(runtime: SwarmRuntime) -> None:
@@ -208,6 +219,34 @@ def _play_incidents(runtime: SwarmRuntime) -> None:
         except Exception as exc:  # a failed operations call must not stop the run
             log.error("rehearse: drill incident failed: %s", exc)
         gevent.sleep(0.1)
+
+
+def _play_rehearsal(runtime: SwarmRuntime) -> None:
+    """The rehearsal's prober (a share link PROBES_PER_S times a wall second, and the ban when
+    due) and its budget race (once, when due)."""
+    raced = False
+    while True:
+        try:
+            runtime.probe()
+            if runtime.race is not None and not raced and runtime.due(runtime.settings.rehearsal.race_at):
+                raced = True
+                _race(runtime)  # a second or two; the prober waits
+        except Exception as exc:  # a failed probe must not stop the run
+            log.error("rehearse: rehearsal incident failed: %s", exc)
+        gevent.sleep(1.0 / PROBES_PER_S)
+
+
+def _race(runtime: SwarmRuntime) -> None:
+    """Bring every racer to the envelope, cut the pool, then all tap in one volley."""
+    race = runtime.race
+    ready = [r for r in gevent.pool.Pool(20).map(lambda _: race.prepare(runtime.rehearsal_send),
+                                                 range(race.plan.racers)) if r is not None]
+    if not ready or race.cut() is None:
+        return
+    volley = Volley(runtime.host, shooters=len(ready))
+    taps = [gevent.spawn(race.open, r, runtime.rehearsal_send, volley.burst) for r in ready]
+    gevent.joinall(taps, timeout=30)
+    runtime.writer.event(runtime.now(), "race_end", f"{len(ready)} of {race.plan.racers} racers reached the envelope")
 
 
 def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
@@ -233,10 +272,11 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
-    incidents = getattr(environment, "rehearse_incidents", None)
-    if incidents is not None and incidents is not gevent.getcurrent():
-        incidents.kill(block=False)
-        environment.rehearse_incidents = None
+    for name in ("rehearse_incidents", "rehearse_rehearsal"):
+        greenlet = getattr(environment, name, None)
+        if greenlet is not None and greenlet is not gevent.getcurrent():
+            greenlet.kill(block=False)
+            setattr(environment, name, None)
     gauges = getattr(environment, "rehearse_gauges", None)
     if gauges is not None and gauges is not gevent.getcurrent():
         gauges.kill(block=False)

@@ -161,6 +161,10 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
         argv.append("--allow-remote")
     if s.drill:
         argv += ["--drill", s.drill]
+    if s.rehearsal.ban_at is not None:
+        argv += ["--ban-at", f"{s.rehearsal.ban_at!r}s"]
+    if s.rehearsal.race_at is not None:
+        argv += ["--race-at", f"{s.rehearsal.race_at!r}s", "--racers", str(s.rehearsal.racers)]
     return argv
 
 

@@ -23,11 +23,12 @@ import httpx
 from rehearse.observations import GAUGES, RunInfo, RunWriter
 from rehearse.personas.identity import IdentityFactory
 from rehearse.scenarios import Scenario
-from rehearse.swarm.contract import Contract, load_contract
+from rehearse.swarm.contract import Contract, RequestSpec, load_contract
 from rehearse.swarm.http import send
 from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
 from rehearse.swarm.player import Player
+from rehearse.swarm.rehearsal import Prober, Race, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 
@@ -85,6 +86,19 @@ class SwarmRuntime:
         self.incidents = self._incidents(seed + salt) if settings.drill and role in ("local", "master") else None
         self._failures_in_a_row = 0
         self._refusals: dict[str, frozenset[int]] = {}
+        self.prober: Prober | None = None
+        self.race: Race | None = None
+        self._banned = False
+        plan = settings.rehearsal
+        if role in ("local", "master") and (plan.ban_at is not None or plan.race_at is not None):
+            connections = plan.racers * plan.copies + 10
+            self.rehearsal_http = httpx.Client(base_url=host, timeout=10,
+                                               limits=httpx.Limits(max_connections=connections))
+            player, identities = rehearsal_player(self.scenario, self.contract, seed + salt + 7919, self.now,
+                                                  self._record)
+            self.prober = Prober(player, identities, self.rehearsal_send) if plan.ban_at is not None else None
+            self.race = Race(self.scenario, player, identities, plan, self.operation, self.writer.event,
+                             self.now) if plan.race_at is not None else None
 
     def _incidents(self, seed: int) -> LiveIncidents:
         """The drill's incidents, played against this run's platform and target."""
@@ -103,9 +117,21 @@ class SwarmRuntime:
         return self.incidents.persona_for(persona) if self.incidents is not None else persona
 
     def _extra(self) -> dict[str, Any]:
+        rehearsal = self.settings.rehearsal
+        incidents = {k: v for k, v in (("ban_at", rehearsal.ban_at), ("race_at", rehearsal.race_at)) if v is not None}
+        if rehearsal.race_at is not None:
+            incidents["racers"] = rehearsal.racers
         return {"host": self.host, "window": self.plan.window_name, "peak_users": self.plan.peak_users,
-                "duration_s": round(self.plan.duration_s, 3), **self.settings.extra,
-                **({"drill": self.settings.drill} if self.settings.drill else {})}
+                "duration_s": round(self.plan.duration_s, 3), "target_clock": self._target_clock(),
+                **self.settings.extra, **({"drill": self.settings.drill} if self.settings.drill else {}),
+                **({"rehearsal": incidents} if incidents else {})}
+
+    def _target_clock(self) -> str:
+        """"campaign" when the target's clock follows the harness's (the contract maps set_clock),
+        else "wall": its own timers then run in real time, and so are judged."""
+        build = getattr(self.contract, "build_operation", None)
+        mapped = build is not None and build("set_clock", {**self.ops_params, "t": 0.0}) is not None
+        return "campaign" if mapped else "wall"
 
     # --- time ------------------------------------------------------------------------------
 
@@ -115,7 +141,8 @@ class SwarmRuntime:
         cross-checked against what the harness saw it pay."""
         self.started = self.ticker()
         if self.role in ("local", "master"):
-            self.operation("set_clock", t=self.plan.window.start)
+            if self.operation("set_clock", t=self.plan.window.start) is None and self._target_clock() == "campaign":
+                self.writer.event(self.now(), "clock_refused", "the target refused set_clock: it keeps its own clock")
             self._record_ledger("ledger_start")
 
     def elapsed(self) -> float:
@@ -145,6 +172,28 @@ class SwarmRuntime:
             return None
         status, body, _ = send(self.ops_http, spec)
         return self.contract.read_operation(name, status, body)
+
+    # --- the rehearsal's own incidents (a ban with its prober, a budget race) ---------------
+
+    def rehearsal_send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+        return send(self.rehearsal_http, spec)
+
+    def due(self, at: float | None) -> bool:
+        """Whether a rehearsal incident `at` campaign seconds into the window has come."""
+        return at is not None and self.now() >= self.plan.window.start + at
+
+    def probe(self) -> None:
+        """One share link from the prober; at the set moment, ban the domain it was issued on."""
+        if self.prober is None:
+            return
+        self.prober.probe()
+        if not self._banned and self.due(self.settings.rehearsal.ban_at):
+            self._banned = True
+            links = self.scenario.links
+            domain = self.prober.last_domain or next(
+                (d for d in links.primary_domains + links.backup_domains if not self.platform.is_banned(d)), "")
+            self.writer.event(self.now(), "incident", f"the platform bans {domain}, a domain the target is issuing")
+            self.platform.ban(domain, "banned by the platform (rehearsal)")
 
     def refusal_statuses(self, action: str) -> frozenset[int]:
         """Statuses that mean 'refused by the rules' for this action."""
@@ -205,3 +254,5 @@ class SwarmRuntime:
             self.writer.event(self.now(), "run_end", status)
         self.writer.close(status=status)
         self.ops_http.close()
+        if self.prober is not None or self.race is not None:
+            self.rehearsal_http.close()

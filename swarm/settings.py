@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rehearse.scenarios import Scenario, UsageError, load_scenario
 from rehearse.scenarios.units import parse_duration
+from rehearse.swarm.rehearsal import RehearsalPlan
 from rehearse.swarm.shape import Plan
 
 DEFAULT_DURATION_S = 60.0
@@ -40,6 +41,7 @@ class SwarmSettings:
     seed: int | None = None
     extra: dict = field(default_factory=dict)
     drill: str | None = None  # a drill of the scenario whose incidents the run plays
+    rehearsal: RehearsalPlan = RehearsalPlan()  # a live ban (with the prober) and a budget race
 
     def load(self) -> Scenario:
         return load_scenario(self.scenario_path, self.overrides)
@@ -80,4 +82,20 @@ class SwarmSettings:
             ops_token=getattr(options, "ops_token", None) or None,
             seed=getattr(options, "rehearse_seed", None),
             drill=getattr(options, "drill", None) or None,
+            rehearsal=RehearsalPlan(ban_at=option_seconds("--ban-at", getattr(options, "ban_at", None)),
+                                    race_at=option_seconds("--race-at", getattr(options, "race_at", None)),
+                                    racers=getattr(options, "racers", None) or RehearsalPlan.racers),
         )
+
+
+def option_seconds(flag: str, text: str | None) -> float | None:
+    """An optional duration option (e.g. --ban-at 20m) in seconds."""
+    if not text:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text}: expected a duration such as 90s or 20m") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(f"{flag} {text}: expected a duration from 0 on")
+    return seconds

@@ -22,9 +22,9 @@ def request(t, action, persona="normal", user="normal-1", ok=True, refused=False
                 else prize, attempt=attempt or f"{user}#{t:g}")
 
 
-def make_run(requests, gauges=(), events=(), scale=1.0) -> Run:
+def make_run(requests, gauges=(), events=(), scale=1.0, **info_fields) -> Run:
     info = RunInfo(scenario="year_end_red_envelope", scenario_digest="x", engine="swarm", seed=1, scale=scale,
-                   versions={}, started_at=START, status="finished")
+                   versions={}, started_at=START, status="finished", **info_fields)
     frame = pd.DataFrame(list(requests)) if requests else REQUESTS.empty()
     gauge_frame = pd.DataFrame([{c: g.get(c) for c in GAUGES.columns} for g in gauges]) if gauges else GAUGES.empty()
     event_frame = pd.DataFrame(list(events), columns=list(EVENTS.columns)) if events else EVENTS.empty()
@@ -164,3 +164,17 @@ def test_peak_with_no_answered_request_or_gauge_verifies_nothing(scenario):
     verdicts = peak_gate(make_run([request(10.0, "open_page", ok=False, status=0, error="unanswered")]), scenario)
     assert {v.key: v.status for v in verdicts} == {"peak.active_users": "unverified", "peak.p95": "unverified",
                                                    "peak.error_rate": "unverified"}
+
+
+def test_failover_is_judged_on_the_targets_clock(scenario):
+    """A target that keeps the wall clock is given real seconds: in a run compressed 120x, links
+    on the banned domain 600 campaign seconds after the ban are 5 real seconds."""
+    banned, other = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
+    rows = [request(100.0 + 600.0, "share", user="s-late", domain=banned)]
+    rows += [request(800.0 + i, "share", user=f"s-{i}", domain=other) for i in range(12)]
+    ban = [(100.0, "ban", f"{banned}: drill")]
+    follows = make_run(rows, events=ban, compress=120.0, extra={"target_clock": "campaign"})
+    own = make_run(rows, events=ban, compress=120.0, extra={"target_clock": "wall"})
+    assert status(failover_gate(follows, scenario), f"links off {banned}") == "fail"
+    check = next(v for v in failover_gate(own, scenario) if v.check == f"links off {banned}")
+    assert check.status == "pass" and check.figure == pytest.approx(5.0)

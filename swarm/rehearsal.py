@@ -1,0 +1,122 @@
+"""The two live incidents of a launch rehearsal, played by the harness during a swarm run:
+
+- **A ban, measured by an active prober.** A prober asks the target for a share link a few times
+  a wall second (each time as a fresh synthetic participant that logs in once and shares, so no
+  share cap is met); at the set moment the platform bans the domain the target was last issuing
+  links on, and reports it through `report_ban`. The links that follow show, to about a second,
+  how long the target kept issuing the banned domain, whatever the organic sharing rate.
+- **A budget race.** Fresh participants open the page, log in and do one institution's tasks;
+  then its prize pool is cut small through the target's `limit_pool` operation and they all
+  open its envelope at the same moment, each as a burst of copies (a double tap, a script racing
+  the interface), until it refuses. The payout gate judges the cap, the attempts and the rules from
+  the rows.
+
+Both record their requests like any participant's (personas `prober` and `racer`), through the
+player and the target contract; neither knows HTTP beyond the `send` it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rehearse.personas.identity import Identity, IdentityFactory
+from rehearse.personas.steps import Act, Outcome
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.campaign import Institution
+from rehearse.swarm.contract import Contract
+from rehearse.swarm.player import Player, Send
+
+PROBES_PER_S = 5.0  # share links asked for per wall second
+Event = Callable[[float, str, str], None]
+
+
+@dataclass(frozen=True)
+class RehearsalPlan:
+    """When the incidents come (campaign seconds into the window) and how big the race is."""
+
+    ban_at: float | None = None
+    race_at: float | None = None
+    racers: int = 40
+    copies: int = 3  # requests per racer's tap, sent at once
+
+
+class Prober:
+    """Asks the target for share links as fresh participants; remembers the last domain issued."""
+
+    def __init__(self, player: Player, identities: IdentityFactory, send: Send) -> None:
+        self.player, self.identities, self.send = player, identities, send
+        self.last_domain = ""
+
+    def probe(self) -> str:
+        """One share link as a new participant (login, share); the domain it used, or ""."""
+        user = self.identities.new("prober", self.player.clock())
+        session: dict[str, Any] = {}
+        if not self.player.act(Act("login", invite_code=None), user, session, self.send).ok:
+            return ""
+        outcome = self.player.act(Act("share"), user, session, self.send)
+        domain = str(outcome.data.get("share_domain") or "") if outcome.ok else ""
+        self.last_domain = domain or self.last_domain
+        return domain
+
+
+def race_pool(scenario: Scenario) -> Institution:
+    """The institution whose pool the race cuts: the one with the fewest tasks to unlock."""
+    return min(scenario.campaign.institutions, key=lambda i: len(i.tasks))
+
+
+def race_cap_fen(institution: Institution, racers: int) -> int:
+    """Money left in the cut pool: an eighth of the racers' envelopes at their largest, so that
+    most of the racers' taps meet a pool that is about to run dry."""
+    return max(1, racers // 8) * institution.envelope.max_possible_fen
+
+
+class Race:
+    """Fresh participants, ready at the envelope of one pool, opening it all at once."""
+
+    def __init__(self, scenario: Scenario, player: Player, identities: IdentityFactory, plan: RehearsalPlan,
+                 operation: Callable[..., dict | None], event: Event, clock: Callable[[], float]) -> None:
+        self.scenario, self.player, self.identities, self.plan = scenario, player, identities, plan
+        self.operation, self.event, self.clock = operation, event, clock
+        self.institution = race_pool(scenario)
+
+    def prepare(self, send: Send) -> tuple[Identity, dict[str, Any]] | None:
+        """One racer up to the envelope: page (its signature), login, the institution's tasks."""
+        user = self.identities.new("racer", self.clock())
+        session: dict[str, Any] = {}
+        steps = [Act("open_page"), Act("login", invite_code=None)]
+        steps += [Act("complete_task", institution=self.institution.id, task=t.id) for t in self.institution.tasks]
+        for act in steps:
+            if not self.player.act(act, user, session, send).ok:
+                return None
+        return user, session
+
+    def cut(self) -> int | None:
+        """Cut the pool through `limit_pool`; the money left in it, or None if the target cannot."""
+        left = race_cap_fen(self.institution, self.plan.racers)
+        pool = self.institution.id
+        if self.operation("limit_pool", pool=pool, left_fen=left) is None:
+            self.event(self.clock(), "incident_failed", f"the target could not cut pool {pool} for the budget race "
+                                                        "(no limit_pool operation, or it refused)")
+            return None
+        self.event(self.clock(), "pool_cap", json.dumps({"pool": pool, "left_fen": left}))
+        self.event(self.clock(), "incident", f"budget race: {self.plan.racers} participants open {pool}'s envelope "
+                                             f"at once, {self.plan.copies} copies each, against {left:,} fen left")
+        return left
+
+    def open(self, racer: tuple[Identity, dict[str, Any]], send: Send,
+             send_burst: Callable[..., list[tuple[int, bytes, float]]]) -> Outcome:
+        """The racer's tap: `copies` requests at once."""
+        user, session = racer
+        act = Act("open_envelope", institution=self.institution.id, burst=self.plan.copies)
+        return self.player.act(act, user, session, send, send_burst)
+
+
+def rehearsal_player(scenario: Scenario, contract: Contract, seed: int, clock: Callable[[], float],
+                     record: Callable[[tuple[Any, ...]], None]) -> tuple[Player, IdentityFactory]:
+    """A player for the harness's own participants (no platform: their shares ban nothing)."""
+    identities = IdentityFactory(scenario, seed)
+    return Player(scenario, contract, identities, random.Random(seed), clock=clock, compress=1.0,
+                  record=record), identities
