@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, target_options
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
 
@@ -30,8 +30,8 @@ STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "skip": "dim"
 @click.option("--otp-secret", envvar="REHEARSE_OTP_SECRET",
               help="With --host: the TOTP secret for top-ups (a delayed_topup drill).")
 @OVERRIDES
-@click.option("--seed", type=int, help="Seed. [default: the scenario's]")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--seed", type=SEED, help="Seed. [default: the scenario's]")
+@click.option("--out", type=OutDir(),
               help="Run folder. [default: runs/drill-NAME-TIME]")
 def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | None, faults: tuple[str, ...],
           duration: str | None, scale: str, ops_token: str | None, otp_secret: str | None, allow_remote: bool,

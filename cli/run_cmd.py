@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, applied
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import load_scenario
 
@@ -51,12 +51,12 @@ def _default_out(kind: str) -> Path:
 
 OPTIONS = [
     SCENARIO_ARGUMENT,
-    click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+    click.option("--out", type=OutDir(),
                  help="Folder for the runs and the report. [default: runs/run-TIME]"),
-    click.option("--seed", type=int, help="Seed for both engines. [default: the scenario's]"),
+    click.option("--seed", type=SEED, help="Seed for both engines. [default: the scenario's]"),
     click.option("--swarm-duration", "duration", default="30s", show_default=True,
                  help="Wall time of the swarm (it plays the peak window in it)."),
-    click.option("--users", type=click.IntRange(min=1), help="Swarm users at the peak. [default: from the scenario]"),
+    click.option("--users", type=click.IntRange(1, USERS_MAX), help="Swarm users at the peak. [default: from the scenario]"),
     click.option("--host", help="Campaign backend URL for the swarm. [default: the reference backend]"),
     click.option("--fault", "faults", multiple=True, metavar="NAME",
                  help="Plant a defect in the auto-started reference backend (repeatable)."),
@@ -77,7 +77,7 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides) -> N
 
     out = out or _default_out("run")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
+    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"), users, host,
                                         tuple(check_faults(faults)), console, progress=True)
     failed = sum(v.status == "fail" for v in verdicts)
     console.print(f"{'FAIL' if failed else 'PASS'}: {failed} failed check(s); "
@@ -93,7 +93,7 @@ def ci(scenario_path, out, seed, duration, users, host, faults, overrides) -> No
 
     out = out or _default_out("ci")
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
-    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
+    report_dir, verdicts = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"), users, host,
                                         tuple(check_faults(faults)), console, progress=False)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")

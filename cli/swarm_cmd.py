@@ -9,39 +9,46 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.cli.options import (OVERRIDES, SCENARIO_ARGUMENT, SEED, SPEED_MAX, USERS_MAX, WORKERS_MAX,
+                                  FiniteFloat, OutDir, applied, target_options)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
 from rehearse.scenarios.units import parse_duration
+from rehearse.swarm.settings import MAX_WALL_S
 
 
-def wall_duration(value: str | None) -> float | None:
+def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
+    """Wall seconds from a duration flag, or a one-line error naming the flag."""
     if value is None:
         return None
     try:
         seconds = parse_duration(value)
-    except ValueError:
-        raise UsageError(f"--duration {value}: expected a duration such as 60s or 2m") from None
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            raise UsageError(f"{flag} {value!r}: at most {MAX_WALL_S / 3600:g}h of wall time") from None
+        raise UsageError(f"{flag} {value!r}: expected a duration such as 60s or 2m") from None
     if seconds <= 0:
-        raise UsageError(f"--duration {value}: must be above zero")
+        raise UsageError(f"{flag} {value!r}: must be above zero, e.g. 60s")
+    if seconds > MAX_WALL_S:
+        raise UsageError(f"{flag} {value!r}: at most {MAX_WALL_S / 3600:g}h of wall time")
     return seconds
 
 
 @click.command()
 @SCENARIO_ARGUMENT
 @click.option("--window", help="Traffic window to play, e.g. launch_hour. [default: the peak gate's]")
-@click.option("--users", type=click.IntRange(min=1), help="Locust users at the window's peak. "
+@click.option("--users", type=click.IntRange(1, USERS_MAX), help="Locust users at the window's peak. "
               "[default: the peak gate's target active users / scale]")
 @click.option("--scale", default="1:100", show_default=True, help="1:K, one user plays K participants.")
-@click.option("--compress", type=click.FloatRange(min=0, min_open=True),
+@click.option("--compress", type=FiniteFloat(min=0, min_open=True, max=SPEED_MAX),
               help="Campaign seconds per wall second. [default: fit the window into --duration]")
 @click.option("--duration", help="Wall time to play the window in, e.g. 60s. [default: 60s]")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--workers", type=click.IntRange(0, WORKERS_MAX), default=0, show_default=True,
               help="Local Locust worker processes (0: one process does everything).")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", "run_dir", type=OutDir(),
               help="Run folder for the observations. [default: runs/swarm-TIME]")
 @OVERRIDES
-@click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
 @applied(target_options())
 def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
           scale: str, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rehearse.cli.backend_cmd import campaign_time
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, target_options
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError, load_scenario
 
@@ -34,10 +34,10 @@ def default_run_dir() -> Path:
               help="Campaign time the walkthrough starts at: launch, preheat, a traffic window "
                    "(evening_peak), launch+2h, -2d ...")
 @click.option("--step", "stepwise", is_flag=True, help="Wait for Enter after each step.")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", "run_dir", type=OutDir(),
               help="Run folder for walkthrough.md and the observations. [default: runs/walkthrough-TIME]")
 @OVERRIDES
-@click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
 @applied(target_options())
 def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str | None, at: str,
                 stepwise: bool, run_dir: Path | None, faults: tuple[str, ...], overrides: tuple[str, ...],

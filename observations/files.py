@@ -50,20 +50,29 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_frame(path: Path, table: Table) -> pd.DataFrame:
-    """Read one table file back with the table's columns and dtypes."""
+    """Read one table file back with the table's columns and dtypes; a damaged file (cut short,
+    empty, not a table) is a one-line error naming it."""
+    try:
+        return table.conform(_read(path, table), path)
+    except ImportError as exc:
+        raise ObservationError(
+            f"{path} is Parquet but pyarrow cannot be imported ({exc}): pip install pyarrow"
+        ) from None
+    except (ValueError, TypeError, OSError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ObservationError(
+            f"{path}: cannot be read as the {table.name} table ({reason}); the file is damaged or "
+            "cut short: run the rehearsal again into a fresh folder"
+        ) from None
+
+
+def _read(path: Path, table: Table) -> pd.DataFrame:
     if path.suffix == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except ImportError as exc:
-            raise ObservationError(
-                f"{path} is Parquet but pyarrow cannot be imported ({exc}): pip install pyarrow"
-            ) from None
-        return table.conform(frame, path)
+        return pd.read_parquet(path)
     header = pd.read_csv(path, nrows=0).columns
     present = {c: d for c, d in table.columns.items() if c in header}
     missing_markers = {c: [""] for c, d in present.items() if d != "str"}
-    frame = pd.read_csv(path, dtype=present, keep_default_na=False, na_values=missing_markers)
-    return table.conform(frame, path)
+    return pd.read_csv(path, dtype=present, keep_default_na=False, na_values=missing_markers)
 
 
 def _scratch(path: Path) -> Path:

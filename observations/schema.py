@@ -179,7 +179,7 @@ def utc_now() -> datetime:
 class RunInfo(BaseModel):
     """run.json: which scenario, engine and tools produced a run, when, and whether it finished."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     scenario: Annotated[str, Field(min_length=1)]
     scenario_digest: Annotated[str, Field(min_length=1)]
