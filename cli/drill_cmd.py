@@ -72,7 +72,7 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = out or Path("runs") / f"drill-{name}-{stamp}"
     if live:
-        from rehearse.cli.swarm_cmd import swarm_progress, wall_duration
+        from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress, wall_duration
         from rehearse.swarm.drill import LiveDrill, live_request
 
         request = live_request(LiveDrill(
@@ -80,6 +80,7 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
             duration_s=wall_duration(duration) or 20.0, scale=scale, ops_token=ops_token,
             otp_secret=otp_secret, allow_remote=allow_remote, seed=seed, out=folder), scenario)
         result = swarm_progress(request, request.settings.load(), console)
+        stop_if_signalled(result)
         if result.status != "finished":
             console.print(f"the live run ended {result.status}; judging what it measured")
     else:

@@ -18,25 +18,30 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
                  console: Console, progress: bool) -> tuple[Path, list]:
     """The main job; returns the report folder and the verdicts."""
-    from rehearse.cli.swarm_cmd import swarm_progress
+    from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
     from rehearse.reports.gates import all_gates
     from rehearse.simulator.run import RunRequest, run_replicas
-    from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
+    from rehearse.swarm.orchestrate import SwarmRequest, check_target, run_swarm
     from rehearse.swarm.settings import SwarmSettings
 
     scenario = load_scenario(scenario_path, overrides)
-    console.print(f"1/3 simulating the whole campaign ({scenario.name}) ...")
-    run_replicas(RunRequest(scenario_path, overrides, seed=seed, replicas=1, jobs=1, out=out / "simulated"))
-    console.print(f"2/3 swarm against {'the reference backend' if not host else host} for {duration:g} s ...")
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
                              run_dir=out / "live", seed=seed, extra={"faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=faults)
+    settings.plan(scenario)  # bad input is refused before anything runs
+    check_target(request, scenario)
+    console.print(f"1/3 simulating the whole campaign ({scenario.name}) ...")
+    run_replicas(RunRequest(scenario_path, overrides, seed=seed, replicas=1, jobs=1, out=out / "simulated"))
+    console.print(f"2/3 swarm against {'the reference backend' if not host else host} for {duration:g} s ...")
     if progress:
-        swarm_progress(request, scenario, console)
+        result = swarm_progress(request, scenario, console)
     else:
-        run_swarm(request, scenario=scenario)
+        result = run_swarm(request, scenario=scenario)
+        if result.reason:
+            console.print(f"the swarm ended early ({result.status}): {result.reason}")
+    stop_if_signalled(result)
     console.print("3/3 checking the gates and building the report ...")
     runs = [("simulated", load_run(out / "simulated")), ("live", load_run(out / "live"))]
     verdicts = [v for _, run in runs for v in all_gates(run, scenario)]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -13,6 +14,7 @@ from rehearse.cli.options import (OVERRIDES, SCENARIO_ARGUMENT, SEED, SPEED_MAX,
                                   FiniteFloat, OutDir, applied, target_options)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
+from rehearse.scenarios.errors import Interrupted
 from rehearse.scenarios.units import parse_duration
 from rehearse.swarm.settings import MAX_WALL_S
 
@@ -84,18 +86,22 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
     result = swarm_progress(request, scenario, console)
     run = load_run(result.run_dir)
     Console(highlight=False, width=max(Console().width, 100)).print(*summary_tables(run, result.status))
-    console.print(f"run folder: {result.run_dir}  ({result.status})")
+    console.print(f"run folder: {result.run_dir}  ({result.status})", markup=False)
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
 
 
 def swarm_progress(request, scenario, console: Console):
-    """Run the swarm with a progress bar; the SwarmResult."""
-    from rehearse.swarm.orchestrate import run_swarm
+    """Run the swarm with a progress bar; the SwarmResult. Bad input is refused before the
+    banner; a run that ends early says why."""
+    from rehearse.swarm.orchestrate import check_reachable, check_target, run_swarm
 
     plan = request.settings.plan(scenario)
     faults = request.faults
     host = request.host
+    check_target(request, scenario)
+    if host:
+        check_reachable(host)
     console.print(f"[bold]swarm[/] {scenario.name}: window {plan.window_name} "
                   f"({plan.window.duration:g} campaign s) in {plan.duration_s:g} s (x{plan.compress:g}), "
                   f"peak {plan.peak_users} users at 1:{plan.scale:g}, "
@@ -113,7 +119,16 @@ def swarm_progress(request, scenario, console: Console):
                 f"{data.get('requests', 0):,} requests, {data.get('failures', 0):,} failed"
                 + (f", paid {paid / 100:,.2f} yuan" if paid is not None else "")))
 
-        return run_swarm(request, show, scenario)
+        result = run_swarm(request, show, scenario)
+    if result.reason:
+        console.print(f"[yellow]the run ended early ({result.status}):[/] {escape(result.reason)}")
+    return result
+
+
+def stop_if_signalled(result) -> None:
+    """After a swarm that a stop signal ended, a command that would go on (run, drill) stops."""
+    if result.signal:
+        raise Interrupted(f"{result.reason}; what was measured is in {result.run_dir} (marked {result.status})")
 
 
 def summary_tables(run, status: str) -> list:

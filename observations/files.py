@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from rehearse.observations.schema import ObservationError, Table
+
+if TYPE_CHECKING:
+    from rehearse.observations.schema import RunInfo
 
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")
@@ -37,6 +41,19 @@ def write_text(path: Path, text: str) -> None:
     scratch = _scratch(path)
     scratch.write_text(text, encoding="utf-8")
     os.replace(scratch, path)
+
+
+def write_info(folder: Path, info: "RunInfo") -> None:
+    """run.json, replaced whole; while the run is "running" it names its writer (this process),
+    so a reader can tell a run still being written from one whose writer died."""
+    from rehearse.observations.layout import RUN_JSON
+
+    if info.status == "running":
+        info = info.model_copy(update={"writer_pid": os.getpid(), "writer_host": socket.gethostname()})
+        dropped: set[str] = set()
+    else:
+        dropped = {"writer_pid", "writer_host"}  # a run that ended has no writer to check on
+    write_text(Path(folder) / RUN_JSON, info.model_dump_json(indent=2, exclude=dropped) + "\n")
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from urllib.parse import urlencode
 
 import gevent
+from gevent import GreenletExit
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -41,6 +42,7 @@ class PersonaUser(FastHttpUser):
     wait_time = constant(0)
     network_timeout = 10.0
     connection_timeout = 5.0
+    _stop_due = False  # stopped mid-burst: stop at the next step, once the burst is recorded
 
     @task
     def participate(self) -> None:
@@ -50,13 +52,31 @@ class PersonaUser(FastHttpUser):
             return
         user = runtime.player.next_participant(runtime.persona_for(self.persona))
         runtime.journeys_started += 1
-        runtime.player.play(user, self._send, gevent.sleep, send_burst=self._send_burst)
+        runtime.player.play(user, self._send_unless_stopped, self._sleep, send_burst=self._send_burst)
 
     def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
         """The same request `copies` times at once, each in its own greenlet (a script's race)."""
+        if self._stop_due:
+            raise GreenletExit
         greenlets = [gevent.spawn(self._send, spec) for _ in range(copies)]
-        gevent.joinall(greenlets)
+        try:
+            gevent.joinall(greenlets)
+        except GreenletExit:
+            # Stopped while the copies were on the wire: they are answered (and counted) in their
+            # own greenlets, so let them land and be recorded, and stop at the next step.
+            gevent.joinall(greenlets, timeout=self.network_timeout)
+            self._stop_due = True
         return [g.value if g.successful() else (0, b"", 0.0) for g in greenlets]
+
+    def _send_unless_stopped(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+        if self._stop_due:
+            raise GreenletExit
+        return self._send(spec)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stop_due:
+            raise GreenletExit
+        gevent.sleep(seconds)
 
     def _send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
         runtime: SwarmRuntime = self.environment.rehearse
@@ -184,6 +204,7 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     environment.rehearse = None
     environment.rehearse_gauges = None
     environment.rehearse_incidents = None
+    environment.rehearse_flusher = None
     if environment.host:
         _attach(environment)
 
@@ -194,6 +215,7 @@ def _on_test_start(environment, **_kwargs) -> None:
     if runtime is None:
         return
     runtime.start()
+    environment.rehearse_flusher = gevent.spawn(_flush_every_second, runtime)
     if runtime.role in ("local", "master"):
         environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
         if runtime.incidents is not None:
@@ -208,6 +230,18 @@ def _play_incidents(runtime: SwarmRuntime) -> None:
         except Exception as exc:  # a failed operations call must not stop the run
             log.error("rehearse: drill incident failed: %s", exc)
         gevent.sleep(0.1)
+
+
+def _flush_every_second(runtime: SwarmRuntime) -> None:
+    """Rows reach disk within a second of being answered: a process killed after its grace
+    (a second Ctrl-C, a SIGKILL) loses at most the last second, never the run."""
+    while True:
+        gevent.sleep(1.0)
+        try:
+            runtime.writer.flush()
+        except RehearseError as exc:  # closed, or the disk refused: the close reports it
+            log.error("rehearse: error: could not save rows: %s", exc)
+            return
 
 
 def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
@@ -233,6 +267,10 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
+    flusher = getattr(environment, "rehearse_flusher", None)
+    if flusher is not None and flusher is not gevent.getcurrent():
+        flusher.kill(block=False)
+        environment.rehearse_flusher = None
     incidents = getattr(environment, "rehearse_incidents", None)
     if incidents is not None and incidents is not gevent.getcurrent():
         incidents.kill(block=False)

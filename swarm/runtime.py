@@ -48,6 +48,13 @@ def largest_payouts(scenario: Scenario) -> dict[str, int]:
     return largest
 
 
+def run_facts(settings: SwarmSettings, plan: Plan, host: str) -> dict[str, Any]:
+    """What run.json's extra says about a swarm run (the command writes it first, Locust again)."""
+    return {"host": host, "window": plan.window_name, "peak_users": plan.peak_users,
+            "duration_s": round(plan.duration_s, 3), **settings.extra,
+            **({"drill": settings.drill} if settings.drill else {})}
+
+
 class SwarmRuntime:
     """One load process's state for a swarm run."""
 
@@ -103,9 +110,7 @@ class SwarmRuntime:
         return self.incidents.persona_for(persona) if self.incidents is not None else persona
 
     def _extra(self) -> dict[str, Any]:
-        return {"host": self.host, "window": self.plan.window_name, "peak_users": self.plan.peak_users,
-                "duration_s": round(self.plan.duration_s, 3), **self.settings.extra,
-                **({"drill": self.settings.drill} if self.settings.drill else {})}
+        return run_facts(self.settings, self.plan, self.host)
 
     # --- time ------------------------------------------------------------------------------
 
@@ -199,5 +204,6 @@ class SwarmRuntime:
         if self.role in ("local", "master"):
             self._record_ledger()
             self.writer.event(self.now(), "run_end", status)
-        self.writer.close(status=status)
+        played = round(min(self.elapsed(), self.plan.duration_s), 3)
+        self.writer.close(status=status, extra={"played_s": played})
         self.ops_http.close()
