@@ -94,7 +94,8 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
 def swarm_progress(request, scenario, console: Console):
     """Run the swarm with a progress bar; the SwarmResult. Bad input is refused before the
     banner; a run that ends early says why."""
-    from rehearse.swarm.orchestrate import check_reachable, check_target, run_swarm
+    from rehearse.swarm.orchestrate import check_target, run_swarm
+    from rehearse.swarm.safety import check_reachable
 
     plan = request.settings.plan(scenario)
     faults = request.faults

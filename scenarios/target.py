@@ -71,14 +71,14 @@ def _check_templates(value: Any) -> None:
             _check_templates(item)
 
 
-def _templates_in(value: Any, where: str) -> list[tuple[str, str]]:
+def templates_in(value: Any, where: str) -> list[tuple[str, str]]:
     """(where, template) for every string in a request's parts."""
     if isinstance(value, str):
         return [(where, value)]
     if isinstance(value, dict):
-        return [t for key, item in value.items() for t in _templates_in(item, f"{where}.{key}")]
+        return [t for key, item in value.items() for t in templates_in(item, f"{where}.{key}")]
     if isinstance(value, list):
-        return [t for n, item in enumerate(value) for t in _templates_in(item, f"{where}.{n}")]
+        return [t for n, item in enumerate(value) for t in templates_in(item, f"{where}.{n}")]
     return []
 
 
@@ -162,7 +162,7 @@ class Target(Section):
         for section, mapping in (("actions", self.actions), ("operations", self.operations)):
             for name, request in mapping.items():
                 for part in ("path", "query", "headers", "body"):
-                    parts += _templates_in(getattr(request, part), f"target.{section}.{name}.{part}")
+                    parts += templates_in(getattr(request, part), f"target.{section}.{name}.{part}")
         for where, template in parts:
             _check_fields(where, template, known)
         return self

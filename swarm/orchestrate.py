@@ -34,7 +34,7 @@ from rehearse.observations.schema import utc_now
 from rehearse.scenarios import RehearseError, Scenario, UsageError
 from rehearse.swarm.processes import Processes, StopSignals, Stopped, wait_for
 from rehearse.swarm.runtime import default_run_dir, run_facts
-from rehearse.swarm.safety import check_host
+from rehearse.swarm.safety import check_host, check_reachable
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 
@@ -156,15 +156,6 @@ def check_target(request: SwarmRequest, scenario: Scenario) -> None:
         if request.faults:
             raise UsageError("--fault plants defects in the bundled reference backend; it cannot "
                              "be used with --host")
-
-
-def check_reachable(host: str) -> None:
-    """A given target must answer (any status) before load is sent to it."""
-    try:
-        httpx.get(host.rstrip("/") + "/", timeout=5)
-    except httpx.HTTPError as exc:
-        raise UsageError(f"--host {host}: nothing answers there ({type(exc).__name__}: {exc or 'no answer'}); "
-                         "start the backend, or check the scheme, host and port") from None
 
 
 def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambda _: None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+import httpx
+
 from rehearse.scenarios.errors import UsageError
 
 
@@ -43,3 +45,12 @@ def check_host(url: str, allow_remote: bool, allow_list: list[str]) -> str:
         raise UsageError(f"--host {url}: {host} is not in the scenario's target.allow_remote_hosts "
                          f"({', '.join(allow_list) or 'empty'}); add it there to allow load on it")
     return host
+
+
+def check_reachable(host: str) -> None:
+    """A given target must answer (any status) before load is sent to it."""
+    try:
+        httpx.get(host.rstrip("/") + "/", timeout=5)
+    except httpx.HTTPError as exc:
+        raise UsageError(f"--host {host}: nothing answers there ({type(exc).__name__}: {exc or 'no answer'}); "
+                         "start the backend, or check the scheme, host and port") from None
