@@ -64,8 +64,13 @@ class PersonaUser(FastHttpUser):
         except GreenletExit:
             # Stopped while the copies were on the wire: they are answered (and counted) in their
             # own greenlets, so let them land and be recorded, and stop at the next step.
-            gevent.joinall(greenlets, timeout=self.network_timeout)
             self._stop_due = True
+            deadline = time.monotonic() + self.network_timeout
+            while not all(g.ready() for g in greenlets) and time.monotonic() < deadline:
+                try:
+                    gevent.joinall(greenlets, timeout=deadline - time.monotonic())
+                except GreenletExit:
+                    continue  # asked again: the copies still land first
         return [g.value if g.successful() else (0, b"", 0.0) for g in greenlets]
 
     def _send_unless_stopped(self, spec: RequestSpec) -> tuple[int, bytes, float]:
