@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import click
 from rich.console import Console
 
+from rehearse.cli.options import SEED, SPEED_MAX, FiniteFloat
 from rehearse.reference_backend.app import Backend
 from rehearse.reference_backend.clock import RunningClock
 from rehearse.reference_backend.faults import FAULTS, check_faults
@@ -40,6 +42,18 @@ def campaign_time(value: str, scenario: Scenario) -> float:
                          "preheat+1d, or seconds from launch such as -2d") from None
 
 
+def _check_db_path(db_path: Path) -> None:
+    """--db must be a file path whose folders can exist: refused at once with the flag named."""
+    if db_path.is_dir():
+        raise UsageError(f"--db {db_path}: a folder; give a file path such as .rehearse/campaign.sqlite3")
+    for parent in db_path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--db {db_path}: {parent} is a file, so it cannot hold the database; "
+                                 "choose another path")
+            break
+
+
 def default_db(scenario: Scenario) -> Path:
     return Path(".rehearse") / f"{scenario.name}.sqlite3"
 
@@ -57,9 +71,9 @@ def default_db(scenario: Scenario) -> Path:
               help="Plant a launch defect (repeatable); see the list below.")
 @click.option("--at", "at", default="launch", show_default=True,
               help="Campaign time at start: launch, preheat, end, launch+2h, preheat+1d, -3d ...")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--speed", type=FiniteFloat(min=0, min_open=True, max=SPEED_MAX), default=1.0, show_default=True,
               help="Campaign seconds per wall-clock second.")
-@click.option("--seed", type=int, help="Seed for envelope amounts and draws [default: the scenario's].")
+@click.option("--seed", type=SEED, help="Seed for envelope amounts and draws [default: the scenario's].")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override a scenario value (repeatable), e.g. --set budget.grand_round_fen=500000.")
 def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: bool,
@@ -81,9 +95,15 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
     if reset and db_path.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
+    _check_db_path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     sock = bind_loopback(port)
-    app_backend = Backend(scenario, db_path, planted, clock=RunningClock(start_t, speed), seed=seed)
+    try:
+        app_backend = Backend(scenario, db_path, planted, clock=RunningClock(start_t, speed), seed=seed)
+    except sqlite3.DatabaseError as exc:
+        sock.close()
+        raise UsageError(f"--db {db_path}: not a database the reference backend can use ({exc}); "
+                         "point --db at another file (it is created if absent)") from None
     held = app_backend.store.meta("scenario")
     if held != scenario.name:
         raise UsageError(f"--db {db_path}: holds campaign {held!r}, not {scenario.name!r}; "

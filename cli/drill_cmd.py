@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, target_options
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
 
@@ -31,8 +31,8 @@ STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "unverified":
 @click.option("--otp-secret", envvar="REHEARSE_OTP_SECRET",
               help="With --host: the TOTP secret for top-ups (a delayed_topup drill).")
 @OVERRIDES
-@click.option("--seed", type=int, help="Seed. [default: the scenario's]")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--seed", type=SEED, help="Seed. [default: the scenario's]")
+@click.option("--out", type=OutDir(),
               help="Run folder. [default: runs/drill-NAME-TIME]")
 def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | None, faults: tuple[str, ...],
           duration: str | None, scale: str, ops_token: str | None, otp_secret: str | None, allow_remote: bool,
@@ -73,7 +73,7 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = out or Path("runs") / f"drill-{name}-{stamp}"
     if live:
-        from rehearse.cli.swarm_cmd import swarm_progress, wall_duration
+        from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress, wall_duration
         from rehearse.swarm.drill import LiveDrill, live_request
 
         request = live_request(LiveDrill(
@@ -81,6 +81,7 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
             duration_s=wall_duration(duration) or 20.0, scale=scale, ops_token=ops_token,
             otp_secret=otp_secret, allow_remote=allow_remote, seed=seed, out=folder), scenario)
         result = swarm_progress(request, request.settings.load(), console)
+        stop_if_signalled(result)
         if result.status != "finished":
             console.print(f"the live run ended {result.status}; judging what it measured")
     else:

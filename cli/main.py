@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 import click
 from rich.console import Console
@@ -57,23 +62,68 @@ rehearse.add_command(drill)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: RehearseError becomes one line on stderr and its exit code."""
-    try:
-        code = rehearse.main(args=argv, prog_name="rehearse", standalone_mode=False)
-    except click.exceptions.Abort:
-        Console(stderr=True).print("rehearse: interrupted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except RehearseError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(
-            f"rehearse: error: {exc}", markup=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        Console(stderr=True).print("rehearse: interrupted")
-        sys.exit(130)
+    """Entry point: every error the user can fix becomes one line on stderr and its exit code
+    (2 bad input, 1 a failed rehearsal, 130 interrupted); SIGTERM and SIGHUP stop a command the
+    way Ctrl-C does, so what it started is stopped and what it measured is kept."""
+    with _signals_as_interrupt():
+        try:
+            code = rehearse.main(args=argv, prog_name="rehearse", standalone_mode=False)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.UsageError as exc:
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            _one_line(f"{exc.format_message()}{where}", exc.exit_code)
+        except click.exceptions.Abort:
+            _interrupted()
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except RehearseError as exc:
+            _one_line(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _interrupted()
+        except OSError as exc:  # a path the checks at the edge could not foresee (a disk full, ...)
+            if os.environ.get("REHEARSE_DEBUG"):
+                raise
+            what = f"{exc.filename}: " if exc.filename else ""
+            _one_line(f"{what}{exc.strerror or exc}; check the path and its permissions", 2)
+        except MemoryError:
+            if os.environ.get("REHEARSE_DEBUG"):
+                raise
+            _one_line("not enough memory for this scenario: lower the participant counts "
+                      "(traffic.participants_*) or the swarm's --users", 2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str, exit_code: int) -> None:
+    text = " ".join(message.split())  # a message never spans lines
+    Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(
+        f"rehearse: error: {text}", markup=False)
+    sys.exit(exit_code)
+
+
+def _interrupted() -> None:
+    Console(stderr=True).print("rehearse: interrupted")
+    sys.exit(130)
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def _signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does, while a command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

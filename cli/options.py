@@ -2,12 +2,61 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 from rehearse.reference_backend.faults import FAULTS
+
+SEED_MAX = 2**32 - 1
+USERS_MAX = 50_000
+"""Locust users at a swarm's peak: more than a loopback target and one machine can take."""
+WORKERS_MAX = 64
+SPEED_MAX = 1_000_000.0
+"""Campaign seconds per wall second (backend --speed, swarm --compress): 11 days in a second."""
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in range that is a real number: nan and inf are refused like any value out of range."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; {self._describe_range()}", param, ctx)
+        return number
+
+
+class OutDir(click.Path):
+    """A folder the command will create and write into: refused at once if it cannot be one."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, file_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = Path(super().convert(value, param, ctx))
+        if not str(path).strip():
+            self.fail("an empty path; give a folder such as runs/x", param, ctx)
+        for part in path.parts:
+            if len(os.fsencode(part)) > 255:
+                self.fail(f"the name {part[:40]}... is {len(os.fsencode(part))} bytes long; "
+                          "a file name may hold 255 at most", param, ctx)
+        for parent in [path, *path.parents]:
+            if parent.exists():
+                if not parent.is_dir():
+                    self.fail(f"{parent} is a file, so {path} cannot be a folder; choose another path",
+                              param, ctx)
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    self.fail(f"{parent} is not writable; choose a folder you can write to", param, ctx)
+                break
+        return path
+
+
+SEED = click.IntRange(0, SEED_MAX)
 
 SCENARIO_ARGUMENT = click.argument("scenario_path", metavar="[SCENARIO]", required=False,
                                    type=click.Path(path_type=Path, dir_okay=False))

@@ -8,13 +8,14 @@ import click
 from rich.console import Console
 
 from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
+from rehearse.cli.options import OutDir
 
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--baseline", type=click.Path(path_type=Path, file_okay=False),
               help="A run folder to compare the first run with: deltas, and regressions flagged.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", type=OutDir(),
               help="Where the report files go. [default: report/ inside the first run folder]")
 @click.option("--scenario", "scenario_path", type=click.Path(path_type=Path, dir_okay=False),
               help="The scenario the runs were made with. [default: the bundled one]")

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, applied
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import load_scenario
 
@@ -20,30 +20,34 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
                  console: Console, progress: bool, allow_unverified: bool = False,
                  allow_interrupted: bool = False):
     """The main job; returns the report folder and the judgement (`reports.judge.Judgement`)."""
-    from rehearse.cli.swarm_cmd import swarm_progress
+    from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
     from rehearse.reports.judge import judge
     from rehearse.simulator.run import RunRequest, run_replicas
-    from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
-    from rehearse.swarm.rehearsal import RehearsalPlan
-    from rehearse.swarm.settings import SwarmSettings
+    from rehearse.swarm.orchestrate import SwarmRequest, check_target, run_swarm
+    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings
 
     scenario = load_scenario(scenario_path, overrides)
-    console.print(f"1/3 simulating the whole campaign ({scenario.name}) ...")
-    run_replicas(RunRequest(scenario_path, overrides, seed=seed, replicas=1, jobs=1, out=out / "simulated"))
-    console.print(f"2/3 swarm against {'the reference backend' if not host else host} for {duration:g} s, "
-                  "with a domain ban a third of the way in and a budget race at two thirds ...")
     # the launch's two incidents, live: a ban a third into the window, a budget race at two thirds
     window = scenario.traffic.windows[scenario.gates.peak.window]
     rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
                              run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=faults)
+    settings.plan(scenario)  # bad input is refused before anything runs
+    check_target(request, scenario)
+    console.print(f"1/3 simulating the whole campaign ({scenario.name}) ...")
+    run_replicas(RunRequest(scenario_path, overrides, seed=seed, replicas=1, jobs=1, out=out / "simulated"))
+    console.print(f"2/3 swarm against {'the reference backend' if not host else host} for {duration:g} s, "
+                  "with a domain ban a third of the way in and a budget race at two thirds ...")
     if progress:
-        swarm_progress(request, scenario, console)
+        result = swarm_progress(request, scenario, console)
     else:
-        run_swarm(request, scenario=scenario)
+        result = run_swarm(request, scenario=scenario)
+        if result.reason:
+            console.print(f"the swarm ended early ({result.status}): {result.reason}")
+    stop_if_signalled(result)
     console.print("3/3 checking the gates and building the report ...")
     runs = [("simulated", load_run(out / "simulated")), ("live", load_run(out / "live"))]
     judgement = judge(runs, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
@@ -58,12 +62,12 @@ def _default_out(kind: str) -> Path:
 
 OPTIONS = [
     SCENARIO_ARGUMENT,
-    click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+    click.option("--out", type=OutDir(),
                  help="Folder for the runs and the report. [default: runs/run-TIME]"),
-    click.option("--seed", type=int, help="Seed for both engines. [default: the scenario's]"),
+    click.option("--seed", type=SEED, help="Seed for both engines. [default: the scenario's]"),
     click.option("--swarm-duration", "duration", default="30s", show_default=True,
                  help="Wall time of the swarm (it plays the peak window in it)."),
-    click.option("--users", type=click.IntRange(min=1), help="Swarm users at the peak. [default: from the scenario]"),
+    click.option("--users", type=click.IntRange(1, USERS_MAX), help="Swarm users at the peak. [default: from the scenario]"),
     click.option("--host", help="Campaign backend URL for the swarm. [default: the reference backend]"),
     click.option("--fault", "faults", multiple=True, metavar="NAME",
                  help="Plant a defect in the auto-started reference backend (repeatable)."),
@@ -88,8 +92,8 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides, allo
 
     out = out or _default_out("run")
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
-                                         tuple(check_faults(faults)), console, True, allow_unverified,
+    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
+                                         users, host, tuple(check_faults(faults)), console, True, allow_unverified,
                                          allow_interrupted)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
@@ -105,8 +109,8 @@ def ci(scenario_path, out, seed, duration, users, host, faults, overrides, allow
 
     out = out or _default_out("ci")
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
-    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration), users, host,
-                                         tuple(check_faults(faults)), console, False, allow_unverified,
+    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
+                                         users, host, tuple(check_faults(faults)), console, False, allow_unverified,
                                          allow_interrupted)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")

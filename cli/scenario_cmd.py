@@ -23,15 +23,26 @@ def scenario() -> None:
 @scenario.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
-    """Validate scenario files: one line each, exit 2 at the first bad one.
+    """Validate scenario files: one line each; exit 2 if any is bad.
 
     A bad file gets one line naming the file, line, field path and what is expected, e.g.
     `x.yaml:12: budget.grand_round_fen: input should be greater than or equal to 0 (got -5)`.
     """
+    from rehearse.scenarios import ScenarioError
+
     console = Console(highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+    bad = 0
     for path in paths:
-        loaded = load_scenario(path)
-        console.print(f"ok: {path}: scenario {loaded.name!r} (digest {loaded.digest()})")
+        try:
+            loaded = load_scenario(path)
+        except ScenarioError as exc:
+            bad += 1
+            errors.print(f"rehearse: error: {' '.join(str(exc).split())}", markup=False)
+            continue
+        console.print(f"ok: {path}: scenario {loaded.name!r} (digest {loaded.digest()})", markup=False)
+    if bad:
+        raise click.exceptions.Exit(2)
 
 
 @scenario.command()

@@ -9,6 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rehearse.cli.options import SEED, OutDir
+
+REPLICAS_MAX = 1000
+JOBS_MAX = 64
+
 ROWS = (
     ("participants on day one", "participants_24h", "count"),
     ("participants in total", "participants_total", "count"),
@@ -44,14 +49,14 @@ def _format(value: float | None, kind: str) -> str:
 @click.command()
 @click.argument("scenario_path", metavar="[SCENARIO]", required=False,
                 type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--seed", type=int, help="Seed of the first replica (the next ones add 1). [default: the scenario's]")
-@click.option("--replicas", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--seed", type=SEED, help="Seed of the first replica (the next ones add 1). [default: the scenario's]")
+@click.option("--replicas", type=click.IntRange(1, REPLICAS_MAX), default=1, show_default=True,
               help="Independent runs with consecutive seeds, summarised with mean and 5-95 % bands.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--jobs", type=click.IntRange(1, JOBS_MAX), default=1, show_default=True,
               help="Processes running replicas in parallel.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="What-if override (repeatable), e.g. --set personas.mix.fraud_script=0.2.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", type=OutDir(),
               help="Run folder (replica-NNN inside it when more than one). [default: runs/simulate-TIME]")
 def simulate(scenario_path: Path | None, seed: int | None, replicas: int, jobs: int,
              overrides: tuple[str, ...], out: Path | None) -> None:

@@ -6,42 +6,51 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.cli.options import (OVERRIDES, SCENARIO_ARGUMENT, SEED, SPEED_MAX, USERS_MAX, WORKERS_MAX,
+                                  FiniteFloat, OutDir, applied, target_options)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
+from rehearse.scenarios.errors import Interrupted
 from rehearse.scenarios.units import parse_duration
+from rehearse.swarm.settings import MAX_WALL_S
 
 
-def wall_duration(value: str | None) -> float | None:
+def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
+    """Wall seconds from a duration flag, or a one-line error naming the flag."""
     if value is None:
         return None
     try:
         seconds = parse_duration(value)
-    except ValueError:
-        raise UsageError(f"--duration {value}: expected a duration such as 60s or 2m") from None
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            raise UsageError(f"{flag} {value!r}: at most {MAX_WALL_S / 3600:g}h of wall time") from None
+        raise UsageError(f"{flag} {value!r}: expected a duration such as 60s or 2m") from None
     if seconds <= 0:
-        raise UsageError(f"--duration {value}: must be above zero")
+        raise UsageError(f"{flag} {value!r}: must be above zero, e.g. 60s")
+    if seconds > MAX_WALL_S:
+        raise UsageError(f"{flag} {value!r}: at most {MAX_WALL_S / 3600:g}h of wall time")
     return seconds
 
 
 @click.command()
 @SCENARIO_ARGUMENT
 @click.option("--window", help="Traffic window to play, e.g. launch_hour. [default: the peak gate's]")
-@click.option("--users", type=click.IntRange(min=1), help="Locust users at the window's peak. "
+@click.option("--users", type=click.IntRange(1, USERS_MAX), help="Locust users at the window's peak. "
               "[default: the peak gate's target active users / scale]")
 @click.option("--scale", default="1:100", show_default=True, help="1:K, one user plays K participants.")
-@click.option("--compress", type=click.FloatRange(min=0, min_open=True),
+@click.option("--compress", type=FiniteFloat(min=0, min_open=True, max=SPEED_MAX),
               help="Campaign seconds per wall second. [default: fit the window into --duration]")
 @click.option("--duration", help="Wall time to play the window in, e.g. 60s. [default: 60s]")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--workers", type=click.IntRange(0, WORKERS_MAX), default=0, show_default=True,
               help="Local Locust worker processes (0: one process does everything).")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", "run_dir", type=OutDir(),
               help="Run folder for the observations. [default: runs/swarm-TIME]")
 @OVERRIDES
-@click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
 @click.option("--ban-at", metavar="TIME", help="Ban a domain the target is issuing this far into the window "
               "(campaign time, e.g. 20m); a prober asks for share links 5 times a second to time the failover.")
 @click.option("--race-at", metavar="TIME", help="Cut a prize pool small this far into the window (limit_pool) "
@@ -71,8 +80,7 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
     """
     from rehearse.observations import load_run
     from rehearse.swarm.orchestrate import SwarmRequest
-    from rehearse.swarm.rehearsal import RehearsalPlan
-    from rehearse.swarm.settings import SwarmSettings, option_seconds, parse_scale
+    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, option_seconds, parse_scale
 
     rehearsal = RehearsalPlan(ban_at=option_seconds("--ban-at", ban_at), race_at=option_seconds("--race-at", race_at),
                               racers=racers)
@@ -87,18 +95,23 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
     result = swarm_progress(request, scenario, console)
     run = load_run(result.run_dir)
     Console(highlight=False, width=max(Console().width, 100)).print(*summary_tables(run, result.status))
-    console.print(f"run folder: {result.run_dir}  ({result.status})")
+    console.print(f"run folder: {result.run_dir}  ({result.status})", markup=False)
     if result.exit_code:
         raise click.exceptions.Exit(result.exit_code)
 
 
 def swarm_progress(request, scenario, console: Console):
-    """Run the swarm with a progress bar; the SwarmResult."""
-    from rehearse.swarm.orchestrate import run_swarm
+    """Run the swarm with a progress bar; the SwarmResult. Bad input is refused before the
+    banner; a run that ends early says why."""
+    from rehearse.swarm.orchestrate import check_target, run_swarm
+    from rehearse.swarm.safety import check_reachable
 
     plan = request.settings.plan(scenario)
     faults = request.faults
     host = request.host
+    check_target(request, scenario)
+    if host:
+        check_reachable(host)
     console.print(f"[bold]swarm[/] {scenario.name}: window {plan.window_name} "
                   f"({plan.window.duration:g} campaign s) in {plan.duration_s:g} s (x{plan.compress:g}), "
                   f"peak {plan.peak_users} users at 1:{plan.scale:g}, "
@@ -116,7 +129,16 @@ def swarm_progress(request, scenario, console: Console):
                 f"{data.get('requests', 0):,} requests, {data.get('failures', 0):,} failed"
                 + (f", paid {paid / 100:,.2f} yuan" if paid is not None else "")))
 
-        return run_swarm(request, show, scenario)
+        result = run_swarm(request, show, scenario)
+    if result.reason:
+        console.print(f"[yellow]the run ended early ({result.status}):[/] {escape(result.reason)}")
+    return result
+
+
+def stop_if_signalled(result) -> None:
+    """After a swarm that a stop signal ended, a command that would go on (run, drill) stops."""
+    if result.signal:
+        raise Interrupted(f"{result.reason}; what was measured is in {result.run_dir} (marked {result.status})")
 
 
 def summary_tables(run, status: str) -> list:

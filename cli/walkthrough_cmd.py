@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rehearse.cli.backend_cmd import campaign_time
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, applied, target_options
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, target_options
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError, load_scenario
 
@@ -34,10 +34,10 @@ def default_run_dir() -> Path:
               help="Campaign time the walkthrough starts at: launch, preheat, a traffic window "
                    "(evening_peak), launch+2h, -2d ...")
 @click.option("--step", "stepwise", is_flag=True, help="Wait for Enter after each step.")
-@click.option("--out", "run_dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--out", "run_dir", type=OutDir(),
               help="Run folder for walkthrough.md and the observations. [default: runs/walkthrough-TIME]")
 @OVERRIDES
-@click.option("--seed", type=int, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
 @applied(target_options())
 def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str | None, at: str,
                 stepwise: bool, run_dir: Path | None, faults: tuple[str, ...], overrides: tuple[str, ...],
@@ -73,7 +73,7 @@ def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str
         scenario=scenario, personas=chosen, at=campaign_time(at, scenario), run_dir=run_dir or default_run_dir(),
         seed=scenario.seed if seed is None else seed, host=host, ops_token=ops_token,
         allow_remote=allow_remote, faults=check_faults(faults),
-        command=shlex.join(["rehearse", "walkthrough", *sys.argv[2:]]) if sys.argv[1:2] == ["walkthrough"] else "")
+        command=shlex.join(["rehearse", "walkthrough", *masked(sys.argv[2:])]) if sys.argv[1:2] == ["walkthrough"] else "")
     console = Console(highlight=False, emoji=False)
     narrator = _Narrator(console, scenario, stepwise)
     try:
@@ -84,6 +84,27 @@ def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str
         raise
     _summary(console, result)
     raise SystemExit(1 if result.mismatches else 0)
+
+
+SECRET_FLAGS = ("--ops-token", "--otp-secret")
+
+
+def masked(argv: list[str]) -> list[str]:
+    """A command line fit to echo: the values of secret flags replaced by ***."""
+    out: list[str] = []
+    hide_next = False
+    for word in argv:
+        if hide_next:
+            out.append("***")
+            hide_next = False
+        elif word in SECRET_FLAGS:
+            out.append(word)
+            hide_next = True
+        elif word.startswith(tuple(f"{flag}=" for flag in SECRET_FLAGS)):
+            out.append(word.split("=", 1)[0] + "=***")
+        else:
+            out.append(word)
+    return out
 
 
 def _personas(given: tuple[str, ...], known: tuple[str, ...]) -> list[str]:

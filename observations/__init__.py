@@ -1,6 +1,6 @@
 """Observations (contract 3): the run folder every engine writes and every gate reads."""
 
-from rehearse.observations.files import Format, default_format
+from rehearse.observations.files import Format, default_format, write_info
 from rehearse.observations.folder import Run, consolidate, load_run, read_info, save_run
 from rehearse.observations.schema import (
     EVENTS,
@@ -31,4 +31,5 @@ __all__ = [
     "read_info",
     "save_run",
     "tool_versions",
+    "write_info",
 ]

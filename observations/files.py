@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from rehearse.observations.schema import ObservationError, Table
+
+if TYPE_CHECKING:
+    from rehearse.observations.schema import RunInfo
 
 Format = Literal["parquet", "csv"]
 FORMATS: tuple[Format, ...] = ("parquet", "csv")
@@ -39,6 +43,19 @@ def write_text(path: Path, text: str) -> None:
     os.replace(scratch, path)
 
 
+def write_info(folder: Path, info: "RunInfo") -> None:
+    """run.json, replaced whole; while the run is "running" it names its writer (this process),
+    so a reader can tell a run still being written from one whose writer died."""
+    from rehearse.observations.layout import RUN_JSON
+
+    if info.status == "running":
+        info = info.model_copy(update={"writer_pid": os.getpid(), "writer_host": socket.gethostname()})
+        dropped: set[str] = set()
+    else:
+        dropped = {"writer_pid", "writer_host"}  # a run that ended has no writer to check on
+    write_text(Path(folder) / RUN_JSON, info.model_dump_json(indent=2, exclude=dropped) + "\n")
+
+
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     """Write a table to `path` in the format its suffix names, whole or not at all."""
     scratch = _scratch(path)
@@ -50,20 +67,29 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_frame(path: Path, table: Table) -> pd.DataFrame:
-    """Read one table file back with the table's columns and dtypes."""
+    """Read one table file back with the table's columns and dtypes; a damaged file (cut short,
+    empty, not a table) is a one-line error naming it."""
+    try:
+        return table.conform(_read(path, table), path)
+    except ImportError as exc:
+        raise ObservationError(
+            f"{path} is Parquet but pyarrow cannot be imported ({exc}): pip install pyarrow"
+        ) from None
+    except (ValueError, TypeError, OSError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ObservationError(
+            f"{path}: cannot be read as the {table.name} table ({reason}); the file is damaged or "
+            "cut short: run the rehearsal again into a fresh folder"
+        ) from None
+
+
+def _read(path: Path, table: Table) -> pd.DataFrame:
     if path.suffix == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except ImportError as exc:
-            raise ObservationError(
-                f"{path} is Parquet but pyarrow cannot be imported ({exc}): pip install pyarrow"
-            ) from None
-        return table.conform(frame, path)
+        return pd.read_parquet(path)
     header = pd.read_csv(path, nrows=0).columns
     present = {c: d for c, d in table.columns.items() if c in header}
     missing_markers = {c: [""] for c, d in present.items() if d != "str"}
-    frame = pd.read_csv(path, dtype=present, keep_default_na=False, na_values=missing_markers)
-    return table.conform(frame, path)
+    return pd.read_csv(path, dtype=present, keep_default_na=False, na_values=missing_markers)
 
 
 def _scratch(path: Path) -> Path:

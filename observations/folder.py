@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +37,33 @@ def read_info(folder: Path) -> RunInfo:
             "(point at the folder an engine wrote, holding run.json)"
         )
     try:
-        return RunInfo.model_validate_json(path.read_bytes())
+        info = RunInfo.model_validate_json(path.read_bytes())
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
         )
         raise ObservationError(f"{path} is not a valid run.json: {problems}") from None
+    if info.status == "running" and _writer_gone(info):
+        return info.model_copy(update={"status": "incomplete"})
+    return info
+
+
+def _writer_gone(info: RunInfo) -> bool:
+    """Whether the process that was writing a "running" run is known to be gone (it died
+    without closing the run). Only a writer on this machine can be checked."""
+    if info.writer_pid is None or info.writer_host != socket.gethostname():
+        return False
+    try:
+        os.kill(info.writer_pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    try:  # a zombie (exited, not yet reaped) is gone too
+        stat = Path(f"/proc/{info.writer_pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def load_run(folder: Path) -> Run:

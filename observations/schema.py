@@ -17,7 +17,9 @@ from rehearse.scenarios.errors import RehearseError
 if TYPE_CHECKING:
     from rehearse.scenarios.model import Scenario
 
-Status = Literal["running", "finished", "interrupted"]
+Status = Literal["running", "finished", "interrupted", "incomplete"]
+"""running: its writer is still at it; incomplete: its writer died without saying how it ended
+(read from a run.json left "running" by a process that is gone)."""
 
 # The dtypes a column may have; "Int64" is pandas' nullable integer (an unmeasured gauge).
 _KINDS = {
@@ -186,7 +188,7 @@ def utc_now() -> datetime:
 class RunInfo(BaseModel):
     """run.json: which scenario, engine and tools produced a run, when, and whether it finished."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     scenario: Annotated[str, Field(min_length=1)]
     scenario_digest: Annotated[str, Field(min_length=1)]
@@ -200,6 +202,8 @@ class RunInfo(BaseModel):
     status: Status = "running"
     rolled_up: bool = Field(default=False, description="requests: one row per interval and key")
     extra: dict[str, JsonValue] = Field(default_factory=dict, description="engine-specific facts")
+    writer_pid: int | None = Field(default=None, description="the process writing the run, while running")
+    writer_host: str | None = Field(default=None, description="the machine of writer_pid")
 
     @field_validator("started_at", "ended_at")
     @classmethod

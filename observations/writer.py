@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Callable, Literal
 
 from rehearse.observations import layout
-from rehearse.observations.files import Format, resolve_format, write_frame, write_text
+from rehearse.observations.files import Format, resolve_format, write_frame, write_info
 from rehearse.observations.schema import EVENTS, GAUGES, ObservationError, RunInfo, Table, tables, utc_now
 
 
@@ -141,13 +141,17 @@ class RunWriter:
         if failure is not None:
             raise failure
 
-    def close(self, status: Literal["finished", "interrupted"] = "finished") -> None:
-        """Flush, then record in run.json how the run ended and when; closing twice does nothing."""
+    def close(self, status: Literal["finished", "interrupted"] = "finished",
+              extra: dict[str, Any] | None = None) -> None:
+        """Flush, then record in run.json how the run ended and when (and `extra` facts, such as
+        the wall seconds played); closing twice does nothing."""
         if status not in ("finished", "interrupted"):
             raise ObservationError(f"close(status={status!r}): use 'finished' or 'interrupted'")
         if self._closed:
             return
         self._closed = True
+        if extra and self._info is not None:
+            self._info = self._info.model_copy(update={"extra": {**self._info.extra, **extra}})
         try:
             self.flush()
             for buffer in (self._requests, self._gauges, self._events):
@@ -178,7 +182,7 @@ class RunWriter:
             self._write_info(self._info.model_copy(update=ended))
 
     def _write_info(self, info: RunInfo) -> None:
-        write_text(self.folder / layout.RUN_JSON, info.model_dump_json(indent=2) + "\n")
+        write_info(self.folder, info)
 
     def _refuse_clash(self) -> None:
         for table in (self._requests.table, GAUGES, EVENTS):

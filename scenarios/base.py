@@ -7,7 +7,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Fen = Annotated[int, Field(ge=0, description="money in integer fen (1 yuan = 100 fen)")]
+MAX_FEN = 10**15
+"""Money is at most 10 trillion yuan: sums of it stay inside a 64-bit integer."""
+Fen = Annotated[int, Field(ge=0, le=MAX_FEN, description="money in integer fen (1 yuan = 100 fen)")]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 
@@ -15,7 +17,7 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 class Section(BaseModel):
     """A part of a scenario: strict (unknown fields are errors) and frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class UniformAmount(Section):

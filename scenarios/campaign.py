@@ -10,6 +10,9 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 from rehearse.scenarios.base import Amount, Fen, Section, Share, Slug
 
 
+MAX_CAMPAIGN_DAYS = 400
+
+
 class Phases(Section):
     """Preheat (look, don't take part) from preheat_start, live from launch until end."""
 
@@ -28,6 +31,10 @@ class Phases(Section):
             raise ValueError(
                 f"launch ({self.launch.isoformat()}) must be before end ({self.end.isoformat()})"
             )
+        days = (self.end - self.preheat_start).total_seconds() / 86400
+        if days > MAX_CAMPAIGN_DAYS:
+            raise ValueError(f"preheat_start to end spans {days:,.0f} days; a campaign may span "
+                             f"{MAX_CAMPAIGN_DAYS} days at most (check the years)")
         return self
 
     @property

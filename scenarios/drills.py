@@ -23,7 +23,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from rehearse.scenarios.base import Section, Slug
+from rehearse.scenarios.base import MAX_FEN, Section, Slug
 from rehearse.scenarios.limits import CHECK_KEYS
 from rehearse.scenarios.safeguards import Domain
 from rehearse.scenarios.target import ActionName
@@ -57,7 +57,7 @@ class FraudWave(Section):
 
     kind: Literal["fraud_wave"]
     at: Seconds = Field(ge=0)
-    multiplier: Annotated[float, Field(gt=1)]
+    multiplier: Annotated[float, Field(gt=1, le=1000)]
     duration: Seconds = Field(gt=0)
 
 
@@ -69,8 +69,8 @@ class DelayedTopup(Section):
     kind: Literal["delayed_topup"]
     at: Seconds = Field(default=0, ge=0)
     pool: Slug
-    left_fen: Annotated[int, Field(ge=0)]
-    amount_fen: Annotated[int, Field(gt=0)]
+    left_fen: Annotated[int, Field(ge=0, le=MAX_FEN)]
+    amount_fen: Annotated[int, Field(gt=0, le=MAX_FEN)]
     delay: Seconds | None = Field(ge=0, description="after the pool runs out; null: never")
 
 
@@ -80,7 +80,7 @@ class Slowdown(Section):
     kind: Literal["slowdown"]
     at: Seconds = Field(ge=0)
     actions: Annotated[list[ActionName], Field(min_length=1)]
-    factor: Annotated[float, Field(gt=1)]
+    factor: Annotated[float, Field(gt=1, le=1000)]
     duration: Seconds = Field(gt=0)
 
 

@@ -15,6 +15,12 @@ class ScenarioError(RehearseError):
     exit_code = 2
 
 
+class Interrupted(RehearseError):
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP) ended a command; what it measured was kept."""
+
+    exit_code = 130
+
+
 class UsageError(RehearseError):
     """A command-line value that cannot be used as given."""
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from rehearse.scenarios.base import Section, Share, Slug
+from rehearse.scenarios.traffic import MAX_PARTICIPANTS
 from rehearse.scenarios.target import ActionName
 from rehearse.scenarios.units import Seconds
 
@@ -30,7 +31,7 @@ LAUNCH_RISKS = ["peak.active_users", "peak.p95", "peak.error_rate",
 
 class ActionCapacity(Section):
     service_time: Seconds = Field(gt=0, description="mean time one request holds a worker")
-    concurrency: Annotated[int, Field(ge=1)]
+    concurrency: Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class BackendModel(Section):
@@ -44,7 +45,7 @@ class PeakGate(Section):
     """In the peak window the target active users were served within the SLOs."""
 
     window: Slug
-    target_active_users: Annotated[int, Field(ge=1)]
+    target_active_users: Annotated[int, Field(ge=1, le=MAX_PARTICIPANTS)]
     p95: dict[str, Seconds] = Field(description="p95 latency per action; key 'default' for others")
     error_rate_max: Share
 

@@ -24,7 +24,7 @@ class Scenario(Section):
 
     name: Slug
     description: str = ""
-    seed: int = Field(default=20261220, description="default seed for every random choice")
+    seed: int = Field(default=20261220, ge=0, le=2**32 - 1, description="default seed for every random choice")
     campaign: Campaign
     traffic: Traffic
     personas: Personas

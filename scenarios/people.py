@@ -63,22 +63,22 @@ class SharerPersona(Section):
     think_time: ThinkTime = ThinkTime(median=6)
     funnel: Funnel = Funnel(login=0.95, start_tasks=0.95, next_institution=0.95)
     double_tap: Share = _double_tap()
-    shares_mean: Annotated[float, Field(ge=0)] = 3.0
-    invitees_per_share_mean: Annotated[float, Field(ge=0)] = 0.8
+    shares_mean: Annotated[float, Field(ge=0, le=1000)] = 3.0
+    invitees_per_share_mean: Annotated[float, Field(ge=0, le=100)] = 0.8
     invitee_delay: ThinkTime = ThinkTime(median=1800, sigma=1.2)
     interest_half_life: Seconds = Field(default=2 * 86400, gt=0)
-    audience: Annotated[int | None, Field(ge=1)] = Field(
+    audience: Annotated[int | None, Field(ge=1, le=10**9)] = Field(
         default=None, description="people sharers can reach; invitations thin out as it fills "
         "(null: ten times traffic.participants_total)")
 
 
 class FraudScriptPersona(Section):
-    accounts_per_operator: Annotated[int, Field(ge=1)] = 20
+    accounts_per_operator: Annotated[int, Field(ge=1, le=100_000)] = 20
     virtual_number_share: Share = 0.4
-    ips_per_operator: Annotated[int, Field(ge=1)] = 4
-    devices_per_operator: Annotated[int, Field(ge=1)] = 3
+    ips_per_operator: Annotated[int, Field(ge=1, le=100_000)] = 4
+    devices_per_operator: Annotated[int, Field(ge=1, le=100_000)] = 3
     request_interval: Seconds = Field(default=0.2, ge=0)
-    retries_on_refusal: Annotated[int, Field(ge=0)] = 3
+    retries_on_refusal: Annotated[int, Field(ge=0, le=100)] = 3
     invite_ring: bool = True
     blacklisted_share: Share = Field(
         default=0.1, description="accounts already on the blacklist from earlier campaigns")
@@ -88,7 +88,7 @@ class FraudScriptPersona(Section):
 
 class PreheatBrowserPersona(Section):
     think_time: ThinkTime = ThinkTime(median=15)
-    visits_mean: Annotated[float, Field(ge=1)] = 1.5
+    visits_mean: Annotated[float, Field(ge=1, le=1000)] = 1.5
     return_at_launch: Share = 0.4
     tries_early: Share = Field(default=0.0, description="share who try to log in during the preheat "
                                "(the backend must refuse: taking part opens at launch)")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from rehearse.scenarios.base import Fen, Section, Share, Slug
+from rehearse.scenarios.base import MAX_FEN, Fen, Section, Share, Slug
 from rehearse.scenarios.units import Seconds
 
 Domain = Annotated[
@@ -52,7 +52,7 @@ class FundLoss(Section):
     operator confirms. The plan at time t is the planned spend times the share of participants
     the arrival curve expects by t (never less than plan_floor_share of the budget)."""
 
-    planned_spend_fen: Annotated[int | None, Field(ge=1)] = Field(
+    planned_spend_fen: Annotated[int | None, Field(ge=1, le=MAX_FEN)] = Field(
         default=None, description="what the campaign expects to pay out in all (null: the whole budget)")
     warning_ratio: Annotated[float, Field(gt=0)]
     stop_ratio: Annotated[float, Field(gt=0)]
@@ -76,7 +76,7 @@ class TopUp(Section):
 
     at: Seconds = Field(ge=0)
     pool: Slug
-    amount_fen: Annotated[int, Field(gt=0)]
+    amount_fen: Annotated[int, Field(gt=0, le=MAX_FEN)]
 
 
 class Budget(Section):

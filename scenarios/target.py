@@ -8,6 +8,7 @@ Templates are Python format strings over four roots: `user` (the synthetic ident
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from typing import Annotated, Any, Literal
 
@@ -70,6 +71,38 @@ def _check_templates(value: Any) -> None:
             _check_templates(item)
 
 
+def templates_in(value: Any, where: str) -> list[tuple[str, str]]:
+    """(where, template) for every string in a request's parts."""
+    if isinstance(value, str):
+        return [(where, value)]
+    if isinstance(value, dict):
+        return [t for key, item in value.items() for t in templates_in(item, f"{where}.{key}")]
+    if isinstance(value, list):
+        return [t for n, item in enumerate(value) for t in templates_in(item, f"{where}.{n}")]
+    return []
+
+
+def _known_fields(session_keys: set[str]) -> dict[str, list[str]]:
+    """The fields a template may name under each root but params (a step's params are free)."""
+    from rehearse.personas.identity import Identity  # the identity is what {user.…} reads
+
+    return {"user": sorted(f.name for f in dataclasses.fields(Identity)),
+            "link": ["domain", "path", "url"],
+            "session": sorted(session_keys)}
+
+
+def _check_fields(where: str, template: str, known: dict[str, list[str]]) -> None:
+    for name in template_fields(template):
+        root, _, rest = name.partition(".")
+        field = rest.split(".")[0].split("[")[0]
+        if root in known and field and field not in known[root]:
+            given = ", ".join(known[root]) or "none"
+            fix = ("add it to some action's extract, or use one of those" if root == "session"
+                   else "use one of those")
+            raise ValueError(f"{where}: template {template!r} refers to {{{name}}}, but {root} has no "
+                             f"field {field!r} (known: {given}); {fix}")
+
+
 class HttpRequest(Section):
     """One action as an HTTP request, and how to read its response."""
 
@@ -117,6 +150,22 @@ class Target(Section):
     def _header_templates(cls, headers: dict[str, str]) -> dict[str, str]:
         _check_templates(headers)
         return headers
+
+    @model_validator(mode="after")
+    def _fields_exist(self) -> "Target":
+        """A misspelt field ({user.phnoe}) would send nothing, silently: refuse it here."""
+        extracted = {key for request in self.actions.values() for key in request.extract}
+        known = _known_fields(extracted)
+        if self.adapter is not None:
+            known.pop("session")  # an adapter keeps its own session
+        parts = [(f"target.headers.{key}", value) for key, value in self.headers.items()]
+        for section, mapping in (("actions", self.actions), ("operations", self.operations)):
+            for name, request in mapping.items():
+                for part in ("path", "query", "headers", "body"):
+                    parts += templates_in(getattr(request, part), f"target.{section}.{name}.{part}")
+        for where, template in parts:
+            _check_fields(where, template, known)
+        return self
 
     @model_validator(mode="after")
     def _complete(self) -> "Target":

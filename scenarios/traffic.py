@@ -9,6 +9,9 @@ from pydantic import Field, field_validator, model_validator
 from rehearse.scenarios.base import Section, Share, Slug
 from rehearse.scenarios.units import Seconds
 
+MAX_PARTICIPANTS = 20_000_000
+"""The simulator plays every participant at 1:1 (about 1.2 KiB each): 20 million take ~25 GiB."""
+
 
 class Channel(Section):
     """An entry point; its links carry `channel_id` so each channel's users can be compared."""
@@ -45,9 +48,9 @@ class Window(Section):
 
 
 class Traffic(Section):
-    participants_first_24h: Annotated[int, Field(ge=0)]
-    participants_total: Annotated[int, Field(ge=1)]
-    preheat_visitors: Annotated[int, Field(ge=0)]
+    participants_first_24h: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)]
+    participants_total: Annotated[int, Field(ge=1, le=MAX_PARTICIPANTS)]
+    preheat_visitors: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)]
     curve: Curve
     channels: Annotated[list[Channel], Field(min_length=1)]
     windows: dict[Slug, Window] = Field(default_factory=dict)

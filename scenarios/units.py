@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
 from pydantic import BeforeValidator
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION_S = 10 * 365 * 86400.0
+"""Ten years: no duration a campaign or a rehearsal needs is longer."""
 _DURATION = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 
@@ -19,14 +22,19 @@ def parse_duration(value: object) -> float:
     """
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 30s, 5m, 2h or 7d, got {value!r}")
+    seconds: float | None = None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match:
             number, unit = match.groups()
-            return float(number) * _UNITS[unit or "s"]
-    raise ValueError(f"expected a duration such as 30s, 5m, 2h or 7d, got {value!r}")
+            seconds = float(number) * _UNITS[unit or "s"]
+    if seconds is None:
+        raise ValueError(f"expected a duration such as 30s, 5m, 2h or 7d, got {value!r}")
+    if not math.isfinite(seconds) or abs(seconds) > MAX_DURATION_S:
+        raise ValueError(f"duration {value!r} is out of range: at most 10 years (3650d)")
+    return seconds
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]

@@ -21,11 +21,13 @@ from urllib.parse import urlencode
 
 import gevent
 import gevent.pool
+from gevent import GreenletExit
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from rehearse.scenarios.errors import RehearseError
 from rehearse.swarm.contract import RequestSpec
+from rehearse.swarm.player import NotSent
 from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
 from rehearse.swarm.safety import check_host
@@ -36,6 +38,10 @@ from rehearse.swarm.volley import Volley
 log = logging.getLogger("rehearse.swarm")
 
 
+class StoppedBeforeSending(NotSent, GreenletExit):
+    """The user is stopping: the next request is not sent (and so not recorded)."""
+
+
 class PersonaUser(FastHttpUser):
     """Plays one participant after another: a due invitee if any, else a fresh `persona`."""
 
@@ -44,6 +50,7 @@ class PersonaUser(FastHttpUser):
     wait_time = constant(0)
     network_timeout = 10.0
     connection_timeout = 5.0
+    _stop_due = False  # stopped mid-burst: stop at the next step, once the burst is recorded
 
     @task
     def participate(self) -> None:
@@ -53,13 +60,36 @@ class PersonaUser(FastHttpUser):
             return
         user = runtime.player.next_participant(runtime.persona_for(self.persona))
         runtime.journeys_started += 1
-        runtime.player.play(user, self._send, gevent.sleep, send_burst=self._send_burst)
+        runtime.player.play(user, self._send_unless_stopped, self._sleep, send_burst=self._send_burst)
 
     def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
         """The same request `copies` times at once, each in its own greenlet (a script's race)."""
+        if self._stop_due:
+            raise StoppedBeforeSending
         greenlets = [gevent.spawn(self._send, spec) for _ in range(copies)]
-        gevent.joinall(greenlets)
+        try:
+            gevent.joinall(greenlets)
+        except GreenletExit:
+            # Stopped while the copies were on the wire: they are answered (and counted) in their
+            # own greenlets, so let them land and be recorded, and stop at the next step.
+            self._stop_due = True
+            deadline = time.monotonic() + self.network_timeout
+            while not all(g.ready() for g in greenlets) and time.monotonic() < deadline:
+                try:
+                    gevent.joinall(greenlets, timeout=deadline - time.monotonic())
+                except GreenletExit:
+                    continue  # asked again: the copies still land first
         return [g.value if g.successful() else (0, b"", 0.0) for g in greenlets]
+
+    def _send_unless_stopped(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+        if self._stop_due:
+            raise StoppedBeforeSending
+        return self._send(spec)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stop_due:
+            raise GreenletExit
+        gevent.sleep(seconds)
 
     def _send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
         runtime: SwarmRuntime = self.environment.rehearse
@@ -193,6 +223,7 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     environment.rehearse_gauges = None
     environment.rehearse_incidents = None
     environment.rehearse_rehearsal = None
+    environment.rehearse_flusher = None
     if environment.host:
         _attach(environment)
 
@@ -203,6 +234,7 @@ def _on_test_start(environment, **_kwargs) -> None:
     if runtime is None:
         return
     runtime.start()
+    environment.rehearse_flusher = gevent.spawn(_flush_every_second, runtime)
     if runtime.role in ("local", "master"):
         environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
         if runtime.incidents is not None:
@@ -249,6 +281,18 @@ def _race(runtime: SwarmRuntime) -> None:
     runtime.writer.event(runtime.now(), "race_end", f"{len(ready)} of {race.plan.racers} racers reached the envelope")
 
 
+def _flush_every_second(runtime: SwarmRuntime) -> None:
+    """Rows reach disk within a second of being answered: a process killed after its grace
+    (a second Ctrl-C, a SIGKILL) loses at most the last second, never the run."""
+    while True:
+        gevent.sleep(1.0)
+        try:
+            runtime.writer.flush()
+        except RehearseError as exc:  # closed, or the disk refused: the close reports it
+            log.error("rehearse: error: could not save rows: %s", exc)
+            return
+
+
 def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
     seen_requests = seen_failures = seen_journeys = 0
     while True:
@@ -272,7 +316,7 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
-    for name in ("rehearse_incidents", "rehearse_rehearsal"):
+    for name in ("rehearse_flusher", "rehearse_incidents", "rehearse_rehearsal"):
         greenlet = getattr(environment, name, None)
         if greenlet is not None and greenlet is not gevent.getcurrent():
             greenlet.kill(block=False)

@@ -5,6 +5,11 @@ window's start and running `compress` times faster, and stops afterwards. Locust
 real processes on `swarm/locustfile.py` (the file QA runs by hand): one local process, or a
 master and N workers writing into one run folder, merged at the end. Nothing here prints:
 progress goes to a callback.
+
+The run folder says how the run ended, whatever ends it: run.json is written before anything
+starts ("running"), Locust replaces it when it closes ("finished", or "interrupted" with the wall
+seconds played), and this module marks it "interrupted" if Locust could not. A stop signal
+(SIGINT, SIGTERM, SIGHUP) stops Locust first (it saves what it measured), then the backend.
 """
 
 from __future__ import annotations
@@ -24,16 +29,23 @@ from typing import Callable
 
 import httpx
 
-from rehearse.observations import consolidate, read_info
-from rehearse.scenarios import RehearseError, Scenario
-from rehearse.swarm.runtime import default_run_dir
-from rehearse.swarm.safety import check_host
+from rehearse.observations import RunInfo, consolidate, load_run, read_info, write_info
+from rehearse.observations.schema import utc_now
+from rehearse.scenarios import RehearseError, Scenario, UsageError
+from rehearse.swarm.processes import Processes, StopSignals, Stopped, wait_for
+from rehearse.swarm.runtime import default_run_dir, run_facts
+from rehearse.swarm.safety import check_host, check_reachable
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_GRACE_S = 20.0
+PRIVATE = "private"
+PRIVATE_README = """This folder holds what must not travel with the report: the auto-started reference
+backend's log (its operations token and TOTP secret) and its database (the token, the secret and
+full synthetic phone numbers). Keep it out of CI artifacts and shared folders; delete it at will.
+"""
 
 
 @dataclass
@@ -54,36 +66,8 @@ class SwarmResult:
     plan: Plan
     exit_code: int
     logs: list[Path] = field(default_factory=list)
-
-
-class _Processes:
-    """Child processes, stopped in reverse order however the run ends."""
-
-    def __init__(self) -> None:
-        self.items: list[subprocess.Popen] = []
-
-    def start(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-        handle = open(log, "w", encoding="utf-8")
-        proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        handle.close()
-        self.items.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen, grace: float = SHUTDOWN_GRACE_S,
-             how: signal.Signals = signal.SIGTERM) -> None:
-        """Ask a child to stop (Locust takes SIGINT as Ctrl-C and saves what it has), then insist."""
-        if proc.poll() is None:
-            proc.send_signal(how)
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.items):
-            self.stop(proc)
+    reason: str = ""  # why the run ended early ("" when it played its whole window)
+    signal: str | None = None  # the stop signal that ended it, if one did
 
 
 def _free_port() -> int:
@@ -92,21 +76,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    hint = f"; see {log}" if log else ""
-    raise RehearseError(f"{what} did not happen within {timeout:g} s{hint}")
+def private_dir(run_dir: Path) -> Path:
+    """The run folder's private/ part (owner only), for what must stay out of reports and CI."""
+    folder = run_dir / PRIVATE
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (folder / "README").write_text(PRIVATE_README, encoding="utf-8")
+    return folder
 
 
-def start_reference_backend(procs: _Processes, request: SwarmRequest, plan: Plan, run_dir: Path) -> tuple[str, str]:
-    """Start `rehearse backend` for the run; (url, ops token)."""
-    log = run_dir / "backend.log"
+def start_reference_backend(procs: Processes, request: SwarmRequest, plan: Plan, run_dir: Path,
+                            stops: StopSignals | None = None) -> tuple[str, str]:
+    """Start `rehearse backend` for the run; (url, ops token). Its log and database hold the
+    token, the TOTP secret and full synthetic phone numbers: they go to the private/ folder."""
+    private = private_dir(run_dir)
+    log = private / "backend.log"
     argv = [sys.executable, "-m", "rehearse", "backend", "--port", "0", "--reset",
-            "--db", str(run_dir / "backend.sqlite3"), f"--at={plan.window.start!r}",
+            "--db", str(private / "backend.sqlite3"), f"--at={plan.window.start!r}",
             "--speed", repr(plan.compress)]
     if request.settings.scenario_path:
         argv.insert(4, str(request.settings.scenario_path))
@@ -129,7 +114,7 @@ def start_reference_backend(procs: _Processes, request: SwarmRequest, plan: Plan
             return True
         return False
 
-    _wait_for(banner, STARTUP_TIMEOUT_S, "the reference backend's start", log)
+    wait_for(banner, STARTUP_TIMEOUT_S, "the reference backend's start", log, stops)
 
     def healthy() -> bool:
         try:
@@ -137,7 +122,7 @@ def start_reference_backend(procs: _Processes, request: SwarmRequest, plan: Plan
         except httpx.HTTPError:
             return False
 
-    _wait_for(healthy, STARTUP_TIMEOUT_S, "the reference backend's first answer", log)
+    wait_for(healthy, STARTUP_TIMEOUT_S, "the reference backend's first answer", log, stops)
     request.otp_secret = request.otp_secret or found["secret"]
     return found["url"], found["token"]
 
@@ -168,68 +153,155 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
     return argv
 
 
-def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambda _: None,
-              scenario: Scenario | None = None) -> SwarmResult:
-    """Run the swarm to its end (or Ctrl-C) and leave one consolidated run folder."""
-    settings = request.settings
-    scenario = scenario or settings.load()
-    plan = settings.plan(scenario)
+def check_target(request: SwarmRequest, scenario: Scenario) -> None:
+    """What can be refused about the target before anything starts or prints."""
     if request.host:
         check_host(request.host, request.allow_remote, scenario.target.allow_remote_hosts)
         if request.faults:
-            raise RehearseError("--fault plants defects in the bundled reference backend; it cannot "
-                                "be used with --host")
+            raise UsageError("--fault plants defects in the bundled reference backend; it cannot "
+                             "be used with --host")
+
+
+def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambda _: None,
+              scenario: Scenario | None = None) -> SwarmResult:
+    """Run the swarm to its end or to a stop signal; leave one consolidated run folder that says
+    how the run ended. No child process outlives the call."""
+    settings = request.settings
+    scenario = scenario or settings.load()
+    plan = settings.plan(scenario)
+    check_target(request, scenario)
+    if request.host:
+        check_reachable(request.host)
     run_dir = settings.run_dir or default_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    procs = _Processes()
-    interrupted = False
-    try:
-        if request.host:
-            host, token = request.host.rstrip("/"), settings.ops_token or os.environ.get("REHEARSE_OPS_TOKEN", "")
-        else:
-            host, token = start_reference_backend(procs, request, plan, run_dir)
-        env = {**os.environ, "REHEARSE_OPS_TOKEN": token, "REHEARSE_OTP_SECRET": request.otp_secret}
-        argv = locust_argv(request, plan, host, run_dir)
-        if request.workers > 0:
-            port = _free_port()
-            master = procs.start(argv + ["--master", "--expect-workers", str(request.workers),
-                                         "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)],
-                                 run_dir / "locust-master.log", env)
-            workers = [procs.start(argv + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                                   run_dir / f"locust-worker-{n}.log", env) for n in range(request.workers)]
-        else:
-            master = procs.start(argv, run_dir / "locust.log", env)
-            workers = []
-        deadline = time.monotonic() + plan.duration_s + STARTUP_TIMEOUT_S + 30
+    host = request.host.rstrip("/") if request.host else ""
+    seed = scenario.seed if settings.seed is None else settings.seed
+    write_info(run_dir, RunInfo.start(scenario, engine="swarm", seed=seed, scale=plan.scale,
+                                      compress=plan.compress, extra=run_facts(settings, plan, host)))
+    procs = Processes()
+    master: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = []
+    progress: dict = {}
+    timed_out = False
+    with StopSignals() as stops:
         try:
+            if request.host:
+                token = settings.ops_token or os.environ.get("REHEARSE_OPS_TOKEN", "")
+            else:
+                host, token = start_reference_backend(procs, request, plan, run_dir, stops)
+            stops.check()
+            master, workers = _start_locust(procs, request, plan, host, token, run_dir)
+            deadline = time.monotonic() + plan.duration_s + STARTUP_TIMEOUT_S + 30
             while master.poll() is None:
+                stops.check()
                 if time.monotonic() > deadline:
-                    interrupted = True
-                    procs.stop(master, how=signal.SIGINT)
+                    timed_out = True
                     break
-                progress = run_dir / "progress.json"
-                if progress.exists():
-                    try:
-                        on_progress(json.loads(progress.read_text()))
-                    except ValueError:
-                        pass  # caught mid-replace; the next read gets it
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            interrupted = True
-            procs.stop(master, how=signal.SIGINT)
-        for worker in workers:
-            try:
-                worker.wait(timeout=SHUTDOWN_GRACE_S)
-            except subprocess.TimeoutExpired:
-                procs.stop(worker)
-        exit_code = master.returncode or 0
-    finally:
-        procs.stop_all()
-    consolidate(run_dir)
+                progress = _read_progress(run_dir) or progress
+                if progress:
+                    on_progress(progress)
+                time.sleep(0.2)
+        except Stopped:
+            pass
+        except BaseException as exc:  # the backend did not start, ...: stop all, say so in run.json
+            _stop_in_order(procs, master, workers)
+            _mark_interrupted(run_dir, float(progress.get("elapsed_s", 0.0)), f"the run failed: {exc}")
+            raise
+        _stop_in_order(procs, master, workers)
+        return _finish(run_dir, plan, host, master, stops.first, timed_out, progress)
+
+
+def _start_locust(procs: Processes, request: SwarmRequest, plan: Plan, host: str, token: str,
+                  run_dir: Path) -> tuple[subprocess.Popen, list[subprocess.Popen]]:
+    env = {**os.environ, "REHEARSE_OPS_TOKEN": token, "REHEARSE_OTP_SECRET": request.otp_secret}
+    argv = locust_argv(request, plan, host, run_dir)
+    if request.workers <= 0:
+        return procs.start(argv, run_dir / "locust.log", env), []
+    port = _free_port()
+    master = procs.start(argv + ["--master", "--expect-workers", str(request.workers),
+                                 "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)],
+                         run_dir / "locust-master.log", env)
+    workers = [procs.start(argv + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                           run_dir / f"locust-worker-{n}.log", env) for n in range(request.workers)]
+    return master, workers
+
+
+def _stop_in_order(procs: Processes, master: subprocess.Popen | None, workers: list[subprocess.Popen]) -> None:
+    """Locust first (SIGINT: it stops its users and saves), its workers (told by the master),
+    then the backend; whatever will not stop within the grace is killed."""
+    if master is not None:
+        procs.stop(master, how=signal.SIGINT)
+    for worker in workers:
+        try:
+            worker.wait(timeout=SHUTDOWN_GRACE_S)
+        except subprocess.TimeoutExpired:
+            procs.stop(worker, how=signal.SIGINT)
+    procs.stop_all()
+
+
+def _read_progress(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "progress.json").read_text())
+    except (OSError, ValueError):
+        return {}  # not yet written, or caught mid-replace: the next read gets it
+
+
+def _mark_interrupted(run_dir: Path, played_s: float, reason: str) -> RunInfo:
+    """run.json as "interrupted" when its writer (Locust) could not close it itself."""
+    info = read_info(run_dir)
+    if info.status in ("running", "incomplete"):
+        extra = {**info.extra, "played_s": round(played_s, 3), "stop_reason": reason}
+        info = info.model_copy(update={"status": "interrupted", "ended_at": utc_now(), "extra": extra})
+        write_info(run_dir, info)
+    return info
+
+
+def _finish(run_dir: Path, plan: Plan, host: str, master: subprocess.Popen | None, signal_name: str | None,
+            timed_out: bool, progress: dict) -> SwarmResult:
+    """Merge the parts, settle run.json, and say why the run ended early if it did."""
     (run_dir / "progress.json").unlink(missing_ok=True)
-    status = read_info(run_dir).status if (run_dir / "run.json").exists() else "interrupted"
-    if interrupted or status == "running":
-        status = "interrupted"
+    played = float(progress.get("elapsed_s", 0.0))
+    _mark_interrupted(run_dir, min(played, plan.duration_s), "the load processes did not close the run")
+    consolidate(run_dir)
+    run = load_run(run_dir)
+    info = run.info
+    played = float(info.extra.get("played_s", played) or 0.0)  # type: ignore[arg-type]
     logs = sorted(run_dir.glob("*.log"))
-    return SwarmResult(run_dir=run_dir, status=status, host=host, plan=plan,
-                       exit_code=130 if interrupted else exit_code, logs=logs)
+    code = master.returncode if master is not None and master.returncode is not None else 1
+    reason = ""
+    if info.status != "finished":
+        reason = _why(run, signal_name, timed_out, code, logs, played, plan.duration_s)
+        if info.extra.get("stop_reason") != reason:
+            write_info(run_dir, info.model_copy(update={"extra": {**info.extra, "stop_reason": reason}}))
+    exit_code = 130 if (signal_name and info.status != "finished") else (1 if timed_out else code or 0)
+    return SwarmResult(run_dir=run_dir, status=info.status, host=host, plan=plan, exit_code=exit_code,
+                       logs=logs, reason=reason, signal=signal_name if info.status != "finished" else None)
+
+
+def _why(run, signal_name: str | None, timed_out: bool, code: int, logs: list[Path], played: float,
+         duration: float) -> str:
+    after = f"after {played:.0f} of {duration:.0f} s"
+    if signal_name:
+        how = " (Ctrl-C)" if signal_name == "SIGINT" else ""
+        return f"stopped by {signal_name}{how} {after}"
+    if "target_down" in set(run.events["kind"]):
+        return f"the target stopped answering (every request failed for 3 s) {after}"
+    if timed_out:
+        return f"Locust did not end with its window and was stopped {after}"
+    said = _last_error(logs)
+    return f"Locust exited with code {code} {after}" + (f": {said}" if said else "") + (
+        f"; see {logs[0]}" if logs else "")
+
+
+def _last_error(logs: list[Path]) -> str:
+    """The last line a load process logged as an error, if any."""
+    found = ""
+    for log in logs:
+        try:
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if "rehearse: error:" in line:
+                found = line[line.index("rehearse: error:") + len("rehearse: error:"):].strip()
+    return found

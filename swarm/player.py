@@ -29,6 +29,12 @@ from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import prize_of
 from rehearse.swarm.contract import Contract, Link, RequestSpec
 
+class NotSent(BaseException):
+    """Raised by a send that stopped before sending anything (the engine is stopping): unlike a
+    request cut off on the wire, it leaves no row. Engines may subclass it with their own stop
+    signal (the swarm: gevent's GreenletExit)."""
+
+
 Send = Callable[[RequestSpec], tuple[int, bytes, float]]
 SendBurst = Callable[[RequestSpec, int], list[tuple[int, bytes, float]]]
 MAX_STEPS = 500  # a journey longer than this is a persona bug; stop it rather than loop
@@ -140,6 +146,8 @@ class Player:
             else:
                 burst = 1
                 answers = [self.contract.read(act, *send(spec))]
+        except NotSent:
+            raise
         except BaseException:  # stopped mid-request (e.g. gevent's GreenletExit): sent, never answered
             cut = Outcome(ok=False, latency_ms=(time.perf_counter() - sent_at) * 1000, error=UNANSWERED)
             for _ in range(burst):

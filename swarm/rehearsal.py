@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from rehearse.personas.identity import Identity, IdentityFactory
@@ -28,19 +27,10 @@ from rehearse.scenarios import Scenario
 from rehearse.scenarios.campaign import Institution
 from rehearse.swarm.contract import Contract
 from rehearse.swarm.player import Player, Send
+from rehearse.swarm.settings import RehearsalPlan
 
 PROBES_PER_S = 5.0  # share links asked for per wall second
 Event = Callable[[float, str, str], None]
-
-
-@dataclass(frozen=True)
-class RehearsalPlan:
-    """When the incidents come (campaign seconds into the window) and how big the race is."""
-
-    ban_at: float | None = None
-    race_at: float | None = None
-    racers: int = 40
-    copies: int = 3  # requests per racer's tap, sent at once
 
 
 class Prober:

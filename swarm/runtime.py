@@ -49,6 +49,18 @@ def largest_payouts(scenario: Scenario) -> dict[str, int]:
     return largest
 
 
+def run_facts(settings: SwarmSettings, plan: Plan, host: str) -> dict[str, Any]:
+    """What run.json's extra says about a swarm run (the command writes it first, Locust again)."""
+    rehearsal = settings.rehearsal
+    incidents = {k: v for k, v in (("ban_at", rehearsal.ban_at), ("race_at", rehearsal.race_at)) if v is not None}
+    if rehearsal.race_at is not None:
+        incidents["racers"] = rehearsal.racers
+    return {"host": host, "window": plan.window_name, "peak_users": plan.peak_users,
+            "duration_s": round(plan.duration_s, 3), **settings.extra,
+            **({"drill": settings.drill} if settings.drill else {}),
+            **({"rehearsal": incidents} if incidents else {})}
+
+
 class SwarmRuntime:
     """One load process's state for a swarm run."""
 
@@ -117,14 +129,7 @@ class SwarmRuntime:
         return self.incidents.persona_for(persona) if self.incidents is not None else persona
 
     def _extra(self) -> dict[str, Any]:
-        rehearsal = self.settings.rehearsal
-        incidents = {k: v for k, v in (("ban_at", rehearsal.ban_at), ("race_at", rehearsal.race_at)) if v is not None}
-        if rehearsal.race_at is not None:
-            incidents["racers"] = rehearsal.racers
-        return {"host": self.host, "window": self.plan.window_name, "peak_users": self.plan.peak_users,
-                "duration_s": round(self.plan.duration_s, 3), "target_clock": self._target_clock(),
-                **self.settings.extra, **({"drill": self.settings.drill} if self.settings.drill else {}),
-                **({"rehearsal": incidents} if incidents else {})}
+        return {**run_facts(self.settings, self.plan, self.host), "target_clock": self._target_clock()}
 
     def _target_clock(self) -> str:
         """"campaign" when the target's clock follows the harness's (the contract maps set_clock),
@@ -252,7 +257,8 @@ class SwarmRuntime:
         if self.role in ("local", "master"):
             self._record_ledger()
             self.writer.event(self.now(), "run_end", status)
-        self.writer.close(status=status)
+        played = round(min(self.elapsed(), self.plan.duration_s), 3)
+        self.writer.close(status=status, extra={"played_s": played})
         self.ops_http.close()
         if self.prober is not None or self.race is not None:
             self.rehearsal_http.close()

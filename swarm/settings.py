@@ -10,11 +10,14 @@ from pathlib import Path
 
 from rehearse.scenarios import Scenario, UsageError, load_scenario
 from rehearse.scenarios.units import parse_duration
-from rehearse.swarm.rehearsal import RehearsalPlan
 from rehearse.swarm.shape import Plan
 
 DEFAULT_DURATION_S = 60.0
 DEFAULT_SCALE = 100.0
+MAX_USERS = 50_000
+"""Locust users at the peak: more than one machine's load processes and a loopback target take."""
+MAX_WALL_S = 86400.0
+"""A swarm plays at most a day of wall time."""
 
 
 def parse_scale(text: str | float | None) -> float:
@@ -22,9 +25,20 @@ def parse_scale(text: str | float | None) -> float:
     if text is None:
         return DEFAULT_SCALE
     match = re.fullmatch(r"\s*(?:1\s*:\s*)?(\d+(?:\.\d+)?)\s*", str(text))
-    if not match or float(match.group(1)) <= 0:
-        raise UsageError(f"--scale {text}: expected 1:K with K > 0, e.g. 1:100")
+    if not match or not 0 < float(match.group(1)) <= 1e9:
+        raise UsageError(f"--scale {text}: expected 1:K with 0 < K <= 1000000000, e.g. 1:100")
     return float(match.group(1))
+
+
+@dataclass(frozen=True)
+class RehearsalPlan:
+    """The live incidents of a rehearsal (swarm/rehearsal.py): when the ban and the budget race
+    come (campaign seconds into the window) and how big the race is."""
+
+    ban_at: float | None = None
+    race_at: float | None = None
+    racers: int = 40
+    copies: int = 3  # requests per racer's tap, sent at once
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,9 @@ class SwarmSettings:
 
     def plan(self, scenario: Scenario) -> Plan:
         """Window, compression, scale and users, filling what was left out from the scenario."""
+        if self.window is not None and not self.window.strip():
+            raise UsageError(f"--window {self.window!r}: empty; name a traffic window "
+                             f"({', '.join(sorted(scenario.traffic.windows)) or 'none'}) or leave it out")
         name = self.window or scenario.gates.peak.window
         window = scenario.traffic.windows.get(name)
         if window is None:
@@ -62,7 +79,16 @@ class SwarmSettings:
             compress = self.compress
             whole = window.duration / compress
             duration = min(self.duration_s, whole) if self.duration_s else whole
+        if duration > MAX_WALL_S:
+            raise UsageError(f"--compress {compress:g}: the {name} window ({window.duration:g} campaign s) "
+                             f"would take {duration:,.0f} s to play; at most {MAX_WALL_S:g} s: raise --compress "
+                             "or give --duration")
         users = self.users or math.ceil(scenario.gates.peak.target_active_users / self.scale)
+        if users > MAX_USERS:
+            given = f"--users {users}" if self.users else (
+                f"--scale 1:{self.scale:g} ({scenario.gates.peak.target_active_users:,} target active users "
+                f"/ {self.scale:g} = {users:,} users)")
+            raise UsageError(f"{given}: at most {MAX_USERS:,} Locust users; raise --scale or lower --users")
         return Plan(window_name=name, window=window, compress=compress, scale=self.scale,
                     peak_users=max(1, users), duration_s=duration)
 

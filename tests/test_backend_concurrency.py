@@ -6,8 +6,12 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
 from rehearse.reference_backend.service import Settings
+
+# live runs (a backend and a load generator on the 2 cores) go one at a time: see pyproject
+pytestmark = pytest.mark.xdist_group("live")
 
 OPENERS = 220
 FIXED_100 = "campaign.institutions.0.envelope={kind: uniform, min_fen: 100, max_fen: 100}"

@@ -51,6 +51,7 @@ def test_report_writes_the_four_files_and_exits_like_check(tmp_path, capsys):
     assert "(PASS: " in capsys.readouterr().err
 
 
+@pytest.mark.xdist_group("live")  # a live run: one at a time (see pyproject)
 def test_ci_runs_the_whole_rehearsal_and_writes_the_job_summary(tmp_path, monkeypatch, capsys):
     summary = tmp_path / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# live runs (a backend and a load generator on the 2 cores) go one at a time: see pyproject
+pytestmark = pytest.mark.xdist_group("live")
+
 ROOT = Path(__file__).parents[1]
 BOUND_S = 40  # no drill process in these tests may run longer
 

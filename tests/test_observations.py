@@ -276,7 +276,7 @@ def test_an_invalid_run_json_is_a_one_line_error(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith(f"{tmp_path / 'run.json'} is not a valid run.json: seed: ")
-    assert "status: Input should be 'running', 'finished' or 'interrupted'" in message
+    assert "status: Input should be 'running', 'finished', 'interrupted' or 'incomplete'" in message
 
 
 def test_a_row_with_wrong_columns_is_refused_at_once(tmp_path: Path) -> None:

@@ -20,6 +20,9 @@ from rehearse.reference_backend.clock import ManualClock
 from rehearse.reference_backend.server import running_backend
 from rehearse.scenarios import load_scenario
 
+# live runs (a backend and a load generator on the 2 cores) go one at a time: see pyproject
+pytestmark = pytest.mark.xdist_group("live")
+
 ROOT = Path(__file__).parents[1]
 BOUND_S = 60  # no swarm process in these tests may run longer
 

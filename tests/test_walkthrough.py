@@ -17,6 +17,9 @@ from rehearse.walkthrough.engine import Copy, Participant, judge
 from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
 from rehearse.reference_backend.service import Settings
 
+# the walkthroughs race a live backend (double taps): one live test at a time (see pyproject)
+pytestmark = pytest.mark.xdist_group("live")
+
 PAID = Copy(ok=True, refused=False, status=200, payout_fen=88)
 REFUSED = Copy(ok=False, refused=True, status=409, error="already_claimed")
 SLOW = Copy(ok=False, refused=True, status=429, error="rate_limited")

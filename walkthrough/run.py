@@ -21,7 +21,8 @@ from rehearse.reference_backend.server import running_backend
 from rehearse.reference_backend.service import Settings
 from rehearse.scenarios import Scenario
 from rehearse.swarm.contract import load_contract
-from rehearse.swarm.safety import check_host
+from rehearse.scenarios import UsageError
+from rehearse.swarm.safety import check_host, check_reachable
 from rehearse.walkthrough.cast import Group, cast, complete_funnel
 from rehearse.walkthrough.engine import Participant, StepReport, Walkthrough
 from rehearse.walkthrough.markdown import Played, write
@@ -57,6 +58,18 @@ class WalkthroughResult:
         return sum(len(p.mismatches) for p in self.played)
 
 
+def _needs_token(scenario: Scenario) -> bool:
+    """Whether the contract's set_clock operation sends {params.ops_token}."""
+    from rehearse.scenarios.target import template_fields, templates_in
+
+    request = scenario.target.operations.get("set_clock")
+    if request is None:
+        return False
+    texts = [text for part in ("path", "query", "headers", "body")
+             for _, text in templates_in(getattr(request, part), part)]
+    return any("params.ops_token" in template_fields(text) for text in texts)
+
+
 def run_walkthrough(request: WalkthroughRequest,
                     on_group: Callable[[Group], None] = lambda _: None,
                     on_step: Callable[[StepReport], None] = lambda _: None,
@@ -81,6 +94,11 @@ def run_walkthrough(request: WalkthroughRequest,
                                                if request.faults else " (healthy)")
         else:
             check_host(request.host, request.allow_remote, scenario.target.allow_remote_hosts)
+            check_reachable(request.host)
+            if not request.ops_token and _needs_token(scenario):
+                raise UsageError(f"--host {request.host}: pass the backend's --ops-token (or "
+                                 "REHEARSE_OPS_TOKEN): the contract moves the backend's clock through an "
+                                 "operation that sends it (target.operations.set_clock)")
             host, token, where = request.host.rstrip("/"), request.ops_token, f"the backend at {request.host}"
         writer = stack.enter_context(RunWriter(request.run_dir, info, writer_id="walkthrough"))
         target = LiveTarget(scenario, contract, host, token, writer.request_values, request.seed)

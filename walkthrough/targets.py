@@ -55,7 +55,9 @@ class RulesTarget:
 
 
 class ClockError(RehearseError):
-    """The target's clock could not be set through the contract."""
+    """The target's clock could not be set through the contract: a wrong token or URL (bad input)."""
+
+    exit_code = 2
 
 
 class LiveTarget:
@@ -83,8 +85,13 @@ class LiveTarget:
             spec = self.contract.build_operation("set_clock", {**self.ops_params, "t": round(t, 3)})
             status, body, _ = send(self.client, spec)
             if not 200 <= status < 300:
-                raise ClockError(f"target.operations.set_clock answered {status or 'nothing'} "
-                                 f"({body[:120].decode(errors='replace')}); pass the backend's --ops-token, "
+                said = body[:120].decode(errors="replace")
+                if status == 0:
+                    raise ClockError(f"target.operations.set_clock: nothing answered at {self.client.base_url} "
+                                     f"({said or 'no connection'}); start the backend or check --host")
+                fix = ("pass the backend's --ops-token (or REHEARSE_OPS_TOKEN)" if status in (401, 403)
+                       else "check the backend's /ops routes")
+                raise ClockError(f"target.operations.set_clock answered {status} ({said}); {fix}, "
                                  "or remove set_clock from the contract to keep the target's own clock")
             self._clock_t = t
 
