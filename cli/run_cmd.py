@@ -29,9 +29,10 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings
 
     scenario = load_scenario(scenario_path, overrides)
-    # the launch's two incidents, live: a ban a third into the window, a budget race at two thirds
+    # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
+    # budget race at two thirds
     window = scenario.traffic.windows[scenario.gates.peak.window]
-    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3)
+    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3, preheat=True)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
                              run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=faults)
@@ -54,6 +55,14 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     report_dir = out / "report"
     write_report(report_dir, runs, judgement)
     return report_dir, judgement
+
+
+def print_answers(console: Console, judgement) -> None:
+    """The three answers first: peak, failover, budget."""
+    from rehearse.reports.answers import three_answers
+
+    for answer in three_answers(judgement.verdicts):
+        console.print(answer.line, markup=False, highlight=False)
 
 
 def _default_out(kind: str) -> Path:
@@ -95,6 +104,7 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides, allo
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
                                          users, host, tuple(check_faults(faults)), console, True, allow_unverified,
                                          allow_interrupted)
+    print_answers(console, judgement)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
 
@@ -118,6 +128,7 @@ def ci(scenario_path, out, seed, duration, users, host, faults, overrides, allow
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(summary + "\n")
     click.echo(summary)
+    print_answers(console, judgement)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
     if judgement.exit_code:
         raise click.exceptions.Exit(judgement.exit_code)

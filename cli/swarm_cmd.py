@@ -57,11 +57,13 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
               "and race its payouts with fresh participants.")
 @click.option("--racers", type=click.IntRange(min=2, max=500), default=40, show_default=True,
               help="Participants in the budget race.")
+@click.option("--preheat-probe", is_flag=True, help="Before the window, a few participants try to take part "
+              "in the preheat (the target's clock set there through set_clock): it must refuse them.")
 @applied(target_options())
 def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
           scale: str, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
           faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ban_at: str | None,
-          race_at: str | None, racers: int, ops_token: str | None, allow_remote: bool) -> None:
+          race_at: str | None, racers: int, preheat_probe: bool, ops_token: str | None, allow_remote: bool) -> None:
     """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
 
     Plays a window of the campaign's arrival curve (e.g. the launch hour) scaled down in
@@ -83,7 +85,7 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, option_seconds, parse_scale
 
     rehearsal = RehearsalPlan(ban_at=option_seconds("--ban-at", ban_at), race_at=option_seconds("--race-at", race_at),
-                              racers=racers)
+                              racers=racers, preheat=preheat_probe)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
                              scale=parse_scale(scale), compress=compress, duration_s=wall_duration(duration),
                              run_dir=run_dir, ops_token=ops_token, seed=seed, rehearsal=rehearsal,

@@ -53,7 +53,16 @@ def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     q = q[q["error"] != UNANSWERED]  # cut off by the run's end: no answer to judge
     g = run.gauges[(run.gauges["t"] >= window.start) & (run.gauges["t"] < end)]
     verdicts = []
-    if len(g) and g["active_users"].notna().any():
+    live = run.info.engine != "simulator"
+    if len(g) and g["active_users"].notna().any() and live and run.info.scale != 1:
+        # concurrency is measured at the concurrency named, never multiplied by a scale factor
+        peak_row = g.loc[g["active_users"].idxmax()]
+        verdicts.append(unverified(
+            "peak", "active users served",
+            f"the target saw at most {int(peak_row['active_users']):,} active users (1:{run.info.scale:g}); "
+            f"concurrency is measured, never multiplied: play the peak at 1:1 to verify "
+            f"{gate.target_active_users:,}", "active_users", gate.target_active_users, "users"))
+    elif len(g) and g["active_users"].notna().any():
         peak_row = g.loc[g["active_users"].idxmax()]
         served = float(peak_row["active_users"]) * run.info.scale
         verdicts.append(judged("peak", "active users served", served, gate.target_active_users, "users",

@@ -8,6 +8,7 @@ from typing import Callable
 from html import escape
 
 from rehearse.observations import Run
+from rehearse.reports.answers import three_answers
 from rehearse.reports.compare import Delta, compare
 from rehearse.reports.figures import key_figures
 from rehearse.reports.plots import all_plots
@@ -20,7 +21,9 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.pass td.status { background: #d9f2d9; } tr.fail td.status { background: #f8d0d0; }
-tr.unverified td.status { background: #fff1c2; color: #6b5200; } tr.regressed { background: #f8d0d0; }
+tr.unverified td.status { background: #fff1c2; color: #6b5200; }
+ul.answers li { margin: 0.2em 0; } ul.answers li.fail strong { color: #b00; }
+ul.answers li.pass strong { color: #070; } ul.answers li.not-verified strong { color: #8a6d00; } tr.regressed { background: #f8d0d0; }
 .none { color: #888; font-style: italic; }
 """
 
@@ -33,7 +36,7 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     figures = [key_figures(run) for _, run in runs]
     scenarios = sorted({run.info.scenario for _, run in runs}) or ["no runs"]
     title = "Capacity report: " + ", ".join(scenarios)
-    parts = [f"<h1>{escape(title)}</h1>", _summary(judged or tally(verdicts)),
+    parts = [f"<h1>{escape(title)}</h1>", _answers(verdicts), _summary(judged or tally(verdicts)),
              "<h2>Verdicts</h2>", _verdicts(verdicts),
              "<h2>Key figures</h2>", _figures(labels, figures),
              "<h2>Plots</h2>", _plots(runs)]
@@ -43,6 +46,16 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body>\n"
             + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _answers(verdicts: list[Verdict]) -> str:
+    """The three answers (peak, failover, budget) before any detail."""
+    if not verdicts:
+        return ""
+    items = "".join(f'<li class="{escape(a.word.lower().replace(" ", "-"))}"><strong>{escape(a.risk)}: '
+                    f"{escape(a.word)}</strong> ({escape(a.source)}): {escape(a.detail)}</li>"
+                    for a in three_answers(verdicts))
+    return f'<ul class="answers">{items}</ul>'
 
 
 def _summary(judged: Tally) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from rehearse.observations import Run
+from rehearse.reports.answers import three_answers
 from rehearse.reports.compare import compare, regressions
 from rehearse.reports.figures import key_figures
 from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
@@ -18,7 +19,11 @@ def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     labels = [label for label, _ in runs]
     figures = [key_figures(run) for _, run in runs]
     word, _, rest = (judged or tally(verdicts)).headline.partition(": ")
-    lines = ["## Capacity report: " + word, "", rest + ".", ""]
+    lines = ["## Capacity report: " + word, ""]
+    if verdicts:
+        lines += [f"- **{a.risk}: {a.word}** ({a.source}): {escape(a.detail, quote=False)}" for a in three_answers(verdicts)]
+        lines += [""]
+    lines += [rest + ".", ""]
     if verdicts:
         lines += markdown_table(VERDICT_HEADER, [verdict_row(v) for v in verdicts]) + [""]
     if runs:

@@ -169,6 +169,8 @@ def _arguments(parser) -> None:
     group.add_argument("--race-at", default="", help="cut a prize pool small this far into the window and "
                        "race its payouts with fresh participants")
     group.add_argument("--racers", type=int, default=0, help="participants in the budget race (default 40)")
+    group.add_argument("--preheat-probe", action="store_true", default=False,
+                       help="before the window, a few participants try to take part in the preheat")
     group.add_argument("--allow-remote", action="store_true", default=False,
                        help="allow a non-loopback --host listed in the scenario's allow-list")
 

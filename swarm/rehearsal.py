@@ -11,8 +11,13 @@
   the interface), until it refuses. The payout gate judges the cap, the attempts and the rules from
   the rows.
 
-Both record their requests like any participant's (personas `prober` and `racer`), through the
-player and the target contract; neither knows HTTP beyond the `send` it is given.
+- **Early birds.** Before the window is played, a few fresh participants try to take part
+  during the preheat (the target's clock set back to the middle of it through `set_clock`): log
+  in, do a task, open an envelope. The rules gate judges that the target refused them.
+
+All record their requests like any participant's (personas `prober`, `racer`, and
+`preheat_browser` for the early birds), through the player and the target contract; none knows
+HTTP beyond the `send` it is given.
 """
 
 from __future__ import annotations
@@ -110,3 +115,29 @@ def rehearsal_player(scenario: Scenario, contract: Contract, seed: int, clock: C
     identities = IdentityFactory(scenario, seed)
     return Player(scenario, contract, identities, random.Random(seed), clock=clock, compress=1.0,
                   record=record), identities
+
+
+EARLY_BIRDS = 5
+
+
+def early_birds(scenario: Scenario, contract: Contract, seed: int, send: Send,
+                record: Callable[[tuple[Any, ...]], None], operation: Callable[..., dict | None],
+                event: Event) -> None:
+    """Participants trying to take part in the middle of the preheat, on the target's clock set
+    there (the caller sets it back to the window afterwards)."""
+    t = -scenario.campaign.phases.preheat_s / 2
+    if t >= 0:
+        return
+    if operation("set_clock", t=t) is None:
+        event(t, "incident_failed", "the target's clock cannot be set to the preheat (no set_clock): "
+                                    "taking part before launch is not tried")
+        return
+    player, identities = rehearsal_player(scenario, contract, seed, lambda: t, record)
+    institution = scenario.campaign.institutions[0]
+    event(t, "incident", f"preheat: {EARLY_BIRDS} participants try to take part {-t / 3600:,.1f} h before launch")
+    for _ in range(EARLY_BIRDS):
+        user, session = identities.new("preheat_browser", t), {}
+        for act in (Act("open_page"), Act("login", invite_code=None),
+                    Act("complete_task", institution=institution.id, task=institution.tasks[0].id),
+                    Act("open_envelope", institution=institution.id)):
+            player.act(act, user, session, send)

@@ -28,7 +28,7 @@ from rehearse.swarm.http import send
 from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
 from rehearse.swarm.player import Player
-from rehearse.swarm.rehearsal import Prober, Race, rehearsal_player
+from rehearse.swarm.rehearsal import Prober, Race, early_birds, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 
@@ -55,6 +55,8 @@ def run_facts(settings: SwarmSettings, plan: Plan, host: str) -> dict[str, Any]:
     incidents = {k: v for k, v in (("ban_at", rehearsal.ban_at), ("race_at", rehearsal.race_at)) if v is not None}
     if rehearsal.race_at is not None:
         incidents["racers"] = rehearsal.racers
+    if rehearsal.preheat:
+        incidents["preheat"] = True
     return {"host": host, "window": plan.window_name, "peak_users": plan.peak_users,
             "duration_s": round(plan.duration_s, 3), **settings.extra,
             **({"drill": settings.drill} if settings.drill else {}),
@@ -100,9 +102,10 @@ class SwarmRuntime:
         self._refusals: dict[str, frozenset[int]] = {}
         self.prober: Prober | None = None
         self.race: Race | None = None
+        self.rehearsal_http: httpx.Client | None = None
         self._banned = False
         plan = settings.rehearsal
-        if role in ("local", "master") and (plan.ban_at is not None or plan.race_at is not None):
+        if role in ("local", "master") and (plan.ban_at is not None or plan.race_at is not None or plan.preheat):
             connections = plan.racers * plan.copies + 10
             self.rehearsal_http = httpx.Client(base_url=host, timeout=10,
                                                limits=httpx.Limits(max_connections=connections))
@@ -146,6 +149,9 @@ class SwarmRuntime:
         cross-checked against what the harness saw it pay."""
         self.started = self.ticker()
         if self.role in ("local", "master"):
+            if self.settings.rehearsal.preheat:
+                early_birds(self.scenario, self.contract, self.seed + 104729, self.rehearsal_send, self._record,
+                            self.operation, self.writer.event)
             if self.operation("set_clock", t=self.plan.window.start) is None and self._target_clock() == "campaign":
                 self.writer.event(self.now(), "clock_refused", "the target refused set_clock: it keeps its own clock")
             self._record_ledger("ledger_start")
@@ -260,5 +266,5 @@ class SwarmRuntime:
         played = round(min(self.elapsed(), self.plan.duration_s), 3)
         self.writer.close(status=status, extra={"played_s": played})
         self.ops_http.close()
-        if self.prober is not None or self.race is not None:
+        if self.rehearsal_http is not None:
             self.rehearsal_http.close()

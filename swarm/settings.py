@@ -39,6 +39,7 @@ class RehearsalPlan:
     race_at: float | None = None
     racers: int = 40
     copies: int = 3  # requests per racer's tap, sent at once
+    preheat: bool = False  # before the window: a few participants try to take part in the preheat
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ class SwarmSettings:
             drill=getattr(options, "drill", None) or None,
             rehearsal=RehearsalPlan(ban_at=option_seconds("--ban-at", getattr(options, "ban_at", None)),
                                     race_at=option_seconds("--race-at", getattr(options, "race_at", None)),
-                                    racers=getattr(options, "racers", None) or RehearsalPlan.racers),
+                                    racers=getattr(options, "racers", None) or RehearsalPlan.racers,
+                                    preheat=bool(getattr(options, "preheat_probe", False))),
         )
 
 

@@ -68,10 +68,19 @@ def test_peak_fails_on_slow_actions_errors_and_too_few_users(scenario):
     rows = healthy_requests()
     rows += [request(30.0 + i, "open_envelope", latency_ms=4000.0) for i in range(10)]
     rows += [request(40.0 + i, "login", ok=False, status=500, error="HTTP 500") for i in range(5)]
-    verdicts = peak_gate(make_run(rows, healthy_gauges(active=70), scale=100), scenario)
+    verdicts = peak_gate(make_run(rows, healthy_gauges(active=7000)), scenario)
     assert status(verdicts, "p95 open_envelope") == "fail"
     assert status(verdicts, "error rate") == "fail"
-    assert status(verdicts, "active users served") == "fail"  # 70 users at 1:100 is 7,000 < 8,000
+    assert status(verdicts, "active users served") == "fail"  # 7,000 < 8,000
+
+
+def test_concurrency_is_measured_never_multiplied(scenario):
+    """80 users at 1:100 are not 8,000 users: a scaled live run does not verify the peak."""
+    scaled = peak_gate(make_run(healthy_requests(), healthy_gauges(active=80), scale=100), scenario)
+    check = next(v for v in scaled if v.key == "peak.active_users")
+    assert check.status == "unverified" and "at most 80 active users (1:100)" in check.evidence[0].detail
+    real = peak_gate(make_run(healthy_requests(), healthy_gauges(active=8000)), scenario)
+    assert status(real, "active users served") == "pass"
 
 
 def test_failover_fails_when_links_keep_using_a_banned_domain(scenario):

@@ -89,7 +89,8 @@ def test_workers_merge_into_one_run_folder(tmp_path):
             for n in re.findall(r"rehearse: worker sent (\d+) requests", log.read_text())]
     assert len(sent) == 2 and all(n > 0 for n in sent)
     q = load_run(out).requests
-    assert int((q["error"] != "link_banned").sum()) == sum(sent)
+    answered = ~q["error"].isin(["link_banned", "unanswered"])  # refused by the platform, or cut off by the stop
+    assert int(answered.sum()) == sum(sent)
     assert not list(out.glob("parts/*"))
 
 

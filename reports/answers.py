@@ -1,0 +1,92 @@
+"""The three answers a launch rehearsal owes a team before any detail: will the backend hold the
+peak, does it fail over when a link is banned, does it keep to its payout budget.
+
+Each answer is read from the verdicts of the runs against the target; where no live run judged
+a risk, from the simulated run, labelled as a prediction. The words are the verdicts' own: a
+risk with a failed check is FAIL, one whose checks all passed is PASS, anything else NOT VERIFIED.
+
+    for answer in three_answers(judgement.verdicts):
+        print(answer.line)     # "Budget: FAIL (live): anhe: 7,135 fen paid against 1,440 fen ..."
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from rehearse.reports.verdicts import Verdict
+
+SIMULATED = "simulated"
+RISKS = (("peak", "Peak"), ("failover", "Failover"), ("payout", "Budget"))
+# the checks each answer is made of (the others stay in the tables)
+MAIN = {"peak": ("active_users", "p95", "error_rate"),
+        "failover": ("links_off", "pool_never_empty", "visits_lost"),
+        "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "within_rules", "books_match")}
+
+
+@dataclass(frozen=True)
+class Answer:
+    risk: str
+    word: str  # PASS, FAIL or NOT VERIFIED
+    source: str  # "live" or "simulated: a prediction"
+    detail: str
+
+    @property
+    def line(self) -> str:
+        return f"{self.risk}: {self.word} ({self.source}): {self.detail}"
+
+
+def _first(v: Verdict) -> str:
+    return v.evidence[0].detail if v.evidence else v.check
+
+
+def _answer(risk: str, label: str, verdicts: list[Verdict], source: str) -> Answer:
+    failed = [v for v in verdicts if v.status == "fail"]
+    open_ = [v for v in verdicts if v.status == "unverified"]
+    if failed:
+        return Answer(label, "FAIL", source, "; ".join(_links(v) if v.slug == "links_off" else f"{v.check}: {_first(v)}"
+                                                    for v in failed[:3]))
+    if risk == "peak":
+        active = next((v for v in verdicts if v.slug == "active_users"), None)
+        slow = [v for v in verdicts if v.slug == "p95" and v.status == "pass"]
+        rate = next((v for v in verdicts if v.slug == "error_rate" and v.status == "pass"), None)
+        parts = [(f"{active.figure:,.0f} active users against {active.limit:,.0f}" if active and active.status == "pass"
+                  else _first(active) if active else "no active users measured")]
+        parts += [f"p95 within its SLO for {len(slow)} actions"] if slow else []
+        parts += [f"errors {rate.figure:.2%}"] if rate is not None and rate.figure is not None else []
+        word = "PASS" if active is not None and active.status == "pass" and not open_ else "NOT VERIFIED"
+        return Answer(label, word, source, "; ".join(parts))
+    if open_ and not any(v.status == "pass" for v in verdicts if v.slug in MAIN[risk][:2]):
+        return Answer(label, "NOT VERIFIED", source, "; ".join(f"{v.check}: {_first(v)}" for v in open_[:2]))
+    passed = [v for v in verdicts if v.status == "pass"]
+    if risk == "failover":
+        detail = "; ".join(_links(v) for v in passed if v.slug == "links_off") or "; ".join(_first(v) for v in passed[:2])
+    else:
+        detail = "; ".join(f"{v.check}" for v in passed)
+    word = "PASS" if not open_ else "NOT VERIFIED"
+    extra = f" (not verified: {', '.join(v.check for v in open_[:3])})" if open_ else ""
+    return Answer(label, word, source, detail + extra)
+
+
+def _links(v: Verdict) -> str:
+    domain = v.check.removeprefix("links off ")
+    if v.figure is None:
+        return f"{domain}: {v.evidence[-1].detail if v.evidence else 'not measured'}"
+    if v.status == "fail":
+        return f"{domain} still issued {v.figure:,.0f} s after its ban (promise {v.limit:,.0f} s)"
+    return f"{domain} off {v.figure:,.0f} s after its ban (promise {v.limit:,.0f} s)"
+
+
+def three_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
+    """Peak, failover and budget, from the live runs' verdicts (else the simulated ones)."""
+    answers = []
+    for risk, label in RISKS:
+        mine = [v for v in verdicts if v.gate == risk and v.slug in MAIN[risk]]
+        live = [v for v in mine if v.run != SIMULATED]
+        if live:
+            answers.append(_answer(risk, label, live, "live"))
+        elif mine:
+            answers.append(_answer(risk, label, mine, "simulated: a prediction"))
+        else:
+            answers.append(Answer(label, "NOT VERIFIED", "no run", "nothing judged it"))
+    return answers

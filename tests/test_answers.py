@@ -1,0 +1,43 @@
+"""The three answers (peak, failover, budget) read from the verdicts: live first, a simulated run
+only as a labelled prediction, and never a PASS for a risk nothing verified."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rehearse.reports.answers import three_answers
+from rehearse.reports.verdicts import Evidence, judged, unverified
+
+
+def live(v):
+    return replace(v, run="live")
+
+
+def test_each_risk_is_answered_from_the_live_run():
+    verdicts = [live(judged("peak", "active users served", 8000, 8000, "users", True, slug="active_users")),
+                live(judged("peak", "p95 login", 80, 800, "ms", True, slug="p95")),
+                live(judged("peak", "error rate", 0.001, 0.01, "share", True, slug="error_rate")),
+                live(judged("failover", "links off hb2.example", 2444, 300, "s", False,
+                            [Evidence(100, "hb2.example banned")], slug="links_off")),
+                live(judged("payout", "no pool overdrawn", 0, 0, "pools", True, slug="no_pool_overdrawn")),
+                live(judged("payout", "no attempt paid twice", 0, 0, "attempts", True, slug="paid_once")),
+                replace(judged("failover", "links off hb3.example", 20, 300, "s", True, slug="links_off"),
+                        run="simulated")]
+    peak, failover, budget = three_answers(verdicts)
+    assert peak.line == ("Peak: PASS (live): 8,000 active users against 8,000; p95 within its SLO for 1 actions; "
+                         "errors 0.10%")
+    assert failover.line == "Failover: FAIL (live): hb2.example still issued 2,444 s after its ban (promise 300 s)"
+    assert budget.line == "Budget: PASS (live): no pool overdrawn; no attempt paid twice"
+
+
+def test_nothing_verified_is_never_a_pass_and_a_simulation_is_labelled():
+    verdicts = [live(unverified("peak", "active users served", "the target saw at most 80 active users (1:100)",
+                                "active_users")),
+                live(unverified("failover", "links off banned domains", "no domain was banned", "links_off")),
+                live(unverified("failover", "backup pool never empty", "no domain was banned", "pool_never_empty")),
+                replace(judged("payout", "no pool overdrawn", 0, 0, "pools", True, slug="no_pool_overdrawn"),
+                        run="simulated")]
+    peak, failover, budget = three_answers(verdicts)
+    assert (peak.word, failover.word) == ("NOT VERIFIED", "NOT VERIFIED")
+    assert "at most 80 active users" in peak.detail and "no domain was banned" in failover.detail
+    assert (budget.word, budget.source) == ("PASS", "simulated: a prediction")
