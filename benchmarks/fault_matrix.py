@@ -54,7 +54,7 @@ def main() -> None:
         healthy = r["fault"] == "healthy"
         ok = r["exit"] == 0 if healthy else (r["exit"] == 1 and r["failed"])
         what = "; ".join(r["failed"]) or ("required not verified: " + ", ".join(r["missing"]) if r["missing"]
-                                          else str(r["error"]) or "all checks pass")
+                                          else str(r["error"]) or "pass: every required check verified")
         print(f"{r['fault']:<14} {r['exit']:>4} {r['wall_s']:>5.0f}s  {'ok  ' if ok else 'MISS'} {what}")
     caught = sum(1 for r in rows if r["fault"] != "healthy" and r["exit"] == 1 and r["failed"])
     clean = sum(1 for r in rows if r["fault"] == "healthy" and r["exit"] == 0)

@@ -131,6 +131,9 @@ REQUESTS = Table("requests", {
     "prize": "str",
     "attempt": "str",
 })
+HARNESS_PERSONAS = ("prober", "racer")
+"""Participants the harness itself sends at set moments (a ban's prober, a budget race's racers):
+judged by the failover and payout gates, left out of the peak gate's load."""
 UNANSWERED = "unanswered"
 """The error of a request sent but cut off by a stop before its answer came (status 0)."""
 

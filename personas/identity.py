@@ -104,8 +104,11 @@ def persona_for(mix: Mix, rng: random.Random) -> str:
 class IdentityFactory:
     """Hands out identities for one run; the same scenario and seed give the same identities."""
 
-    def __init__(self, scenario: Scenario, seed: int) -> None:
+    def __init__(self, scenario: Scenario, seed: int, key_prefix: str = "") -> None:
+        """`key_prefix` keeps user keys apart between factories of one run (a swarm's workers,
+        the harness's own participants), e.g. "w1/" gives "w1/normal-000000"."""
         self.scenario = scenario
+        self.key_prefix = key_prefix
         self.rng = random.Random(seed)
         faker = Faker("zh_CN")
         faker.seed_instance(seed)
@@ -190,7 +193,7 @@ class IdentityFactory:
 
     def _user_key(self, persona: str) -> str:
         serial = next(self._serials.setdefault(persona, itertools.count()))
-        return f"{persona}-{serial:06d}"
+        return f"{self.key_prefix}{persona}-{serial:06d}"
 
     def _channel(self) -> str:
         index = bisect.bisect_right(self._channel_cum, self.rng.random() * self._channel_cum[-1])

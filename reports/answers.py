@@ -1,8 +1,9 @@
 """The three answers a launch rehearsal owes a team before any detail: will the backend hold the
 peak, does it fail over when a link is banned, does it keep to its payout budget.
 
-Each answer is read from the verdicts of the runs against the target; where no live run judged
-a risk, from the simulated run, labelled as a prediction. The words are the verdicts' own: a
+Each answer is read from the verdicts of the runs against the target (by the engine that made
+the run, whatever its label); where no live run judged a risk, from the simulated run, labelled
+as a prediction. The words are the verdicts' own: a
 risk with a failed check is FAIL, one whose checks all passed is PASS, anything else NOT VERIFIED.
 
     for answer in three_answers(judgement.verdicts):
@@ -16,7 +17,7 @@ from typing import Sequence
 
 from rehearse.reports.verdicts import Verdict
 
-SIMULATED = "simulated"
+SIMULATED = "simulator"
 RISKS = (("peak", "Peak"), ("failover", "Failover"), ("payout", "Budget"))
 # the checks each answer is made of (the others stay in the tables)
 MAIN = {"peak": ("active_users", "p95", "error_rate"),
@@ -82,7 +83,7 @@ def three_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
     answers = []
     for risk, label in RISKS:
         mine = [v for v in verdicts if v.gate == risk and v.slug in MAIN[risk]]
-        live = [v for v in mine if v.run != SIMULATED]
+        live = [v for v in mine if v.engine != SIMULATED]
         if live:
             answers.append(_answer(risk, label, live, "live"))
         elif mine:

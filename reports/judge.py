@@ -63,7 +63,7 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
     missing: list[Verdict] = []
     stopped: list[str] = []
     for label, run in runs:
-        judged = [replace(v, run=label) for v in all_gates(run, scenario)]
+        judged = [replace(v, run=label, engine=run.info.engine) for v in all_gates(run, scenario)]
         verdicts += judged
         if is_live(run) and not allow_unverified:
             missing += missing_evidence(judged, scenario.gates.required)

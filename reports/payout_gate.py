@@ -94,86 +94,89 @@ def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
                 _books_match(run, payouts, books)]
     total = float(payouts.paid["payout_fen"].sum())
     fraud = float(payouts.paid.loc[payouts.paid["persona"] == "fraud_script", "payout_fen"].sum())
-    share = fraud / total if total else None
+    scripts_asked = bool((payouts.asked["persona"] == "fraud_script").any())
+    share = fraud / total if total and scripts_asked else None
+    why = payouts.why_nothing() or ("no fraud script asked for a payout" if not scripts_asked else "")
     verdicts.append(judged("payout", "fraud's share of payouts", share, gate.fraud_share_max, "share",
                            None if share is None else share <= gate.fraud_share_max,
-                           [Evidence(None, f"{_yuan(fraud)} of {_yuan(total)} to fraud scripts" if total
-                                     else payouts.why_nothing() or "nothing was paid")], slug="fraud_share"))
+                           [Evidence(None, f"{_yuan(fraud)} of {_yuan(total)} to fraud scripts" if share is not None
+                                     else why)], slug="fraud_share"))
     verdicts.append(_alarm_in_time(run, scenario, gate.alarm_before_budget_share))
     return verdicts
 
 
 # --- budget: total and per pool -----------------------------------------------------------
 
-def _topups(run: Run, scenario: Scenario) -> list[tuple[float, str, int]]:
-    """(t, pool, fen): the scenario's scheduled top-ups and those the harness's operator made."""
-    done = [(float(r.t), m["pool"], int(m["fen"])) for r in run.events[run.events["kind"] == "topup"].itertuples()
+def _topups(run: Run) -> list[tuple[float, str, int]]:
+    """(t, pool, fen): the top-ups the run saw made (`topup` events: the harness's operator, or
+    the simulator's scheduled ones); a top-up the scenario plans but nobody made adds nothing."""
+    return [(float(r.t), m["pool"], int(m["fen"])) for r in run.events[run.events["kind"] == "topup"].itertuples()
             if (m := TOPUP.match(str(r.detail)))]
-    return [(float(u.at), u.pool, u.amount_fen) for u in scenario.budget.topups] + done
 
 
 def _caps(run: Run) -> list[tuple[float, str, int]]:
-    """(t, pool, fen left): pools the harness cut small (a drill's or a rehearsal's race)."""
+    """(t, pool, fen left): pools the harness cut small (a drill's or a rehearsal's race); t is
+    when the cut was confirmed, and a row's t is when its request was sent, so a payout sent
+    before the cut counts before it."""
     caps = []
     for r in run.events[run.events["kind"] == "pool_cap"].itertuples():
         try:
             value = json.loads(r.detail)
             caps.append((float(r.t), str(value["pool"]), int(value["left_fen"])))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             continue
     return caps
 
 
-def _sent_t(run: Run, rows: pd.DataFrame) -> pd.Series:
-    """When each request was sent (campaign seconds): a row is written when its answer came."""
-    if run.rolled_up:
-        return rows["t"]
-    return rows["t"] - rows["latency_ms"] / 1000.0 * float(run.info.compress)
-
-
 def _never_overdrawn(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
+    """Everything paid, in the order it was sent, against the whole budget plus the top-ups made
+    by then; a negative budget in the ledger's gauges fails it too."""
     gauges = run.gauges
     admitted = gauges[gauges["budget_left_fen"].notna() & (gauges["budget_left_fen"] < 0)] if len(gauges) else gauges
     why = payouts.why_nothing()
-    budget = scenario.budget.total_fen + sum(fen for _, _, fen in _topups(run, scenario))
     evidence = [Evidence(float(r.t), f"the ledger shows {int(r.budget_left_fen):,} fen left")
                 for r in admitted.head(1).itertuples()]
     if why is not None:
         if evidence:
             return judged("payout", "budget never overdrawn", None, 0, "fen over", False, evidence, "never_overdrawn")
         return unverified("payout", "budget never overdrawn", why, "never_overdrawn", 0, "fen over")
+    total = "the whole budget"
+    over = _overdraws({total: scenario.budget.total_fen}, [(t, total, fen) for t, _, fen in _topups(run)], [],
+                      payouts.paid.assign(prize=total))
     paid = float(payouts.paid["payout_fen"].sum())
-    over = paid - budget
-    evidence.insert(0, Evidence(float(payouts.paid["t"].max()), f"{_yuan(paid)} paid of a {_yuan(budget)} budget"))
-    return judged("payout", "budget never overdrawn", max(over, 0.0), 0, "fen over",
-                  over <= 0 and not len(admitted), evidence, "never_overdrawn")
+    evidence = [e for e, _ in over] + evidence or [Evidence(
+        float(payouts.paid["t"].max()), f"{_yuan(paid)} paid of a {_yuan(scenario.budget.total_fen)} budget")]
+    worst = max((fen for _, fen in over), default=0)
+    return judged("payout", "budget never overdrawn", float(worst), 0, "fen over", not over and not len(admitted),
+                  evidence, "never_overdrawn")
 
 
-def _pool_overdraws(run: Run, scenario: Scenario, paid: pd.DataFrame) -> list[Evidence]:
-    """Each pool's payouts against its money: the budget, or from a cap on the money left then,
-    plus top-ups; the first moment each pool paid more than it held."""
-    budgets = scenario.pool_budgets()
-    sent = _sent_t(run, paid)
+def _overdraws(budgets: dict[str, int], topups: list[tuple[float, str, int]], caps: list[tuple[float, str, int]],
+               paid: pd.DataFrame) -> list[tuple[Evidence, int]]:
+    """Each pool's payouts (rows whose `prize` names it, `t` when sent) against its money: the
+    budget, or from a cap on the money left then, plus the top-ups made since. For each pool
+    that paid more than it held: the first moment, and the most it went over (fen) before the
+    next cap."""
     found = []
     changes: dict[str, list[tuple[float, int, str, int]]] = {}
-    for t, pool, fen in _caps(run):
+    for t, pool, fen in caps:
         changes.setdefault(pool, []).append((t, 0, "cap", fen))
-    for t, pool, fen in _topups(run, scenario):
+    for t, pool, fen in topups:
         changes.setdefault(pool, []).append((t, 1, "topup", fen))
     for pool, rows in paid.groupby("prize"):
         pool = str(pool)
         if pool not in budgets:
             continue
-        timeline = sorted(changes.get(pool, []) +
-                          [(float(s), 2, "paid", int(fen)) for s, fen in zip(sent[rows.index], rows["payout_fen"])])
+        timeline = sorted(changes.get(pool, []) + [(float(t), 2, "paid", int(fen))
+                                                   for t, fen in zip(rows["t"], rows["payout_fen"])])
         held, spent, since = budgets[pool], 0, "its budget"
         first: float | None = None
         worst = (0, 0, 0)  # (fen over, paid, held) at the worst moment since the last cap
         for t, _, what, fen in timeline + [(float("inf"), 0, "cap", 0)]:
             if what == "cap":
                 if first is not None:
-                    found.append(Evidence(first, f"{pool}: {worst[1]:,} fen paid against {worst[2]:,} fen "
-                                                 f"({since}, top-ups included), {worst[0]:,} fen over"))
+                    found.append((Evidence(first, f"{pool}: {worst[1]:,} fen paid against {worst[2]:,} fen "
+                                                  f"({since}, top-ups included), {worst[0]:,} fen over"), worst[0]))
                 held, spent, since, first, worst = fen, 0, f"left at the cap at t={t:,.0f} s", None, (0, 0, 0)
             elif what == "topup":
                 held += fen
@@ -194,11 +197,11 @@ def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Bo
         if admitted:
             return judged("payout", "no pool overdrawn", None, 0, "pools", False, admitted, "no_pool_overdrawn")
         return unverified("payout", "no pool overdrawn", why, "no_pool_overdrawn", 0, "pools")
-    over = _pool_overdraws(run, scenario, payouts.paid)
-    pools = {e.detail.split(":")[0] for e in over}
-    evidence = over + admitted or [Evidence(None, f"{payouts.paid['prize'].nunique()} pools paid from, "
+    over = _overdraws(scenario.pool_budgets(), _topups(run), _caps(run), payouts.paid)
+    pools = len(over)
+    evidence = [e for e, _ in over] + admitted or [Evidence(None, f"{payouts.paid['prize'].nunique()} pools paid from, "
                                                   "each within its money")]
-    return judged("payout", "no pool overdrawn", float(len(pools)), 0, "pools", not over and not admitted,
+    return judged("payout", "no pool overdrawn", float(pools), 0, "pools", not over and not admitted,
                   evidence, "no_pool_overdrawn")
 
 
@@ -214,10 +217,12 @@ def _paid_once(run: Run, payouts: Payouts, books: Books) -> Verdict:
     why = payouts.why_nothing()
     if why is None and run.rolled_up:
         why = "a rolled-up run keeps no attempts"
+    answered = payouts.asked[payouts.asked["status"] != 0]  # a copy with no answer shows nothing
     if why is None:
-        tries = payouts.asked.groupby("attempt").size()
+        tries = answered.groupby("attempt").size()
         if not (tries > 1).any():
-            why = "no payout attempt was sent more than once (no burst, double tap or retry): nothing raced"
+            why = ("no payout attempt was answered more than once (no burst, double tap or retry landed): "
+                   "nothing raced")
     if why is not None:
         if admitted:
             return judged("payout", "no attempt paid twice", None, 0, "attempts", False, admitted, "paid_once")
@@ -233,7 +238,7 @@ def _paid_once(run: Run, payouts: Payouts, books: Books) -> Verdict:
         evidence.append(Evidence(float(first["t"]), f"{first['user_id']}: one {first['action']} "
                                                     f"({first['prize']}) paid {len(rows)} times: {amounts}"))
     evidence += admitted
-    raced = int((payouts.asked.groupby("attempt").size() > 1).sum())
+    raced = int((answered.groupby("attempt").size() > 1).sum())
     return judged("payout", "no attempt paid twice", float(len(twice)), 0, "attempts", not len(twice) and not admitted,
                   evidence or [Evidence(None, f"{raced:,} attempts sent more than once, each paid at most once")],
                   "paid_once")
@@ -323,8 +328,11 @@ def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
         return unverified("payout", "alarm before the budget goes", why, "alarm_before_budget", share,
                           "share of budget")
     gone_t = float(spent["t"].iloc[0])
-    alarms = run.events[(run.events["kind"] == "alarm") & (run.events["t"] <= gone_t)]
+    # the alarm as an event (the simulator's, a drill's) or as the target's alarm level rising
+    raised = [float(t) for t in run.events.loc[(run.events["kind"] == "alarm") & (run.events["t"] <= gone_t), "t"]]
+    if "alarm_level" in g:
+        raised += [float(t) for t in g.loc[(g["alarm_level"].fillna(0) > 0) & (g["t"] <= gone_t), "t"]]
     evidence = [Evidence(gone_t, f"{share:.0%} of the budget paid")]
-    evidence += [Evidence(float(alarms["t"].iloc[0]), "fund-loss alarm")] if len(alarms) else []
-    return judged("payout", "alarm before the budget goes", share, share, "share of budget", bool(len(alarms)),
+    evidence += [Evidence(min(raised), "fund-loss alarm")] if raised else []
+    return judged("payout", "alarm before the budget goes", share, share, "share of budget", bool(raised),
                   evidence, "alarm_before_budget")

@@ -38,6 +38,7 @@ class Verdict:
     evidence: tuple[Evidence, ...] = field(default_factory=tuple)
     slug: str = ""  # the check's short name within its gate (`gates.required`, drills' steady state)
     run: str = ""  # the label of the run it judged ("simulated", "live", a folder)
+    engine: str = ""  # the engine of that run ("simulator", "swarm", ...)
 
     @property
     def key(self) -> str:
@@ -108,13 +109,12 @@ class Tally:
 
 
 def missing_evidence(verdicts: Sequence[Verdict], required: Sequence[str]) -> list[Verdict]:
-    """The required checks one run against the target did not verify: each required key must
-    have a verdict judged (pass or fail) in the run; a key the run did not judge at all counts
-    too. `required` holds gate names (every check of the gate) and `gate.slug` keys."""
-    judged_keys = {v.key for v in verdicts if v.status != "unverified"}
+    """The required checks one run against the target did not verify: every verdict of a required
+    key must be judged (pass or fail) in the run (one ban verified does not verify another); a
+    key the run did not judge at all counts too. `required` holds gate names (every check of the gate) and `gate.slug` keys."""
     missing = {}
-    for v in verdicts:
-        if v.status == "unverified" and requires(v.key, required) and v.key not in judged_keys:
+    for v in verdicts:  # every verdict of a required key must be judged (each ban, each action)
+        if v.status == "unverified" and requires(v.key, required):
             missing.setdefault(v.key, v)
     seen = {v.key for v in verdicts}
     for key in required:

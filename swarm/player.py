@@ -29,6 +29,14 @@ from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import prize_of
 from rehearse.swarm.contract import Contract, Link, RequestSpec
 
+def _link_domain(data: dict[str, Any]) -> str:
+    """The domain of a share link the target issued: the host of the URL the harness was given
+    (what a visitor will open), else the domain field the target reported."""
+    url = data.get("share_url")
+    domain = Link.parse(str(url)).domain if url else str(data.get("share_domain") or "")
+    return domain.lower()
+
+
 class NotSent(BaseException):
     """Raised by a send that stopped before sending anything (the engine is stopping): unlike a
     request cut off on the wire, it leaves no row. Engines may subclass it with their own stop
@@ -139,30 +147,31 @@ class Player:
                 return outcome
         spec = self.contract.build(act, user, session)
         burst = act.params.get("burst", 1)
-        sent_at = time.perf_counter()
+        sent_t, sent_at = self.clock(), time.perf_counter()  # a row's t is when its request went out
         try:
             if burst > 1 and send_burst is not None:
-                answers = [self.contract.read(act, *answer) for answer in send_burst(spec, burst)]
+                raw = send_burst(spec, burst)
             else:
                 burst = 1
-                answers = [self.contract.read(act, *send(spec))]
+                raw = [send(spec)]
         except NotSent:
             raise
         except BaseException:  # stopped mid-request (e.g. gevent's GreenletExit): sent, never answered
             cut = Outcome(ok=False, latency_ms=(time.perf_counter() - sent_at) * 1000, error=UNANSWERED)
             for _ in range(burst):
-                self._record(act, user, domain, cut, attempt)
+                self._record(act, user, domain, cut, attempt, sent_t)
             raise
+        answers = [self.contract.read(act, *answer) for answer in raw]
         outcome, learned = next((a for a in answers if a[0].ok), answers[0])
         for copy, _ in answers:
             if copy is not outcome:  # the winner is recorded below, once
-                self._settle(act, user, domain, copy, attempt)
+                self._settle(act, user, domain, copy, attempt, sent_t)
         session.update(learned)
         if action == "share" and outcome.ok:
-            domain = str(outcome.data.get("share_domain") or "")
+            domain = _link_domain(outcome.data)
             if self.platform is not None and domain:
                 self.platform.share(domain)
-        self._settle(act, user, domain, outcome, attempt)
+        self._settle(act, user, domain, outcome, attempt, sent_t)
         return outcome
 
     def _attempt(self, act: Act, user: Identity) -> str:
@@ -176,14 +185,17 @@ class Player:
         self._steps[user.user_key] = (act, attempt, steps)
         return attempt
 
-    def _settle(self, act: Act, user: Identity, domain: str, outcome: Outcome, attempt: str) -> None:
+    def _settle(self, act: Act, user: Identity, domain: str, outcome: Outcome, attempt: str,
+                t: float | None = None) -> None:
         if outcome.payout_fen:
             self.paid_by_persona[user.persona] = self.paid_by_persona.get(user.persona, 0) + outcome.payout_fen
-        self._record(act, user, domain, outcome, attempt)
+        self._record(act, user, domain, outcome, attempt, t)
 
-    def _record(self, act: Act, user: Identity, domain: str, outcome: Outcome, attempt: str) -> None:
+    def _record(self, act: Act, user: Identity, domain: str, outcome: Outcome, attempt: str,
+                t: float | None = None) -> None:
         # t, engine, persona, user_id, action, channel, domain, status, ok, refused, latency_ms,
         # payout_fen, error, prize, attempt: the requests table's column order
-        self.record((self.clock(), self.engine, user.persona, user.user_key, act.action, user.channel,
+        self.record((self.clock() if t is None else t, self.engine, user.persona, user.user_key, act.action,
+                     user.channel,
                      domain, outcome.status, outcome.ok, outcome.refused, outcome.latency_ms,
                      outcome.payout_fen, outcome.error or "", prize_of(act.action, act.params), attempt))

@@ -112,7 +112,7 @@ class Race:
 def rehearsal_player(scenario: Scenario, contract: Contract, seed: int, clock: Callable[[], float],
                      record: Callable[[tuple[Any, ...]], None]) -> tuple[Player, IdentityFactory]:
     """A player for the harness's own participants (no platform: their shares ban nothing)."""
-    identities = IdentityFactory(scenario, seed)
+    identities = IdentityFactory(scenario, seed, key_prefix="harness/")
     return Player(scenario, contract, identities, random.Random(seed), clock=clock, compress=1.0,
                   record=record), identities
 

@@ -94,7 +94,8 @@ class SwarmRuntime:
         self.writer = RunWriter(self.run_dir, info, writer_id=writer_id)
         self.platform = Platform(self.scenario.links, clock=self.now, scale=self.plan.scale,
                                  on_ban=self._on_ban)
-        self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt),
+        prefix = "" if role in ("local", "master") else f"{writer_id}/"  # keys unique across workers
+        self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt, prefix),
                              random.Random(seed + salt), clock=self.now, compress=self.plan.compress,
                              record=self._record, platform=self.platform)
         self.incidents = self._incidents(seed + salt) if settings.drill and role in ("local", "master") else None

@@ -10,7 +10,7 @@ from rehearse.reports.verdicts import Evidence, judged, unverified
 
 
 def live(v):
-    return replace(v, run="live")
+    return replace(v, run="live", engine="swarm")
 
 
 def test_each_risk_is_answered_from_the_live_run():
@@ -22,7 +22,7 @@ def test_each_risk_is_answered_from_the_live_run():
                 live(judged("payout", "no pool overdrawn", 0, 0, "pools", True, slug="no_pool_overdrawn")),
                 live(judged("payout", "no attempt paid twice", 0, 0, "attempts", True, slug="paid_once")),
                 replace(judged("failover", "links off hb3.example", 20, 300, "s", True, slug="links_off"),
-                        run="simulated")]
+                        run="runs/sim-0412", engine="simulator")]
     peak, failover, budget = three_answers(verdicts)
     assert peak.line == ("Peak: PASS (live): 8,000 active users against 8,000; p95 within its SLO for 1 actions; "
                          "errors 0.10%")
@@ -36,7 +36,7 @@ def test_nothing_verified_is_never_a_pass_and_a_simulation_is_labelled():
                 live(unverified("failover", "links off banned domains", "no domain was banned", "links_off")),
                 live(unverified("failover", "backup pool never empty", "no domain was banned", "pool_never_empty")),
                 replace(judged("payout", "no pool overdrawn", 0, 0, "pools", True, slug="no_pool_overdrawn"),
-                        run="simulated")]
+                        run="runs/sim-0412", engine="simulator")]
     peak, failover, budget = three_answers(verdicts)
     assert (peak.word, failover.word) == ("NOT VERIFIED", "NOT VERIFIED")
     assert "at most 80 active users" in peak.detail and "no domain was banned" in failover.detail

@@ -68,4 +68,7 @@ def test_each_fault_fails_its_gate_and_the_healthy_backend_passes_it(fault, tmp_
     healthy = healthy_run(tmp_path_factory, overrides, window, users, scale)
     assert "fail" in statuses(broken, overrides, check), f"{fault} was not caught by '{check}'"
     assert "fail" not in statuses(healthy, overrides, check), f"the healthy backend failed '{check}'"
-    assert "pass" in statuses(healthy, overrides, check), f"the healthy run did not verify '{check}'"
+    # the healthy run must verify the check too, except a peak check at 1:100 (a pass below the
+    # peak's concurrency proves nothing about the peak, so it is not verified; a fail still stands)
+    expected = {"unverified"} if check.startswith("p95") else {"pass"}
+    assert expected <= statuses(healthy, overrides, check), f"the healthy run did not verify '{check}'"

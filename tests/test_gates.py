@@ -9,7 +9,7 @@ import pytest
 
 from rehearse.observations import EVENTS, GAUGES, REQUESTS, Run, RunInfo
 from rehearse.scenarios.rules import prize_of
-from rehearse.reports.gates import all_gates, failover_gate, payout_gate, peak_gate, rules_gate
+from rehearse.reports.gates import LINKS_PER_DOMAIN, all_gates, failover_gate, payout_gate, peak_gate, rules_gate
 
 START = datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc)
 
@@ -112,7 +112,7 @@ def test_a_share_asked_for_after_a_ban_that_gets_no_link_is_an_empty_pool(scenar
 
 def test_links_off_a_banned_domain_pass_only_when_enough_links_show_it_gone(scenario):
     banned, other = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
-    pool = len(scenario.links.primary_domains) + len(scenario.links.backup_domains)
+    pool = LINKS_PER_DOMAIN * len(scenario.links.primary_domains)
     before = [request(10.0, "share", user="s-0", domain=banned)]
     enough = before + [request(200.0 + i, "share", user=f"s-{i}", domain=other) for i in range(pool)]
     too_few = before + [request(200.0 + i, "share", user=f"s-{i}", domain=other) for i in range(pool - 1)]
@@ -180,10 +180,41 @@ def test_failover_is_judged_on_the_targets_clock(scenario):
     on the banned domain 600 campaign seconds after the ban are 5 real seconds."""
     banned, other = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
     rows = [request(100.0 + 600.0, "share", user="s-late", domain=banned)]
-    rows += [request(800.0 + i, "share", user=f"s-{i}", domain=other) for i in range(12)]
+    rows += [request(800.0 + i, "share", user=f"s-{i}", domain=other) for i in range(60)]
     ban = [(100.0, "ban", f"{banned}: drill")]
     follows = make_run(rows, events=ban, compress=120.0, extra={"target_clock": "campaign"})
     own = make_run(rows, events=ban, compress=120.0, extra={"target_clock": "wall"})
     assert status(failover_gate(follows, scenario), f"links off {banned}") == "fail"
     check = next(v for v in failover_gate(own, scenario) if v.check == f"links off {banned}")
     assert check.status == "pass" and check.figure == pytest.approx(5.0)
+
+
+def test_a_pass_below_the_peaks_concurrency_is_not_verified_but_a_fail_stands(scenario):
+    scaled = peak_gate(make_run(healthy_requests(), healthy_gauges(active=80), scale=100), scenario)
+    assert {v.status for v in scaled if v.slug in ("p95", "error_rate")} == {"unverified"}
+    slow = healthy_requests() + [request(30.0 + i, "open_envelope", latency_ms=4000.0) for i in range(10)]
+    assert status(peak_gate(make_run(slow, healthy_gauges(active=80), scale=100), scenario), "p95 open_envelope") == "fail"
+
+
+def test_the_harness_own_participants_are_not_the_peaks_load(scenario):
+    racers = [request(30.0 + i / 100, "open_envelope", persona="racer", user=f"racer-{i}", latency_ms=5000.0,
+                      ok=False, status=503, error="HTTP 503") for i in range(50)]
+    verdicts = peak_gate(make_run(healthy_requests() + racers, healthy_gauges()), scenario)
+    assert status(verdicts, "p95 open_envelope") == "pass" and status(verdicts, "error rate") == "pass"
+
+
+def test_a_share_answered_without_a_link_is_an_empty_pool(scenario):
+    rows = healthy_requests() + [request(60.0, "share", user="late-1", domain="")]
+    verdicts = failover_gate(make_run(rows, healthy_gauges(), [(5.0, "ban", "hb1.yearend-wealth.example: x")]), scenario)
+    assert status(verdicts, "backup pool never empty") == "fail"
+
+
+def test_every_ban_must_be_verified_for_a_required_check(scenario):
+    from rehearse.reports.verdicts import missing_evidence
+
+    banned, other = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
+    rows = [request(200.0 + i, "share", user=f"s-{i}", domain="hb3.yearend-wealth.example") for i in range(60)]
+    two = [(100.0, "ban", f"{banned}: x"), (259.0, "ban", f"{other}: y")]  # the second: too few links after it
+    verdicts = failover_gate(make_run(rows, events=two), scenario)
+    assert sorted(v.status for v in verdicts if v.slug == "links_off") == ["pass", "unverified"]
+    assert [v.key for v in missing_evidence(verdicts, ["failover.links_off"])] == ["failover.links_off"]

@@ -48,6 +48,19 @@ def test_the_whole_budget_paid_beyond_fails(small):
     assert check.status == "fail" and check.figure == 9 * 11 * 110 - 10_000
 
 
+def test_only_a_top_up_made_in_time_covers_payouts(small):
+    """A top-up counts once (as the run saw it made) and from when it came, never before."""
+    rows = [r for prize in [*INSTITUTIONS, "grand"] for r in envelopes(11, fen=110, prize=prize)]  # 890 fen over
+    late = [(1e6, "topup", "anhe +2000 fen")]
+    assert key(payout_gate(make_run(rows, events=late), small), "payout.never_overdrawn").status == "fail"
+    early = [(1.0, "topup", "anhe +2000 fen")]
+    assert key(payout_gate(make_run(rows, events=early), small), "payout.never_overdrawn").status == "pass"
+    planned = load_scenario(overrides=[*(f"budget.institutions_fen.{i}=1000" for i in INSTITUTIONS),
+                                       "budget.topups=[{at: 0s, pool: anhe, amount_fen: 5000}]"])
+    # the scenario plans a top-up, but the run never saw it made: it covers nothing
+    assert key(payout_gate(make_run(envelopes(12)), planned), "payout.no_pool_overdrawn").status == "fail"
+
+
 def test_a_cap_judges_payouts_from_then_and_a_top_up_adds_to_it(small):
     cap = [(20.0, "pool_cap", json.dumps({"pool": "anhe", "left_fen": 250}))]
     after = envelopes(3, t0=30.0)  # 300 fen after the cap of 250
@@ -59,7 +72,8 @@ def test_a_cap_judges_payouts_from_then_and_a_top_up_adds_to_it(small):
 
 def test_a_payout_in_flight_when_the_cap_came_counts_before_it(small):
     cap = [(20.0, "pool_cap", json.dumps({"pool": "anhe", "left_fen": 200}))]
-    rows = envelopes(2, t0=30.0) + [request(20.5, "open_envelope", user="slow", payout_fen=100, latency_ms=900.0)]
+    # a row's t is when its request was sent: this one went out before the cut, answered after it
+    rows = envelopes(2, t0=30.0) + [request(19.5, "open_envelope", user="slow", payout_fen=100, latency_ms=900.0)]
     assert key(payout_gate(make_run(rows, events=cap), small), "payout.no_pool_overdrawn").status == "pass"
 
 
@@ -154,3 +168,13 @@ def test_spending_as_planned_has_no_alarm_to_judge(scenario):
     gauges = [dict(t=3600.0 * h, active_users=8000, paid_fen=int(plan * h)) for h in range(1, 20)]
     verdicts = payout_gate(make_run(healthy_requests(), gauges), scenario)
     assert status(verdicts, "alarm before the budget goes") == "unverified"
+
+
+def test_fraud_share_needs_a_script_that_asked(scenario):
+    assert key(payout_gate(make_run(envelopes(3)), scenario), "payout.fraud_share").status == "unverified"
+
+
+def test_a_copy_without_an_answer_does_not_make_a_race(scenario):
+    rows = [request(10.0, "open_envelope", user="f-1", payout_fen=88, attempt="f-1#4"),
+            request(10.0, "open_envelope", user="f-1", ok=False, status=0, error="unanswered", attempt="f-1#4")]
+    assert key(payout_gate(make_run(healthy_requests() + rows), scenario), "payout.paid_once").status == "unverified"
