@@ -63,13 +63,11 @@ def verdict_table(title: str, verdicts, required: frozenset[str] = frozenset()) 
 
 def print_judgement(console: Console, runs, judgement, required) -> None:
     """Each run's verdict table, then the headline."""
-    from rehearse.reports.judge import is_live
-
     for label, run in runs:
-        kind = "" if is_live(run) else ", simulated: a prediction, it verifies nothing about the target"
+        kind = "" if run.info.live else ", simulated: a prediction, it verifies nothing about the target"
         mine = [v for v in judgement.verdicts if v.run == label]
         console.print(verdict_table(f"{label} ({run.info.engine}, {run.info.status}{kind})", mine,
-                                    frozenset(required) if is_live(run) else frozenset()))
+                                    frozenset(required) if run.info.live else frozenset()))
     console.print(judgement.tally.headline, soft_wrap=True)
 
 

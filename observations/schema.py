@@ -131,6 +131,8 @@ REQUESTS = Table("requests", {
     "prize": "str",
     "attempt": "str",
 })
+SIMULATOR = "simulator"
+"""The engine name of a simulated run: a prediction, not evidence about a target."""
 HARNESS_PERSONAS = ("prober", "racer")
 """Participants the harness itself sends at set moments (a ban's prober, a budget race's racers):
 judged by the failover and payout gates, left out of the peak gate's load."""
@@ -212,6 +214,11 @@ class RunInfo(BaseModel):
     @classmethod
     def _in_utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else value.astimezone(timezone.utc)
+
+    @property
+    def live(self) -> bool:
+        """A run against a target (swarm, drill), not the simulator's model of one."""
+        return self.engine != SIMULATOR
 
     @classmethod
     def start(cls, scenario: "Scenario", *, engine: str, seed: int | None = None,

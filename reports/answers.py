@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from rehearse.observations.schema import SIMULATOR
 from rehearse.reports.verdicts import Verdict
 
-SIMULATED = "simulator"
 RISKS = (("peak", "Peak"), ("failover", "Failover"), ("payout", "Budget"))
 # the checks each answer is made of (the others stay in the tables)
 MAIN = {"peak": ("active_users", "p95", "error_rate"),
@@ -83,7 +83,7 @@ def three_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
     answers = []
     for risk, label in RISKS:
         mine = [v for v in verdicts if v.gate == risk and v.slug in MAIN[risk]]
-        live = [v for v in mine if v.engine != SIMULATED]
+        live = [v for v in mine if v.engine != SIMULATOR]
         if live:
             answers.append(_answer(risk, label, live, "live"))
         elif mine:

@@ -52,7 +52,7 @@ def _at(t: float) -> str:
 def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     """In the peak window: the target active users served, p95 per action under its SLO, few errors."""
     gate = scenario.gates.peak
-    live = run.info.engine != "simulator"
+    live = run.info.live
     window = scenario.traffic.windows[gate.window]
     end = window.start + window.duration
     q = run.requests[(run.requests["t"] >= window.start) & (run.requests["t"] < end)]
@@ -151,7 +151,7 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
     scale = target_seconds_per_campaign_second(run)
     if scale != 1.0:
         banned.append(Evidence(None, "in real seconds: the target keeps its own (wall) clock"))
-    if not run.rolled_up and not len(shares) and run.info.engine != "simulator":
+    if not run.rolled_up and not len(shares) and run.info.live:
         return judged("failover", name, None, limit, "s", None,
                       banned + [Evidence(None, "no share link was issued in the run: nothing shows which domains it used")],
                       slug)
@@ -228,7 +228,7 @@ def _pool_never_empty(run: Run, max_seconds: float, bans: list[tuple[float, str]
     first_ban = min(t for t, _ in bans)
     q = run.requests
     asked = q[(q["action"] == "share") & (q["t"] > first_ban) & (q["error"] != UNANSWERED)]
-    if not run.rolled_up and run.info.engine != "simulator":
+    if not run.rolled_up and run.info.live:
         unserved = asked[(~asked["ok"] & ~asked["refused"]) | (asked["ok"] & (asked["domain"] == ""))]
         evidence += [Evidence(float(r.t), f"a share link asked for got none: {r.error or r.status or 'no link'}")
                      for r in unserved.head(3).itertuples()]

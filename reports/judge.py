@@ -20,9 +20,6 @@ from rehearse.reports.gates import all_gates
 from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
 from rehearse.scenarios import Scenario
 
-SIMULATED = "simulator"
-
-
 @dataclass(frozen=True)
 class Judgement:
     verdicts: tuple[Verdict, ...]
@@ -31,11 +28,6 @@ class Judgement:
     @property
     def exit_code(self) -> int:
         return 0 if self.tally.ok else 1
-
-
-def is_live(run: Run) -> bool:
-    """A run against a target (swarm, drill), not the simulator's model."""
-    return run.info.engine != SIMULATED
 
 
 def unfinished(label: str, run: Run) -> str | None:
@@ -65,7 +57,7 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
     for label, run in runs:
         judged = [replace(v, run=label, engine=run.info.engine) for v in all_gates(run, scenario)]
         verdicts += judged
-        if is_live(run) and not allow_unverified:
+        if run.info.live and not allow_unverified:
             missing += missing_evidence(judged, scenario.gates.required)
         line = unfinished(label, run)
         if line is not None and not allow_interrupted:
