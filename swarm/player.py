@@ -100,7 +100,11 @@ class Player:
         try:
             self._play(user, journey, send, sleep, running, send_burst)
         finally:
-            self._steps.pop(user.user_key, None)
+            self.forget(user)
+
+    def forget(self, user: Identity) -> None:
+        """The participant is done: drop its attempt bookkeeping."""
+        self._steps.pop(user.user_key, None)
 
     def _play(self, user: Identity, journey, send: Send, sleep: Callable[[float], None],
               running: Callable[[], bool] | None, send_burst: SendBurst | None) -> None:

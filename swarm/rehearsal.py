@@ -50,8 +50,10 @@ class Prober:
         user = self.identities.new("prober", self.player.clock())
         session: dict[str, Any] = {}
         if not self.player.act(Act("login", invite_code=None), user, session, self.send).ok:
+            self.player.forget(user)
             return ""
         outcome = self.player.act(Act("share"), user, session, self.send)
+        self.player.forget(user)
         domain = str(outcome.data.get("share_domain") or "") if outcome.ok else ""
         self.last_domain = domain or self.last_domain
         return domain
@@ -85,6 +87,7 @@ class Race:
         steps += [Act("complete_task", institution=self.institution.id, task=t.id) for t in self.institution.tasks]
         for act in steps:
             if not self.player.act(act, user, session, send).ok:
+                self.player.forget(user)
                 return None
         return user, session
 
@@ -106,7 +109,10 @@ class Race:
         """The racer's tap: `copies` requests at once."""
         user, session = racer
         act = Act("open_envelope", institution=self.institution.id, burst=self.plan.copies)
-        return self.player.act(act, user, session, send, send_burst)
+        try:
+            return self.player.act(act, user, session, send, send_burst)
+        finally:
+            self.player.forget(user)
 
 
 def rehearsal_player(scenario: Scenario, contract: Contract, seed: int, clock: Callable[[], float],
