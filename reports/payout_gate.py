@@ -328,10 +328,9 @@ def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
         return unverified("payout", "alarm before the budget goes", why, "alarm_before_budget", share,
                           "share of budget")
     gone_t = float(spent["t"].iloc[0])
-    # the alarm as an event (the simulator's, a drill's) or as the target's alarm level rising
+    # the alarm as an event (the simulator's, a drill's); a target's own alarm-level gauge is what
+    # it says about itself, and that never passes a check
     raised = [float(t) for t in run.events.loc[(run.events["kind"] == "alarm") & (run.events["t"] <= gone_t), "t"]]
-    if "alarm_level" in g:
-        raised += [float(t) for t in g.loc[(g["alarm_level"].fillna(0) > 0) & (g["t"] <= gone_t), "t"]]
     evidence = [Evidence(gone_t, f"{share:.0%} of the budget paid")]
     evidence += [Evidence(min(raised), "fund-loss alarm")] if raised else []
     return judged("payout", "alarm before the budget goes", share, share, "share of budget", bool(raised),
