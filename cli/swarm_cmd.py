@@ -39,9 +39,9 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
 @click.command()
 @SCENARIO_ARGUMENT
 @click.option("--window", help="Traffic window to play, e.g. launch_hour. [default: the peak gate's]")
-@click.option("--users", type=click.IntRange(1, USERS_MAX), help="Locust users at the window's peak. "
-              "[default: the peak gate's target active users / scale]")
-@click.option("--scale", default="1:100", show_default=True, help="1:K, one user plays K participants.")
+@click.option("--users", type=click.IntRange(1, USERS_MAX), help="Locust users (slots that play the arriving "
+              "participants) at most. [default: as many as the window's concurrency needs]")
+@click.option("--scale", default="1:100", show_default=True, help="1:K, the run plays one participant in K.")
 @click.option("--compress", type=FiniteFloat(min=0, min_open=True, max=SPEED_MAX),
               help="Campaign seconds per wall second. [default: fit the window into --duration]")
 @click.option("--duration", help="Wall time to play the window in, e.g. 60s. [default: 60s]")
@@ -66,10 +66,11 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
           race_at: str | None, racers: int, preheat_probe: bool, ops_token: str | None, allow_remote: bool) -> None:
     """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
 
-    Plays a window of the campaign's arrival curve (e.g. the launch hour) scaled down in
-    population (--scale) and compressed in time (--compress or --duration), with normal
-    users, sharers and their invitees, fraud scripts and preheat browsers in the scenario's
-    mix. Share links are visited through a model of the social platform that bans domains by
+    Plays a window of the campaign (e.g. the launch hour) scaled down in population (--scale)
+    and compressed in time (--compress or --duration): the participants the simulator has
+    arriving in that window (one in K at 1:K), each when due, playing its persona's journey
+    once; normal users, sharers and their invitees, fraud scripts and returning preheat
+    browsers, so as many are active at once as in the campaign (divided by K). Share links are visited through a model of the social platform that bans domains by
     the scenario's rule. Observations go to a run folder (requests, gauges, events, run.json).
     Load goes to 127.0.0.1 only, unless --allow-remote and the scenario's allow-list say so.
 
@@ -116,7 +117,7 @@ def swarm_progress(request, scenario, console: Console):
         check_reachable(host)
     console.print(f"[bold]swarm[/] {scenario.name}: window {plan.window_name} "
                   f"({plan.window.duration:g} campaign s) in {plan.duration_s:g} s (x{plan.compress:g}), "
-                  f"peak {plan.peak_users} users at 1:{plan.scale:g}, "
+                  f"1:{plan.scale:g}{f', at most {plan.max_slots} slots' if request.settings.users else ''}, "
                   f"{'target ' + host if host else 'reference backend'}"
                   f"{' with ' + ', '.join(faults) if faults else ''}, "
                   f"{request.workers or 'no'} workers")

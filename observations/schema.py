@@ -134,6 +134,9 @@ REQUESTS = Table("requests", {
 SIMULATOR = "simulator"
 """The engine name of a simulated run: a prediction, not evidence about a target."""
 HARNESS_PERSONAS = ("prober", "racer")
+ACTIVE_BY_MINUTE = "active_by_minute"
+"""The event a live run's load processes write at their close: participants playing in each
+campaign minute, as JSON {minute start (s): count}; the simulator's active users, counted live."""
 """Participants the harness itself sends at set moments (a ban's prober, a budget race's racers):
 judged by the failover and payout gates, left out of the peak gate's load."""
 UNANSWERED = "unanswered"
@@ -162,6 +165,9 @@ GAUGES = Table("gauges", {
     "healthy_domains": "Int64",
     "banned_domains": "Int64",
     "alarm_level": "Int64",
+    "slots": "Int64",  # a live run's Locust users (slots that take arrivals)
+    "waiting": "Int64",  # arrivals due that found no free slot yet (the generator's lag)
+    "arrival_lag_ms": "float64",  # p95 of how late arrivals started against when they were due
 })
 
 EVENTS = Table("events", {"t": "float64", "kind": "str", "detail": "str"})

@@ -130,13 +130,14 @@ class IdentityFactory:
         """A persona drawn by the mix, with the given generator (or the factory's own)."""
         return persona_for(self.scenario.personas.mix, rng or self.rng)
 
-    def new(self, persona: str, arrival_t: float = 0.0, number: str | None = None) -> Identity:
+    def new(self, persona: str, arrival_t: float = 0.0, number: str | None = None,
+            channel: str | None = None) -> Identity:
         """A new participant of this persona; fraud accounts come from the current operator,
         on a number of the kind drawn by the scenario's shares, or of the given `number` kind
         ("virtual", "blacklisted" or "clean")."""
         if persona == "fraud_script":
-            return self._fraud_account(arrival_t, number)
-        return self._person(persona, arrival_t)
+            return self._fraud_account(arrival_t, number, channel)
+        return self._person(persona, arrival_t, channel)
 
     def invitee(self, link: str, invite_code: str | None, arrival_t: float,
                 channel: str | None = None) -> Identity:
@@ -153,7 +154,8 @@ class IdentityFactory:
             arrival_t=float(arrival_t), **extra,
         )
 
-    def _fraud_account(self, arrival_t: float, number: str | None = None) -> Identity:
+    def _fraud_account(self, arrival_t: float, number: str | None = None,
+                       channel: str | None = None) -> Identity:
         settings = self.scenario.personas.fraud_script
         operator = self.operator
         if operator is None or operator.accounts_made >= settings.accounts_per_operator:
@@ -172,7 +174,7 @@ class IdentityFactory:
         mark = "+virtual" if virtual else ("+blacklisted" if blacklisted else "")
         return Identity(
             persona="fraud_script", user_key=self._user_key("fraud_script") + mark, phone=phone,
-            name=self.rng.choice(self._names), channel=self._channel(), ip=self.rng.choice(operator.ips),
+            name=self.rng.choice(self._names), channel=channel or self._channel(), ip=self.rng.choice(operator.ips),
             device_id=self.rng.choice(operator.devices), arrival_t=float(arrival_t),
             operator=operator,
         )

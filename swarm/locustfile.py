@@ -1,12 +1,13 @@
-"""The swarm as Locust sees it: one user class per persona, a shape that plays the campaign's
-arrival curve, and the listeners that keep observations. The repository's top-level
+"""The swarm as Locust sees it: participants arriving as the scenario says (an open model),
+Locust users as slots that play them, a shape that holds enough slots, and the listeners that
+keep observations. The repository's top-level
 `locustfile.py` imports this module (`rehearse.swarm.locustfile`), so QA can run plain Locust
 from a checkout or from their own repository with a copy of that file:
 
     locust -f locustfile.py --host http://127.0.0.1:8700 --ops-token TOKEN
     locust -f locustfile.py --headless --host http://127.0.0.1:8700 --run-dir runs/x
 
-Options (besides Locust's): --scenario, --set PATH=VALUE, --window, --peak-users, --scale 1:K,
+Options (besides Locust's): --scenario, --set PATH=VALUE, --window, --max-slots, --scale 1:K,
 --compress X, --rehearse-duration D, --run-dir, --ops-token (or REHEARSE_OPS_TOKEN),
 --rehearse-seed, --allow-remote.
 """
@@ -21,6 +22,7 @@ from urllib.parse import urlencode
 
 import gevent
 import gevent.pool
+import gevent.queue
 from gevent import GreenletExit
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
@@ -32,7 +34,6 @@ from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
 from rehearse.swarm.safety import check_host
 from rehearse.swarm.settings import SwarmSettings
-from rehearse.swarm.shape import users_at
 from rehearse.swarm.volley import Volley
 
 log = logging.getLogger("rehearse.swarm")
@@ -42,11 +43,11 @@ class StoppedBeforeSending(NotSent, GreenletExit):
     """The user is stopping: the next request is not sent (and so not recorded)."""
 
 
-class PersonaUser(FastHttpUser):
-    """Plays one participant after another: a due invitee if any, else a fresh `persona`."""
+class ParticipantSlot(FastHttpUser):
+    """A slot: takes the next participant due (a scheduled arrival or an invitee a sharer's link
+    brought), plays its journey once, and takes the next. Slots never pick a persona: who comes
+    and when is the scenario's (swarm/arrivals.py), so concurrency emerges as in the campaign."""
 
-    abstract = True
-    persona = "normal"
     wait_time = constant(0)
     network_timeout = 10.0
     connection_timeout = 5.0
@@ -55,12 +56,16 @@ class PersonaUser(FastHttpUser):
     @task
     def participate(self) -> None:
         runtime: SwarmRuntime | None = getattr(self.environment, "rehearse", None)
-        if runtime is None or runtime.started is None:
+        due: gevent.queue.Queue | None = getattr(self.environment, "rehearse_due", None)
+        if runtime is None or runtime.started is None or due is None:
             gevent.sleep(0.2)
             return
-        user = runtime.player.next_participant(runtime.persona_for(self.persona))
-        runtime.journeys_started += 1
-        runtime.player.play(user, self._send_unless_stopped, self._sleep, send_burst=self._send_burst)
+        arrival = due.get()  # an idle slot waits here, at no cost
+        user = runtime.begin(arrival)
+        try:
+            runtime.player.play(user, self._send_unless_stopped, self._sleep, send_burst=self._send_burst)
+        finally:
+            runtime.end(user)
 
     def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
         """The same request `copies` times at once, each in its own greenlet (a script's race)."""
@@ -116,27 +121,10 @@ def _query(items: tuple) -> str:
     return urlencode(items)
 
 
-class NormalUser(PersonaUser):
-    persona = "normal"
-
-
-class SharerUser(PersonaUser):
-    persona = "sharer"
-
-
-class FraudScriptUser(PersonaUser):
-    persona = "fraud_script"
-
-
-class PreheatBrowserUser(PersonaUser):
-    persona = "preheat_browser"
-
-
-USER_CLASSES = (NormalUser, SharerUser, FraudScriptUser, PreheatBrowserUser)
-
-
 class CampaignShape(LoadTestShape):
-    """Users follow the arrival curve across the scenario's window; the run ends with it."""
+    """Slots for the participants the window brings (the expected concurrency ahead, with a
+    margin, more when arrivals wait), added at a pace that keeps ahead of them; the run ends
+    with the window."""
 
     def tick(self) -> tuple[int, float] | None:
         runtime: SwarmRuntime | None = getattr(self.runner.environment, "rehearse", None)
@@ -145,8 +133,20 @@ class CampaignShape(LoadTestShape):
         run_time = self.get_run_time()
         if run_time >= runtime.plan.duration_s or runtime.stopped_early:
             return None
-        users = users_at(runtime.scenario, runtime.plan, run_time)
-        return users, float(max(users, 1))
+        current = self.runner.user_count
+        load = runtime.load_figures(_waiting(self.runner.environment))
+        slots = runtime.slots_at(run_time, current, load["active"], load["waiting"])
+        # idle slots cost nothing until an arrival is due: reach the target within a few seconds
+        return slots, float(max(SPAWN_RATE_MIN, (slots - current) / SPAWN_SECONDS))
+
+
+SPAWN_RATE_MIN = 20.0
+SPAWN_SECONDS = 3.0
+
+
+def _waiting(environment) -> int:
+    due = getattr(environment, "rehearse_due", None)
+    return due.qsize() if due is not None else 0
 
 
 @events.init_command_line_parser.add_listener
@@ -155,8 +155,9 @@ def _arguments(parser) -> None:
     group.add_argument("--scenario", default="", help="scenario YAML (default: the bundled one)")
     group.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="what-if override")
     group.add_argument("--window", default="", help="traffic window to play (default: the peak gate's)")
-    group.add_argument("--peak-users", type=int, default=0, help="users at the window's peak")
-    group.add_argument("--scale", default="1:100", help="1:K, one user plays K participants")
+    group.add_argument("--max-slots", type=int, default=0,
+                       help="Locust users (slots) at most (default: as many as the arrivals need)")
+    group.add_argument("--scale", default="1:100", help="1:K, the run plays one participant in K")
     group.add_argument("--compress", type=float, default=0.0, help="campaign seconds per wall second")
     group.add_argument("--rehearse-duration", default="", help="wall time to play the window in")
     group.add_argument("--run-dir", default="", help="where observations go (default: runs/swarm-TIME)")
@@ -203,9 +204,6 @@ def _attach(environment) -> SwarmRuntime | None:
         environment.rehearse = None
         gevent.spawn_later(0.1, runner.quit)
         return None
-    weights = runtime.scenario.personas.mix.weights()
-    for user_class in USER_CLASSES:
-        user_class.weight = max(0, round(weights[user_class.persona] * 1000))
     environment.rehearse = runtime
     return runtime
 
@@ -226,8 +224,44 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     environment.rehearse_incidents = None
     environment.rehearse_rehearsal = None
     environment.rehearse_flusher = None
+    environment.rehearse_due = None
+    environment.rehearse_dispatcher = None
     if environment.host:
         _attach(environment)
+    if isinstance(runner, WorkerRunner):
+        runner.register_message("rehearse_share", _take_share)
+        environment.events.report_to_master.add_listener(
+            lambda client_id, data: _report_load(environment, data))
+    elif isinstance(runner, MasterRunner):
+        environment.events.worker_report.add_listener(
+            lambda client_id, data: _merge_load(environment, client_id, data))
+
+
+def _take_share(environment, msg, **_kwargs) -> None:
+    """A worker learns which of the run's arrivals it plays (sent by the master at the start)."""
+    runtime = _attach(environment)
+    if runtime is not None:
+        runtime.assign_share(int(msg.data["index"]), int(msg.data["count"]))
+
+
+def _report_load(environment, data: dict) -> None:
+    runtime = getattr(environment, "rehearse", None)
+    if runtime is not None and runtime.started is not None:
+        data["rehearse"] = runtime.load_report(_waiting(environment))
+
+
+def _merge_load(environment, client_id: str, data: dict) -> None:
+    runtime = getattr(environment, "rehearse", None)
+    if runtime is not None and "rehearse" in data:
+        runtime.merge_report(client_id, data["rehearse"])
+
+
+def _share_arrivals(runner) -> None:
+    """The master splits the run's arrivals between the workers connected now: each plays every
+    Nth. (Messages arrive in order, so each worker has its share before its first slots.)"""
+    workers = sorted(node.id for node in runner.clients.ready + runner.clients.running + runner.clients.spawning)
+    for index, client_id in enumerate(workers):
+        runner.send_message("rehearse_share", {"index": index, "count": len(workers)}, client_id=client_id)
 
 
 @events.test_start.add_listener
@@ -235,14 +269,31 @@ def _on_test_start(environment, **_kwargs) -> None:
     runtime = _attach(environment)
     if runtime is None:
         return
+    if runtime.role == "master":
+        _share_arrivals(environment.runner)
     runtime.start()
     environment.rehearse_flusher = gevent.spawn(_flush_every_second, runtime)
+    if runtime.role in ("local", "worker"):
+        environment.rehearse_due = gevent.queue.Queue()
+        environment.rehearse_dispatcher = gevent.spawn(_dispatch, runtime, environment.rehearse_due)
     if runtime.role in ("local", "master"):
         environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
         if runtime.incidents is not None:
             environment.rehearse_incidents = gevent.spawn(_play_incidents, runtime)
         if runtime.prober is not None or runtime.race is not None:
             environment.rehearse_rehearsal = gevent.spawn(_play_rehearsal, runtime)
+
+
+DISPATCH_TICK_S = 0.02
+
+
+def _dispatch(runtime: SwarmRuntime, due: gevent.queue.Queue) -> None:
+    """Hand each participant to the slots when it is due (checked every DISPATCH_TICK_S, or
+    sooner when the next arrival is sooner)."""
+    while True:
+        for arrival in runtime.due_arrivals():
+            due.put(arrival)
+        gevent.sleep(max(0.001, min(DISPATCH_TICK_S, runtime.next_due_in())))
 
 
 def _play_incidents(runtime: SwarmRuntime) -> None:
@@ -296,16 +347,17 @@ def _flush_every_second(runtime: SwarmRuntime) -> None:
 
 
 def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
-    seen_requests = seen_failures = seen_journeys = 0
+    seen_requests = seen_failures = seen_arrived = 0
     while True:
         gevent.sleep(1.0)
         total = environment.runner.stats.total
         requests, failures = total.num_requests - seen_requests, total.num_failures - seen_failures
         seen_requests, seen_failures = total.num_requests, total.num_failures
-        arrivals = runtime.journeys_started - seen_journeys
-        seen_journeys = runtime.journeys_started
-        row = runtime.sample(environment.runner.user_count, float(requests), requests, failures,
-                             arrivals=arrivals if runtime.role == "local" else None)
+        load = runtime.load_figures(_waiting(environment), reset=True)
+        arrivals, seen_arrived = load["arrived"] - seen_arrived, load["arrived"]
+        row = runtime.sample(load["active"], float(requests), requests, failures, arrivals=arrivals,
+                             slots=environment.runner.user_count, waiting=load["waiting"],
+                             arrival_lag_ms=load["lag_p95_ms"])
         runtime.progress(row, total.num_requests, total.num_failures)
         if runtime.target_down():
             # End through the shape, the way a run ends normally (a quit from here would race it).
@@ -318,7 +370,7 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
-    for name in ("rehearse_flusher", "rehearse_incidents", "rehearse_rehearsal"):
+    for name in ("rehearse_dispatcher", "rehearse_flusher", "rehearse_incidents", "rehearse_rehearsal"):
         greenlet = getattr(environment, name, None)
         if greenlet is not None and greenlet is not gevent.getcurrent():
             greenlet.kill(block=False)

@@ -132,7 +132,7 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
     s = request.settings
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "--run-time", f"{math.ceil(plan.duration_s) + 10}s", "--stop-timeout", "1",
-            "--window", plan.window_name, "--peak-users", str(plan.peak_users),
+            "--window", plan.window_name, "--max-slots", str(plan.max_slots),
             "--scale", f"1:{plan.scale:g}", "--compress", repr(plan.compress),
             "--rehearse-duration", f"{plan.duration_s!r}s", "--run-dir", str(run_dir),
             "--csv", str(run_dir / "locust")]

@@ -37,6 +37,17 @@ def _link_domain(data: dict[str, Any]) -> str:
     return domain.lower()
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One participant due at campaign time `t` (swarm/arrivals.py schedules them); an invitee
+    carries its sharer's link in `params`."""
+
+    t: float
+    persona: str
+    channel: str = ""
+    params: dict[str, Any] | None = field(default=None, compare=False)
+
+
 class NotSent(BaseException):
     """Raised by a send that stopped before sending anything (the engine is stopping): unlike a
     request cut off on the wire, it leaves no row. Engines may subclass it with their own stop
@@ -80,13 +91,30 @@ class Player:
     # --- who plays next --------------------------------------------------------------------
 
     def next_participant(self, persona: str | None = None) -> Identity:
-        """A due invitee if there is one, else a new participant of the given persona."""
+        """A due invitee if there is one, else a new participant of the given persona (a closed
+        loop: the walkthrough's and the benchmarks' way; the swarm schedules arrivals)."""
         now = self.clock()
         if self._due and self._due[0].at_t <= now:
             params = heapq.heappop(self._due).params
             return self.identities.invitee(params["link"], params.get("invite_code"), now,
                                            params.get("channel"))
         return self.identities.new(persona or self.identities.persona_for(self.rng), now)
+
+    def participant(self, arrival: Arrival) -> Identity:
+        """The participant of a scheduled arrival (an invitee carries its sharer's link)."""
+        params = arrival.params
+        if params is not None:
+            return self.identities.invitee(params["link"], params.get("invite_code"), arrival.t,
+                                           params.get("channel"))
+        return self.identities.new(arrival.persona, arrival.t, channel=arrival.channel or None)
+
+    def due_invitees(self, now: float) -> list[Arrival]:
+        """The invitees the sharers' links bring, due by campaign time `now`."""
+        due = []
+        while self._due and self._due[0].at_t <= now:
+            entry = heapq.heappop(self._due)
+            due.append(Arrival(entry.at_t, "invitee", str(entry.params.get("channel") or ""), entry.params))
+        return due
 
     def pending_invitees(self) -> int:
         return len(self._due)

@@ -1,19 +1,22 @@
-"""What one Locust process of a swarm run holds: scenario, plan, contract, platform, player, writer.
+"""What one Locust process of a swarm run holds: scenario, plan, contract, platform, player, writer,
+and the arrivals it plays.
 
-Roles: "local" (one process plays and observes), "worker" (plays, writes its request parts),
-"master" (observes: gauges, events, run.json). Locust-free, so it is testable on its own;
-`swarm/locustfile.py` wires it to Locust's events.
+Roles: "local" (one process plays and observes), "worker" (plays its share of the arrivals,
+writes its request parts), "master" (observes: gauges, events, run.json; sizes the slots).
+Locust-free, so it is testable on its own; `swarm/locustfile.py` wires it to Locust's events.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import re
 import time
 import zlib
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -21,18 +24,21 @@ from typing import Any, Callable
 import httpx
 
 from rehearse.observations import GAUGES, RunInfo, RunWriter
-from rehearse.personas.identity import IdentityFactory
+from rehearse.observations.schema import ACTIVE_BY_MINUTE
+from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.scenarios import Scenario
 from rehearse.swarm.contract import Contract, RequestSpec, load_contract
 from rehearse.swarm.http import send
 from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
-from rehearse.swarm.player import Player
+from rehearse.swarm.arrivals import Schedule, expected_active, schedule_for, slots_wanted
+from rehearse.swarm.player import Arrival, Player
 from rehearse.swarm.rehearsal import Prober, Race, early_birds, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 
 TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
+MINUTE_S = 60.0
 
 
 def default_run_dir(now: datetime | None = None) -> Path:
@@ -57,7 +63,7 @@ def run_facts(settings: SwarmSettings, plan: Plan, host: str) -> dict[str, Any]:
         incidents["racers"] = rehearsal.racers
     if rehearsal.preheat:
         incidents["preheat"] = True
-    return {"host": host, "window": plan.window_name, "peak_users": plan.peak_users,
+    return {"host": host, "window": plan.window_name, **({"max_slots": plan.max_slots} if settings.users else {}),
             "duration_s": round(plan.duration_s, 3), **settings.extra,
             **({"drill": settings.drill} if settings.drill else {}),
             **({"rehearsal": incidents} if incidents else {})}
@@ -78,7 +84,14 @@ class SwarmRuntime:
         self.ticker = ticker
         self.started: float | None = None
         self.stopped_early = False
-        self.journeys_started = 0
+        self.active = 0  # participants in their journeys now (this process)
+        self.arrived = 0  # participants who started their journey (this process)
+        self._lags_ms: list[float] = []  # how late each arrival started, since the last sample
+        self._playing: dict[str, int] = {}  # user key -> the campaign minute its journey began
+        self._minutes: dict[int, int] = {}  # campaign minute -> change in participants playing then
+        self._workers: dict[str, dict[str, Any]] = {}  # master: the latest figures of each worker
+        self.schedule: Schedule | None = None  # the arrivals this process plays (workers: once assigned)
+        self.expected: Any = None  # local, master: participants expected at once per wall second
         self.sent = 0  # requests this process sent and got an answer to
         seed = self.scenario.seed if settings.seed is None else settings.seed
         self.seed = seed
@@ -98,6 +111,10 @@ class SwarmRuntime:
         self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt, prefix),
                              random.Random(seed + salt), clock=self.now, compress=self.plan.compress,
                              record=self._record, platform=self.platform)
+        if role in ("local", "master"):
+            self.expected = expected_active(self.scenario, self.plan, seed)
+        if role == "local":
+            self.assign_share(0, 1)
         self.incidents = self._incidents(seed + salt) if settings.drill and role in ("local", "master") else None
         self._failures_in_a_row = 0
         self._refusals: dict[str, frozenset[int]] = {}
@@ -131,6 +148,93 @@ class SwarmRuntime:
     def persona_for(self, persona: str) -> str:
         """The persona the next participant plays (a drill's fraud wave turns some into scripts)."""
         return self.incidents.persona_for(persona) if self.incidents is not None else persona
+
+    # --- arrivals (an open model: participants come when the scenario says) ------------------
+
+    def assign_share(self, index: int, count: int) -> None:
+        """Play every `count`th of the run's arrivals, from the `index`th (a worker's share)."""
+        if not 0 <= index < count:
+            raise ValueError(f"share {index} of {count}")
+        self.schedule = schedule_for(self.scenario, self.plan, self.seed, (index, count))
+
+    def due_arrivals(self) -> list[Arrival]:
+        """Participants due by now: scheduled arrivals and the invitees live sharers brought."""
+        now = self.now()
+        due = self.schedule.take_due(now) if self.schedule is not None else []
+        invitees = self.player.due_invitees(now)
+        return sorted(due + invitees, key=lambda a: a.t) if invitees else due
+
+    def next_due_in(self) -> float:
+        """Wall seconds until the next scheduled arrival (inf when none is left)."""
+        at = self.schedule.next_t() if self.schedule is not None else None
+        return math.inf if at is None else max(0.0, (at - self.now()) / self.plan.compress)
+
+    def begin(self, arrival: Arrival) -> Identity:
+        """A slot takes an arrival: its participant, with how late it started recorded."""
+        self._lags_ms.append(max(0.0, (self.now() - arrival.t) / self.plan.compress * 1000))
+        self.active += 1
+        self.arrived += 1
+        if arrival.params is None:
+            arrival = replace(arrival, persona=self.persona_for(arrival.persona))
+        user = self.player.participant(arrival)
+        self._playing[user.user_key] = int(self.now() // MINUTE_S)
+        return user
+
+    def end(self, user: Identity) -> None:
+        """A participant's journey ended (or was cut by the run's end)."""
+        self.active -= 1
+        first = self._playing.pop(user.user_key, None)
+        if first is not None:
+            self._count_minutes(first, int(self.now() // MINUTE_S))
+
+    def _count_minutes(self, first: int, last: int) -> None:
+        minutes = self._minutes
+        minutes[first] = minutes.get(first, 0) + 1
+        minutes[last + 1] = minutes.get(last + 1, 0) - 1
+
+    def active_by_minute(self) -> dict[int, int]:
+        """Participants playing in each campaign minute (from the minute their journey began to
+        the minute it ended; those still playing count to now): the simulator's active users."""
+        now = int(self.now() // MINUTE_S)
+        changes = dict(self._minutes)
+        for first in self._playing.values():
+            changes[first] = changes.get(first, 0) + 1
+            changes[now + 1] = changes.get(now + 1, 0) - 1
+        playing, counts = 0, {}
+        for minute in range(min(changes, default=0), max(changes, default=0)):
+            playing += changes.get(minute, 0)
+            counts[minute] = playing
+        return counts
+
+    def load_report(self, waiting: int, reset: bool = True) -> dict[str, Any]:
+        """This process's load figures; the start lag's p95 since the last reset (a worker sends
+        them to the master every few seconds)."""
+        lags = self._lags_ms
+        if reset:
+            self._lags_ms = []
+        return {"active": self.active, "arrived": self.arrived, "waiting": waiting,
+                "lag_p95_ms": _p95(lags), "at": self.elapsed()}
+
+    def merge_report(self, worker: str, figures: dict[str, Any]) -> None:
+        """The master keeps each worker's latest figures."""
+        self._workers[worker] = figures
+
+    def load_figures(self, waiting: int, reset: bool = False) -> dict[str, Any]:
+        """Participants active, arrived in all, waiting for a slot, and the worst p95 start lag,
+        over every process that plays (`reset`: start the next lag period here)."""
+        reports = list(self._workers.values()) if self.role == "master" else [self.load_report(waiting, reset)]
+        lags = [r["lag_p95_ms"] for r in reports if r.get("lag_p95_ms") is not None]
+        return {"active": sum(r["active"] for r in reports), "arrived": sum(r["arrived"] for r in reports),
+                "waiting": sum(r["waiting"] for r in reports), "lag_p95_ms": max(lags) if lags else None}
+
+    def slots_at(self, wall_s: float, current: int, active: int, waiting: int) -> int:
+        """Locust users (slots) to hold at wall second `wall_s`: the expected concurrency ahead
+        with a margin, more when arrivals wait, never fewer than now (a slot is never taken
+        away from a participant mid-journey), at most the plan's max_slots."""
+        wanted = slots_wanted(self.expected, wall_s) if self.expected is not None else current
+        if waiting:
+            wanted = max(wanted, active + waiting + 10)
+        return max(1, min(self.plan.max_slots, max(current, wanted)))
 
     def _extra(self) -> dict[str, Any]:
         return {**run_facts(self.settings, self.plan, self.host), "target_clock": self._target_clock()}
@@ -217,11 +321,13 @@ class SwarmRuntime:
         return statuses
 
     def sample(self, active_users: int, rps: float, requests: int, failures: int,
-               arrivals: int | None = None) -> dict[str, Any]:
-        """One gauges row (and a check that the target is still alive)."""
+               arrivals: int | None = None, **figures: Any) -> dict[str, Any]:
+        """One gauges row (and a check that the target is still alive); `figures` are other
+        gauges the load processes measured (slots, waiting, arrival_lag_ms), None if unmeasured."""
         row: dict[str, Any] = {"t": self.now(), "active_users": active_users, "rps": rps}
         if arrivals is not None:
             row["arrivals"] = arrivals
+        row.update({k: v for k, v in figures.items() if v is not None})
         if self.role == "local":
             snapshot = self.platform.snapshot()
             row.update(healthy_domains=len(snapshot.healthy), banned_domains=len(snapshot.banned),
@@ -264,8 +370,18 @@ class SwarmRuntime:
         if self.role in ("local", "master"):
             self._record_ledger()
             self.writer.event(self.now(), "run_end", status)
+        if self.role in ("local", "worker") and self.started is not None:
+            by_minute = {str(round(m * MINUTE_S)): n for m, n in self.active_by_minute().items()}
+            self.writer.event(self.now(), ACTIVE_BY_MINUTE, json.dumps(by_minute))
         played = round(min(self.elapsed(), self.plan.duration_s), 3)
         self.writer.close(status=status, extra={"played_s": played})
         self.ops_http.close()
         if self.rehearsal_http is not None:
             self.rehearsal_http.close()
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))])

@@ -15,18 +15,19 @@ from rehearse.swarm.shape import Plan
 DEFAULT_DURATION_S = 60.0
 DEFAULT_SCALE = 100.0
 MAX_USERS = 50_000
-"""Locust users at the peak: more than one machine's load processes and a loopback target take."""
+"""Locust users (slots) at most: more than one machine's load processes and a loopback target take."""
 MAX_WALL_S = 86400.0
 """A swarm plays at most a day of wall time."""
 
 
 def parse_scale(text: str | float | None) -> float:
-    """'1:100' (or '100') -> 100.0: one simulated participant plays for 100 real ones."""
+    """'1:100' (or '100') -> 100.0: the run plays one participant in 100 of the campaign's."""
     if text is None:
         return DEFAULT_SCALE
     match = re.fullmatch(r"\s*(?:1\s*:\s*)?(\d+(?:\.\d+)?)\s*", str(text))
-    if not match or not 0 < float(match.group(1)) <= 1e9:
-        raise UsageError(f"--scale {text}: expected 1:K with 0 < K <= 1000000000, e.g. 1:100")
+    if not match or not 1 <= float(match.group(1)) <= 1e9:
+        raise UsageError(f"--scale {text}: expected 1:K with 1 <= K <= 1000000000 (the run plays one "
+                         "participant in K of the simulator's), e.g. 1:100")
     return float(match.group(1))
 
 
@@ -84,14 +85,10 @@ class SwarmSettings:
             raise UsageError(f"--compress {compress:g}: the {name} window ({window.duration:g} campaign s) "
                              f"would take {duration:,.0f} s to play; at most {MAX_WALL_S:g} s: raise --compress "
                              "or give --duration")
-        users = self.users or math.ceil(scenario.gates.peak.target_active_users / self.scale)
-        if users > MAX_USERS:
-            given = f"--users {users}" if self.users else (
-                f"--scale 1:{self.scale:g} ({scenario.gates.peak.target_active_users:,} target active users "
-                f"/ {self.scale:g} = {users:,} users)")
-            raise UsageError(f"{given}: at most {MAX_USERS:,} Locust users; raise --scale or lower --users")
+        if self.users is not None and not 1 <= self.users <= MAX_USERS:
+            raise UsageError(f"--users {self.users}: expected 1 to {MAX_USERS:,} Locust users")
         return Plan(window_name=name, window=window, compress=compress, scale=self.scale,
-                    peak_users=max(1, users), duration_s=duration)
+                    max_slots=self.users or MAX_USERS, duration_s=duration)
 
     @classmethod
     def from_options(cls, options: Namespace) -> "SwarmSettings":
@@ -101,7 +98,7 @@ class SwarmSettings:
             scenario_path=Path(options.scenario) if getattr(options, "scenario", None) else None,
             overrides=tuple(getattr(options, "set", None) or ()),
             window=getattr(options, "window", None) or None,
-            users=getattr(options, "peak_users", None) or None,
+            users=getattr(options, "max_slots", None) or None,
             scale=parse_scale(getattr(options, "scale", None)),
             compress=getattr(options, "compress", None) or None,
             duration_s=parse_duration(duration) if duration else None,

@@ -30,7 +30,7 @@ MATRIX = {
     # fault: (overrides, window, users, scale, the check that must fail)
     "no-antifraud": ((), None, 80, 100, "fraud's share of payouts"),
     "slow-open": ((), None, 80, 100, "p95 open_envelope"),
-    "preheat-leak": ((), "preheat_day", 20, 400, "no taking part in preheat"),
+    "preheat-leak": ((), "preheat_day", 40, 10, "no taking part in preheat"),
     "no-failover": (BANS, None, 20, 400, "links off"),
     "double-pay": (BLIND, None, 80, 100, "no attempt paid twice"),
     "overspend": (BLIND, None, 80, 100, "no pool overdrawn"),

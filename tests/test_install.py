@@ -105,4 +105,4 @@ def test_rehearse_run_and_plain_locust_work_from_a_qa_repository(installed, qa_r
         backend.kill()
         backend.wait(timeout=BOUND_S)
     assert locust.returncode == 0, locust.stderr[-3000:]
-    assert "NormalUser" in locust.stderr
+    assert "ParticipantSlot" in locust.stderr

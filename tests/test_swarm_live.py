@@ -52,7 +52,7 @@ def fraud_paid(run_dir: Path) -> int:
 
 def test_swarm_writes_a_complete_run_folder(tmp_path):
     out = tmp_path / "run"
-    done = rehearse("swarm", "--duration", "8s", "--users", "12", "--out", str(out))
+    done = rehearse("swarm", "--duration", "8s", "--out", str(out))
     assert done.returncode == 0, done.stderr
     run = load_run(out)
     q = run.requests
@@ -65,7 +65,7 @@ def test_swarm_writes_a_complete_run_folder(tmp_path):
     fraud = q[q["persona"] == "fraud_script"]
     assert fraud["refused"].sum() > 0 and not (fraud["action"] == "open_page").any()
     assert len(run.gauges) >= 5 and run.gauges["budget_left_fen"].notna().all()
-    assert list(run.events["kind"]) == ["ledger_start", "ledger", "run_end"]
+    assert list(run.events["kind"]) == ["ledger_start", "ledger", "run_end", "active_by_minute"]
     ledger = json.loads(run.events["detail"].iloc[0])
     assert ledger["paid_twice"] == 0 and set(ledger["pools"]) >= {"anhe", "grand", "invite"}
     assert "Personas" in done.stdout and f"run folder: {out}" in done.stderr
@@ -99,7 +99,7 @@ def test_plain_locust_headless_works_too(tmp_path, scenario):
     with running_backend(backend) as live:
         done = subprocess.run(
             [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "--host", live.url,
-             "--rehearse-duration", "5s", "--peak-users", "8", "--run-dir", str(tmp_path / "run"),
+             "--rehearse-duration", "5s", "--max-slots", "40", "--run-dir", str(tmp_path / "run"),
              "--run-time", "20s"],
             cwd=ROOT, capture_output=True, text=True, timeout=BOUND_S,
             env={**os.environ, "REHEARSE_OPS_TOKEN": backend.ops_token})
@@ -107,7 +107,7 @@ def test_plain_locust_headless_works_too(tmp_path, scenario):
         assert backend.service.now() == 0.0  # the run set the backend's clock to the window start
     run = load_run(tmp_path / "run")
     assert run.info.status == "finished" and len(run.requests) > 100
-    assert "NormalUser" in done.stderr  # one Locust user class per persona
+    assert "ParticipantSlot" in done.stderr  # Locust users are slots the arrivals fill
 
 
 def test_non_loopback_targets_are_refused_before_any_traffic(tmp_path, capsys):
