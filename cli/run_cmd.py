@@ -63,6 +63,25 @@ def print_answers(console: Console, judgement) -> None:
 
     for answer in three_answers(judgement.verdicts):
         console.print(answer.line, markup=False, highlight=False)
+    print_agreements(console, judgement)
+
+
+def print_agreements(console: Console, judgement) -> None:
+    """Each live run's load beside the simulator's: what differs, or that it agrees."""
+    from rich.table import Table
+
+    from rehearse.reports.agreement import AGREEMENT_HEADER, agreement_rows, agreement_title
+
+    for label, agreement in judgement.agreements:
+        off = agreement.disagreeing()
+        table = Table(*AGREEMENT_HEADER, title=agreement_title(label, agreement), title_justify="left")
+        for figure, cells in zip(agreement.figures, agreement_rows(agreement)):
+            if figure.group != "requests/s by action" or not figure.agrees:  # actions only where they differ
+                table.add_row(*cells, style="" if figure.agrees else "bold red")
+        console.print(table)
+        console.print(f"the live load is not the scenario's load: {', '.join(f.label for f in off)} differ"
+                      if off else "the live load is the scenario's load (every figure agrees)",
+                      markup=False, highlight=False)
 
 
 def _default_out(kind: str) -> Path:

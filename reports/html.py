@@ -4,10 +4,11 @@ nothing fetched from anywhere, every piece of text escaped."""
 from __future__ import annotations
 
 import base64
-from typing import Callable
+from typing import Callable, Sequence
 from html import escape
 
 from rehearse.observations import Run
+from rehearse.reports.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
 from rehearse.reports.answers import three_answers
 from rehearse.reports.compare import Delta, compare
 from rehearse.reports.figures import key_figures
@@ -29,9 +30,11 @@ ul.answers li.pass strong { color: #070; } ul.answers li.not-verified strong { c
 
 
 def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
-                baseline: dict | None = None, judged: Tally | None = None) -> str:
-    """The report page for labelled runs (shown side by side), their verdicts, and, with a
-    baseline run's key figures, the first run's deltas to it."""
+                baseline: dict | None = None, judged: Tally | None = None,
+                agreements: Sequence[tuple[str, Agreement]] = ()) -> str:
+    """The report page for labelled runs (shown side by side), their verdicts, each live run's
+    load beside the simulator's, and, with a baseline run's key figures, the first run's deltas
+    to it."""
     labels = [label for label, _ in runs]
     figures = [key_figures(run) for _, run in runs]
     scenarios = sorted({run.info.scenario for _, run in runs}) or ["no runs"]
@@ -40,6 +43,9 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
              "<h2>Verdicts</h2>", _verdicts(verdicts),
              "<h2>Key figures</h2>", _figures(labels, figures),
              "<h2>Plots</h2>", _plots(runs)]
+    for label, agreement in agreements:
+        rows = [("" if f.agrees else "regressed", cells) for f, cells in zip(agreement.figures, agreement_rows(agreement))]
+        parts += [f"<h2>{escape(agreement_title(label, agreement))}</h2>", _table(AGREEMENT_HEADER, rows)]
     if baseline is not None and figures:
         parts += [f"<h2>Against the baseline ({escape(labels[0])})</h2>",
                   _deltas(compare(figures[0], baseline))]

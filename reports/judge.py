@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from rehearse.observations import Run
+from rehearse.reports.agreement import Agreement, load_check
 from rehearse.reports.gates import all_gates
 from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
 from rehearse.scenarios import Scenario
@@ -24,6 +25,7 @@ from rehearse.scenarios import Scenario
 class Judgement:
     verdicts: tuple[Verdict, ...]
     tally: Tally
+    agreements: tuple[tuple[str, Agreement], ...] = ()  # each live run's load beside the simulator's
 
     @property
     def exit_code(self) -> int:
@@ -50,16 +52,22 @@ def unfinished(label: str, run: Run) -> str | None:
 
 def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverified: bool = False,
           allow_interrupted: bool = False) -> Judgement:
-    """Every gate on every run; the tally with the live runs' missing evidence and unfinished runs."""
+    """Every gate on every run (and each live run's load against the simulated run's); the tally
+    with the live runs' missing evidence and unfinished runs."""
     verdicts: list[Verdict] = []
     missing: list[Verdict] = []
     stopped: list[str] = []
+    checked = load_check(runs, scenario)
+    load = {label: verdict for label, verdict, _ in checked}
     for label, run in runs:
-        judged = [replace(v, run=label, engine=run.info.engine) for v in all_gates(run, scenario)]
+        found = all_gates(run, scenario) + ([load[label]] if label in load else [])
+        judged = [replace(v, run=label, engine=run.info.engine) for v in found]
         verdicts += judged
         if run.info.live and not allow_unverified:
             missing += missing_evidence(judged, scenario.gates.required)
         line = unfinished(label, run)
         if line is not None and not allow_interrupted:
             stopped.append(line)
-    return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped))
+    agreements = tuple((label, agreement) for label, _, agreement in checked
+                       if agreement is not None and agreement.figures)
+    return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped), agreements=agreements)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Sequence
 
 from rehearse.observations import Run
+from rehearse.reports.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
 from rehearse.reports.answers import three_answers
 from rehearse.reports.compare import compare, regressions
 from rehearse.reports.figures import key_figures
@@ -13,9 +15,10 @@ from rehearse.reports.verdicts import Tally, Verdict, tally
 
 
 def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
-                    baseline: dict | None = None, judged: Tally | None = None) -> str:
-    """The verdicts, the key figures per run, and (with a baseline run's key figures) the first
-    run's regressions against it."""
+                    baseline: dict | None = None, judged: Tally | None = None,
+                    agreements: Sequence[tuple[str, Agreement]] = ()) -> str:
+    """The verdicts, the key figures per run, each live run's load beside the simulator's, and
+    (with a baseline run's key figures) the first run's regressions against it."""
     labels = [label for label, _ in runs]
     figures = [key_figures(run) for _, run in runs]
     word, _, rest = (judged or tally(verdicts)).headline.partition(": ")
@@ -31,6 +34,9 @@ def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
         rows = [[label, *cells] for label, cells in figure_rows(figures)]
         lines += markdown_table(["figure", *labels], rows)
         lines += [""]
+    for label, agreement in agreements:
+        lines += [f"### {agreement_title(label, agreement)}", ""]
+        lines += markdown_table(AGREEMENT_HEADER, agreement_rows(agreement)) + [""]
     if baseline is not None and figures:
         worse = regressions(compare(figures[0], baseline))
         lines += [f"### Against the baseline ({labels[0]})", ""]

@@ -12,7 +12,7 @@ from rehearse.scenarios.target import ActionName
 from rehearse.scenarios.units import Seconds
 
 
-GATE_NAMES = ("peak", "failover", "payout", "rules")
+GATE_NAMES = ("peak", "failover", "payout", "rules", "load")
 # Every check the gates judge, by gate: what `gates.required` and a drill's steady state name
 # one by one (`gate.check`), besides a whole gate.
 CHECKS = {
@@ -21,6 +21,7 @@ CHECKS = {
     "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "within_rules", "books_match",
                "fraud_share", "alarm_before_budget"),
     "rules": ("preheat_closed", "envelopes_locked", "share_cap", "flagged_numbers_refused"),
+    "load": ("matches_scenario",),
 }
 CHECK_KEYS = tuple(GATE_NAMES) + tuple(f"{g}.{c}" for g, checks in CHECKS.items() for c in checks)
 # The checks that answer the brief's three launch risks: peak, link-ban failover, payout budget.
@@ -71,11 +72,19 @@ class RulesGate(Section):
     enabled: bool = True
 
 
+class LoadGate(Section):
+    """A live run's load against the simulator's for the same minutes (reports/agreement.py)."""
+
+    tolerance: Share = Field(0.10, description="largest relative difference of a figure that still agrees "
+                                               "(small counts get their Poisson noise band instead)")
+
+
 class Gates(Section):
     peak: PeakGate
     failover: FailoverGate
     payout: PayoutGate
     rules: RulesGate = RulesGate()
+    load: LoadGate = LoadGate()
     required: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(LAUNCH_RISKS),
         description="checks a run against the target must verify (a gate name, or gate.check): "

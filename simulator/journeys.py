@@ -128,11 +128,15 @@ def build_library(scenario: Scenario, persona: str, count: int, seed: int,
             elif isinstance(step, Spawn):
                 outcome = WAITED  # fission comes from simulator.arrivals, not from here
             else:
-                outcome = backend.answer(step)
-                offsets.append(clock)
-                actions.append(ACTION_CODES[step.action])
-                places.append(institutions.get(step.params.get("institution", ""), -1))
-                outcomes.append(OK if outcome.ok else REFUSED)
+                # a burst is `burst` requests at once (the live swarm sends them all): each copy
+                # is load and is answered by the rules (after the first, mostly "already done")
+                answers = [backend.answer(step) for _ in range(max(1, int(step.params.get("burst", 1))))]
+                outcome = next((a for a in answers if a.ok), answers[0])
+                for answer in answers:
+                    offsets.append(clock)
+                    actions.append(ACTION_CODES[step.action])
+                    places.append(institutions.get(step.params.get("institution", ""), -1))
+                    outcomes.append(OK if answer.ok else REFUSED)
         journey.close()
         starts.append(len(offsets))
     return JourneyLibrary(persona=persona, starts=np.asarray(starts, dtype=np.int64),

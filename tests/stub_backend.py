@@ -1,5 +1,5 @@
 """A tiny campaign backend written here, not the reference one: the bundled contract's paths, every
-step allowed, envelopes and the grand draw paid once per participant (or, with `pays_every_copy`,
+step allowed (with `tasks`, an envelope only once its institution's tasks are done), envelopes and the grand draw paid once per participant (or, with `pays_every_copy`,
 every request: a retried attempt is paid twice), and books that may under-record what was paid
 (`records_share`). It exists to show the payout gate judges from the harness's own rows."""
 
@@ -27,6 +27,17 @@ class Books:
     paid: dict[str, int] = field(default_factory=dict)  # pool -> fen actually paid
     claimed: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tasks: dict[str, int] | None = None  # institution -> tasks that unlock its envelope (None: none)
+    done: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def task(self, who: str, institution: str, task: str) -> None:
+        with self.lock:
+            self.done.setdefault((who, institution), set()).add(task)
+
+    def locked(self, who: str, institution: str) -> bool:
+        needed = (self.tasks or {}).get(institution, 0)
+        with self.lock:
+            return len(self.done.get((who, institution), ())) < needed
 
     def pay(self, who: str, pool: str, fen: int) -> JSONResponse:
         with self.lock:
@@ -54,7 +65,13 @@ def create_app(books: Books) -> Starlette:
         return JSONResponse({"token": phone, "user_id": phone, "invite_code": "c" + phone[-4:]})
 
     async def envelope(request: Request) -> JSONResponse:
+        if books.locked(who(request), request.path_params["institution"]):
+            return JSONResponse({"error": "envelope_locked"}, status_code=423)
         return books.pay(who(request), request.path_params["institution"], 100)
+
+    async def task(request: Request) -> JSONResponse:
+        books.task(who(request), request.path_params["institution"], request.path_params["task"])
+        return JSONResponse({"ok": True})
 
     async def draw(request: Request) -> JSONResponse:
         return books.pay(who(request), "grand", 200)
@@ -71,7 +88,7 @@ def create_app(books: Books) -> Starlette:
     return Starlette(routes=[
         Route("/api/campaign", ok), Route("/api/rules", ok), Route("/s/{code}", ok),
         Route("/api/login", login, methods=["POST"]),
-        Route("/api/institutions/{institution}/tasks/{task}", ok, methods=["POST"]),
+        Route("/api/institutions/{institution}/tasks/{task}", task, methods=["POST"]),
         Route("/api/institutions/{institution}/envelope", envelope, methods=["POST"]),
         Route("/api/grand-draw", draw, methods=["POST"]),
         Route("/api/invite/envelope", refused, methods=["POST"]),

@@ -184,7 +184,7 @@ def test_an_incident_the_target_could_not_play_fails_the_drill():
 
 def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
     """A renamed gate check must not drop out of a drill's steady state unnoticed."""
-    from rehearse.reports.gates import all_gates
+    from rehearse.reports.judge import judge
     from rehearse.scenarios.limits import CHECKS
 
     served = dict(t=10.0, engine="swarm", persona="normal", user_id="u1", action="open_envelope",
@@ -192,6 +192,6 @@ def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
                   attempt="u1#1")
     gauges = [{"t": 0.0, "active_users": 10, "budget_left_fen": 1000, "paid_fen": 88, "alarm_level": 0}]
     ledger = '{"pools": {"anhe": {"left_fen": 500, "budget_fen": 3000}}, "paid_twice": 0}'
-    judged_checks = {v.key
-                     for v in all_gates(_run([(59.0, "ledger", ledger)], gauges, [served]), load_scenario())}
+    run = _run([(59.0, "ledger", ledger)], gauges, [served])
+    judged_checks = {v.key for v in judge([("live", run)], load_scenario()).verdicts}
     assert {f"{gate}.{check}" for gate, checks in CHECKS.items() for check in checks} <= judged_checks

@@ -1,0 +1,233 @@
+"""Whether a live run played the scenario's load: its figures beside the simulator's for the
+same stretch of campaign time, and the check `load.matches_scenario`.
+
+The live run plays one participant in K (scale 1:K) at X campaign seconds per wall second
+(compress). The simulator's figures are scaled to the live run's terms: arrivals and active
+users divided by K, requests/s multiplied by X / K. Both sides are counted the same way, from
+the rows each engine wrote, over the whole minutes (the simulator's buckets) the live run played:
+
+- arrivals per persona: participants whose first request fell in those minutes (the simulator:
+  its participants arriving then);
+- active users: participants with requests at or around a minute (first <= minute <= last),
+  averaged over the minutes;
+- requests/s per persona and per action.
+
+A figure agrees when it is within the scenario's tolerance (`gates.load.tolerance`) of the
+simulator's, or within the noise of its count where counts are small: 3 standard deviations of
+a Poisson count for arrivals and active users; for requests, of a compound Poisson sum (the
+participants arrive at random, each sending its own number n of requests: variance sum(n^2)),
+so a few fraud scripts sending hundreds of requests each get the wide band they need. A disagreement means the live load is not the
+scenario's: a defect of the harness, or of the target (slow answers stretch sessions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from rehearse.observations import Run
+from rehearse.observations.schema import ACTIVE_BY_MINUTE, HARNESS_PERSONAS
+from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
+from rehearse.scenarios import Scenario
+
+MINUTE_S = 60.0
+NOISE_SIGMAS = 3.0
+CHECK = "live load matches the scenario's"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure of the live run beside the simulator's, scaled to the live run."""
+
+    group: str  # "arrivals", "active users", "requests/s by persona", "requests/s by action"
+    name: str  # the persona or action ("" for active users)
+    live: float
+    simulated: float
+    band: float  # the largest difference that still agrees
+
+    @property
+    def agrees(self) -> bool:
+        return abs(self.live - self.simulated) <= self.band
+
+    @property
+    def label(self) -> str:
+        return f"{self.group} {self.name}".strip()
+
+    @property
+    def difference(self) -> float | None:
+        """live / simulated - 1, None when the simulator has none."""
+        return self.live / self.simulated - 1 if self.simulated else None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The side-by-side figures, or why they could not be compared."""
+
+    figures: tuple[Figure, ...]
+    minutes: tuple[float, float]  # campaign time compared: [start, end)
+    scale: float
+    compress: float
+    why_not: str = ""
+
+    def disagreeing(self) -> list[Figure]:
+        return [f for f in self.figures if not f.agrees]
+
+
+def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
+    """The live run's load beside the simulator's for the minutes the live run played."""
+    info = live.info
+    scale, compress = float(info.scale), float(info.compress or 1.0)
+    window = scenario.traffic.windows.get(str(info.extra.get("window", "")))
+    played = info.extra.get("played_s", info.extra.get("duration_s"))
+    if window is None or not isinstance(played, (int, float)):
+        return Agreement((), (0.0, 0.0), scale, compress, "the live run does not say which window it played")
+    start = window.start
+    first = math.ceil(start / MINUTE_S)
+    last = math.floor(min(start + played * compress, window.start + window.duration) / MINUTE_S)
+    if last <= first:
+        return Agreement((), (start, start), scale, compress,
+                         f"the live run played less than a whole minute of campaign time ({played * compress:,.0f} s)")
+    lo, hi = first * MINUTE_S, last * MINUTE_S
+    if lo > 0 and _active_before(simulated, lo):
+        return Agreement((), (lo, hi), scale, compress,
+                         "the window starts after launch: the simulator's participants are already playing when "
+                         "it opens, the live run starts empty (compare a window that opens at launch)")
+    rows = _organic(live.requests)
+    rows = rows[(rows["t"] >= lo) & (rows["t"] < hi)]
+    if rows.empty:
+        return Agreement((), (lo, hi), scale, compress, "the live run has no requests in the minutes it played")
+    sim = _organic(simulated.requests)
+    sim = sim[(sim["t"] >= lo) & (sim["t"] < hi)]
+    minutes = last - first
+    wall_s = minutes * MINUTE_S / compress
+    tolerance = scenario.gates.load.tolerance
+    figures: list[Figure] = []
+
+    def add(group: str, name: str, live_value: float, sim_value: float, sigma: float) -> None:
+        figures.append(Figure(group, name, live_value, sim_value, max(tolerance * sim_value, NOISE_SIGMAS * sigma)))
+
+    # arrivals per persona (the simulator's: its participants arriving in those minutes)
+    firsts = rows.groupby("user_id").agg(persona=("persona", "first"), t=("t", "min"))
+    arrived = firsts.groupby("persona").size()
+    expected = _simulated_arrivals(scenario, simulated.info.seed, lo, hi)
+    for persona in sorted(set(expected) | set(arrived.index)):
+        sim_value = expected.get(persona, 0) / scale
+        add("arrivals", persona, float(arrived.get(persona, 0)), sim_value, math.sqrt(sim_value))
+    # active users: per minute, participants from the minute they began to the minute they ended
+    live_active = _live_active(live, rows, first, minutes)
+    g = simulated.gauges
+    g = g[(g["t"] >= lo) & (g["t"] < hi)]
+    sim_active = float(g["active_users"].astype(float).mean()) / scale if len(g) else math.nan
+    if math.isfinite(sim_active):
+        add("active users", "", live_active, sim_active, math.sqrt(sim_active))
+    # requests/s by persona and by action, in the live run's wall seconds
+    weights = sim["count"] if "count" in sim else pd.Series(1, index=sim.index)
+    for column, group in (("persona", "requests/s by persona"), ("action", "requests/s by action")):
+        live_counts = rows.groupby(column).size()
+        sim_counts = weights.groupby(sim[column]).sum()
+        # participants arrive at random, each sending n requests: the total's variance is sum(n^2)
+        per_user = rows.groupby([column, "user_id"]).size()
+        spread = (per_user.astype(float) ** 2).groupby(level=0).sum() ** 0.5
+        for name in sorted(set(live_counts.index) | set(sim_counts.index)):
+            # the simulator's count at 1:1 over those minutes is K times the live run's expected count
+            add(group, name, float(live_counts.get(name, 0)) / wall_s, float(sim_counts.get(name, 0)) / scale / wall_s,
+                float(spread.get(name, 0.0)) / wall_s)
+    return Agreement(tuple(figures), (lo, hi), scale, compress)
+
+
+def _live_active(live: Run, rows: pd.DataFrame, first: int, minutes: int) -> float:
+    """Mean participants playing per minute: from the load processes' own count of journeys
+    (the `active_by_minute` events), else from the rows (first to last request: a journey
+    still going at the run's end then counts only to its last request)."""
+    events = live.events[live.events["kind"] == ACTIVE_BY_MINUTE]
+    if len(events):
+        counts = np.zeros(minutes)
+        for detail in events["detail"]:
+            for t, n in json.loads(detail).items():
+                m = int(float(t) // MINUTE_S) - first
+                if 0 <= m < minutes:
+                    counts[m] += n
+        return float(counts.mean())
+    spans = rows.groupby("user_id")["t"].agg(["min", "max"]) // MINUTE_S
+    begin = spans["min"].to_numpy(np.int64) - first
+    end = np.minimum(spans["max"].to_numpy(np.int64) - first + 1, minutes)
+    change = np.bincount(begin, minlength=minutes + 1)[: minutes + 1] - np.bincount(end, minlength=minutes + 1)[: minutes + 1]
+    return float(np.cumsum(change)[:minutes].mean())
+
+
+def _organic(requests: pd.DataFrame) -> pd.DataFrame:
+    """The scenario's participants' requests (not the harness's own prober and racers)."""
+    return requests[~requests["persona"].isin(HARNESS_PERSONAS)]
+
+
+def _active_before(simulated: Run, t: float) -> bool:
+    g = simulated.gauges
+    before = g[(g["t"] < t) & (g["t"] >= t - MINUTE_S)]
+    return bool(len(before)) and float(before["active_users"].astype(float).max()) > 0
+
+
+def _simulated_arrivals(scenario: Scenario, seed: int, lo: float, hi: float) -> dict[str, int]:
+    """The simulator's participants arriving in [lo, hi), per persona (its arrival process)."""
+    from rehearse.simulator.arrivals import PERSONAS, generate
+
+    people = generate(scenario, seed)
+    inside = (people.t >= lo) & (people.t < hi)
+    found = np.bincount(people.persona[inside], minlength=len(PERSONAS))
+    return {PERSONAS[i]: int(n) for i, n in enumerate(found) if n}
+
+
+def load_check(runs: Sequence[tuple[str, Run]], scenario: Scenario) -> list[tuple[str, Verdict, Agreement | None]]:
+    """(label, `load.matches_scenario`, the figures side by side) for each live run, against the
+    simulated run beside it."""
+    simulated = next((run for _, run in runs if not run.info.live), None)
+    checked = []
+    for label, run in runs:
+        if not run.info.live:
+            continue
+        if simulated is None:
+            checked.append((label, unverified("load", CHECK, "no simulated run to compare with",
+                                              slug="matches_scenario"), None))
+            continue
+        agreement = compare(run, simulated, scenario)
+        checked.append((label, verdict_of(agreement, scenario), agreement))
+    return checked
+
+
+AGREEMENT_HEADER = ["figure", "live", "simulator, scaled", "difference", "agrees"]
+
+
+def agreement_rows(agreement: Agreement) -> list[list[str]]:
+    """One row per figure: the live value, the simulator's scaled to the live run, and whether
+    they agree."""
+    return [[f.label, f"{f.live:,.2f}", f"{f.simulated:,.2f}", _pct(f.difference),
+             "yes" if f.agrees else f"NO (±{f.band:,.2f})"] for f in agreement.figures]
+
+
+def agreement_title(label: str, agreement: Agreement) -> str:
+    lo, hi = agreement.minutes
+    return (f"{label} load against the scenario's: campaign {lo:,.0f}-{hi:,.0f} s; the simulator's figures "
+            f"scaled to 1:{agreement.scale:g} at x{agreement.compress:g} (requests/s in wall seconds)")
+
+
+def verdict_of(agreement: Agreement, scenario: Scenario) -> Verdict:
+    if agreement.why_not:
+        return unverified("load", CHECK, agreement.why_not, slug="matches_scenario")
+    off = agreement.disagreeing()
+    tolerance = scenario.gates.load.tolerance
+    evidence = [Evidence(None, f"{f.label}: live {f.live:,.2f}, simulated {f.simulated:,.2f} "
+                               f"({_pct(f.difference)}; agrees within ±{f.band:,.2f})") for f in off]
+    if not off:
+        evidence = [Evidence(None, f"{len(agreement.figures)} figures agree within ±{tolerance:.0%} or their noise, "
+                                   f"minutes {agreement.minutes[0]:,.0f}-{agreement.minutes[1]:,.0f} s")]
+    else:
+        evidence.insert(0, Evidence(None, "the live load is not the scenario's load"))
+    return judged("load", CHECK, float(len(off)), 0.0, "figures off", not off, evidence, slug="matches_scenario")
+
+
+def _pct(difference: float | None) -> str:
+    return "the simulator has none" if difference is None else f"{difference:+.0%}"
