@@ -23,6 +23,7 @@ import httpx
 from rehearse.observations import GAUGES, RunInfo, RunWriter
 from rehearse.personas.identity import IdentityFactory
 from rehearse.scenarios import Scenario
+from rehearse.swarm.connections import reuse_idle_connections
 from rehearse.swarm.contract import Contract, RequestSpec, load_contract
 from rehearse.swarm.http import send
 from rehearse.swarm.incidents import LiveIncidents
@@ -68,6 +69,7 @@ class SwarmRuntime:
 
     def __init__(self, settings: SwarmSettings, role: str, host: str, worker_id: str = "local",
                  ticker: Callable[[], float] = time.monotonic) -> None:
+        reuse_idle_connections()  # keep-alive past descriptor 1023: thousands of users, not new connections
         self.settings = settings
         self.role = role
         self.host = host
