@@ -162,6 +162,11 @@ GAUGES = Table("gauges", {
     "healthy_domains": "Int64",
     "banned_domains": "Int64",
     "alarm_level": "Int64",
+    # the load generator's own load (a live run; empty for the simulator): the p95 event-loop lag
+    # of the interval (how late a wake-up came against the wait it asked for, the most loaded
+    # process's) and the CPU percent of one core of the busiest load process
+    "loop_lag_ms": "float64",
+    "cpu_percent": "float64",
 })
 
 EVENTS = Table("events", {"t": "float64", "kind": "str", "detail": "str"})

@@ -33,6 +33,7 @@ from rehearse.swarm.rehearsal import Prober, Race, early_birds, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 
+_OWN_GAUGES = frozenset({"loop_lag_ms", "cpu_percent"})  # the generator's own: never the target's word
 TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
 
 
@@ -219,18 +220,25 @@ class SwarmRuntime:
         return statuses
 
     def sample(self, active_users: int, rps: float, requests: int, failures: int,
-               arrivals: int | None = None) -> dict[str, Any]:
-        """One gauges row (and a check that the target is still alive)."""
+               arrivals: int | None = None, loop_lag_ms: float | None = None,
+               cpu_percent: float | None = None) -> dict[str, Any]:
+        """One gauges row (and a check that the target is still alive); the generator's own
+        event-loop lag and CPU (swarm/selfmeasure.py) when measured."""
         row: dict[str, Any] = {"t": self.now(), "active_users": active_users, "rps": rps}
         if arrivals is not None:
             row["arrivals"] = arrivals
+        if loop_lag_ms is not None:
+            row["loop_lag_ms"] = float(loop_lag_ms)
+        if cpu_percent is not None:
+            row["cpu_percent"] = float(cpu_percent)
         if self.role == "local":
             snapshot = self.platform.snapshot()
             row.update(healthy_domains=len(snapshot.healthy), banned_domains=len(snapshot.banned),
                        fraud_paid_fen=self.player.paid_by_persona.get("fraud_script", 0))
         for name in ("ledger", "link_pool"):
             values = self.operation(name) or {}
-            row.update({k: v for k, v in values.items() if k in GAUGES.columns and v is not None})
+            row.update({k: v for k, v in values.items()
+                        if k in GAUGES.columns and k not in _OWN_GAUGES and v is not None})
         self.writer.gauge(**row)
         self._failures_in_a_row = self._failures_in_a_row + 1 if (requests and failures >= requests) else 0
         return row
