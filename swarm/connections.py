@@ -10,7 +10,7 @@ CPU. The check below asks the kernel the same question with one non-blocking pee
 descriptor: nothing to read means idle and alive; a closed peer (b"") or unread bytes mean
 not reusable, as before.
 
-`reuse_idle_connections()` installs it for the process (once; the swarm runtime calls it).
+`reuse_idle_connections()` installs it for the process (swarm/tuning.py does, when the runtime is built).
 """
 
 from __future__ import annotations

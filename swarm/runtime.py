@@ -23,7 +23,6 @@ import httpx
 from rehearse.observations import GAUGES, RunInfo, RunWriter
 from rehearse.personas.identity import IdentityFactory
 from rehearse.scenarios import Scenario
-from rehearse.swarm.connections import reuse_idle_connections
 from rehearse.swarm.contract import Contract, RequestSpec, load_contract
 from rehearse.swarm.http import send
 from rehearse.swarm.incidents import LiveIncidents
@@ -32,6 +31,7 @@ from rehearse.swarm.player import Player
 from rehearse.swarm.rehearsal import Prober, Race, early_birds, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
+from rehearse.swarm.tuning import freeze_start_up, tune_process
 
 _OWN_GAUGES = frozenset({"loop_lag_ms", "cpu_percent"})  # the generator's own: never the target's word
 TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
@@ -70,7 +70,7 @@ class SwarmRuntime:
 
     def __init__(self, settings: SwarmSettings, role: str, host: str, worker_id: str = "local",
                  ticker: Callable[[], float] = time.monotonic) -> None:
-        reuse_idle_connections()  # keep-alive past descriptor 1023: thousands of users, not new connections
+        tune_process()  # thousands of users per process (swarm/tuning.py)
         self.settings = settings
         self.role = role
         self.host = host
@@ -151,6 +151,7 @@ class SwarmRuntime:
         """The run starts now: campaign time is the window's start; the target's clock follows.
         The target's books are read first, so what it records paying in the run can be
         cross-checked against what the harness saw it pay."""
+        freeze_start_up()  # before the clock starts: the start-up heap out of later collections
         self.started = self.ticker()
         if self.role in ("local", "master"):
             if self.settings.rehearsal.preheat:
