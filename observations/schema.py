@@ -168,6 +168,11 @@ GAUGES = Table("gauges", {
     "slots": "Int64",  # a live run's Locust users (slots that take arrivals)
     "waiting": "Int64",  # arrivals due that found no free slot yet (the generator's lag)
     "arrival_lag_ms": "float64",  # p95 of how late arrivals started against when they were due
+    # the load generator's own load (a live run; empty for the simulator): the p95 event-loop lag
+    # of the interval (how late a wake-up came against the wait it asked for, the most loaded
+    # process's) and the CPU percent of one core of the busiest load process
+    "loop_lag_ms": "float64",
+    "cpu_percent": "float64",
 })
 
 EVENTS = Table("events", {"t": "float64", "kind": "str", "detail": "str"})

@@ -269,7 +269,8 @@ def _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, bucket
 
 
 def _gauges(people, actions, bucket, buckets, bucket_s, backlog, ledger, platform) -> pd.DataFrame:
-    """One row per bucket: active users, arrivals, requests/s, queue, budget, domains, alarm."""
+    """One row per bucket: active users, arrivals, requests/s, queue, budget, domains, alarm (the
+    load generator's own lag and CPU stay empty: a simulation has none)."""
     first = np.full(len(people), buckets, dtype=np.int32)
     last = np.full(len(people), -1, dtype=np.int32)
     np.minimum.at(first, actions.who, bucket)
@@ -285,7 +286,8 @@ def _gauges(people, actions, bucket, buckets, bucket_s, backlog, ledger, platfor
         "queue_depth": np.rint(backlog).astype(np.int64), "budget_left_fen": ledger.left,
         "paid_fen": np.cumsum(ledger.paid), "fraud_paid_fen": np.cumsum(ledger.fraud_paid),
         "healthy_domains": platform.healthy, "banned_domains": platform.banned,
-        "alarm_level": ledger.level.astype(np.int64)})
+        "alarm_level": ledger.level.astype(np.int64),
+        "loop_lag_ms": np.full(buckets, np.nan), "cpu_percent": np.full(buckets, np.nan)})  # no generator
 
 
 def _summary(scenario, people, gauges, p95, counts, ledger, platform, events, lost_person, bucket_s) -> dict:

@@ -32,6 +32,7 @@ from rehearse.swarm.contract import RequestSpec
 from rehearse.swarm.player import NotSent
 from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
+from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine
 from rehearse.swarm.safety import check_host
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.volley import Volley
@@ -226,6 +227,9 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     environment.rehearse_flusher = None
     environment.rehearse_due = None
     environment.rehearse_dispatcher = None
+    environment.rehearse_measure = SelfMeasure(gevent.sleep)  # this process's event-loop lag and CPU
+    environment.rehearse_loads = {}  # master: worker id -> its ProcessLoad of the last report
+    environment.rehearse_lag = None
     if environment.host:
         _attach(environment)
     if isinstance(runner, WorkerRunner):
@@ -245,15 +249,19 @@ def _take_share(environment, msg, **_kwargs) -> None:
 
 
 def _report_load(environment, data: dict) -> None:
+    """A worker's figures for the master, with each stats report (every few seconds)."""
     runtime = getattr(environment, "rehearse", None)
     if runtime is not None and runtime.started is not None:
         data["rehearse"] = runtime.load_report(_waiting(environment))
+        data["rehearse_load"] = environment.rehearse_measure.take().as_report()
 
 
 def _merge_load(environment, client_id: str, data: dict) -> None:
     runtime = getattr(environment, "rehearse", None)
     if runtime is not None and "rehearse" in data:
         runtime.merge_report(client_id, data["rehearse"])
+    if "rehearse_load" in data:
+        environment.rehearse_loads[client_id] = ProcessLoad.from_report(data["rehearse_load"])
 
 
 def _share_arrivals(runner) -> None:
@@ -272,6 +280,8 @@ def _on_test_start(environment, **_kwargs) -> None:
     if runtime.role == "master":
         _share_arrivals(environment.runner)
     runtime.start()
+    environment.rehearse_measure.take()  # start-up is not the first period
+    environment.rehearse_lag = gevent.spawn(environment.rehearse_measure.run)
     environment.rehearse_flusher = gevent.spawn(_flush_every_second, runtime)
     if runtime.role in ("local", "worker"):
         environment.rehearse_due = gevent.queue.Queue()
@@ -355,9 +365,10 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
         seen_requests, seen_failures = total.num_requests, total.num_failures
         load = runtime.load_figures(_waiting(environment), reset=True)
         arrivals, seen_arrived = load["arrived"] - seen_arrived, load["arrived"]
+        lag, cpu = combine([environment.rehearse_measure.take(), *environment.rehearse_loads.values()])
         row = runtime.sample(load["active"], float(requests), requests, failures, arrivals=arrivals,
                              slots=environment.runner.user_count, waiting=load["waiting"],
-                             arrival_lag_ms=load["lag_p95_ms"])
+                             arrival_lag_ms=load["lag_p95_ms"], loop_lag_ms=lag, cpu_percent=cpu)
         runtime.progress(row, total.num_requests, total.num_failures)
         if runtime.target_down():
             # End through the shape, the way a run ends normally (a quit from here would race it).
@@ -370,7 +381,8 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
-    for name in ("rehearse_dispatcher", "rehearse_flusher", "rehearse_incidents", "rehearse_rehearsal"):
+    for name in ("rehearse_dispatcher", "rehearse_lag", "rehearse_flusher", "rehearse_incidents",
+                 "rehearse_rehearsal"):
         greenlet = getattr(environment, name, None)
         if greenlet is not None and greenlet is not gevent.getcurrent():
             greenlet.kill(block=False)

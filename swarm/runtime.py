@@ -36,7 +36,12 @@ from rehearse.swarm.player import Arrival, Player
 from rehearse.swarm.rehearsal import Prober, Race, early_birds, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
+from rehearse.swarm.selfmeasure import p95
+from rehearse.swarm.tuning import freeze_start_up, tune_process
 
+# the harness's own measurements: an operation of the target never fills them
+_OWN_GAUGES = frozenset({"t", "active_users", "arrivals", "rps", "slots", "waiting", "arrival_lag_ms",
+                         "loop_lag_ms", "cpu_percent"})
 TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
 MINUTE_S = 60.0
 
@@ -74,6 +79,7 @@ class SwarmRuntime:
 
     def __init__(self, settings: SwarmSettings, role: str, host: str, worker_id: str = "local",
                  ticker: Callable[[], float] = time.monotonic) -> None:
+        tune_process()  # thousands of users per process (swarm/tuning.py)
         self.settings = settings
         self.role = role
         self.host = host
@@ -213,7 +219,7 @@ class SwarmRuntime:
         if reset:
             self._lags_ms = []
         return {"active": self.active, "arrived": self.arrived, "waiting": waiting,
-                "lag_p95_ms": _p95(lags), "at": self.elapsed()}
+                "lag_p95_ms": p95(lags) if lags else None, "at": self.elapsed()}
 
     def merge_report(self, worker: str, figures: dict[str, Any]) -> None:
         """The master keeps each worker's latest figures."""
@@ -252,6 +258,7 @@ class SwarmRuntime:
         """The run starts now: campaign time is the window's start; the target's clock follows.
         The target's books are read first, so what it records paying in the run can be
         cross-checked against what the harness saw it pay."""
+        freeze_start_up()  # before the clock starts: the start-up heap out of later collections
         self.started = self.ticker()
         if self.role in ("local", "master"):
             if self.settings.rehearsal.preheat:
@@ -323,7 +330,8 @@ class SwarmRuntime:
     def sample(self, active_users: int, rps: float, requests: int, failures: int,
                arrivals: int | None = None, **figures: Any) -> dict[str, Any]:
         """One gauges row (and a check that the target is still alive); `figures` are other
-        gauges the load processes measured (slots, waiting, arrival_lag_ms), None if unmeasured."""
+        gauges the load processes measured (slots, waiting, arrival_lag_ms, and the generator's
+        own event-loop lag and CPU, swarm/selfmeasure.py), None if unmeasured."""
         row: dict[str, Any] = {"t": self.now(), "active_users": active_users, "rps": rps}
         if arrivals is not None:
             row["arrivals"] = arrivals
@@ -334,7 +342,8 @@ class SwarmRuntime:
                        fraud_paid_fen=self.player.paid_by_persona.get("fraud_script", 0))
         for name in ("ledger", "link_pool"):
             values = self.operation(name) or {}
-            row.update({k: v for k, v in values.items() if k in GAUGES.columns and v is not None})
+            row.update({k: v for k, v in values.items()
+                        if k in GAUGES.columns and k not in _OWN_GAUGES and v is not None})
         self.writer.gauge(**row)
         self._failures_in_a_row = self._failures_in_a_row + 1 if (requests and failures >= requests) else 0
         return row
@@ -379,9 +388,3 @@ class SwarmRuntime:
         if self.rehearsal_http is not None:
             self.rehearsal_http.close()
 
-
-def _p95(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))])
