@@ -162,8 +162,8 @@ def main() -> None:
                         str(args.users), "--run-time", f"{args.seconds}s", "--csv", str(csv), name], args.seconds)
                 figures[name].append(rps(csv)[0])
             csv = work / f"persona-{round_no}"
-            locust(["-f", "locustfile.py", "--host", url, "--window", "bench", "--peak-users", str(args.users),
-                    "--scale", "1:1", "--rehearse-duration", f"{args.seconds}s", *sets,
+            locust(["-f", "locustfile.py", "--host", url, "--window", "bench", "--steps", str(args.users),
+                    "--step-duration", f"{args.seconds}s", *sets,
                     "--run-dir", str(work / f"run-{round_no}"), "--csv", str(csv)], args.seconds)
             figures["persona"].append(rps(csv)[0])
         get, same, persona = (statistics.median(figures[k]) for k in ("PlainGet", "PlainSameRequests", "persona"))

@@ -30,13 +30,13 @@ import pandas as pd
 
 from swarm_rps import BODY, NGINX_CONF, ROOT
 
-FLAT_WINDOW = "traffic.windows.bench={start: 3d, duration: 1h}"  # a flat hour: the user count holds
+FLAT_WINDOW = "traffic.windows.bench={start: 3d, duration: 1h}"  # an ordinary hour's participants, N playing at once
 
 
 def locust_command(url: str, users: int, seconds: int, work: Path) -> list[str]:
     return ["taskset", "-c", "1", sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless",
-            "--only-summary", "--host", url, "--window", "bench", "--peak-users", str(users), "--scale", "1:1",
-            "--compress", "1", "--rehearse-duration", f"{seconds}s", "--set", FLAT_WINDOW,
+            "--only-summary", "--host", url, "--window", "bench", "--steps", str(users),
+            "--step-duration", f"{seconds}s", "--set", FLAT_WINDOW,
             "--run-dir", str(work / "run"), "--csv", str(work / "stats")]
 
 

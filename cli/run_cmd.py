@@ -18,17 +18,26 @@ from rehearse.scenarios import load_scenario
 def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
                  console: Console, progress: bool, allow_unverified: bool = False,
-                 allow_interrupted: bool = False):
-    """The main job; returns the report folder and the judgement (`reports.judge.Judgement`)."""
+                 allow_interrupted: bool = False, peak: str | None = None, peak_step_s: float = 15.0):
+    """The main job; returns the report folder and the judgement (`reports.judge.Judgement`).
+
+    Four phases: the simulator over the whole campaign; the peak at real concurrency (a step
+    load in real time at 1:1 up to the peak gate's target, `peak` overriding the steps, "0" for
+    none); the launch window compressed with its incidents (early birds, a ban, a budget race);
+    the gates and the report."""
     from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
     from rehearse.reports.judge import judge
     from rehearse.simulator.run import RunRequest, run_replicas
     from rehearse.swarm.orchestrate import SwarmRequest, check_target, run_swarm
-    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings
+    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, parse_steps, peak_steps
 
     scenario = load_scenario(scenario_path, overrides)
+    steps = () if peak == "0" else (parse_steps(peak) or peak_steps(scenario.gates.peak.target_active_users))
+    peak_settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, scale=1.0, steps=steps,
+                                  step_s=peak_step_s, run_dir=out / "peak", seed=seed,
+                                  extra={"faults": list(faults), "phase": "peak"}) if steps else None
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
     # budget race at two thirds
     window = scenario.traffic.windows[scenario.gates.peak.window]
@@ -37,20 +46,36 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
                              run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=faults)
     settings.plan(scenario)  # bad input is refused before anything runs
+    if peak_settings is not None:
+        peak_settings.plan(scenario)
     check_target(request, scenario)
-    console.print(f"1/3 simulating the whole campaign ({scenario.name}) ...")
+    target = "the reference backend" if not host else host
+    console.print(f"1/4 simulating the whole campaign ({scenario.name}) ...")
     run_replicas(RunRequest(scenario_path, overrides, seed=seed, replicas=1, jobs=1, out=out / "simulated"))
-    console.print(f"2/3 swarm against {'the reference backend' if not host else host} for {duration:g} s, "
-                  "with a domain ban a third of the way in and a budget race at two thirds ...")
-    if progress:
-        result = swarm_progress(request, scenario, console)
+    runs = [("simulated", load_run(out / "simulated"))]
+
+    def play(swarm_request) -> None:
+        if progress:
+            result = swarm_progress(swarm_request, scenario, console)
+        else:
+            result = run_swarm(swarm_request, scenario=scenario)
+            if result.reason:
+                console.print(f"the swarm ended early ({result.status}): {result.reason}")
+        stop_if_signalled(result)
+
+    if peak_settings is not None:
+        console.print(f"2/4 the peak at real concurrency against {target}: "
+                      f"{', '.join(f'{n:,}' for n in steps)} participants playing, {peak_step_s:g} s each, "
+                      "in real time at 1:1 ...")
+        play(SwarmRequest(settings=peak_settings, host=host, faults=faults))
+        runs.append(("peak", load_run(out / "peak")))
     else:
-        result = run_swarm(request, scenario=scenario)
-        if result.reason:
-            console.print(f"the swarm ended early ({result.status}): {result.reason}")
-    stop_if_signalled(result)
-    console.print("3/3 checking the gates and building the report ...")
-    runs = [("simulated", load_run(out / "simulated")), ("live", load_run(out / "live"))]
+        console.print("2/4 the peak at real concurrency: skipped (--peak-steps 0)")
+    console.print(f"3/4 the launch window against {target} for {duration:g} s, with a domain ban a third "
+                  "of the way in and a budget race at two thirds ...")
+    play(request)
+    console.print("4/4 checking the gates and building the report ...")
+    runs.append(("live", load_run(out / "live")))
     judgement = judge(runs, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
     report_dir = out / "report"
     write_report(report_dir, runs, judgement)
@@ -63,7 +88,22 @@ def print_answers(console: Console, judgement) -> None:
 
     for answer in three_answers(judgement.verdicts):
         console.print(answer.line, markup=False, highlight=False)
+    print_steps(console, judgement)
     print_agreements(console, judgement)
+
+
+def print_steps(console: Console, judgement) -> None:
+    """Each step load's steps: participants playing, requests/s, worst p95, held or not."""
+    from rich.table import Table
+
+    from rehearse.reports.steps import STEP_HEADER, step_rows
+
+    for label, steps in judgement.steps:
+        table = Table(*STEP_HEADER, title=f"{label}: the peak at real concurrency (real time, 1:1)",
+                      title_justify="left")
+        for step, cells in zip(steps, step_rows(list(steps))):
+            table.add_row(*cells, style={"held": "", "broke": "bold red"}.get(step.status, "yellow"))
+        console.print(table)
 
 
 def print_agreements(console: Console, judgement) -> None:
@@ -94,8 +134,14 @@ OPTIONS = [
                  help="Folder for the runs and the report. [default: runs/run-TIME]"),
     click.option("--seed", type=SEED, help="Seed for both engines. [default: the scenario's]"),
     click.option("--swarm-duration", "duration", default="30s", show_default=True,
-                 help="Wall time of the swarm (it plays the peak window in it)."),
-    click.option("--users", type=click.IntRange(1, USERS_MAX), help="Swarm users at the peak. [default: from the scenario]"),
+                 help="Wall time of the launch window's swarm (it plays the peak gate's window in it)."),
+    click.option("--users", type=click.IntRange(1, USERS_MAX), help="Locust users (slots) at most in the launch "
+                 "window's swarm. [default: as many as its arrivals need]"),
+    click.option("--peak-steps", "peak", metavar="N,N,...", help="Participants playing in each step of the peak "
+                 "phase (real time, 1:1); 0 skips it. [default: the peak gate's target, halved three times: "
+                 "1000,2000,4000,8000 for the bundled scenario]"),
+    click.option("--peak-step-duration", "peak_step", default="15s", show_default=True,
+                 help="Wall time of each step of the peak phase."),
     click.option("--host", help="Campaign backend URL for the swarm. [default: the reference backend]"),
     click.option("--fault", "faults", multiple=True, metavar="NAME",
                  help="Plant a defect in the auto-started reference backend (repeatable)."),
@@ -108,9 +154,10 @@ with_options = applied(OPTIONS)
 
 @click.command()
 @with_options
-def run(scenario_path, out, seed, duration, users, host, faults, overrides, allow_unverified,
+def run(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, overrides, allow_unverified,
         allow_interrupted) -> None:
-    """The whole rehearsal: simulate the campaign, swarm the target, check the gates, report.
+    """The whole rehearsal: simulate the campaign, play the peak at real concurrency and the
+    launch window with its incidents against the target, check the gates, report.
 
     Prints the verdict (a check that fails, or one the scenario requires that the live run
     did not verify, makes it FAIL) and where the report is. Exits 0 whatever the gates say
@@ -122,15 +169,15 @@ def run(scenario_path, out, seed, duration, users, host, faults, overrides, allo
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
                                          users, host, tuple(check_faults(faults)), console, True, allow_unverified,
-                                         allow_interrupted)
+                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"))
     print_answers(console, judgement)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
 
 @click.command()
 @with_options
-def ci(scenario_path, out, seed, duration, users, host, faults, overrides, allow_unverified,
-       allow_interrupted) -> None:
+def ci(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, overrides, allow_unverified,
+        allow_interrupted) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
     when set, and the gates' exit code (0 all pass; 1 a check fails, a required one is not
     verified or the run did not finish; 2 bad input)."""
@@ -140,7 +187,7 @@ def ci(scenario_path, out, seed, duration, users, host, faults, overrides, allow
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
                                          users, host, tuple(check_faults(faults)), console, False, allow_unverified,
-                                         allow_interrupted)
+                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"))
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:

@@ -41,7 +41,7 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
 @click.option("--window", help="Traffic window to play, e.g. launch_hour. [default: the peak gate's]")
 @click.option("--users", type=click.IntRange(1, USERS_MAX), help="Locust users (slots that play the arriving "
               "participants) at most. [default: as many as the window's concurrency needs]")
-@click.option("--scale", default="1:100", show_default=True, help="1:K, the run plays one participant in K.")
+@click.option("--scale", help="1:K, the run plays one participant in K. [default: 1:100; 1:1 with --steps]")
 @click.option("--compress", type=FiniteFloat(min=0, min_open=True, max=SPEED_MAX),
               help="Campaign seconds per wall second. [default: fit the window into --duration]")
 @click.option("--duration", help="Wall time to play the window in, e.g. 60s. [default: 60s]")
@@ -59,11 +59,15 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
               help="Participants in the budget race.")
 @click.option("--preheat-probe", is_flag=True, help="Before the window, a few participants try to take part "
               "in the preheat (the target's clock set there through set_clock): it must refuse them.")
+@click.option("--steps", metavar="N,N,...", help="A step load instead of the window's clock: keep N participants "
+              "of the window playing in each step (real time, 1:1), e.g. 500,1000,2000.")
+@click.option("--step-duration", metavar="TIME", default="20s", show_default=True, help="Wall time of each step.")
 @applied(target_options())
 def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
-          scale: str, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
+          scale: str | None, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
           faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ban_at: str | None,
-          race_at: str | None, racers: int, preheat_probe: bool, ops_token: str | None, allow_remote: bool) -> None:
+          race_at: str | None, racers: int, preheat_probe: bool, steps: str | None, step_duration: str,
+          ops_token: str | None, allow_remote: bool) -> None:
     """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
 
     Plays a window of the campaign (e.g. the launch hour) scaled down in population (--scale)
@@ -80,16 +84,18 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
       rehearse swarm --fault no-antifraud --duration 30s
       rehearse swarm --host http://127.0.0.1:8700 --ops-token TOKEN --workers 2
       rehearse swarm --ban-at 20m --race-at 40m --fault no-failover
+      rehearse swarm --steps 250,500,1000 --step-duration 20s
     """
     from rehearse.observations import load_run
     from rehearse.swarm.orchestrate import SwarmRequest
-    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, option_seconds, parse_scale
+    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, option_seconds, parse_scale, parse_steps
 
     rehearsal = RehearsalPlan(ban_at=option_seconds("--ban-at", ban_at), race_at=option_seconds("--race-at", race_at),
                               racers=racers, preheat=preheat_probe)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
-                             scale=parse_scale(scale), compress=compress, duration_s=wall_duration(duration),
+                             scale=parse_scale(scale) if scale or not steps else 1.0, compress=compress, duration_s=wall_duration(duration),
                              run_dir=run_dir, ops_token=ops_token, seed=seed, rehearsal=rehearsal,
+                             steps=parse_steps(steps), step_s=wall_duration(step_duration, "--step-duration"),
                              extra={"workers": workers, "faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=tuple(check_faults(faults)),
                            workers=workers, allow_remote=allow_remote)

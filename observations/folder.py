@@ -94,10 +94,6 @@ def save_run(folder: Path, info: RunInfo, requests: pd.DataFrame, gauges: pd.Dat
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fmt = resolve_format(fmt)
-    from rehearse.observations.schema import GAUGES
-
-    # a gauge the engine cannot measure may be left out: its column is written empty
-    gauges = gauges.reindex(columns=[*gauges.columns, *(c for c in GAUGES.columns if c not in gauges.columns)])
     for table, frame in zip(tables(info.rolled_up), (requests, gauges, events)):
         write_frame(table.conform(frame, f"the {table.name} given"), layout.table_path(folder, table.name, fmt))
     done = info.model_copy(update={"status": "finished", "ended_at": (now or utc_now)()})

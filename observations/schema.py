@@ -43,6 +43,7 @@ class Table:
 
     name: str
     columns: Mapping[str, str]
+    optional: bool = False  # columns other than t may be left out: read and written empty (gauges)
 
     def empty(self) -> pd.DataFrame:
         """The table with no rows, every column present with its dtype."""
@@ -55,6 +56,9 @@ class Table:
     def conform(self, frame: pd.DataFrame, source: object) -> pd.DataFrame:
         """A frame read from `source` with exactly this table's columns, in order, and dtypes."""
         missing = [c for c in self.columns if c not in frame.columns]
+        if self.optional and missing and "t" not in missing:  # an unmeasured gauge: empty, never 0
+            frame = frame.reindex(columns=[*frame.columns, *missing])
+            missing = []
         unknown = [c for c in frame.columns if c not in self.columns]
         if missing or unknown:
             raise ObservationError(
@@ -173,7 +177,8 @@ GAUGES = Table("gauges", {
     # process's) and the CPU percent of one core of the busiest load process
     "loop_lag_ms": "float64",
     "cpu_percent": "float64",
-})
+    "host_cpu_percent": "float64",  # the load generator's machine, all cores (a loopback target shares it)
+}, optional=True)
 
 EVENTS = Table("events", {"t": "float64", "kind": "str", "detail": "str"})
 

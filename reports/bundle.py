@@ -20,8 +20,8 @@ def write_report(folder: Path, runs: list[tuple[str, Run]], judgement: Judgement
     With a drill (`DrillResult.as_dict()`), its timeline and verdict open the HTML and Markdown."""
     folder.mkdir(parents=True, exist_ok=True)
     verdicts, judged = list(judgement.verdicts), judgement.tally
-    html = render_html(runs, verdicts, baseline, judged, judgement.agreements)
-    markdown = render_markdown(runs, verdicts, baseline, judged, judgement.agreements)
+    html = render_html(runs, verdicts, baseline, judged, judgement.agreements, judgement.steps)
+    markdown = render_markdown(runs, verdicts, baseline, judged, judgement.agreements, judgement.steps)
     data = report_json(runs, verdicts, baseline, judged)
     if drill is not None:
         html = html.replace("<body>\n", "<body>\n" + render_drill_html(drill) + "\n", 1)

@@ -17,6 +17,7 @@ from rehearse.observations import Run
 from rehearse.observations.schema import HARNESS_PERSONAS, UNANSWERED
 from rehearse.reports.load import counts
 from rehearse.reports.payout_gate import payout_gate
+from rehearse.reports.steps import step_verdicts, steps_of
 from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
@@ -51,6 +52,9 @@ def _at(t: float) -> str:
 
 def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     """In the peak window: the target active users served, p95 per action under its SLO, few errors."""
+    steps = steps_of(run, scenario)
+    if steps is not None:  # a step load: the knee against the target (reports/steps.py)
+        return step_verdicts(steps, scenario)
     gate = scenario.gates.peak
     live = run.info.live
     window = scenario.traffic.windows[gate.window]

@@ -10,6 +10,7 @@ from html import escape
 from rehearse.observations import Run
 from rehearse.reports.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
 from rehearse.reports.answers import three_answers
+from rehearse.reports.steps import STEP_HEADER, Step, step_rows
 from rehearse.reports.compare import Delta, compare
 from rehearse.reports.figures import key_figures
 from rehearse.reports.plots import all_plots
@@ -31,7 +32,8 @@ ul.answers li.pass strong { color: #070; } ul.answers li.not-verified strong { c
 
 def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
                 baseline: dict | None = None, judged: Tally | None = None,
-                agreements: Sequence[tuple[str, Agreement]] = ()) -> str:
+                agreements: Sequence[tuple[str, Agreement]] = (),
+                steps: Sequence[tuple[str, Sequence[Step]]] = ()) -> str:
     """The report page for labelled runs (shown side by side), their verdicts, each live run's
     load beside the simulator's, and, with a baseline run's key figures, the first run's deltas
     to it."""
@@ -43,6 +45,9 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
              "<h2>Verdicts</h2>", _verdicts(verdicts),
              "<h2>Key figures</h2>", _figures(labels, figures),
              "<h2>Plots</h2>", _plots(runs)]
+    for label, measured in steps:
+        rows = [("regressed" if s.status == "broke" else "", cells) for s, cells in zip(measured, step_rows(list(measured)))]
+        parts += [f"<h2>{escape(label)}: the peak at real concurrency (real time, 1:1)</h2>", _table(STEP_HEADER, rows)]
     for label, agreement in agreements:
         rows = [("" if f.agrees else "regressed", cells) for f, cells in zip(agreement.figures, agreement_rows(agreement))]
         parts += [f"<h2>{escape(agreement_title(label, agreement))}</h2>", _table(AGREEMENT_HEADER, rows)]

@@ -1,5 +1,5 @@
 """The verdict of a rehearsal: every gate on every run, each verdict labelled with its run, the
-required checks the runs against the target did not verify, and the runs that did not finish.
+required checks no run against the target verified, and the runs that did not finish.
 
     judgement = judge([("live", load_run(folder))], scenario)
     judgement.tally.headline    # "FAIL: 12 passed; 0 failed; 3 not verified; 1 required ..."
@@ -18,6 +18,7 @@ from typing import Sequence
 from rehearse.observations import Run
 from rehearse.reports.agreement import Agreement, load_check
 from rehearse.reports.gates import all_gates
+from rehearse.reports.steps import Step, steps_of
 from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
 from rehearse.scenarios import Scenario
 
@@ -26,6 +27,7 @@ class Judgement:
     verdicts: tuple[Verdict, ...]
     tally: Tally
     agreements: tuple[tuple[str, Agreement], ...] = ()  # each live run's load beside the simulator's
+    steps: tuple[tuple[str, tuple[Step, ...]], ...] = ()  # each step load's steps (the peak at real concurrency)
 
     @property
     def exit_code(self) -> int:
@@ -57,6 +59,7 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
     verdicts: list[Verdict] = []
     missing: list[Verdict] = []
     stopped: list[str] = []
+    per_run: list[list[Verdict]] = []  # each live run's required checks it did not verify
     checked = load_check(runs, scenario)
     load = {label: verdict for label, verdict, _ in checked}
     for label, run in runs:
@@ -64,10 +67,17 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
         judged = [replace(v, run=label, engine=run.info.engine) for v in found]
         verdicts += judged
         if run.info.live and not allow_unverified:
-            missing += missing_evidence(judged, scenario.gates.required)
+            per_run.append(missing_evidence(judged, scenario.gates.required))
         line = unfinished(label, run)
         if line is not None and not allow_interrupted:
             stopped.append(line)
+    # a required check is verified when one live run verified it (each phase of the main job
+    # rehearses some of the risks: the peak phase bans nothing, the launch window's swarm is 1:100)
+    if per_run:
+        everywhere = set.intersection(*({v.key for v in found} for found in per_run))
+        missing = [v for v in per_run[0] if v.key in everywhere]
     agreements = tuple((label, agreement) for label, _, agreement in checked
                        if agreement is not None and agreement.figures)
-    return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped), agreements=agreements)
+    steps = tuple((label, tuple(found)) for label, run in runs if (found := steps_of(run, scenario)))
+    return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped), agreements=agreements,
+                     steps=steps)

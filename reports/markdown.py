@@ -8,6 +8,7 @@ from typing import Sequence
 from rehearse.observations import Run
 from rehearse.reports.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
 from rehearse.reports.answers import three_answers
+from rehearse.reports.steps import STEP_HEADER, Step, step_rows
 from rehearse.reports.compare import compare, regressions
 from rehearse.reports.figures import key_figures
 from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
@@ -16,7 +17,8 @@ from rehearse.reports.verdicts import Tally, Verdict, tally
 
 def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
                     baseline: dict | None = None, judged: Tally | None = None,
-                    agreements: Sequence[tuple[str, Agreement]] = ()) -> str:
+                    agreements: Sequence[tuple[str, Agreement]] = (),
+                    steps: Sequence[tuple[str, Sequence[Step]]] = ()) -> str:
     """The verdicts, the key figures per run, each live run's load beside the simulator's, and
     (with a baseline run's key figures) the first run's regressions against it."""
     labels = [label for label, _ in runs]
@@ -34,6 +36,9 @@ def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
         rows = [[label, *cells] for label, cells in figure_rows(figures)]
         lines += markdown_table(["figure", *labels], rows)
         lines += [""]
+    for label, measured in steps:
+        lines += [f"### {label}: the peak at real concurrency (real time, 1:1)", ""]
+        lines += markdown_table(STEP_HEADER, step_rows(list(measured))) + [""]
     for label, agreement in agreements:
         lines += [f"### {agreement_title(label, agreement)}", ""]
         lines += markdown_table(AGREEMENT_HEADER, agreement_rows(agreement)) + [""]

@@ -286,8 +286,7 @@ def _gauges(people, actions, bucket, buckets, bucket_s, backlog, ledger, platfor
         "queue_depth": np.rint(backlog).astype(np.int64), "budget_left_fen": ledger.left,
         "paid_fen": np.cumsum(ledger.paid), "fraud_paid_fen": np.cumsum(ledger.fraud_paid),
         "healthy_domains": platform.healthy, "banned_domains": platform.banned,
-        "alarm_level": ledger.level.astype(np.int64),
-        "loop_lag_ms": np.full(buckets, np.nan), "cpu_percent": np.full(buckets, np.nan)})  # no generator
+        "alarm_level": ledger.level.astype(np.int64)})  # no load generator: its gauges are written empty
 
 
 def _summary(scenario, people, gauges, p95, counts, ledger, platform, events, lost_person, bucket_s) -> dict:

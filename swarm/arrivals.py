@@ -53,6 +53,20 @@ class Schedule:
         self._next = max(self._next, end)
         return due
 
+    def take_next(self, count: int) -> list[Arrival]:
+        """The next `count` arrivals, whenever they are due (a step load paces them by
+        concurrency instead); once all were handed out, the window's arrivals come round again
+        (as fresh participants: the identities are new)."""
+        taken = []
+        while len(self.t) and len(taken) < count:
+            if self._next >= len(self.t):
+                self._next = 0
+            end = min(len(self.t), self._next + count - len(taken))
+            taken += [Arrival(float(self.t[i]), PERSONAS[self.persona[i]], self.channels[self.channel[i]])
+                      for i in range(self._next, end)]
+            self._next = end
+        return taken
+
     def next_t(self) -> float | None:
         """When the next arrival is due (campaign seconds), None when every one was handed out."""
         return float(self.t[self._next]) if self._next < len(self.t) else None
@@ -69,7 +83,8 @@ def window_participants(scenario: Scenario, plan: Plan, seed: int) -> tuple[Part
     Invitees are in the mask too (for sizing); the schedule leaves them to the live sharers."""
     people = generate(scenario, seed)
     start = plan.window.start
-    end = plan.campaign_t(plan.duration_s)
+    # a step load paces the window's participants by concurrency: any of the window's may come
+    end = plan.window.start + plan.window.duration if plan.steps else plan.campaign_t(plan.duration_s)
     inside = (people.t >= start) & (people.t < end)
     keep = np.random.default_rng([seed, 1]).random(len(people)) < 1.0 / plan.scale
     return people, inside & keep
@@ -104,7 +119,11 @@ def journey_lengths(scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
 
 def expected_active(scenario: Scenario, plan: Plan, seed: int) -> np.ndarray:
     """Participants expected to be active at once, per wall second of the run (invitees
-    included): each arrival the run plays, active for a journey length drawn for its persona."""
+    included): each arrival the run plays, active for a journey length drawn for its persona;
+    in a step load, each step's number."""
+    if plan.steps:
+        seconds = int(math.ceil(plan.duration_s)) + 1
+        return np.array([plan.steps[plan.step_at(w)] for w in range(seconds)], dtype=float)
     people, mask = window_participants(scenario, plan, seed)
     rows = np.flatnonzero(mask)
     lengths = journey_lengths(scenario, seed)

@@ -32,7 +32,7 @@ from rehearse.swarm.contract import RequestSpec
 from rehearse.swarm.player import NotSent
 from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
-from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine
+from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine, host_cpu_percent
 from rehearse.swarm.safety import check_host
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.volley import Volley
@@ -171,6 +171,9 @@ def _arguments(parser) -> None:
     group.add_argument("--race-at", default="", help="cut a prize pool small this far into the window and "
                        "race its payouts with fresh participants")
     group.add_argument("--racers", type=int, default=0, help="participants in the budget race (default 40)")
+    group.add_argument("--steps", default="", help="a step load: participants active in each step, e.g. "
+                       "1000,2000,4000 (real time, 1:1; the window's participants paced by concurrency)")
+    group.add_argument("--step-duration", default="", help="wall time of each step (default 20s)")
     group.add_argument("--preheat-probe", action="store_true", default=False,
                        help="before the window, a few participants try to take part in the preheat")
     group.add_argument("--allow-remote", action="store_true", default=False,
@@ -281,6 +284,7 @@ def _on_test_start(environment, **_kwargs) -> None:
         _share_arrivals(environment.runner)
     runtime.start()
     environment.rehearse_measure.take()  # start-up is not the first period
+    host_cpu_percent()
     environment.rehearse_lag = gevent.spawn(environment.rehearse_measure.run)
     environment.rehearse_flusher = gevent.spawn(_flush_every_second, runtime)
     if runtime.role in ("local", "worker"):
@@ -368,8 +372,11 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
         lag, cpu = combine([environment.rehearse_measure.take(), *environment.rehearse_loads.values()])
         row = runtime.sample(load["active"], float(requests), requests, failures, arrivals=arrivals,
                              slots=environment.runner.user_count, waiting=load["waiting"],
-                             arrival_lag_ms=load["lag_p95_ms"], loop_lag_ms=lag, cpu_percent=cpu)
+                             arrival_lag_ms=load["lag_p95_ms"], loop_lag_ms=lag, cpu_percent=cpu,
+                             host_cpu_percent=host_cpu_percent())
         runtime.progress(row, total.num_requests, total.num_failures)
+        if runtime.plan.steps:
+            runtime.announce_step()
         if runtime.target_down():
             # End through the shape, the way a run ends normally (a quit from here would race it).
             runtime.stopped_early = True

@@ -41,9 +41,11 @@ from rehearse.swarm.tuning import freeze_start_up, tune_process
 
 # the harness's own measurements: an operation of the target never fills them
 _OWN_GAUGES = frozenset({"t", "active_users", "arrivals", "rps", "slots", "waiting", "arrival_lag_ms",
-                         "loop_lag_ms", "cpu_percent"})
+                         "loop_lag_ms", "cpu_percent", "host_cpu_percent"})
 TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
 MINUTE_S = 60.0
+RAMP_S = 5.0  # a step load reaches each step's number over this many seconds (no herd)
+STEP_SLOT_MARGIN = 1.15  # a step load's slots per participant it keeps playing
 
 
 def default_run_dir(now: datetime | None = None) -> Path:
@@ -68,7 +70,9 @@ def run_facts(settings: SwarmSettings, plan: Plan, host: str) -> dict[str, Any]:
         incidents["racers"] = rehearsal.racers
     if rehearsal.preheat:
         incidents["preheat"] = True
+    steps = {"steps": list(plan.steps), "step_s": plan.step_s} if plan.steps else {}
     return {"host": host, "window": plan.window_name, **({"max_slots": plan.max_slots} if settings.users else {}),
+            **steps,
             "duration_s": round(plan.duration_s, 3), **settings.extra,
             **({"drill": settings.drill} if settings.drill else {}),
             **({"rehearsal": incidents} if incidents else {})}
@@ -97,6 +101,9 @@ class SwarmRuntime:
         self._minutes: dict[int, int] = {}  # campaign minute -> change in participants playing then
         self._workers: dict[str, dict[str, Any]] = {}  # master: the latest figures of each worker
         self.schedule: Schedule | None = None  # the arrivals this process plays (workers: once assigned)
+        self.released = 0  # arrivals handed to the slots (this process)
+        self._share = (0, 1)
+        self._step = -1  # the step load's step announced last (local, master)
         self.expected: Any = None  # local, master: participants expected at once per wall second
         self.sent = 0  # requests this process sent and got an answer to
         seed = self.scenario.seed if settings.seed is None else settings.seed
@@ -162,17 +169,46 @@ class SwarmRuntime:
         if not 0 <= index < count:
             raise ValueError(f"share {index} of {count}")
         self.schedule = schedule_for(self.scenario, self.plan, self.seed, (index, count))
+        self._share = (index, count)
 
     def due_arrivals(self) -> list[Arrival]:
-        """Participants due by now: scheduled arrivals and the invitees live sharers brought."""
+        """Participants due by now: scheduled arrivals (in a step load, as many as keep the
+        step's number playing) and the invitees live sharers brought."""
         now = self.now()
-        due = self.schedule.take_due(now) if self.schedule is not None else []
         invitees = self.player.due_invitees(now)
+        if self.schedule is None:
+            due = []
+        elif self.plan.steps:
+            room = self.step_target() - (self.active + self.released + len(invitees) - self.arrived)
+            due = [replace(a, t=now) for a in self.schedule.take_next(int(room))]
+        else:
+            due = self.schedule.take_due(now)
+        self.released += len(due) + len(invitees)
         return sorted(due + invitees, key=lambda a: a.t) if invitees else due
+
+    def step_target(self) -> float:
+        """Participants this process keeps playing now in a step load: its share of the step's
+        number, reached over the step's first RAMP_S seconds from the previous step's."""
+        plan, elapsed = self.plan, self.elapsed()
+        step = plan.step_at(elapsed)
+        index, count = self._share
+        def share(n: int) -> float:
+            return n // count + (1 if index < n % count else 0)
+        previous = share(plan.steps[step - 1]) if step > 0 else 0.0
+        ramp = min(1.0, (elapsed - step * plan.step_s) / min(RAMP_S, plan.step_s / 2))
+        return previous + (share(plan.steps[step]) - previous) * ramp
+
+    def announce_step(self) -> None:
+        """A step load's `step` event when a new step begins (its number of participants)."""
+        step = self.plan.step_at(self.elapsed())
+        if step is not None and step != self._step:
+            self._step = step
+            self.writer.event(self.now(), "step", json.dumps({"step": step, "active": self.plan.steps[step],
+                                                              "seconds": self.plan.step_s}))
 
     def next_due_in(self) -> float:
         """Wall seconds until the next scheduled arrival (inf when none is left)."""
-        at = self.schedule.next_t() if self.schedule is not None else None
+        at = self.schedule.next_t() if self.schedule is not None and not self.plan.steps else None
         return math.inf if at is None else max(0.0, (at - self.now()) / self.plan.compress)
 
     def begin(self, arrival: Arrival) -> Identity:
@@ -237,7 +273,10 @@ class SwarmRuntime:
         """Locust users (slots) to hold at wall second `wall_s`: the expected concurrency ahead
         with a margin, more when arrivals wait, never fewer than now (a slot is never taken
         away from a participant mid-journey), at most the plan's max_slots."""
-        wanted = slots_wanted(self.expected, wall_s) if self.expected is not None else current
+        if self.plan.steps:  # this step's participants, spawned in its ramp (not in the last step's hold)
+            wanted = math.ceil(self.plan.steps[self.plan.step_at(wall_s)] * STEP_SLOT_MARGIN) + 10
+        else:
+            wanted = slots_wanted(self.expected, wall_s) if self.expected is not None else current
         if waiting:
             wanted = max(wanted, active + waiting + 10)
         return max(1, min(self.plan.max_slots, max(current, wanted)))
@@ -267,6 +306,8 @@ class SwarmRuntime:
             if self.operation("set_clock", t=self.plan.window.start) is None and self._target_clock() == "campaign":
                 self.writer.event(self.now(), "clock_refused", "the target refused set_clock: it keeps its own clock")
             self._record_ledger("ledger_start")
+            if self.plan.steps:
+                self.announce_step()
 
     def elapsed(self) -> float:
         return 0.0 if self.started is None else self.ticker() - self.started

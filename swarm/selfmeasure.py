@@ -95,6 +95,14 @@ class CpuMeter:
         return 100.0 * used / elapsed if elapsed > 0 else math.nan
 
 
+def host_cpu_percent() -> float:
+    """The whole machine's CPU use since the last call, as a percent of all its cores (psutil,
+    which Locust depends on): a loopback target shares these cores with the load generator."""
+    import psutil
+
+    return float(psutil.cpu_percent(interval=None))
+
+
 @dataclass(frozen=True)
 class ProcessLoad:
     """One process's figures of a period, as sent from a worker to the master."""

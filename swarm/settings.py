@@ -18,6 +18,9 @@ MAX_USERS = 50_000
 """Locust users (slots) at most: more than one machine's load processes and a loopback target take."""
 MAX_WALL_S = 86400.0
 """A swarm plays at most a day of wall time."""
+DEFAULT_STEP_S = 20.0
+MIN_STEP_S = 5.0
+MAX_STEPS = 20
 
 
 def parse_scale(text: str | float | None) -> float:
@@ -58,6 +61,8 @@ class SwarmSettings:
     extra: dict = field(default_factory=dict)
     drill: str | None = None  # a drill of the scenario whose incidents the run plays
     rehearsal: RehearsalPlan = RehearsalPlan()  # a live ban (with the prober) and a budget race
+    steps: tuple[int, ...] = ()  # a step load: participants active in each step (real time, 1:1)
+    step_s: float = DEFAULT_STEP_S
 
     def load(self) -> Scenario:
         return load_scenario(self.scenario_path, self.overrides)
@@ -72,6 +77,8 @@ class SwarmSettings:
         if window is None:
             known = ", ".join(sorted(scenario.traffic.windows)) or "none"
             raise UsageError(f"--window {name}: the scenario has no such window (known: {known})")
+        if self.steps:
+            return self._step_plan(scenario, name, window)
         if self.compress is not None and self.compress <= 0:
             raise UsageError(f"--compress {self.compress}: must be above 0")
         if self.compress is None:
@@ -90,6 +97,21 @@ class SwarmSettings:
         return Plan(window_name=name, window=window, compress=compress, scale=self.scale,
                     max_slots=self.users or MAX_USERS, duration_s=duration)
 
+    def _step_plan(self, scenario: Scenario, name: str, window) -> Plan:
+        """A step load: real time and 1:1 (concurrency is measured, never multiplied)."""
+        if any(not 1 <= n <= MAX_USERS for n in self.steps):
+            raise UsageError(f"--steps {','.join(map(str, self.steps))}: each step is 1 to {MAX_USERS:,} "
+                             "participants active at once")
+        if not (math.isfinite(self.step_s) and MIN_STEP_S <= self.step_s <= MAX_WALL_S / len(self.steps)):
+            raise UsageError(f"--step-duration {self.step_s:g}s: from {MIN_STEP_S:g} s, and all steps at most "
+                             f"{MAX_WALL_S:g} s")
+        if self.scale != 1.0 or (self.compress not in (None, 1.0)):
+            raise UsageError("--steps plays the peak at real concurrency: in real time at 1:1, so leave out "
+                             "--scale and --compress")
+        duration = self.step_s * len(self.steps)
+        return Plan(window_name=name, window=window, compress=1.0, scale=1.0,
+                    max_slots=self.users or MAX_USERS, duration_s=duration, steps=self.steps, step_s=self.step_s)
+
     @classmethod
     def from_options(cls, options: Namespace) -> "SwarmSettings":
         """From the arguments the locustfile adds to Locust's command line."""
@@ -106,11 +128,32 @@ class SwarmSettings:
             ops_token=getattr(options, "ops_token", None) or None,
             seed=getattr(options, "rehearse_seed", None),
             drill=getattr(options, "drill", None) or None,
+            steps=parse_steps(getattr(options, "steps", None)),
+            step_s=option_seconds("--step-duration", getattr(options, "step_duration", None)) or DEFAULT_STEP_S,
             rehearsal=RehearsalPlan(ban_at=option_seconds("--ban-at", getattr(options, "ban_at", None)),
                                     race_at=option_seconds("--race-at", getattr(options, "race_at", None)),
                                     racers=getattr(options, "racers", None) or RehearsalPlan.racers,
                                     preheat=bool(getattr(options, "preheat_probe", False))),
         )
+
+
+def peak_steps(target: int, count: int = 4) -> tuple[int, ...]:
+    """The main job's step load up to the peak gate's target: halving down from it, e.g.
+    8000 -> (1000, 2000, 4000, 8000)."""
+    return tuple(sorted({max(1, round(target / 2 ** k)) for k in range(count)}))
+
+
+def parse_steps(text: str | None) -> tuple[int, ...]:
+    """'1000,2000,4000' -> (1000, 2000, 4000): participants active in each step of a step load."""
+    if not text:
+        return ()
+    try:
+        steps = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        raise UsageError(f"--steps {text}: expected whole numbers of participants, e.g. 1000,2000,4000") from None
+    if not 1 <= len(steps) <= MAX_STEPS:
+        raise UsageError(f"--steps {text}: 1 to {MAX_STEPS} steps")
+    return steps
 
 
 def option_seconds(flag: str, text: str | None) -> float | None:

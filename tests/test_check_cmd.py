@@ -57,11 +57,16 @@ def test_ci_runs_the_whole_rehearsal_and_writes_the_job_summary(tmp_path, monkey
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     sets = [a for o in SMALL for a in ("--set", o)]
     with pytest.raises(SystemExit) as exited:
-        main(["ci", "--out", str(tmp_path / "ci"), "--swarm-duration", "8s", "--users", "8", *sets])
+        # the peak phase at a peak this machine carries in seconds: 20 then 40 participants, 1:1
+        main(["ci", "--out", str(tmp_path / "ci"), "--swarm-duration", "8s", "--users", "8", *sets,
+              "--set", "gates.peak.target_active_users=40", "--peak-steps", "20,40", "--peak-step-duration", "8s",
+              # only the rehearsal's own ban: a platform ban late in 8 s has no time left to be verified
+              "--set", "links.ban_rule.max_visits=300000", "--set", "links.ban_rule.max_shares=40000"])
     err = capsys.readouterr().err
-    assert exited.value.code == 0, err[-2000:]  # every required check verified: a live ban and race
+    assert exited.value.code == 0, err[-2000:]  # every required check verified: the peak, a live ban and race
+    assert "Peak: PASS (live): 40 active users against 40" in err
     assert summary.read_text().startswith("## Capacity report: PASS")
-    assert (tmp_path / "ci" / "simulated" / "run.json").exists() and (tmp_path / "ci" / "live" / "run.json").exists()
+    assert all((tmp_path / "ci" / phase / "run.json").exists() for phase in ("simulated", "peak", "live"))
     assert (tmp_path / "ci" / "report" / "junit.xml").exists()
 
 

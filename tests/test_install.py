@@ -87,8 +87,8 @@ def test_the_installed_command_works_beside_same_named_packages(installed, qa_re
 
 def test_rehearse_run_and_plain_locust_work_from_a_qa_repository(installed, qa_repo):
     out = qa_repo / "runs" / "main"
-    done = run([installed / "bin" / "rehearse", "run", "--swarm-duration", "4s", "--users", "6", "--out", out],
-               qa_repo)
+    done = run([installed / "bin" / "rehearse", "run", "--swarm-duration", "4s", "--users", "6", "--out", out,
+                "--peak-steps", "10", "--peak-step-duration", "5s"], qa_repo)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "report" / "report.html").exists() or list(out.rglob("report.html"))
 
@@ -99,7 +99,7 @@ def test_rehearse_run_and_plain_locust_work_from_a_qa_repository(installed, qa_r
         url = re.search(r"http://127\.0\.0\.1:\d+", banner).group(0)
         token = re.search(r"ops token\s+(\S+)", banner).group(1)
         locust = run([installed / "bin" / "python", "-m", "locust", "-f", "locustfile.py", "--headless",
-                      "--host", url, "--rehearse-duration", "3s", "--peak-users", "4",
+                      "--host", url, "--rehearse-duration", "3s", "--max-slots", "40",
                       "--run-dir", qa_repo / "runs" / "locust", "--run-time", "15s", "--ops-token", token], qa_repo)
     finally:
         backend.kill()
