@@ -2,7 +2,8 @@
 same stretch of campaign time, and the check `load.matches_scenario`.
 
 The live run plays one participant in K (scale 1:K) at X campaign seconds per wall second
-(compress). The simulator's figures are scaled to the live run's terms: arrivals and active
+(compress), compared over the whole minutes it played before its first incident (a ban, a
+budget race and a drill's incidents change the load on purpose). The simulator's figures are scaled to the live run's terms: arrivals and active
 users divided by K, requests/s multiplied by X / K. Both sides are counted the same way, from
 the rows each engine wrote, over the whole minutes (the simulator's buckets) the live run played:
 
@@ -15,8 +16,11 @@ the rows each engine wrote, over the whole minutes (the simulator's buckets) the
 A figure agrees when it is within the scenario's tolerance (`gates.load.tolerance`) of the
 simulator's, or within the noise of its count where counts are small: 3 standard deviations of
 a Poisson count for arrivals and active users; for requests, of a compound Poisson sum (the
-participants arrive at random, each sending its own number n of requests: variance sum(n^2)),
-so a few fraud scripts sending hundreds of requests each get the wide band they need. A disagreement means the live load is not the
+participants arrive at random, each sending its own number n of requests: variance
+E[count] x E[n^2] / E[n], the dispersion measured live, the count expected by the simulator),
+so a few fraud scripts sending hundreds of requests each get the wide band they need; invitees
+arrive in families (a sharer's friends), so their figures' variance is multiplied by the mean
+family size (shares x invitees per share). A disagreement means the live load is not the
 scenario's: a defect of the harness, or of the target (slow answers stretch sessions).
 """
 
@@ -38,6 +42,7 @@ from rehearse.scenarios import Scenario
 MINUTE_S = 60.0
 NOISE_SIGMAS = 3.0
 CHECK = "live load matches the scenario's"
+INVITED = ("invitee", "visit_link")  # the figures only invitees make (the persona, and the link visit)
 
 
 @dataclass(frozen=True)
@@ -87,10 +92,17 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
     if window is None or not isinstance(played, (int, float)):
         return Agreement((), (0.0, 0.0), scale, compress, "the live run does not say which window it played")
     start = window.start
+    # the run's own incidents (a ban, a budget race, a drill's) change its load on purpose: the
+    # scenario's load is compared up to the first of them
+    incidents = live.events[(live.events["kind"] == "incident") & (live.events["t"] >= start)]["t"]
+    until = min(start + played * compress, window.start + window.duration,
+                float(incidents.min()) if len(incidents) else math.inf)
     first = math.ceil(start / MINUTE_S)
-    last = math.floor(min(start + played * compress, window.start + window.duration) / MINUTE_S)
+    last = math.floor(until / MINUTE_S)
     if last <= first:
         return Agreement((), (start, start), scale, compress,
+                         f"the live run played less than a whole minute of campaign time ({until - start:,.0f} s) "
+                         "before its first incident" if len(incidents) else
                          f"the live run played less than a whole minute of campaign time ({played * compress:,.0f} s)")
     lo, hi = first * MINUTE_S, last * MINUTE_S
     if lo > 0 and _active_before(simulated, lo):
@@ -108,7 +120,13 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
     tolerance = scenario.gates.load.tolerance
     figures: list[Figure] = []
 
+    # invitees arrive in families (a sharer's friends): their counts vary by the family's size too
+    sharer = scenario.personas.sharer
+    family = max(1.0, sharer.shares_mean * sharer.invitees_per_share_mean)
+
     def add(group: str, name: str, live_value: float, sim_value: float, sigma: float) -> None:
+        if name in INVITED:
+            sigma *= math.sqrt(family)
         figures.append(Figure(group, name, live_value, sim_value, max(tolerance * sim_value, NOISE_SIGMAS * sigma)))
 
     # arrivals per persona (the simulator's: its participants arriving in those minutes)
@@ -131,12 +149,16 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
         live_counts = rows.groupby(column).size()
         sim_counts = weights.groupby(sim[column]).sum()
         # participants arrive at random, each sending n requests: the total's variance is sum(n^2)
-        per_user = rows.groupby([column, "user_id"]).size()
-        spread = (per_user.astype(float) ** 2).groupby(level=0).sum() ** 0.5
+        # (sum(n^2) / sum(n), the requests per participant a random request's sender made, measured
+        # live; times the expected count under the scenario: a band that does not shrink when the
+        # live run happens to be short)
+        per_user = rows.groupby([column, "user_id"]).size().astype(float)
+        dispersion = (per_user ** 2).groupby(level=0).sum() / per_user.groupby(level=0).sum()
         for name in sorted(set(live_counts.index) | set(sim_counts.index)):
             # the simulator's count at 1:1 over those minutes is K times the live run's expected count
-            add(group, name, float(live_counts.get(name, 0)) / wall_s, float(sim_counts.get(name, 0)) / scale / wall_s,
-                float(spread.get(name, 0.0)) / wall_s)
+            expected = float(sim_counts.get(name, 0)) / scale
+            sigma = math.sqrt(expected * float(dispersion.get(name, 1.0)))
+            add(group, name, float(live_counts.get(name, 0)) / wall_s, expected / wall_s, sigma / wall_s)
     return Agreement(tuple(figures), (lo, hi), scale, compress)
 
 

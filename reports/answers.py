@@ -53,6 +53,8 @@ def _answer(risk: str, label: str, verdicts: list[Verdict], source: str) -> Answ
         rate = next((v for v in verdicts if v.slug == "error_rate" and v.status == "pass"), None)
         parts = [(f"{active.figure:,.0f} active users against {active.limit:,.0f}" if active and active.status == "pass"
                   else _first(active) if active else "no active users measured")]
+        if active is not None and active.status == "pass" and _first(active).startswith("knee"):
+            parts[0] += f" ({_first(active)})"  # a step load: the knee and its requests/s
         if len(slow) == 1 and slow[0].figure is None:  # a step load: one verdict for every step
             parts += [f"p95 {_first(slow[0])}"]
         else:

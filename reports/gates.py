@@ -10,6 +10,8 @@ The payout gate lives in `payout_gate` (the harness's own ledger).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -173,9 +175,12 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
                         f"{len(later)} links issued on it after the ban, then {len(after)} on other domains")
         if len(after) < needed:
             open_s = (_run_end(run) - ban_t) * scale
-            return judged("failover", name, None, limit, "s", None, banned + [seen, Evidence(
+            verdict = judged("failover", name, None, limit, "s", None, banned + [seen, Evidence(
                 None, f"only {len(after)} links issued after that ({needed} needed to show it out of rotation), "
-                      f"{open_s:,.0f} s of the run left after the ban")], slug)
+                      f"{open_s:,.0f} s of the run left after the ban"
+                      + (f": less than the {limit:,.0f} s the target may take" if open_s < limit else ""))], slug)
+            # the run ended within the promise: this ban could not be judged, whatever the target did
+            return replace(verdict, out_of_time=open_s < limit)
         return judged("failover", name, seconds, limit, "s", True, banned + [seen], slug)
     failovers = run.events[run.events["kind"] == "failover"]
     moved = failovers[failovers["detail"].str.startswith(domain) & (failovers["t"] >= ban_t)]

@@ -5,12 +5,14 @@ A step load (`rehearse swarm --steps`, the main job's peak phase) keeps N of the
 participants playing in each step, in real time at 1:1, and marks each step with a `step` event.
 Each step is judged on its hold (after its ramp) from the harness's own rows and gauges:
 
-- **limited**: the load generator, not the target, set the pace: for a quarter of the hold's
-  seconds or more, its event loop ran late by more than a tenth of the tightest p95 SLO, a load
-  process or the whole machine was at 90 % CPU or more (a loopback target shares the machine
-  with the generator), or participants started late for want of a free slot; or fewer than
-  90 % of the step's participants were playing. Neither a pass nor a fail
-  of the target: "add workers, or a machine for the load".
+- **limited**: the load generator, not the target, set the pace. The load was not delivered:
+  for a quarter of the hold's seconds or more, the generator's event loop ran late by more than
+  a tenth of the personas' shortest median think time (the pacing it asked for), or
+  participants started that late for want of a slot; or fewer than 90 % of the step's
+  participants were playing. Or the step broke while the generator's lag reached a tenth of the
+  tightest p95 SLO (the latency measured may be its own) or a load process or the machine (which
+  a loopback target shares) was at 90 % CPU: the break is not the target's to own. Neither a
+  pass nor a fail of the target: "add workers, or a machine for the load".
 - **broke**: p95 of an action over its SLO, or the error rate over its limit.
 - **held**: the SLOs held at that concurrency.
 
@@ -34,7 +36,7 @@ from rehearse.scenarios import Scenario
 SETTLE_S = 7.0  # a step's ramp (5 s) and a little more: the hold is judged after it
 CPU_LIMIT = 90.0  # percent: a load process, or the machine, this busy limits the step
 PLAYING_SHARE = 0.9  # fewer of the step's participants playing than this: the step was not reached
-LAG_SHARE_OF_SLO = 0.1  # the generator may add at most a tenth of the tightest p95 SLO
+LAG_SHARE = 0.1  # the generator's lag may reach a tenth of the think times, or of the tightest SLO
 SUSTAINED_SHARE = 0.25  # a gauge over its limit for this share of a hold's seconds limits the step
 
 
@@ -65,7 +67,9 @@ def steps_of(run: Run, scenario: Scenario) -> list[Step] | None:
     if not run.info.extra.get("steps") or marks.empty:
         return None
     gate = scenario.gates.peak
-    lag_limit = LAG_SHARE_OF_SLO * 1000 * min(gate.p95.values())
+    personas = scenario.personas
+    pacing = min(p.think_time.median for p in (personas.normal, personas.sharer, personas.preheat_browser))
+    limits = (LAG_SHARE * 1000 * pacing, LAG_SHARE * 1000 * min(gate.p95.values()))
     q = run.requests[(run.requests["error"] != UNANSWERED) & ~run.requests["persona"].isin(HARNESS_PERSONAS)]
     starts = [(float(r.t), json.loads(r.detail)) for r in marks.itertuples()]
     run_end = float(max(run.requests["t"].max() if len(run.requests) else 0.0, run.gauges["t"].max()
@@ -74,12 +78,12 @@ def steps_of(run: Run, scenario: Scenario) -> list[Step] | None:
     for k, (t0, mark) in enumerate(starts):
         t1 = starts[k + 1][0] if k + 1 < len(starts) else min(run_end, t0 + float(mark.get("seconds", 0)))
         hold = (t0 + min(SETTLE_S, (t1 - t0) / 2), t1)
-        steps.append(_step(int(mark["step"]), int(mark["active"]), hold, q, run.gauges, gate, lag_limit))
+        steps.append(_step(int(mark["step"]), int(mark["active"]), hold, q, run.gauges, gate, limits))
     return steps
 
 
 def _step(index: int, target: int, hold: tuple[float, float], q: pd.DataFrame, gauges: pd.DataFrame,
-          gate, lag_limit: float) -> Step:
+          gate, lag_limits: tuple[float, float]) -> Step:
     lo, hi = hold
     rows = q[(q["t"] >= lo) & (q["t"] < hi)]
     g = gauges[(gauges["t"] >= lo) & (gauges["t"] < hi)]
@@ -99,12 +103,20 @@ def _step(index: int, target: int, hold: tuple[float, float], q: pd.DataFrame, g
     active = float(g["active_users"].astype(float).mean()) if len(g) else 0.0
     return Step(index=index, target=target, start=lo, end=hi, active=active, rps=len(rows) / seconds,
                 requests=len(rows), p95_ms=p95, error_rate=error_rate, breaches=tuple(breaches),
-                limits=tuple(_limits(g, target, active, lag_limit)))
+                limits=tuple(_limits(g, target, active, lag_limits, bool(breaches))))
 
 
-def _limits(g: pd.DataFrame, target: int, active: float, lag_limit: float) -> list[str]:
-    """Why the load generator, not the target, set this step's pace (nothing if it kept up)."""
+def _limits(g: pd.DataFrame, target: int, active: float, lag_limits: tuple[float, float], broke: bool) -> list[str]:
+    """Why the load generator, not the target, set this step's pace (nothing if it kept up).
+
+    The load was not delivered when the generator's loop ran late against the think times it
+    asked for (`lag_limits[0]`: a tenth of the personas' shortest median think time), when
+    participants started late for want of a slot, or when too few were playing. A step that
+    broke is not the target's to own either when the generator's lag was a tenth of the tightest
+    SLO or more (`lag_limits[1]`: it may be the latency measured), or a load process or the
+    machine (which a loopback target shares) was at 90 % CPU: a step held under those held."""
     why = []
+    pacing_limit, slo_limit = lag_limits
 
     def sustained(column: str) -> float | None:
         """The level the gauge held for a quarter of the hold's seconds (a one-second spike,
@@ -117,14 +129,15 @@ def _limits(g: pd.DataFrame, target: int, active: float, lag_limit: float) -> li
     if active < PLAYING_SHARE * target:
         why.append(f"only {active:,.0f} of {target:,} participants playing")
     lag = sustained("loop_lag_ms")
-    if lag is not None and lag > lag_limit:
-        why.append(f"the generator's event loop ran {lag:,.0f} ms late (limit {lag_limit:,.0f} ms)")
+    if lag is not None and (lag > pacing_limit or (broke and lag > slo_limit)):
+        limit = pacing_limit if lag > pacing_limit else slo_limit
+        why.append(f"the generator's event loop ran {lag:,.0f} ms late (limit {limit:,.0f} ms)")
     for column, what in (("cpu_percent", "a load process"), ("host_cpu_percent", "the load generator's machine")):
         cpu = sustained(column)
-        if cpu is not None and cpu >= CPU_LIMIT:
+        if broke and cpu is not None and cpu >= CPU_LIMIT:
             why.append(f"{what} at {cpu:,.0f}% CPU")
     start_lag = sustained("arrival_lag_ms")
-    if start_lag is not None and start_lag > lag_limit:
+    if start_lag is not None and start_lag > pacing_limit:
         why.append(f"participants started {start_lag:,.0f} ms late (no free slot)")
     return why
 
@@ -152,8 +165,10 @@ def step_verdicts(steps: list[Step], scenario: Scenario) -> list[Verdict]:
                                + (f" ({'; '.join(s.limits or s.breaches)})" if s.status != "held" else ""))
              for s in steps]
     if reached >= target:
-        active = judged("peak", "active users served", float(reached), float(target), "users", True, table,
-                        "active_users")
+        summary = Evidence(knee.start, f"knee at {knee.target:,} participants playing ({knee.rps:,.0f} req/s), "
+                                       f"every step held up to it")
+        active = judged("peak", "active users served", float(reached), float(target), "users", True,
+                        [summary] + table, "active_users")
     elif stop is not None and stop.status == "broke":
         active = judged("peak", "active users served", float(reached), float(target), "users", False,
                         [Evidence(stop.start, f"the target broke at {stop.target:,} participants: "

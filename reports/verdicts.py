@@ -39,6 +39,7 @@ class Verdict:
     slug: str = ""  # the check's short name within its gate (`gates.required`, drills' steady state)
     run: str = ""  # the label of the run it judged ("simulated", "live", a folder)
     engine: str = ""  # the engine of that run ("simulator", "swarm", ...)
+    out_of_time: bool = False  # not verified because the run ended too soon after the event (a late ban)
 
     @property
     def key(self) -> str:
@@ -110,13 +111,15 @@ class Tally:
 
 def missing_evidence(verdicts: Sequence[Verdict], required: Sequence[str]) -> list[Verdict]:
     """The required checks one run against the target did not verify: every verdict of a required
-    key must be judged (pass or fail) in the run (one ban verified does not verify another); a
-    key the run did not judge at all counts too. `required` holds gate names (every check of the gate) and `gate.slug` keys."""
+    key must be judged (pass or fail) in the run (one ban verified does not verify another), but
+    for an event the run ended too soon after to judge (a ban within the failover promise of its
+    end: `out_of_time`); a key the run did not judge at all counts too. `required` holds gate names (every check of the gate) and `gate.slug` keys."""
     missing = {}
     for v in verdicts:  # every verdict of a required key must be judged (each ban, each action)
-        if v.status == "unverified" and requires(v.key, required):
+        if v.status == "unverified" and not v.out_of_time and requires(v.key, required):
             missing.setdefault(v.key, v)
-    seen = {v.key for v in verdicts}
+    # a key judged only by verdicts the run ran out of time for is not verified either
+    seen = {v.key for v in verdicts if not v.out_of_time}
     for key in required:
         if "." in key and key not in seen:
             gate, slug = key.split(".", 1)

@@ -158,7 +158,8 @@ def _arguments(parser) -> None:
     group.add_argument("--window", default="", help="traffic window to play (default: the peak gate's)")
     group.add_argument("--max-slots", type=int, default=0,
                        help="Locust users (slots) at most (default: as many as the arrivals need)")
-    group.add_argument("--scale", default="1:100", help="1:K, the run plays one participant in K")
+    group.add_argument("--scale", default="", help="1:K, the run plays one participant in K "
+                       "(default 1:100; 1:1 with --steps)")
     group.add_argument("--compress", type=float, default=0.0, help="campaign seconds per wall second")
     group.add_argument("--rehearse-duration", default="", help="wall time to play the window in")
     group.add_argument("--run-dir", default="", help="where observations go (default: runs/swarm-TIME)")

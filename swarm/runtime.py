@@ -192,11 +192,10 @@ class SwarmRuntime:
         plan, elapsed = self.plan, self.elapsed()
         step = plan.step_at(elapsed)
         index, count = self._share
-        def share(n: int) -> float:
-            return n // count + (1 if index < n % count else 0)
-        previous = share(plan.steps[step - 1]) if step > 0 else 0.0
+        mine = [n // count + (1 if index < n % count else 0) for n in plan.steps]  # this process's share
+        previous = mine[step - 1] if step > 0 else 0
         ramp = min(1.0, (elapsed - step * plan.step_s) / min(RAMP_S, plan.step_s / 2))
-        return previous + (share(plan.steps[step]) - previous) * ramp
+        return previous + (mine[step] - previous) * ramp
 
     def announce_step(self) -> None:
         """A step load's `step` event when a new step begins (its number of participants)."""

@@ -121,7 +121,8 @@ class SwarmSettings:
             overrides=tuple(getattr(options, "set", None) or ()),
             window=getattr(options, "window", None) or None,
             users=getattr(options, "max_slots", None) or None,
-            scale=parse_scale(getattr(options, "scale", None)),
+            scale=parse_scale(getattr(options, "scale", None)) if getattr(options, "scale", None)
+            else (1.0 if getattr(options, "steps", None) else DEFAULT_SCALE),
             compress=getattr(options, "compress", None) or None,
             duration_s=parse_duration(duration) if duration else None,
             run_dir=Path(options.run_dir) if getattr(options, "run_dir", None) else None,

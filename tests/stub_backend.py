@@ -1,23 +1,29 @@
 """A tiny campaign backend written here, not the reference one: the bundled contract's paths, every
-step allowed (with `tasks`, an envelope only once its institution's tasks are done), envelopes and the grand draw paid once per participant (or, with `pays_every_copy`,
+step allowed (with `tasks`, an envelope only once its institution's tasks are done; with
+`capacity`, slow once more participants than that are about), envelopes and the grand draw paid once per participant (or, with `pays_every_copy`,
 every request: a retried attempt is paid twice), and books that may under-record what was paid
 (`records_share`). It exists to show the payout gate judges from the harness's own rows."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 DOMAIN = "hb1.yearend-wealth.example"
+SESSION_S = 15.0  # a participant counts as about for this long after its last request (think times)
 
 
 @dataclass
@@ -28,6 +34,21 @@ class Books:
     claimed: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     tasks: dict[str, int] | None = None  # institution -> tasks that unlock its envelope (None: none)
+    capacity: int | None = None  # participants at once (seen in the last SESSION_S) it serves fast
+    slow_s: float = 1.5  # how long each answer takes beyond that capacity
+    seen: dict[str, float] = field(default_factory=dict)
+
+    def over_capacity(self, who: str) -> bool:
+        """Whether more participants than `capacity` are about now (this one included)."""
+        if self.capacity is None:
+            return False
+        now = time.monotonic()
+        with self.lock:
+            if who:
+                self.seen[who] = now
+            for key in [k for k, at in self.seen.items() if now - at > SESSION_S]:
+                del self.seen[key]
+            return len(self.seen) > self.capacity
     done: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def task(self, who: str, institution: str, task: str) -> None:
@@ -85,7 +106,12 @@ def create_app(books: Books) -> Starlette:
     async def ledger(request: Request) -> JSONResponse:
         return JSONResponse(books.ledger())
 
-    return Starlette(routes=[
+    async def capacity(request: Request, call_next):
+        if books.over_capacity(who(request)):
+            await asyncio.sleep(books.slow_s)
+        return await call_next(request)
+
+    return Starlette(middleware=[Middleware(BaseHTTPMiddleware, dispatch=capacity)], routes=[
         Route("/api/campaign", ok), Route("/api/rules", ok), Route("/s/{code}", ok),
         Route("/api/login", login, methods=["POST"]),
         Route("/api/institutions/{institution}/tasks/{task}", task, methods=["POST"]),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,8 @@ from rehearse.reference_backend.app import Backend
 from rehearse.reference_backend.clock import ManualClock
 from rehearse.reference_backend.server import running_backend
 from rehearse.scenarios import load_scenario
+from rehearse.swarm.arrivals import schedule_for
+from rehearse.swarm.settings import SwarmSettings
 
 # live runs (a backend and a load generator on the 2 cores) go one at a time: see pyproject
 pytestmark = pytest.mark.xdist_group("live")
@@ -92,6 +96,49 @@ def test_workers_merge_into_one_run_folder(tmp_path):
     answered = ~q["error"].isin(["link_banned", "unanswered"])  # refused by the platform, or cut off by the stop
     assert int(answered.sum()) == sum(sent)
     assert not list(out.glob("parts/*"))
+    # the workers split the window's arrivals: together they played the run's schedule once
+    scenario = load_scenario()
+    expected = len(schedule_for(scenario, SwarmSettings(duration_s=6.0).plan(scenario), scenario.seed))
+    started = q[q["persona"] != "invitee"].groupby("user_id")["t"].min()
+    assert 0.8 * expected <= len(started) <= 1.05 * expected, (len(started), expected)
+
+
+def test_a_cluster_with_a_run_folder_per_host_reads_as_one_run_once_the_parts_are_copied(tmp_path, scenario):
+    """The README's cluster recipe on one machine: a master and two workers as if on three hosts,
+    each with its own run folder; the workers' part files copied into the master's folder."""
+    backend = Backend(scenario, tmp_path / "b.sqlite3", clock=ManualClock(0.0))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with running_backend(backend) as live:
+        common = ["-f", "locustfile.py", "--host", live.url, "--steps", "20", "--step-duration", "8s"]
+        env = {**os.environ, "REHEARSE_OPS_TOKEN": backend.ops_token}
+        master = subprocess.Popen([sys.executable, "-m", "locust", *common, "--master", "--headless",
+                                   "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
+                                   "--master-bind-port", str(port), "--run-dir", str(tmp_path / "master"),
+                                   "--run-time", "30s"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        workers = [subprocess.Popen([sys.executable, "-m", "locust", *common, "--worker", "--master-host",
+                                     "127.0.0.1", "--master-port", str(port), "--run-dir", str(tmp_path / f"w{n}")],
+                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for n in range(2)]
+        try:
+            _, err = master.communicate(timeout=BOUND_S)
+            for worker in workers:
+                worker.wait(timeout=BOUND_S)
+        finally:
+            for proc in (master, *workers):
+                if proc.poll() is None:
+                    proc.kill()
+    assert master.returncode == 0, err[-2000:]
+    for n in range(2):
+        for part in (tmp_path / f"w{n}" / "parts").glob("*"):
+            shutil.copy(part, tmp_path / "master" / "parts" / part.name)
+    run = load_run(tmp_path / "master")
+    assert run.info.status == "finished"
+    workers_seen = {key.split("/")[0] for key in run.requests["user_id"]}
+    assert len(workers_seen) == 2  # rows of both workers, keys apart
+    assert run.gauges["active_users"].max() >= 18  # the master counted both workers' participants
 
 
 def test_plain_locust_headless_works_too(tmp_path, scenario):

@@ -1,0 +1,23 @@
+"""The swarm's locustfile with a starved load generator: a greenlet that holds the event loop for
+600 ms of every 700 (as a load process on a saturated core would). Only for tests/test_peak_live.py."""
+
+import time
+
+import gevent
+from locust import events
+
+from rehearse.swarm.locustfile import *  # noqa: F401,F403  (the swarm's classes and listeners)
+
+HOLD_S, PAUSE_S = 0.6, 0.1
+
+
+@events.test_start.add_listener
+def _starve(environment, **_kwargs) -> None:
+    def hog() -> None:
+        while True:
+            end = time.perf_counter() + HOLD_S
+            while time.perf_counter() < end:  # busy: no other greenlet runs meanwhile
+                pass
+            gevent.sleep(PAUSE_S)
+
+    environment.rehearse_hog = gevent.spawn(hog)
