@@ -215,6 +215,24 @@ def test_every_ban_must_be_verified_for_a_required_check(scenario):
     banned, other = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
     rows = [request(200.0 + i, "share", user=f"s-{i}", domain="hb3.yearend-wealth.example") for i in range(60)]
     two = [(100.0, "ban", f"{banned}: x"), (259.0, "ban", f"{other}: y")]  # the second: too few links after it
-    verdicts = failover_gate(make_run(rows, events=two), scenario)
+    # the run went on for 10 minutes after the second ban: time enough, but too few links
+    verdicts = failover_gate(make_run(rows, gauges=[{"t": 900.0}], events=two), scenario)
     assert sorted(v.status for v in verdicts if v.slug == "links_off") == ["pass", "unverified"]
     assert [v.key for v in missing_evidence(verdicts, ["failover.links_off"])] == ["failover.links_off"]
+
+
+def test_a_ban_the_run_ended_within_the_promise_of_is_not_verified_but_not_missing(scenario):
+    """A ban 40 s before the run's end (the target may take 300 s): nothing could judge it, so it
+    is not verified, yet it is no evidence the run failed to gather; another ban verified stands."""
+    from rehearse.reports.verdicts import missing_evidence
+
+    banned, late = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
+    rows = [request(200.0 + i, "share", user=f"s-{i}", domain="hb3.yearend-wealth.example") for i in range(60)]
+    verdicts = failover_gate(make_run(rows, events=[(100.0, "ban", f"{banned}: x"), (259.0, "ban", f"{late}: y")]),
+                             scenario)
+    late_one = next(v for v in verdicts if v.check == f"links off {late}")
+    assert late_one.status == "unverified" and late_one.out_of_time
+    assert "less than the 300 s the target may take" in late_one.evidence[-1].detail
+    assert missing_evidence(verdicts, ["failover.links_off"]) == []
+    only_late = failover_gate(make_run(rows, events=[(259.0, "ban", f"{late}: y")]), scenario)
+    assert [v.key for v in missing_evidence(only_late, ["failover.links_off"])] == ["failover.links_off"]
