@@ -13,7 +13,7 @@ from rehearse.reports.answers import three_answers
 from rehearse.reports.steps import STEP_HEADER, Step, step_rows
 from rehearse.reports.compare import Delta, compare
 from rehearse.reports.figures import key_figures
-from rehearse.reports.plots import all_plots
+from rehearse.reports.plots import all_plots, steps_plot
 from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
 from rehearse.reports.verdicts import Tally, Verdict, tally
 
@@ -47,7 +47,8 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
              "<h2>Plots</h2>", _plots(runs)]
     for label, measured in steps:
         rows = [("regressed" if s.status == "broke" else "", cells) for s, cells in zip(measured, step_rows(list(measured)))]
-        parts += [f"<h2>{escape(label)}: the peak at real concurrency (real time, 1:1)</h2>", _table(STEP_HEADER, rows)]
+        parts += [f"<h2>{escape(label)}: the peak at real concurrency (real time, 1:1)</h2>", _table(STEP_HEADER, rows),
+                  _image("latency and throughput per step", steps_plot(list(measured)))]
     for label, agreement in agreements:
         rows = [("" if f.agrees else "regressed", cells) for f, cells in zip(agreement.figures, agreement_rows(agreement))]
         parts += [f"<h2>{escape(agreement_title(label, agreement))}</h2>", _table(AGREEMENT_HEADER, rows)]

@@ -7,7 +7,7 @@ backend is chosen and no pyplot state is left behind. Time runs in hours since l
 from __future__ import annotations
 
 import io
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from matplotlib.ticker import StrMethodFormatter
 from rehearse.observations import Run
 from rehearse.reports.figures import FRAUD
 from rehearse.reports.load import load_curve
+from rehearse.reports.steps import Step
 
 SIZE = (7.0, 3.0)  # inches
 DPI = 100
@@ -130,6 +131,27 @@ def funnel(run: Run) -> bytes | None:
         ax.bar(np.arange(len(channels)) + k * width, counts[:, k], width, label=step)
     ax.set_xticks(np.arange(len(channels)) + 0.4 - width / 2, channels, fontsize=7, rotation=15)
     ax.set_ylabel("participants")
+    return _png(fig)
+
+
+def steps_plot(steps: Sequence[Step]) -> bytes | None:
+    """A step load: the worst p95 and the requests/s at each step's participants, each step
+    marked held, broke or limited by the load generator."""
+    if not steps:
+        return None
+    fig, ax = _figure("The peak at real concurrency: latency and throughput per step")
+    x = [s.target for s in steps]
+    worst = [max(s.p95_ms.values(), default=np.nan) for s in steps]
+    ax.plot(x, worst, color="tab:orange", label="worst p95 (ms)")
+    for status, colour in (("held", "tab:green"), ("broke", "tab:red"), ("limited", "tab:gray")):
+        mine = [i for i, s in enumerate(steps) if s.status == status]
+        if mine:
+            ax.scatter([x[i] for i in mine], [worst[i] for i in mine], s=40, color=colour, label=status, zorder=3)
+    ax.set_xlabel("participants playing")
+    ax.set_ylabel("ms")
+    right = ax.twinx()
+    right.plot(x, [s.rps for s in steps], color="tab:blue", linestyle="--", label="requests/s")
+    right.set_ylabel("requests per second")
     return _png(fig)
 
 

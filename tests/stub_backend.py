@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 DOMAIN = "hb1.yearend-wealth.example"
-SESSION_S = 15.0  # a participant counts as about for this long after its last request (think times)
+SESSION_S = 30.0  # a participant counts as about for this long after its last request (think times)
 
 
 @dataclass
