@@ -18,6 +18,7 @@ Needs nginx (`apt-get install nginx-light`) and taskset.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pandas as pd
@@ -37,10 +39,11 @@ BODY = {"token": "t0k", "user_id": 1, "invite_code": "c0de", "sign": "s1gn", "am
 
 NGINX_CONF = """
 worker_processes 1;
+worker_rlimit_nofile 20000;
 daemon off;
 pid {work}/nginx.pid;
 error_log {work}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 16384; }}  # a keep-alive connection per user, 8,000 users and more
 http {{
   access_log off;
   client_body_temp_path {work}/body;
@@ -128,21 +131,18 @@ def locust(argv: list[str], seconds: int) -> None:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are shown")
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--port", type=int, default=8791)
-    args = parser.parse_args()
+def check_tools() -> None:
+    """Stop with what to install when nginx or taskset is missing."""
     for tool in ("nginx", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"benchmark: {tool} is not installed; apt-get install {'nginx-light' if tool == 'nginx' else tool}")
-    work = Path(tempfile.mkdtemp(prefix="rehearse-swarm-bench-"))
-    (work / "nginx.conf").write_text(NGINX_CONF.format(work=work, port=args.port, body=json.dumps(BODY)))
-    (work / "requests.json").write_text(json.dumps(persona_requests(20_000)))
-    (work / "plain.py").write_text(PLAIN.format(requests=str(work / "requests.json")))
-    url = f"http://127.0.0.1:{args.port}"
+
+
+@contextlib.contextmanager
+def nginx(work: Path, port: int) -> Iterator[str]:
+    """nginx on core 0, on loopback, answering every path with BODY; yields its URL once it answers."""
+    (work / "nginx.conf").write_text(NGINX_CONF.format(work=work, port=port, body=json.dumps(BODY)))
+    url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", str(work / "nginx.conf"), "-p", str(work)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -152,33 +152,55 @@ def main() -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.05)
-        print(f"nginx on core 0, one Locust process on core 1, {args.users} users, {args.seconds} s each")
-        sets = [arg for override in FAST_PERSONAS for arg in ("--set", override)]
-        figures: dict[str, list[float]] = {"PlainGet": [], "PlainSameRequests": [], "persona": []}
-        for round_no in range(args.rounds):  # alternate, so drift on a shared machine hits all alike
-            for name in ("PlainGet", "PlainSameRequests"):
-                csv = work / f"{name}-{round_no}"
-                locust(["-f", str(work / "plain.py"), "--host", url, "-u", str(args.users), "-r",
-                        str(args.users), "--run-time", f"{args.seconds}s", "--csv", str(csv), name], args.seconds)
-                figures[name].append(rps(csv)[0])
-            csv = work / f"persona-{round_no}"
-            locust(["-f", "locustfile.py", "--host", url, "--window", "bench", "--steps", str(args.users),
-                    "--step-duration", f"{args.seconds}s", *sets,
-                    "--run-dir", str(work / f"run-{round_no}"), "--csv", str(csv)], args.seconds)
-            figures["persona"].append(rps(csv)[0])
-        get, same, persona = (statistics.median(figures[k]) for k in ("PlainGet", "PlainSameRequests", "persona"))
-        ratios = [p / s for p, s in zip(figures["persona"], figures["PlainSameRequests"])]
-        ratio = statistics.median(ratios)
-        print(f"  plain, bare GET           {get:9,.0f} req/s  (median of {args.rounds})")
-        print(f"  plain, same requests      {same:9,.0f} req/s")
-        print(f"  persona users             {persona:9,.0f} req/s  (observed and recorded)")
-        print(f"  ratio to same requests    {ratio:9.2f}   per round: {', '.join(f'{r:.2f}' for r in ratios)}"
-              f"   (target >= 0.90: {'met' if ratio >= 0.90 else 'NOT met'})")
-        print(f"  ratio to bare GET         {persona / get:9.2f}")
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are shown")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--port", type=int, default=8791)
+    args = parser.parse_args()
+    check_tools()
+    work = Path(tempfile.mkdtemp(prefix="rehearse-swarm-bench-"))
+    (work / "requests.json").write_text(json.dumps(persona_requests(20_000)))
+    (work / "plain.py").write_text(PLAIN.format(requests=str(work / "requests.json")))
+    try:
+        with nginx(work, args.port) as url:
+            _rounds(args, work, url)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _rounds(args: argparse.Namespace, work: Path, url: str) -> None:
+    """Alternating rounds of the plain classes and the personas; prints the medians."""
+    print(f"nginx on core 0, one Locust process on core 1, {args.users} users, {args.seconds} s each")
+    sets = [arg for override in FAST_PERSONAS for arg in ("--set", override)]
+    figures: dict[str, list[float]] = {"PlainGet": [], "PlainSameRequests": [], "persona": []}
+    for round_no in range(args.rounds):  # alternate, so drift on a shared machine hits all alike
+        for name in ("PlainGet", "PlainSameRequests"):
+            csv = work / f"{name}-{round_no}"
+            locust(["-f", str(work / "plain.py"), "--host", url, "-u", str(args.users), "-r",
+                    str(args.users), "--run-time", f"{args.seconds}s", "--csv", str(csv), name], args.seconds)
+            figures[name].append(rps(csv)[0])
+        csv = work / f"persona-{round_no}"
+        locust(["-f", "locustfile.py", "--host", url, "--window", "bench", "--steps", str(args.users),
+                "--step-duration", f"{args.seconds}s", *sets,
+                "--run-dir", str(work / f"run-{round_no}"), "--csv", str(csv)], args.seconds)
+        figures["persona"].append(rps(csv)[0])
+    get, same, persona = (statistics.median(figures[k]) for k in ("PlainGet", "PlainSameRequests", "persona"))
+    ratios = [p / s for p, s in zip(figures["persona"], figures["PlainSameRequests"])]
+    ratio = statistics.median(ratios)
+    print(f"  plain, bare GET           {get:9,.0f} req/s  (median of {args.rounds})")
+    print(f"  plain, same requests      {same:9,.0f} req/s")
+    print(f"  persona users             {persona:9,.0f} req/s  (observed and recorded)")
+    print(f"  ratio to same requests    {ratio:9.2f}   per round: {', '.join(f'{r:.2f}' for r in ratios)}"
+          f"   (target >= 0.90: {'met' if ratio >= 0.90 else 'NOT met'})")
+    print(f"  ratio to bare GET         {persona / get:9.2f}")
 
 
 if __name__ == "__main__":
