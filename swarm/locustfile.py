@@ -67,6 +67,9 @@ class ParticipantSlot(FastHttpUser):
             runtime.player.play(user, self._send_unless_stopped, self._sleep, send_burst=self._send_burst)
         finally:
             runtime.end(user)
+            if runtime.plan.steps:  # a step load replaces a participant as it leaves, not at the next tick
+                for replacement in runtime.due_arrivals():
+                    due.put(replacement)
 
     def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
         """The same request `copies` times at once, each in its own greenlet (a script's race)."""
