@@ -18,7 +18,8 @@ simulator's, or within the noise of its count where counts are small: 3 standard
 a Poisson count for arrivals and active users; for requests, of a compound Poisson sum (the
 participants arrive at random, each sending its own number n of requests: variance
 E[count] x E[n^2] / E[n], the dispersion measured live, the count expected by the simulator),
-so a few fraud scripts sending hundreds of requests each get the wide band they need; invitees
+so a few fraud scripts sending hundreds of requests each get the wide band they need (a figure
+with fewer than MIN_EXPECTED participants or requests behind it is shown, not judged); invitees
 arrive in families (a sharer's friends), so their figures' variance is multiplied by the mean
 family size (shares x invitees per share). A disagreement means the live load is not the
 scenario's: a defect of the harness, or of the target (slow answers stretch sessions).
@@ -40,6 +41,7 @@ from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
 MINUTE_S = 60.0
+MIN_EXPECTED = 20.0  # a figure with fewer participants or requests behind it is shown, not judged
 NOISE_SIGMAS = 3.0
 CHECK = "live load matches the scenario's"
 INVITED = ("invitee", "visit_link")  # the figures only invitees make (the persona, and the link visit)
@@ -54,10 +56,16 @@ class Figure:
     live: float
     simulated: float
     band: float  # the largest difference that still agrees
+    expected: float = math.inf  # the count behind the simulator's figure, in the live run's terms
+
+    @property
+    def judged(self) -> bool:
+        """Whether there is enough behind the figure to judge it (MIN_EXPECTED or more)."""
+        return self.expected >= MIN_EXPECTED
 
     @property
     def agrees(self) -> bool:
-        return abs(self.live - self.simulated) <= self.band
+        return not self.judged or abs(self.live - self.simulated) <= self.band
 
     @property
     def label(self) -> str:
@@ -81,6 +89,9 @@ class Agreement:
 
     def disagreeing(self) -> list[Figure]:
         return [f for f in self.figures if not f.agrees]
+
+    def judged(self) -> list[Figure]:
+        return [f for f in self.figures if f.judged]
 
 
 def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
@@ -124,10 +135,11 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
     sharer = scenario.personas.sharer
     family = max(1.0, sharer.shares_mean * sharer.invitees_per_share_mean)
 
-    def add(group: str, name: str, live_value: float, sim_value: float, sigma: float) -> None:
+    def add(group: str, name: str, live_value: float, sim_value: float, sigma: float, expected: float) -> None:
         if name in INVITED:
             sigma *= math.sqrt(family)
-        figures.append(Figure(group, name, live_value, sim_value, max(tolerance * sim_value, NOISE_SIGMAS * sigma)))
+        figures.append(Figure(group, name, live_value, sim_value, max(tolerance * sim_value, NOISE_SIGMAS * sigma),
+                              expected))
 
     # arrivals per persona (the simulator's: its participants arriving in those minutes)
     firsts = rows.groupby("user_id").agg(persona=("persona", "first"), t=("t", "min"))
@@ -135,14 +147,14 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
     expected = _simulated_arrivals(scenario, simulated.info.seed, lo, hi)
     for persona in sorted(set(expected) | set(arrived.index)):
         sim_value = expected.get(persona, 0) / scale
-        add("arrivals", persona, float(arrived.get(persona, 0)), sim_value, math.sqrt(sim_value))
+        add("arrivals", persona, float(arrived.get(persona, 0)), sim_value, math.sqrt(sim_value), sim_value)
     # active users: per minute, participants from the minute they began to the minute they ended
     live_active = _live_active(live, rows, first, minutes)
     g = simulated.gauges
     g = g[(g["t"] >= lo) & (g["t"] < hi)]
     sim_active = float(g["active_users"].astype(float).mean()) / scale if len(g) else math.nan
     if math.isfinite(sim_active):
-        add("active users", "", live_active, sim_active, math.sqrt(sim_active))
+        add("active users", "", live_active, sim_active, math.sqrt(sim_active), sim_active)
     # requests/s by persona and by action, in the live run's wall seconds
     weights = sim["count"] if "count" in sim else pd.Series(1, index=sim.index)
     for column, group in (("persona", "requests/s by persona"), ("action", "requests/s by action")):
@@ -158,7 +170,7 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
             # the simulator's count at 1:1 over those minutes is K times the live run's expected count
             expected = float(sim_counts.get(name, 0)) / scale
             sigma = math.sqrt(expected * float(dispersion.get(name, 1.0)))
-            add(group, name, float(live_counts.get(name, 0)) / wall_s, expected / wall_s, sigma / wall_s)
+            add(group, name, float(live_counts.get(name, 0)) / wall_s, expected / wall_s, sigma / wall_s, expected)
     return Agreement(tuple(figures), (lo, hi), scale, compress)
 
 
@@ -227,7 +239,8 @@ def agreement_rows(agreement: Agreement) -> list[list[str]]:
     """One row per figure: the live value, the simulator's scaled to the live run, and whether
     they agree."""
     return [[f.label, f"{f.live:,.2f}", f"{f.simulated:,.2f}", _pct(f.difference),
-             "yes" if f.agrees else f"NO (±{f.band:,.2f})"] for f in agreement.figures]
+             "too few to judge" if not f.judged else "yes" if f.agrees else f"NO (±{f.band:,.2f})"]
+            for f in agreement.figures]
 
 
 def agreement_title(label: str, agreement: Agreement) -> str:
@@ -239,12 +252,16 @@ def agreement_title(label: str, agreement: Agreement) -> str:
 def verdict_of(agreement: Agreement, scenario: Scenario) -> Verdict:
     if agreement.why_not:
         return unverified("load", CHECK, agreement.why_not, slug="matches_scenario")
+    if not agreement.judged():
+        return unverified("load", CHECK, f"too few participants to compare (every figure's count under "
+                                         f"{MIN_EXPECTED:g}): play a longer stretch or a finer scale",
+                          slug="matches_scenario")
     off = agreement.disagreeing()
     tolerance = scenario.gates.load.tolerance
     evidence = [Evidence(None, f"{f.label}: live {f.live:,.2f}, simulated {f.simulated:,.2f} "
                                f"({_pct(f.difference)}; agrees within ±{f.band:,.2f})") for f in off]
     if not off:
-        evidence = [Evidence(None, f"{len(agreement.figures)} figures agree within ±{tolerance:.0%} or their noise, "
+        evidence = [Evidence(None, f"{len(agreement.judged())} figures agree within ±{tolerance:.0%} or their noise, "
                                    f"minutes {agreement.minutes[0]:,.0f}-{agreement.minutes[1]:,.0f} s")]
     else:
         evidence.insert(0, Evidence(None, "the live load is not the scenario's load"))

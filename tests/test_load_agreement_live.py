@@ -24,8 +24,17 @@ OVERRIDES = ("antifraud.effectiveness={virtual_segments: 0, blacklist: 0, rate_l
 SEED = 11
 
 
-@pytest.fixture(scope="module")
+_PLAYED: dict[str, tuple] = {}  # one live run for the module, even if xdist interleaves other modules
+
+
+@pytest.fixture
 def runs(tmp_path_factory):
+    if "runs" not in _PLAYED:
+        _PLAYED["runs"] = _play(tmp_path_factory)
+    return _PLAYED["runs"]
+
+
+def _play(tmp_path_factory):
     folder = tmp_path_factory.mktemp("agreement")
     scenario = load_scenario(overrides=OVERRIDES)
     result = simulate(scenario, SEED)
