@@ -19,7 +19,8 @@ a Poisson count for arrivals and active users; for requests, of a compound Poiss
 participants arrive at random, each sending its own number n of requests: variance
 E[count] x E[n^2] / E[n], the dispersion measured live, the count expected by the simulator),
 so a few fraud scripts sending hundreds of requests each get the wide band they need (a figure
-with fewer than MIN_EXPECTED participants or requests behind it is shown, not judged); invitees
+with fewer than MIN_EXPECTED participants behind it is shown, not judged: requests come in
+sessions, so it is the participants that make a figure's noise); invitees
 arrive in families (a sharer's friends), so their figures' variance is multiplied by the mean
 family size (shares x invitees per share). A disagreement means the live load is not the
 scenario's: a defect of the harness, or of the target (slow answers stretch sessions).
@@ -41,7 +42,7 @@ from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
 MINUTE_S = 60.0
-MIN_EXPECTED = 20.0  # a figure with fewer participants or requests behind it is shown, not judged
+MIN_EXPECTED = 30.0  # a figure with fewer participants behind it is shown, not judged
 NOISE_SIGMAS = 3.0
 CHECK = "live load matches the scenario's"
 INVITED = ("invitee", "visit_link")  # the figures only invitees make (the persona, and the link visit)
@@ -56,7 +57,7 @@ class Figure:
     live: float
     simulated: float
     band: float  # the largest difference that still agrees
-    expected: float = math.inf  # the count behind the simulator's figure, in the live run's terms
+    expected: float = math.inf  # the participants behind the simulator's figure, in the live run's terms
 
     @property
     def judged(self) -> bool:
@@ -145,6 +146,7 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
     firsts = rows.groupby("user_id").agg(persona=("persona", "first"), t=("t", "min"))
     arrived = firsts.groupby("persona").size()
     expected = _simulated_arrivals(scenario, simulated.info.seed, lo, hi)
+    arrivals_expected = {persona: n / scale for persona, n in expected.items()}
     for persona in sorted(set(expected) | set(arrived.index)):
         sim_value = expected.get(persona, 0) / scale
         add("arrivals", persona, float(arrived.get(persona, 0)), sim_value, math.sqrt(sim_value), sim_value)
@@ -166,11 +168,16 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
         # live run happens to be short)
         per_user = rows.groupby([column, "user_id"]).size().astype(float)
         dispersion = (per_user ** 2).groupby(level=0).sum() / per_user.groupby(level=0).sum()
+        per_head = per_user.groupby(level=0).mean()
         for name in sorted(set(live_counts.index) | set(sim_counts.index)):
             # the simulator's count at 1:1 over those minutes is K times the live run's expected count
             expected = float(sim_counts.get(name, 0)) / scale
             sigma = math.sqrt(expected * float(dispersion.get(name, 1.0)))
-            add(group, name, float(live_counts.get(name, 0)) / wall_s, expected / wall_s, sigma / wall_s, expected)
+            # the participants those requests come from: a persona's expected arrivals; for an action,
+            # its expected requests over the requests each participant sent it live
+            behind = (arrivals_expected.get(name, 0.0) if column == "persona"
+                      else expected / float(per_head.get(name, 1.0)))
+            add(group, name, float(live_counts.get(name, 0)) / wall_s, expected / wall_s, sigma / wall_s, behind)
     return Agreement(tuple(figures), (lo, hi), scale, compress)
 
 
@@ -253,8 +260,8 @@ def verdict_of(agreement: Agreement, scenario: Scenario) -> Verdict:
     if agreement.why_not:
         return unverified("load", CHECK, agreement.why_not, slug="matches_scenario")
     if not agreement.judged():
-        return unverified("load", CHECK, f"too few participants to compare (every figure's count under "
-                                         f"{MIN_EXPECTED:g}): play a longer stretch or a finer scale",
+        return unverified("load", CHECK, f"too few participants to compare (under {MIN_EXPECTED:g} behind "
+                                         "every figure): play a longer stretch or a finer scale",
                           slug="matches_scenario")
     off = agreement.disagreeing()
     tolerance = scenario.gates.load.tolerance
