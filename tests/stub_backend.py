@@ -107,7 +107,9 @@ def create_app(books: Books) -> Starlette:
         return JSONResponse(books.ledger())
 
     async def capacity(request: Request, call_next):
-        if books.over_capacity(who(request)):
+        # a participant, from its first request on (before it has a token): its device and address
+        participant = request.headers.get("x-device-id", "") + "@" + request.headers.get("x-forwarded-for", "")
+        if books.over_capacity(participant):
             await asyncio.sleep(books.slow_s)
         return await call_next(request)
 
