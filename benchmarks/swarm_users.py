@@ -15,7 +15,6 @@ Needs nginx (`apt-get install nginx-light`) and taskset.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -25,10 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 
-from swarm_rps import BODY, NGINX_CONF, ROOT
+from swarm_rps import ROOT, check_tools, nginx
 
 FLAT_WINDOW = "traffic.windows.bench={start: 3d, duration: 1h}"  # an ordinary hour's participants, N playing at once
 
@@ -47,45 +45,40 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8792)
     parser.add_argument("--profile", default="", help="py-spy output file (.svg: flame graph, .txt: collapsed stacks, else speedscope)")
     args = parser.parse_args()
+    check_tools()
     work = Path(tempfile.mkdtemp(prefix="rehearse-swarm-users-"))
-    (work / "nginx.conf").write_text(NGINX_CONF.format(work=work, port=args.port, body=json.dumps(BODY)))
-    url = f"http://127.0.0.1:{args.port}"
-    server = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", str(work / "nginx.conf"), "-p", str(work)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(200):  # bounded wait for nginx
-            try:
-                httpx.get(url, timeout=0.5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        command = locust_command(url, args.users, args.seconds, work)
-        if args.profile:
-            fmt = {".svg": "flamegraph", ".txt": "raw"}.get(Path(args.profile).suffix, "speedscope")
-            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-            command = [spy, "record", "--rate", "200", "--format", fmt, "-o", args.profile, "--", *command]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        subprocess.run(command, cwd=ROOT, check=True, timeout=args.seconds + 120, env={**os.environ},
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        stats = pd.read_csv(work / "stats_stats.csv")
-        total = stats[stats["Name"] == "Aggregated"].iloc[0]
-        print(f"nginx on core 0, one Locust process on core 1: {args.users} persona users, 1:1, real time, "
-              f"{args.seconds} s")
-        print(f"  requests/s  {total['Requests/s']:9,.0f}   ({int(total['Request Count']):,} requests, "
-              f"{int(total['Failure Count']):,} failures)")
-        print(f"  latency     p50 {total['50%']:,.0f} ms   p95 {total['95%']:,.0f} ms   p99 {total['99%']:,.0f} ms")
-        print(f"  CPU         {100 * cpu / wall:5.0f} % of one core over {wall:.0f} s wall (start-up included)")
-        worst = stats[stats["Name"] != "Aggregated"].sort_values("50%", ascending=False).head(3)
-        for _, row in worst.iterrows():
-            print(f"    {row['Name']:<24} p50 {row['50%']:7,.0f} ms  p95 {row['95%']:7,.0f} ms  n={int(row['Request Count']):,}")
+        with nginx(work, args.port) as url:
+            run(args, url, work)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, url: str, work: Path) -> None:
+    """One persona run against nginx at `url`, its figures printed."""
+    command = locust_command(url, args.users, args.seconds, work)
+    if args.profile:
+        fmt = {".svg": "flamegraph", ".txt": "raw"}.get(Path(args.profile).suffix, "speedscope")
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        command = [spy, "record", "--rate", "200", "--format", fmt, "-o", args.profile, "--", *command]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    subprocess.run(command, cwd=ROOT, check=True, timeout=args.seconds + 120, env={**os.environ},
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    stats = pd.read_csv(work / "stats_stats.csv")
+    total = stats[stats["Name"] == "Aggregated"].iloc[0]
+    print(f"nginx on core 0, one Locust process on core 1: {args.users} persona users, 1:1, real time, "
+          f"{args.seconds} s")
+    print(f"  requests/s  {total['Requests/s']:9,.0f}   ({int(total['Request Count']):,} requests, "
+          f"{int(total['Failure Count']):,} failures)")
+    print(f"  latency     p50 {total['50%']:,.0f} ms   p95 {total['95%']:,.0f} ms   p99 {total['99%']:,.0f} ms")
+    print(f"  CPU         {100 * cpu / wall:5.0f} % of one core over {wall:.0f} s wall (start-up included)")
+    worst = stats[stats["Name"] != "Aggregated"].sort_values("50%", ascending=False).head(3)
+    for _, row in worst.iterrows():
+        print(f"    {row['Name']:<24} p50 {row['50%']:7,.0f} ms  p95 {row['95%']:7,.0f} ms  n={int(row['Request Count']):,}")
 
 
 if __name__ == "__main__":
