@@ -1,26 +1,41 @@
 """The target contract client (contract 2): an abstract action in, an HTTP request out, and
-the response back as an Outcome. Pure: no I/O, so every engine (Locust, the httpx
+the answer back as an Outcome. Pure: no I/O, so every engine (Locust, the httpx
 walkthrough) and every test drives the same code.
 
     contract = load_contract(scenario.target)
-    request = contract.build(Act("open_envelope", institution="anhe"), user, session)
+    request = contract.build(Act("open_envelope", institution="anhe"), user, session, step_id)
     ...send it with any HTTP client...
-    outcome, learned = contract.read(act, status, body, latency_ms)
-    session.update(learned)
+    outcome, learned = contract.read(act, status, body, latency_ms, headers)
+    remember(session, learned)
+
+A session is one participant's: what its answers gave (`extract`) and its cookie jar, so two
+participants played by the same engine user never share a login.
 """
 
 from __future__ import annotations
 
-import importlib
+import itertools
 import json
+import re
 import string
+import uuid
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 from rehearse.personas.steps import Act, Outcome
 from rehearse.scenarios.errors import RehearseError
-from rehearse.scenarios.target import HttpRequest, Target
+from rehearse.scenarios.target import (
+    Condition,
+    HttpRequest,
+    Target,
+    import_named,
+    parse_extract,
+    template_fields,
+    unit_factor,
+)
 
 
 class ContractError(RehearseError):
@@ -44,15 +59,26 @@ class RequestSpec:
 
 
 class Contract(Protocol):
-    """What engines need of a target: build a request, read a response."""
+    """What engines need of a target: build a request, read its answer. `headers` is the
+    answer's headers (any mapping with get; a get_list/getlist for repeated ones), or None."""
 
-    def build(self, act: Act, user: Any, session: Mapping[str, Any]) -> RequestSpec: ...
+    def build(self, act: Act, user: Any, session: Mapping[str, Any], step_id: str = "") -> RequestSpec: ...
 
-    def read(self, act: Act, status: int, body: bytes, latency_ms: float) -> tuple[Outcome, dict[str, Any]]: ...
+    def read(self, act: Act, status: int, body: bytes, latency_ms: float,
+             headers: Any = None) -> tuple[Outcome, dict[str, Any]]: ...
 
 
 MISSING = object()
 """What a template with nothing to fill gives (no exception: this runs per request)."""
+
+COOKIES = "_cookies"
+"""The session key of the participant's cookie jar (name -> value); templates cannot name it."""
+
+REPLAYED = "replayed"
+"""The note on a done answer that repeats an earlier one (an idempotent replay: nothing paid)."""
+
+DEFAULT_REASONS = ("error", "msg", "message", "detail")
+"""Where a refusal's reason is looked for when the mapping names no `reason`."""
 
 Compiled = Callable[[Mapping[str, Any]], Any]
 
@@ -139,6 +165,145 @@ def dig(body: Any, path: str) -> Any:
     return value
 
 
+def header_values(headers: Any, name: str) -> list[str]:
+    """Every value of a header in an answer's headers (httpx, geventhttpclient or a dict)."""
+    if headers is None:
+        return []
+    for many in ("get_list", "getlist"):
+        get_many = getattr(headers, many, None)
+        if get_many is not None:
+            return list(get_many(name))
+    value = headers.get(name)
+    if value is None and isinstance(headers, dict):
+        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def set_cookies(headers: Any) -> dict[str, str | None]:
+    """The cookies an answer sets (name -> value; None: deleted, by Max-Age=0 or no value)."""
+    found: dict[str, str | None] = {}
+    for line in header_values(headers, "set-cookie"):
+        jar = SimpleCookie()
+        try:
+            jar.load(line)
+        except CookieError:
+            continue
+        for name, morsel in jar.items():
+            gone = morsel.value == "" or morsel["max-age"] in ("0", "-1")
+            found[name] = None if gone else morsel.value
+    return found
+
+
+def remember(session: dict[str, Any], learned: Mapping[str, Any]) -> None:
+    """Keep what an answer taught in the participant's session (its cookie jar merged)."""
+    for key, value in learned.items():
+        if key == COOKIES:
+            jar = session.setdefault(COOKIES, {})
+            for name, cookie in value.items():
+                if cookie is None:
+                    jar.pop(name, None)
+                else:
+                    jar[name] = cookie
+        else:
+            session[key] = value
+
+
+def fen_of(amount: Any, factor: Decimal) -> int:
+    """An amount in the mapping's unit as whole fen, read exactly (ints, floats, decimal strings)
+    and rounded to the nearest fen, halves away from zero; 0 if it is not a number."""
+    if amount is None or isinstance(amount, bool):
+        return 0
+    try:
+        exact = Decimal(repr(amount)) if isinstance(amount, float) else Decimal(str(amount).strip())
+    except InvalidOperation:
+        return 0
+    if not exact.is_finite():
+        return 0
+    return int((exact * factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def _transform(value: Any, kind: str, argument: str) -> Any:
+    if value is None:
+        return None
+    if kind == "host":
+        return urlsplit(str(value)).hostname
+    if kind == "path":
+        return Link.parse(str(value)).path
+    found = re.search(argument, str(value))  # regex: the first group, else the whole match
+    if found is None:
+        return None
+    return found.group(1) if found.groups() else found.group(0)
+
+
+@dataclass(frozen=True)
+class Extract:
+    """One `extract` entry: where a session value comes from in an answer."""
+
+    key: str
+    source: str  # body, header or cookie
+    name: str  # a body path, a header name or a cookie name
+    transforms: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, key: str, spec: str) -> "Extract":
+        source, name, transforms = parse_extract(spec)
+        return cls(key, source, name, tuple(transforms))
+
+    def value(self, decoded: Any, headers: Any, cookies: Mapping[str, str | None]) -> Any:
+        if self.source == "body":
+            value = dig(decoded, self.name)
+        elif self.source == "header":
+            values = header_values(headers, self.name)
+            value = values[0] if values else None
+        else:
+            value = cookies.get(self.name)
+        for kind, argument in self.transforms:
+            value = _transform(value, kind, argument)
+        return value
+
+
+def _holds(condition: Condition, decoded: Any, headers: Any = None) -> bool:
+    if condition.header is not None:
+        values = header_values(headers, condition.header)
+        value = values[0] if values else None
+    else:
+        value = dig(decoded, condition.path)
+    if condition.exists is not None:
+        return (value is not None) == condition.exists
+    if condition.in_ is not None:
+        return any(_same(value, wanted) for wanted in condition.in_)
+    return _same(value, condition.equals)
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    """Equal, with a number and its string alike ("0" is 0: codes come both ways)."""
+    if value == wanted:
+        return True
+    if isinstance(value, (int, float, str)) and isinstance(wanted, (int, float, str)):
+        return str(value).strip() == str(wanted).strip()
+    return False
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a template function ({fn.NAME}) is given: the request as built so far (without
+    the fields that call functions) and where it comes from."""
+
+    action: str
+    user: Any
+    session: Mapping[str, Any]
+    params: Mapping[str, Any]
+    step_id: str
+    request_id: str
+    method: str
+    path: str
+    query: Mapping[str, Any]
+    body: Any
+    headers: Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class Link:
     """A share link as templates see it: {link.url}, {link.domain}, {link.path}."""
@@ -164,29 +329,71 @@ class _CompiledRequest:
     headers: Compiled
     body: Compiled | None
     refused: frozenset[int]
-    extract: tuple[tuple[str, str], ...]
-    needs_body: bool  # a 2xx answer is read only if something is extracted or paid
+    extract: tuple[Extract, ...]
+    ok_when: tuple[Condition, ...]
+    refused_when: tuple[Condition, ...]
+    replayed_when: tuple[Condition, ...]
+    reasons: tuple[str, ...]
+    unit: Decimal
+    functions: tuple[str, ...]  # the {fn.NAME} this request calls
+    needs_body: bool  # a 2xx answer is read only if something in it is extracted, paid or judged
+    needs_headers: bool  # cookies or header extracts
+
+
+def _used(request: HttpRequest, extra_headers: Mapping[str, str], root: str) -> set[str]:
+    """The fields under `root` that a request's templates name."""
+    texts = [request.path, *extra_headers.values()]
+    stack: list[Any] = [request.query, request.headers, request.body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return {name.partition(".")[2].split(".")[0] for text in texts for name in template_fields(text)
+            if name.partition(".")[0] == root}
 
 
 class DeclarativeContract:
-    """The scenario's `target` mapping, interpreted (templates compiled once per action)."""
+    """The scenario's `target` mapping, interpreted (templates compiled once per action).
+
+    Also the base of an adapter for a backend the mapping cannot express in full: subclass it,
+    override `build`/`read` for the odd action and call `super()` for the rest (the actions the
+    subclass handles itself need no mapping)."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self._compiled: dict[str, _CompiledRequest] = {}
+        self._functions = {name: import_named(where, f"target.functions.{name}")
+                           for name, where in target.functions.items()}
+        self._request_ids = itertools.count(1)
+        self._run = uuid.uuid4().hex[:8]  # request ids unique across processes and runs
 
     def _compile(self, action: str, request: HttpRequest) -> _CompiledRequest:
         """The request's templates compiled once (actions by name, operations as "ops:name")."""
         compiled = self._compiled.get(action)
         if compiled is None:
+            judging = self.target.judging(request)
+            extract = tuple(Extract.parse(key, spec) for key, spec in request.extract.items())
+            conditions = (*(judging.ok_when or ()), *(judging.refused_when or ()), *(judging.replayed_when or ()))
+            reasons = (judging.reason,) if judging.reason else DEFAULT_REASONS
             compiled = _CompiledRequest(
                 request=request, path=compile_template(request.path),
                 query=compile_template(request.query),
                 headers=compile_template({**self.target.headers, **request.headers}),
                 body=compile_template(request.body) if request.body is not None else None,
                 refused=frozenset(request.refused or self.target.refused),
-                extract=tuple(request.extract.items()),
-                needs_body=bool(request.extract or request.payout_field))
+                extract=extract, ok_when=tuple(judging.ok_when or ()),
+                refused_when=tuple(judging.refused_when or ()),
+                replayed_when=tuple(judging.replayed_when or ()), reasons=reasons,
+                unit=unit_factor(judging.payout_unit or "fen"),
+                functions=tuple(sorted(_used(request, self.target.headers, "fn"))),
+                needs_body=bool(any(e.source == "body" for e in extract) or request.payout_field
+                                or any(k.path is not None for k in conditions)),
+                needs_headers=(self.target.cookies or any(e.source != "body" for e in extract)
+                               or any(k.header is not None for k in conditions)))
             self._compiled[action] = compiled
         return compiled
 
@@ -194,29 +401,58 @@ class DeclarativeContract:
         """Statuses that mean 'refused by the rules' for this action."""
         return self._compile(action, self.mapping(action)).refused
 
+    def judges_body(self, action: str) -> bool:
+        """Whether an answer's body, not only its status, says if it was done (business codes)."""
+        c = self._compile(action, self.mapping(action))
+        return bool(c.ok_when or c.refused_when)
+
     def mapping(self, action: str) -> HttpRequest:
         request = self.target.actions.get(action)  # type: ignore[call-overload]
         if request is None:
             raise ContractError(f"target.actions has no mapping for {action!r}; add one to the scenario")
         return request
 
-    def build(self, act: Act, user: Any, session: Mapping[str, Any]) -> RequestSpec:
+    def build(self, act: Act, user: Any, session: Mapping[str, Any], step_id: str = "") -> RequestSpec:
         c = self._compiled.get(act.action) or self._compile(act.action, self.mapping(act.action))
         params = act.params
         link = Link.parse(params["url"]) if "url" in params else None
-        roots = {"user": user, "session": session, "params": params, "link": link}
+        roots = {"user": user, "session": session, "params": params, "link": link,
+                 "step": {"id": step_id}, "request": {"id": f"{self._run}-{next(self._request_ids)}"}}
+        spec = self._fill(c, act.action, roots)
+        if link is not None and c.request.link_host:
+            spec.host = link.domain
+        jar = session.get(COOKIES) if self.target.cookies else None
+        if jar:
+            cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
+            given = spec.headers.get("Cookie")
+            spec.headers["Cookie"] = f"{given}; {cookie}" if given else cookie
+        return spec
+
+    def _fill(self, c: _CompiledRequest, name: str, roots: dict[str, Any]) -> RequestSpec:
+        """The request with its templates filled; functions, if any, are called with the request
+        as built without them, then everything is filled again with their values."""
+        roots["fn"] = {}
+        spec = self._filled(c, name, roots)
+        if c.functions:
+            step, request = roots["step"], roots["request"]
+            call = Call(name, roots["user"], roots["session"], roots["params"], step["id"], request["id"],
+                        spec.method, spec.path, spec.query, spec.json, spec.headers)
+            roots["fn"] = {fn: self._functions[fn](call) for fn in c.functions}
+            spec = self._filled(c, name, roots)
+        return spec
+
+    def _filled(self, c: _CompiledRequest, name: str, roots: Mapping[str, Any]) -> RequestSpec:
         path = c.path(roots)
         if path is MISSING:
-            raise ContractError(f"target.actions.{act.action}.path needs a value this step does "
-                                f"not have: {c.request.path}")
+            where = f"operations.{name[4:]}" if name.startswith("ops:") else f"actions.{name}"
+            raise ContractError(f"target.{where}.path needs a value this step does not have: {c.request.path}")
         headers = c.headers(roots)
         for key, value in headers.items():
             if type(value) is not str:
                 headers[key] = str(value)
         body = c.body(roots) if c.body is not None else None
-        return RequestSpec(act.action, c.request.method, str(path), c.query(roots), headers,
-                           None if body is MISSING else body,
-                           link.domain if (link is not None and c.request.link_host) else None)
+        return RequestSpec(name.removeprefix("ops:"), c.request.method, str(path), c.query(roots), headers,
+                           None if body is MISSING else body)
 
     def build_operation(self, name: str, params: Mapping[str, Any]) -> RequestSpec | None:
         """An operations call (report_ban, ledger, ...), or None if the target maps none."""
@@ -224,17 +460,11 @@ class DeclarativeContract:
         if request is None:
             return None
         c = self._compile(f"ops:{name}", request)
-        roots = {"params": params, "session": {}, "user": None, "link": None}
-        path = c.path(roots)
-        if path is MISSING:
-            raise ContractError(f"target.operations.{name}.path needs a value it was not given: "
-                                f"{request.path}")
-        headers = {k: str(v) for k, v in c.headers(roots).items()}
-        body = c.body(roots) if c.body is not None else None
-        return RequestSpec(name, request.method, str(path), c.query(roots), headers,
-                           None if body is MISSING else body)
+        roots = {"params": params, "session": {}, "user": None, "link": None, "step": {"id": ""},
+                 "request": {"id": f"{self._run}-{next(self._request_ids)}"}}
+        return self._fill(c, f"ops:{name}", roots)
 
-    def read_operation(self, name: str, status: int, body: bytes) -> dict[str, Any] | None:
+    def read_operation(self, name: str, status: int, body: bytes, headers: Any = None) -> dict[str, Any] | None:
         """The values an operation's `extract` names (a list counts as its length); None if it failed."""
         request = self.target.operations.get(name)  # type: ignore[call-overload]
         if request is None or not 200 <= status < 300:
@@ -243,13 +473,19 @@ class DeclarativeContract:
             decoded = json.loads(body) if body else None
         except ValueError:
             return None
+        c = self._compile(f"ops:{name}", request)
+        if (any(_holds(k, decoded, headers) for k in c.refused_when)
+                or not all(_holds(k, decoded, headers) for k in c.ok_when)):
+            return None
         values = {}
-        for key, path in request.extract.items():
-            value = dig(decoded, path)
-            values[key] = len(value) if isinstance(value, list) else value
+        cookies = set_cookies(headers) if headers is not None else {}
+        for extract in c.extract:
+            value = extract.value(decoded, headers, cookies)
+            values[extract.key] = len(value) if isinstance(value, list) else value
         return values
 
-    def read(self, act: Act, status: int, body: bytes, latency_ms: float) -> tuple[Outcome, dict[str, Any]]:
+    def read(self, act: Act, status: int, body: bytes, latency_ms: float,
+             headers: Any = None) -> tuple[Outcome, dict[str, Any]]:
         c = self._compiled.get(act.action) or self._compile(act.action, self.mapping(act.action))
         ok = 200 <= status < 300
         decoded = None
@@ -259,32 +495,48 @@ class DeclarativeContract:
             except ValueError:
                 decoded = None
         learned: dict[str, Any] = {}
-        if not ok:
-            error = decoded.get("error") if type(decoded) is dict else None
-            return Outcome(False, status, latency_ms, status in c.refused, 0, learned,
-                           str(error) if error else f"HTTP {status}"), learned
-        for key, path in c.extract:
-            value = dig(decoded, path)
+        cookies = set_cookies(headers) if c.needs_headers and headers is not None else {}
+        if cookies and self.target.cookies:
+            learned[COOKIES] = cookies
+        refused = any(_holds(k, decoded, headers) for k in c.refused_when)
+        if refused or not ok:
+            refused = refused or status in c.refused
+            reason = self._reason(c, decoded)
+            return Outcome(False, status, latency_ms, refused, 0, learned,
+                           reason or f"HTTP {status}"), learned
+        if c.ok_when and not all(_holds(k, decoded, headers) for k in c.ok_when):
+            said = self._reason(c, decoded) or ", ".join(f"{k.path or k.header}" for k in c.ok_when)
+            return Outcome(False, status, latency_ms, False, 0, learned, f"not ok: {said}"), learned
+        for extract in c.extract:
+            value = extract.value(decoded, headers, cookies)
             if value is not None:
-                learned[key] = value
-        payout = dig(decoded, c.request.payout_field) if c.request.payout_field else None
-        return Outcome(True, status, latency_ms, False,
-                       int(payout) if isinstance(payout, (int, float)) else 0, learned, None), learned
+                learned[extract.key] = value
+        payout = fen_of(dig(decoded, c.request.payout_field), c.unit) if c.request.payout_field else 0
+        if payout and any(_holds(k, decoded, headers) for k in c.replayed_when):
+            return Outcome(True, status, latency_ms, False, 0, learned, REPLAYED), learned  # paid before
+        return Outcome(True, status, latency_ms, False, payout, learned, None), learned
+
+    @staticmethod
+    def _reason(c: _CompiledRequest, decoded: Any) -> str | None:
+        """The refusal's reason where the mapping says it is (a code and a message both given:
+        the first path that has something)."""
+        if type(decoded) is not dict and not isinstance(decoded, list):
+            return None
+        for path in c.reasons:
+            value = dig(decoded, path)
+            if value not in (None, ""):
+                return str(value)
+        return None
 
 
 def load_contract(target: Target) -> Contract:
     """The declarative contract, or the adapter class the scenario names (module:Class)."""
     if target.adapter is None:
         return DeclarativeContract(target)
-    module_name, _, class_name = target.adapter.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ContractError(f"target.adapter {target.adapter}: cannot import {module_name} ({exc}); "
-                            "is it on PYTHONPATH?") from None
-    adapter = getattr(module, class_name, None)
-    if adapter is None:
-        raise ContractError(f"target.adapter {target.adapter}: {module_name} has no {class_name}")
+        adapter = import_named(target.adapter, "target.adapter")
+    except ValueError as exc:
+        raise ContractError(str(exc)) from None
     instance = adapter(target)
     for method in ("build", "read"):
         if not callable(getattr(instance, method, None)):

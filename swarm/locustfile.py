@@ -29,7 +29,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from rehearse.scenarios.errors import RehearseError
 from rehearse.swarm.contract import RequestSpec
-from rehearse.swarm.player import NotSent
+from rehearse.swarm.player import Answer, NotSent
 from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
 from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine, host_cpu_percent
@@ -54,6 +54,11 @@ class ParticipantSlot(FastHttpUser):
     connection_timeout = 5.0
     _stop_due = False  # stopped mid-burst: stop at the next step, once the burst is recorded
 
+    def on_start(self) -> None:
+        # A slot plays many participants: each keeps its own cookie jar in its session (the
+        # contract sends it), so the slot's client keeps none.
+        self.client.client.cookiejar = None
+
     @task
     def participate(self) -> None:
         runtime: SwarmRuntime | None = getattr(self.environment, "rehearse", None)
@@ -71,11 +76,11 @@ class ParticipantSlot(FastHttpUser):
                 for replacement in runtime.due_arrivals():
                     due.put(replacement)
 
-    def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
-        """The same request `copies` times at once, each in its own greenlet (a script's race)."""
+    def _send_burst(self, specs: list[RequestSpec]) -> list[Answer]:
+        """The copies of a request at once, each in its own greenlet (a script's race)."""
         if self._stop_due:
             raise StoppedBeforeSending
-        greenlets = [gevent.spawn(self._send, spec) for _ in range(copies)]
+        greenlets = [gevent.spawn(self._send, spec) for spec in specs]
         try:
             gevent.joinall(greenlets)
         except GreenletExit:
@@ -90,7 +95,7 @@ class ParticipantSlot(FastHttpUser):
                     continue  # asked again: the copies still land first
         return [g.value if g.successful() else (0, b"", 0.0) for g in greenlets]
 
-    def _send_unless_stopped(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+    def _send_unless_stopped(self, spec: RequestSpec) -> Answer:
         if self._stop_due:
             raise StoppedBeforeSending
         return self._send(spec)
@@ -100,7 +105,7 @@ class ParticipantSlot(FastHttpUser):
             raise GreenletExit
         gevent.sleep(seconds)
 
-    def _send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+    def _send(self, spec: RequestSpec) -> Answer:
         runtime: SwarmRuntime = self.environment.rehearse
         url = spec.path + (("&" if "?" in spec.path else "?") + _query(tuple(spec.query.items()))
                            if spec.query else "")
@@ -114,9 +119,11 @@ class ParticipantSlot(FastHttpUser):
             body = response.content or b""
             if status in runtime.refusal_statuses(spec.action):
                 response.success()  # refused by the campaign's rules: behaviour, not failure
+            elif runtime.judges_body(spec.action) and not runtime.answer_ok(spec.action, status, body):
+                response.failure("not ok by the body")  # a business code in a 200: Locust counts it
         # counted once answered: a user stopped mid-request has neither a row nor a count
         runtime.sent += 1
-        return status, body, (time.perf_counter() - started) * 1000
+        return status, body, (time.perf_counter() - started) * 1000, response.headers
 
 
 @lru_cache(maxsize=4096)

@@ -27,7 +27,7 @@ from rehearse.observations.schema import UNANSWERED
 from rehearse.personas.steps import WAITED, Act, Outcome, Spawn, Wait
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import prize_of
-from rehearse.swarm.contract import Contract, Link, RequestSpec
+from rehearse.swarm.contract import Contract, Link, RequestSpec, remember
 
 def _link_domain(data: dict[str, Any]) -> str:
     """The domain of a share link the target issued: the host of the URL the harness was given
@@ -54,8 +54,12 @@ class NotSent(BaseException):
     signal (the swarm: gevent's GreenletExit)."""
 
 
-Send = Callable[[RequestSpec], tuple[int, bytes, float]]
-SendBurst = Callable[[RequestSpec, int], list[tuple[int, bytes, float]]]
+Answer = tuple
+"""What a send gives back: (status, body, latency in ms[, the answer's headers]); status 0 when
+the request did not complete."""
+Send = Callable[[RequestSpec], Answer]
+SendBurst = Callable[[list[RequestSpec]], list[Answer]]
+"""Send every request at once (a burst's copies, each built on its own: one {request.id} each)."""
 MAX_STEPS = 500  # a journey longer than this is a persona bug; stop it rather than loop
 MIN_SLEEP_S = 0.001  # shorter waits are saved up: below the event loop's timer granularity
 
@@ -177,15 +181,11 @@ class Player:
                 outcome = Outcome(ok=False, status=0, refused=True, error="link_banned")
                 self._record(act, user, domain, outcome, attempt)
                 return outcome
-        spec = self.contract.build(act, user, session)
-        burst = act.params.get("burst", 1)
+        burst = act.params.get("burst", 1) if send_burst is not None else 1
+        specs = [self.contract.build(act, user, session, attempt) for _ in range(burst)]
         sent_t, sent_at = self.clock(), time.perf_counter()  # a row's t is when its request went out
         try:
-            if burst > 1 and send_burst is not None:
-                raw = send_burst(spec, burst)
-            else:
-                burst = 1
-                raw = [send(spec)]
+            raw = send_burst(specs) if burst > 1 else [send(specs[0])]
         except NotSent:
             raise
         except BaseException:  # stopped mid-request (e.g. gevent's GreenletExit): sent, never answered
@@ -195,10 +195,11 @@ class Player:
             raise
         answers = [self.contract.read(act, *answer) for answer in raw]
         outcome, learned = next((a for a in answers if a[0].ok), answers[0])
-        for copy, _ in answers:
+        for copy, copy_learned in answers:
             if copy is not outcome:  # the winner is recorded below, once
                 self._settle(act, user, domain, copy, attempt, sent_t)
-        session.update(learned)
+                remember(session, copy_learned)  # its cookies are the participant's too
+        remember(session, learned)
         if action == "share" and outcome.ok:
             domain = _link_domain(outcome.data)
             if self.platform is not None and domain:

@@ -26,13 +26,14 @@ import httpx
 from rehearse.observations import GAUGES, RunInfo, RunWriter
 from rehearse.observations.schema import ACTIVE_BY_MINUTE
 from rehearse.personas.identity import Identity, IdentityFactory
+from rehearse.personas.steps import Act
 from rehearse.scenarios import Scenario
 from rehearse.swarm.contract import Contract, RequestSpec, load_contract
 from rehearse.swarm.http import send
 from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
 from rehearse.swarm.arrivals import Schedule, expected_active, schedule_for, slots_wanted
-from rehearse.swarm.player import Arrival, Player
+from rehearse.swarm.player import Answer, Arrival, Player
 from rehearse.swarm.rehearsal import Prober, Race, early_birds, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
@@ -131,6 +132,7 @@ class SwarmRuntime:
         self.incidents = self._incidents(seed + salt) if settings.drill and role in ("local", "master") else None
         self._failures_in_a_row = 0
         self._refusals: dict[str, frozenset[int]] = {}
+        self._body_judged: dict[str, bool] = {}
         self.prober: Prober | None = None
         self.race: Race | None = None
         self.rehearsal_http: httpx.Client | None = None
@@ -302,7 +304,7 @@ class SwarmRuntime:
             if self.settings.rehearsal.preheat:
                 early_birds(self.scenario, self.contract, self.seed + 104729, self.rehearsal_send, self._record,
                             self.operation, self.writer.event)
-            if self.operation("set_clock", t=self.plan.window.start) is None and self._target_clock() == "campaign":
+            if self.operation("set_clock", t=self.plan.window.start, speed=self.plan.compress) is None and self._target_clock() == "campaign":
                 self.writer.event(self.now(), "clock_refused", "the target refused set_clock: it keeps its own clock")
             self._record_ledger("ledger_start")
             if self.plan.steps:
@@ -333,12 +335,12 @@ class SwarmRuntime:
         spec = build(name, {**self.ops_params, **params}) if build else None
         if spec is None:
             return None
-        status, body, _ = send(self.ops_http, spec)
-        return self.contract.read_operation(name, status, body)
+        status, body, _, headers = send(self.ops_http, spec)
+        return self.contract.read_operation(name, status, body, headers)
 
     # --- the rehearsal's own incidents (a ban with its prober, a budget race) ---------------
 
-    def rehearsal_send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+    def rehearsal_send(self, spec: RequestSpec) -> Answer:
         return send(self.rehearsal_http, spec)
 
     def due(self, at: float | None) -> bool:
@@ -357,6 +359,19 @@ class SwarmRuntime:
                 (d for d in links.primary_domains + links.backup_domains if not self.platform.is_banned(d)), "")
             self.writer.event(self.now(), "incident", f"the platform bans {domain}, a domain the target is issuing")
             self.platform.ban(domain, "banned by the platform (rehearsal)")
+
+    def judges_body(self, action: str) -> bool:
+        """Whether the contract reads this action's answers by their body (business codes)."""
+        judged = self._body_judged.get(action)
+        if judged is None:
+            lookup = getattr(self.contract, "judges_body", None)
+            judged = self._body_judged[action] = bool(lookup(action)) if lookup else False
+        return judged
+
+    def answer_ok(self, action: str, status: int, body: bytes) -> bool:
+        """Done or refused by the rules, as the contract judges the answer (not broken)."""
+        outcome, _ = self.contract.read(Act(action), status, body, 0.0)
+        return outcome.ok or outcome.refused
 
     def refusal_statuses(self, action: str) -> frozenset[int]:
         """Statuses that mean 'refused by the rules' for this action."""

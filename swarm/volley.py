@@ -7,7 +7,7 @@ the last bytes go out together and the server parses them all at once (the "last
 race-condition testing). Then each answer is read back.
 
     volley = Volley("http://127.0.0.1:8700", shooters=40)
-    answers = volley.burst(spec, copies=3)   # from each of the 40 greenlets; returns when all fired
+    answers = volley.burst([spec] * 3)   # from each of the 40 greenlets; returns when all fired
 
 Plain sockets and `http.client`, so it runs under gevent's monkey-patching (the swarm) as well
 as with threads.
@@ -64,19 +64,21 @@ class Volley:
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.address[0])
         return sock
 
-    def burst(self, spec: RequestSpec, copies: int) -> list[Answer]:
-        """Prime `copies` of the request, wait for every shooter, fire together, read the answers."""
-        raw = raw_request(spec, self.host_header)
+    def burst(self, specs: list[RequestSpec]) -> list[Answer]:
+        """Prime every copy of the request, wait for every shooter, fire together, read the answers."""
         mine: list[socket.socket | None] = []
-        for _ in range(copies):
+        primed: list[tuple[socket.socket, bytes]] = []
+        for spec in specs:
+            raw = raw_request(spec, self.host_header)
             try:
                 sock = self._connect()
                 sock.sendall(raw[:-1])
                 mine.append(sock)
+                primed.append((sock, raw[-1:]))
             except OSError:
                 mine.append(None)
         with self._lock:
-            self._primed += [(s, raw[-1:]) for s in mine if s is not None]
+            self._primed += primed
             self.expected -= 1
             last = self.expected <= 0
         if last:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from rehearse.personas.steps import Act
-from rehearse.scenarios import load_scenario
+from rehearse.scenarios import ScenarioError, load_scenario
 from rehearse.swarm.contract import ContractError, DeclarativeContract, RequestSpec, load_contract
 from rehearse.swarm.http import send
 
@@ -91,10 +91,10 @@ class EchoAdapter:
     def __init__(self, target):
         self.target = target
 
-    def build(self, act, user, session):
+    def build(self, act, user, session, step_id=""):
         return RequestSpec(action=act.action, method="POST", path="/rpc", json={"call": act.action})
 
-    def read(self, act, status, body, latency_ms):
+    def read(self, act, status, body, latency_ms, headers=None):
         raise NotImplementedError
 
 
@@ -108,10 +108,9 @@ def test_an_adapter_class_replaces_the_mapping():
     ("no_such_module:X", "cannot import no_such_module"),
     ("test_contract:Missing", "test_contract has no Missing"),
 ])
-def test_a_bad_adapter_is_reported_before_any_traffic(adapter, message):
-    scenario = load_scenario(overrides=[f"target.adapter={adapter}"])
-    with pytest.raises(ContractError, match=message):
-        load_contract(scenario.target)
+def test_a_bad_adapter_is_reported_when_the_scenario_is_read(adapter, message):
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(overrides=[f"target.adapter={adapter}"])
 
 
 def test_operations_against_the_reference_backend(start_backend, scenario):

@@ -49,7 +49,7 @@ def test_a_retry_shares_its_attempt_and_a_new_step_does_not(player):
 def test_the_copies_of_a_burst_are_one_attempt(player):
     user, session = player.identities.new("fraud_script"), {"token": "t", "sign": "s"}
     burst = Act("open_envelope", institution="beichen", burst=3)
-    player.act(burst, user, session, paid, send_burst=lambda spec, n: [paid(spec), refused(spec), paid(spec)])
+    player.act(burst, user, session, paid, send_burst=lambda specs: [paid(specs[0]), refused(specs[1]), paid(specs[2])])
     assert len(player.rows) == 3 and len({r["attempt"] for r in player.rows}) == 1
     assert sorted(r["payout_fen"] for r in player.rows) == [0, 88, 88]
 
@@ -63,5 +63,5 @@ def test_a_request_cut_off_by_a_stop_is_still_a_row(player, stop):
 
     with pytest.raises(stop):
         player.act(Act("open_envelope", institution="anhe", burst=2), user, session, cut,
-                   send_burst=lambda spec, n: cut(spec))
+                   send_burst=lambda specs: cut(specs[0]))
     assert [(r["status"], r["ok"], r["error"], r["prize"]) for r in player.rows] == [(0, False, "unanswered", "anhe")] * 2

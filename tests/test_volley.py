@@ -33,7 +33,7 @@ def test_every_copy_of_every_shooter_is_answered():
         def shoot(n: int) -> None:
             spec = RequestSpec("open_envelope", "POST", "/api/institutions/anhe/envelope", {},
                                {"Authorization": f"Bearer u{n}"}, None)
-            answers.extend(volley.burst(spec, copies=3))
+            answers.extend(volley.burst([spec] * 3))
 
         threads = [threading.Thread(target=shoot, args=(n,)) for n in range(3)]
         for t in threads:

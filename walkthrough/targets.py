@@ -23,7 +23,7 @@ from rehearse.scenarios import RehearseError, Scenario
 from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.swarm.contract import Contract, RequestSpec
 from rehearse.swarm.http import send
-from rehearse.swarm.player import Player
+from rehearse.swarm.player import Answer, Player
 from rehearse.walkthrough.engine import Copy, Participant
 
 REQUEST_TIMEOUT_S = 10.0
@@ -83,7 +83,7 @@ class LiveTarget:
         self.t = t
         if self._clock_t != t and self.moves_clock:
             spec = self.contract.build_operation("set_clock", {**self.ops_params, "t": round(t, 3)})
-            status, body, _ = send(self.client, spec)
+            status, body, _, _ = send(self.client, spec)
             if not 200 <= status < 300:
                 said = body[:120].decode(errors="replace")
                 if status == 0:
@@ -107,19 +107,19 @@ class LiveTarget:
         self._rows.append(row)
         self._record(row)
 
-    def _send(self, spec: RequestSpec) -> tuple[int, bytes, float]:
+    def _send(self, spec: RequestSpec) -> Answer:
         return send(self.client, spec)
 
-    def _send_burst(self, spec: RequestSpec, copies: int) -> list[tuple[int, bytes, float]]:
+    def _send_burst(self, specs: list[RequestSpec]) -> list[Answer]:
         """Every copy at once: threads released together, as a double tap's two requests are."""
-        start = threading.Barrier(copies)
+        start = threading.Barrier(len(specs))
 
-        def one(_: int) -> tuple[int, bytes, float]:
+        def one(spec: RequestSpec) -> Answer:
             start.wait()
             return send(self.client, spec)
 
-        with ThreadPoolExecutor(max_workers=copies) as pool:
-            return list(pool.map(one, range(copies)))
+        with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+            return list(pool.map(one, specs))
 
     def close(self) -> None:
         self.client.close()
