@@ -20,6 +20,7 @@ from rehearse.cli.run_cmd import ci, run
 from rehearse.cli.scenario_cmd import scenario
 from rehearse.cli.simulate_cmd import simulate
 from rehearse.cli.swarm_cmd import swarm
+from rehearse.cli.target_cmd import target
 from rehearse.cli.walkthrough_cmd import walkthrough
 from rehearse.scenarios.errors import RehearseError
 
@@ -46,6 +47,7 @@ def rehearse() -> None:
       rehearse check runs/FOLDER       # the launch gates on a run (exit 1 if any fails)
       rehearse report runs/A runs/B    # the capacity report: HTML, Markdown, JUnit, JSON
       rehearse walkthrough             # each persona's journey, step by step, against the rules
+      rehearse target check --host URL # a target mapping, request by request, with warnings
     """
 
 
@@ -59,6 +61,7 @@ rehearse.add_command(run)
 rehearse.add_command(ci)
 rehearse.add_command(walkthrough)
 rehearse.add_command(drill)
+rehearse.add_command(target)
 
 
 def main(argv: list[str] | None = None) -> None:

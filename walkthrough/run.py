@@ -12,7 +12,7 @@ import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from rehearse.observations import RunInfo, RunWriter, consolidate
 from rehearse.reference_backend.app import Backend
@@ -45,6 +45,8 @@ class WalkthroughRequest:
     faults: frozenset[str] = frozenset()
     command: str = ""
     backend_settings: Settings | None = None  # the auto-started backend's (tests widen its races)
+    trace: Callable[[Any], None] | None = None
+    """Given every request and its judged answer (`rehearse target check`)."""
 
 
 @dataclass
@@ -80,6 +82,10 @@ def run_walkthrough(request: WalkthroughRequest,
     walk_scenario = complete_funnel(scenario)
     result = WalkthroughResult()
     contract = load_contract(scenario.target)
+    if request.trace is not None:
+        from rehearse.walkthrough.target_check import TracingContract
+
+        contract = TracingContract(contract, request.trace)
     info = RunInfo.start(scenario, engine="walkthrough", seed=request.seed, extra={
         "personas": list(request.personas), "at_s": request.at, "faults": sorted(request.faults),
         "host": "reference backend (auto-started)" if request.host is None else "given"})

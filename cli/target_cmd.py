@@ -1,0 +1,100 @@
+"""`rehearse target check`: play one participant of each persona through the scenario's target
+mapping and show every request, answer and judgement, with warnings for mapping mistakes."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from rehearse.cli.backend_cmd import campaign_time
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, applied, target_options
+from rehearse.reference_backend.faults import check_faults
+from rehearse.scenarios import UsageError, load_scenario
+
+
+@click.group()
+def target() -> None:
+    """The target mapping: how the harness talks to a campaign backend."""
+
+
+@target.command()
+@SCENARIO_ARGUMENT
+@click.option("--at", "at", default="launch", show_default=True,
+              help="Campaign time the participants play at: launch, preheat, a traffic window, launch+2h ...")
+@OVERRIDES
+@click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
+@applied(target_options())
+def check(scenario_path: Path | None, at: str, overrides: tuple[str, ...], seed: int | None, host: str | None,
+          faults: tuple[str, ...], ops_token: str | None, allow_remote: bool) -> None:
+    """Check a target mapping against a live backend, request by request.
+
+    One participant of each persona (a normal participant, a sharer and the friend its link
+    brings, a script on each kind of number, a preheat browser) goes through the whole funnel
+    over HTTP. For every request: what was sent and what came back (tokens, signatures and
+    cookies masked), what the mapping extracted, and how the answer was judged (ok and the
+    payout in fen, refused and why, or broken). Then warnings for what the mapping gets wrong:
+    a payout action whose ok answer had no payout, a refusal with no reason, an answer judged
+    broken, a session value no answer gave, a share with no link domain. Exit 0 with no
+    warning, 1 with warnings, 2 on bad input. Run it while writing a mapping.
+
+    \b
+    Examples:
+      rehearse target check                                   # the bundled scenario and backend
+      rehearse target check my_campaign.yaml --host http://127.0.0.1:9000 --ops-token KEY
+    """
+    from rehearse.walkthrough.cast import WALKTHROUGH_PERSONAS
+    from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
+    from rehearse.walkthrough.target_check import MappingCheck
+
+    scenario = load_scenario(scenario_path, overrides)
+    if host is not None and faults:
+        raise UsageError("--fault plants defects in the auto-started reference backend; drop it with --host")
+    console = Console(highlight=False, emoji=False)
+    checker = MappingCheck(scenario, on_exchange=lambda e: _print_exchange(console, e))
+    with tempfile.TemporaryDirectory(prefix="rehearse-target-check-") as folder:
+        request = WalkthroughRequest(
+            scenario=scenario, personas=list(WALKTHROUGH_PERSONAS), at=campaign_time(at, scenario),
+            run_dir=Path(folder) / "run", seed=scenario.seed if seed is None else seed, host=host,
+            ops_token=ops_token, allow_remote=allow_remote, faults=check_faults(faults), trace=checker.observe)
+        run_walkthrough(request, on_group=lambda g: console.rule(f"[bold]{g.title}"),
+                        on_start=lambda lines: [console.print(line, markup=False) for line in lines])
+    _print_summary(console, checker)
+    raise SystemExit(1 if checker.warnings() else 0)
+
+
+def _print_exchange(console: Console, exchange) -> None:
+    from rehearse.walkthrough.target_check import judged, learned_text, mask, shown_body
+
+    spec = exchange.spec
+    sent = "".join([f" ?{json.dumps(mask(spec.query), ensure_ascii=False)}" if spec.query else "",
+                    f" {json.dumps(mask(spec.json), ensure_ascii=False)}" if spec.json is not None else ""])
+    headers = {k: v for k, v in mask(spec.headers).items()}
+    console.print(Text.assemble((f"{exchange.act.action:<20}", "bold"), f"{spec.method} {spec.path}{sent}"))
+    if headers:
+        console.print(Text(f"    headers {json.dumps(headers, ensure_ascii=False)}", "dim"))
+    console.print(Text(f"    answer  {exchange.status} {shown_body(exchange.body)} ({exchange.latency_ms:.0f} ms)"))
+    o = exchange.outcome
+    style = "green" if o.ok else ("yellow" if o.refused else "bold red")
+    extra = learned_text(exchange)
+    console.print(Text.assemble("    judged  ", (judged(exchange), style), f" · {extra}" if extra else ""))
+
+
+def _print_summary(console: Console, checker) -> None:
+    console.rule("[bold]Mapping check")
+    counts = {"ok": 0, "refused": 0, "broken": 0}
+    for e in checker.exchanges:
+        counts["ok" if e.outcome.ok else "refused" if e.outcome.refused else "broken"] += 1
+    console.print(f"{len(checker.exchanges)} requests: {counts['ok']} ok, {counts['refused']} refused, "
+                  f"{counts['broken']} broken.")
+    unplayed = checker.unplayed()
+    if unplayed:
+        console.print(f"Mapped but not reached by these participants: {', '.join(unplayed)}.", style="dim")
+    warnings = checker.warnings()
+    for warning in warnings:
+        console.print(Text.assemble(("warning: ", "bold yellow"), warning))
+    console.print("[green]No warnings.[/]" if not warnings else f"[yellow]{len(warnings)} warning(s).[/]")

@@ -1,0 +1,44 @@
+"""`rehearse target check`: a mapping played against a live backend, with warnings that name
+the mapping's mistakes (here against the reference backend, auto-started on loopback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.xdist_group("live")
+
+
+def target_check(*overrides: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "rehearse", "target", "check"]
+    for override in overrides:
+        argv += ["--set", override]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200",
+                                                                                 **__import__("os").environ})
+
+
+def test_the_bundled_mapping_has_no_warning_and_prints_no_secret():
+    done = target_check()
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "No warnings." in done.stdout
+    assert "judged  ok, paid" in done.stdout and "judged  refused: already_claimed" in done.stdout
+    assert '"Authorization": "***"' in done.stdout and "Bearer" not in done.stdout
+    assert '"token": "***"' in done.stdout
+
+
+@pytest.mark.parametrize("override, warning", [
+    ("target.actions.open_envelope.payout_field=amount",
+     "target.actions.open_envelope.payout_field 'amount': an ok answer had no payout there"),
+    ("target.actions.share.extract={share_url: link}", "target.actions.share: an ok share gave no link"),
+    ("target.reason=why", "a refusal gave no reason at why"),
+    ("target.actions.login.extract={token: data.token, user_id: user_id, invite_code: invite_code}",
+     "session.token (used by "),
+    ("target.actions.view_rules.ok_when={path: rules_version, exists: true}",
+     "target.actions.view_rules: the answer was judged broken"),
+])
+def test_a_broken_mapping_gets_the_warning_that_names_the_mistake(override, warning):
+    done = target_check(override)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert warning in " ".join(done.stdout.split()), done.stdout[-3000:]

@@ -1,0 +1,169 @@
+"""`rehearse target check`: one participant of each persona played through the target mapping,
+every request and answer shown with how the contract judged it, and warnings for the mapping
+mistakes that would otherwise pass silently (a payout with no amount, a refusal with no reason,
+a session value no answer gave, a share link with no domain, answers that broke).
+
+    checker = MappingCheck(scenario)
+    result = run_walkthrough(WalkthroughRequest(..., trace=checker.observe))
+    checker.warnings()
+
+The participants are the walkthrough's (its cast goes through the whole funnel, a sharer brings
+a friend through its link, a script tries each kind of number), so the check sees the answers a
+backend gives to every action and to its refusals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from rehearse.personas.steps import Act, Outcome
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.target import template_fields, templates_in
+from rehearse.swarm.contract import COOKIES, REPLAYED, Contract, RequestSpec
+
+SECRET = re.compile(r"token|secret|sign|otp|password|passwd|key|auth|cookie|sid|session", re.IGNORECASE)
+"""Header and field names whose values a check never prints."""
+BODY_SHOWN = 300
+"""Characters of an answer's body shown."""
+
+
+@dataclass
+class Exchange:
+    """One request through the mapping and its answer, as the contract judged it."""
+
+    act: Act
+    spec: RequestSpec
+    status: int
+    body: bytes
+    headers: Any
+    latency_ms: float
+    outcome: Outcome
+    learned: dict[str, Any]
+
+
+class TracingContract:
+    """A contract that hands every request and its judged answer to `observe`; everything
+    else (operations, refusal statuses) is the wrapped contract's."""
+
+    def __init__(self, inner: Contract, observe: Callable[[Exchange], None]) -> None:
+        self.inner = inner
+        self.observe = observe
+        self._built: deque[RequestSpec] = deque()  # built, not yet read: the engine reads in order
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def build(self, act: Act, user: Any, session: Any, step_id: str = "") -> RequestSpec:
+        spec = self.inner.build(act, user, session, step_id)
+        self._built.append(spec)
+        return spec
+
+    def read(self, act: Act, status: int, body: bytes, latency_ms: float, headers: Any = None):
+        outcome, learned = self.inner.read(act, status, body, latency_ms, headers)
+        spec = self._built.popleft() if self._built else RequestSpec(act.action, "?", "?")
+        self.observe(Exchange(act, spec, status, body, headers, latency_ms, outcome, dict(learned)))
+        return outcome, learned
+
+
+def mask(value: Any) -> Any:
+    """A copy fit to print: the values of secret-looking keys replaced by ***."""
+    if isinstance(value, dict):
+        return {k: "***" if SECRET.search(str(k)) and v not in (None, "") else mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    return value
+
+
+def shown_body(body: bytes) -> str:
+    """An answer's body as printed: JSON with secrets masked, cut to BODY_SHOWN characters."""
+    try:
+        text = json.dumps(mask(json.loads(body)), ensure_ascii=False)
+    except ValueError:
+        text = body.decode(errors="replace")
+    return text if len(text) <= BODY_SHOWN else text[:BODY_SHOWN] + "…"
+
+
+def judged(exchange: Exchange) -> str:
+    """How the answer was judged, in words."""
+    o = exchange.outcome
+    if o.ok:
+        paid = f", paid {o.payout_fen} fen" if o.payout_fen else ""
+        return ("ok (an idempotent replay: nothing new paid)" if o.error == REPLAYED else f"ok{paid}")
+    if o.refused:
+        return f"refused: {o.error}"
+    return f"BROKEN: {o.error}"
+
+
+def learned_text(exchange: Exchange) -> str:
+    names = [k for k in exchange.learned if k != COOKIES]
+    cookies = sorted(exchange.learned.get(COOKIES, {}))
+    parts = ([f"learned {', '.join(names)}"] if names else []) + ([f"cookies {', '.join(cookies)}"] if cookies else [])
+    return "; ".join(parts)
+
+
+@dataclass
+class MappingCheck:
+    """What the check saw, and the warnings it gives."""
+
+    scenario: Scenario
+    exchanges: list[Exchange] = field(default_factory=list)
+    on_exchange: Callable[[Exchange], None] = lambda _: None
+
+    def observe(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+        self.on_exchange(exchange)
+
+    def warnings(self) -> list[str]:
+        target = self.scenario.target
+        out: list[str] = []
+        seen_actions = {e.act.action for e in self.exchanges}
+        for e in self.exchanges:
+            o, action = e.outcome, e.act.action
+            request = target.actions.get(action)  # type: ignore[call-overload]
+            if o.ok and request is not None and request.payout_field and not o.payout_fen and o.error != REPLAYED:
+                out.append(f"target.actions.{action}.payout_field {request.payout_field!r}: an ok answer had no "
+                           f"payout there (answer: {shown_body(e.body)}); fix the path or its payout_unit")
+            if o.refused and o.error == f"HTTP {e.status}" and e.body:
+                where = (request.reason if request is not None and request.reason else target.reason)
+                out.append(f"target.actions.{action}: a refusal gave no reason at "
+                           f"{where or 'error, msg, message or detail'} (answer: {shown_body(e.body)}); "
+                           "set reason: to where the answer says why")
+            if not o.ok and not o.refused:
+                out.append(f"target.actions.{action}: the answer was judged broken ({o.error}; answer "
+                           f"{e.status} {shown_body(e.body)}); if that is a refusal by the rules, list it in "
+                           "refused_when (or refused), if it is done, check ok_when")
+            if action == "share" and o.ok and not (e.learned.get("share_url") or e.learned.get("share_domain")):
+                out.append("target.actions.share: an ok share gave no link (extract share_url, or share_domain, "
+                           f"e.g. \"share_domain: data.url | host\"; answer: {shown_body(e.body)})")
+        learned = {k for e in self.exchanges for k in e.learned}
+        for name, users in sorted(self._session_uses().items()):
+            if name not in learned and users & seen_actions:
+                out.append(f"session.{name} (used by {', '.join(sorted(users))}) was never given by an answer: "
+                           "check the extract that should read it")
+        return list(dict.fromkeys(out))  # each warning once
+
+    def _session_uses(self) -> dict[str, set[str]]:
+        """session.NAME -> the actions whose requests use it."""
+        target = self.scenario.target
+        shared = [text for text in target.headers.values()]
+        uses: dict[str, set[str]] = {}
+        for action, request in target.actions.items():
+            texts = list(shared)
+            for part in ("path", "query", "headers", "body"):
+                texts += [text for _, text in templates_in(getattr(request, part), part)]
+            for text in texts:
+                for name in template_fields(text):
+                    root, _, rest = name.partition(".")
+                    if root == "session" and rest:
+                        uses.setdefault(rest.split(".")[0], set()).add(action)
+        return uses
+
+    def unplayed(self) -> list[str]:
+        """Mapped actions no participant of the check reached."""
+        seen = {e.act.action for e in self.exchanges}
+        return [a for a in self.scenario.target.actions if a not in seen]
+
