@@ -167,13 +167,9 @@ class Target(Section):
             _check_fields(where, template, known)
         return self
 
-    @model_validator(mode="after")
-    def _complete(self) -> "Target":
-        if self.adapter is None:
-            missing = [a for a in ACTIONS if a not in self.actions]
-            if missing:
-                raise ValueError(
-                    f"no request mapped for {', '.join(missing)}: map every action under "
-                    "target.actions, or name an adapter class (target.adapter: module:Class)"
-                )
-        return self
+    def missing_actions(self, offered: tuple[str, ...]) -> list[str]:
+        """The offered actions this target cannot send: none with an adapter, else every offered
+        action without a request under `actions` (an action the campaign does not offer needs none)."""
+        if self.adapter is not None:
+            return []
+        return [a for a in offered if a not in self.actions]
