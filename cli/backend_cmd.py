@@ -26,6 +26,9 @@ def campaign_time(value: str, scenario: Scenario) -> float:
     named = {"launch": 0.0, "preheat": -phases.preheat_s, "end": phases.live_s,
              **{name: window.start for name, window in scenario.traffic.windows.items()}}
     text = value.strip()
+    if text.startswith("preheat") and "preheat" not in scenario.traffic.windows and not phases.has_preheat:
+        raise UsageError(f"--at {value}: the campaign has no preheat (campaign.phases.preheat_start is left "
+                         "out); use launch, end, a traffic window or an offset from launch")
     for name in sorted(named, key=len, reverse=True):  # preheat_day before preheat
         base = named[name]
         if text.startswith(name):

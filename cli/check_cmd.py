@@ -11,7 +11,7 @@ from rich.table import Table
 
 from rehearse.scenarios import UsageError
 
-STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow"}
+STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow", "not_applicable": "dim"}
 ALLOW_UNVERIFIED = click.option(
     "--allow-unverified", is_flag=True,
     help="Exploring: a required check the runs did not verify does not fail the verdict.")

@@ -41,7 +41,8 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
     # budget race at two thirds
     window = scenario.traffic.windows[scenario.gates.peak.window]
-    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3, preheat=True)
+    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3,
+                              preheat=scenario.campaign.phases.has_preheat)  # early birds need a preheat
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
                              run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=faults)

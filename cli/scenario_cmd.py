@@ -74,20 +74,22 @@ def summary_tables(s: Scenario) -> list[Table]:
     overview.add_column(style="bold")
     overview.add_column()
     rows = [
-        ("preheat", f"{p.preheat_start.isoformat()} ({p.preheat_s / 86400:g} days)"),
+        ("preheat", f"{p.preheat_start.isoformat()} ({p.preheat_s / 86400:g} days)" if p.preheat_start else "none"),
         ("launch", p.launch.isoformat()),
         ("end", f"{p.end.isoformat()} ({p.live_s / 86400:g} days live)"),
-        ("institutions", ", ".join(i.id for i in c.institutions)),
+        ("institutions", ", ".join(i.id + ("" if i.tasks else " (no tasks)") for i in c.institutions)),
         ("grand round", f"top prize {_yuan(c.grand_round.top_prize.amount_fen)} "
-                        f"x{c.grand_round.top_prize.count or 'unlimited'}"),
+                        f"x{c.grand_round.top_prize.count or 'unlimited'}" if c.grand_round else "none"),
         ("invite", f"{c.invite.friends_required} friends -> one extra envelope "
-                   f"(max {c.invite.max_rewards_per_user})"),
+                   f"(max {c.invite.max_rewards_per_user})" if c.invite else "none"),
+        ("follow", c.follow.account if c.follow else "none"),
         ("participants", f"{s.traffic.participants_first_24h:,} in 24 h, "
-                         f"{s.traffic.participants_total:,} in total, "
-                         f"{s.traffic.preheat_visitors:,} preheat visitors"),
+                         f"{s.traffic.participants_total:,} in total"
+                         + (f", {s.traffic.preheat_visitors:,} preheat visitors" if p.has_preheat else "")),
         ("arrival peak", f"{peak_rate:,.1f} arrivals/s ({peak_rate * 60:,.0f}/min)"),
         ("channels", ", ".join(f"{ch.channel_id} {ch.share:.0%}" for ch in s.traffic.channels)),
-        ("personas", ", ".join(f"{k} {v:.0%}" for k, v in s.personas.mix.weights().items())),
+        ("personas", ", ".join(f"{k} {v:.0%}" for k, v in s.personas.mix.weights().items()
+                               if v or k != "preheat_browser")),
         ("links", f"{len(s.links.primary_domains)} primary, {len(s.links.backup_domains)} backup "
                   f"domains; ban at {s.links.ban_rule.max_visits:,} visits or "
                   f"{s.links.ban_rule.max_shares:,} shares per {s.links.ban_rule.window / 3600:g} h"),
@@ -111,4 +113,6 @@ def summary_tables(s: Scenario) -> list[Table]:
                             f"{g.payout.fraud_share_max:.0%}; alarm before "
                             f"{g.payout.alarm_before_budget_share:.0%} of budget is gone")
     gates.add_row("rules", "on" if g.rules.enabled else "off")
+    for key, why in s.not_applicable().items():
+        gates.add_row(key, f"not applicable: {why}")
     return [overview, gates]

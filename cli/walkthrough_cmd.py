@@ -62,11 +62,11 @@ def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str
       rehearse walkthrough --fault double-pay            # is a double tap paid twice?
       rehearse walkthrough --host http://127.0.0.1:8700 --ops-token TOKEN
     """
-    from rehearse.walkthrough.cast import WALKTHROUGH_PERSONAS
+    from rehearse.walkthrough.cast import walkthrough_personas
     from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
 
     scenario = load_scenario(scenario_path, overrides)
-    chosen = _personas(personas, WALKTHROUGH_PERSONAS)
+    chosen = _personas(personas, walkthrough_personas(scenario))
     if host is not None and faults:
         raise UsageError("--fault plants defects in the auto-started reference backend; drop it with --host")
     request = WalkthroughRequest(
@@ -111,6 +111,9 @@ def _personas(given: tuple[str, ...], known: tuple[str, ...]) -> list[str]:
     if not given or "all" in given:
         return list(known)
     for name in given:
+        if name == "preheat_browser" and name not in known:
+            raise UsageError(f"--persona {name}: the campaign has no preheat (campaign.phases.preheat_start is "
+                             f"left out); choose from {', '.join(known)} or all")
         if name not in known:
             raise UsageError(f"--persona {name}: no such persona; choose from {', '.join(PERSONA_CHOICES)}")
     return list(dict.fromkeys(given))

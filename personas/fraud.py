@@ -62,18 +62,21 @@ def raid(scenario: Scenario, institution: Institution) -> Steps:
 
 
 def fraud_script(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
-    """A scripted account: login, every envelope, the grand draw, the invite envelope."""
+    """A scripted account: login, every envelope, the grand draw, the invite envelope (those the
+    campaign has)."""
     interval = Wait(scenario.personas.fraud_script.request_interval)
     if not (yield from login(user, scenario)):
         return
     for institution in scenario.campaign.institutions:
         yield interval
         yield from raid(scenario, institution)
-    if scenario.campaign.follow.required_for_grand_round:
+    campaign, burst = scenario.campaign, scenario.personas.fraud_script.burst
+    if campaign.follow_required:
         yield interval
         yield Act("follow")
-    yield interval
-    burst = scenario.personas.fraud_script.burst
-    yield from hammer(scenario, Act("grand_draw", burst=burst))
-    yield interval
-    yield from hammer(scenario, Act("open_invite_envelope", burst=burst))
+    if campaign.grand_round is not None:
+        yield interval
+        yield from hammer(scenario, Act("grand_draw", burst=burst))
+    if campaign.invite is not None:
+        yield interval
+        yield from hammer(scenario, Act("open_invite_envelope", burst=burst))

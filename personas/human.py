@@ -97,8 +97,8 @@ def unlock_and_open(rng: random.Random, think_time: ThinkTime, institution: Inst
 
 def play(scenario: Scenario, rng: random.Random, think_time: ThinkTime, funnel: Funnel,
          double_tap: float = 0.0) -> Steps:
-    """The logged-in part of the funnel: institutions in order, then follow and the grand draw.
-    False if the person did not start the tasks (they left)."""
+    """The logged-in part of the funnel: institutions in order, then follow and the grand draw
+    (those the campaign has). False if the person did not start the tasks (they left)."""
     if rng.random() >= funnel.start_tasks:
         return False
     campaign = scenario.campaign
@@ -111,11 +111,12 @@ def play(scenario: Scenario, rng: random.Random, think_time: ThinkTime, funnel: 
         if not playing:
             break
     followed = False
-    if rng.random() < funnel.follow:
+    if campaign.follow is not None and rng.random() < funnel.follow:
         yield think(rng, think_time)
         followed = (yield Act("follow")).ok
-    if opened == len(campaign.institutions) and rng.random() < funnel.grand_draw:
-        if campaign.follow.required_for_grand_round and not followed:
+    all_opened = opened == len(campaign.institutions)
+    if campaign.grand_round is not None and all_opened and rng.random() < funnel.grand_draw:
+        if campaign.follow_required and not followed:
             yield think(rng, think_time)
             yield Act("follow")
         yield think(rng, think_time)

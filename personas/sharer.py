@@ -3,7 +3,8 @@
 Right after logging in it shares a few times; every share link brings some invitees, fewer
 as the campaign grows old (interest halves every `interest_half_life`). Each invitee is a
 `Spawn("invitee")` the engine schedules. Having brought enough friends, it asks for the
-invite envelope, and waits for late friends a bounded number of times.
+invite envelope (when the campaign has an invite reward), and waits for late friends a bounded
+number of times. Without an invite reward it still shares: its friends arrive and play.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ def claim_invite_envelope(scenario: Scenario, rng: random.Random) -> Steps:
 
 
 def sharer(user: Identity, scenario: Scenario, rng: random.Random) -> Journey:
-    """The normal funnel with the sharer's rates, plus shares that bring invitees."""
+    """The normal funnel with the sharer's rates, plus shares that bring invitees (and the invite
+    envelope, when the campaign has one)."""
     settings = scenario.personas.sharer
     login = yield from arrive(rng, settings.think_time, settings.funnel)
     if login is None:
         return
     brought = yield from share_and_invite(user, scenario, rng, login.data.get("invite_code"))
     yield from play(scenario, rng, settings.think_time, settings.funnel, settings.double_tap)
-    if brought >= scenario.campaign.invite.friends_required:
+    invite = scenario.campaign.invite
+    if invite is not None and brought >= invite.friends_required:
         yield from claim_invite_envelope(scenario, rng)

@@ -52,8 +52,10 @@ class PayoutDesk:
 
     async def open_invite_envelope(self, user_id: int) -> dict:
         s = self.service
+        s.require_offered("open_invite_envelope")
         s.require_live()
         invite = s.scenario.campaign.invite
+        assert invite is not None  # require_offered
         user = self.store.user(user_id)
         earned = s.invite_rewards_earned(user["invites_counted"])
         taken = self.store.claims_like(user_id, "invite:")
@@ -68,14 +70,16 @@ class PayoutDesk:
 
     async def grand_draw(self, user_id: int) -> dict:
         s = self.service
+        s.require_offered("grand_draw")
         s.require_live()
         campaign = s.scenario.campaign
+        assert campaign.grand_round is not None  # require_offered
         opened = self.store.claims_like(user_id, "env:")
         if opened < len(campaign.institutions):
             raise Refused(423, "grand_locked", f"open all {len(campaign.institutions)} envelopes "
                           f"first ({opened} opened)", envelopes_opened=opened)
-        if campaign.follow.required_for_grand_round and not self.store.user(user_id)["followed"]:
-            raise Refused(423, "follow_required", f"follow {campaign.follow.account} first")
+        if campaign.follow_required and not self.store.user(user_id)["followed"]:
+            raise Refused(423, "follow_required", f"follow {campaign.follow.account} first")  # type: ignore[union-attr]
         draws = self.store.claims_like(user_id, "grand:")
         if draws >= campaign.grand_round.draws_per_user:
             raise Refused(409, "already_claimed", "you have already drawn in the grand round")
@@ -84,7 +88,7 @@ class PayoutDesk:
         return result
 
     def _draw_prize(self) -> tuple[str | None, int]:
-        prizes = self.service.scenario.campaign.grand_round.prizes
+        prizes = self.service.scenario.campaign.grand_round.prizes  # type: ignore[union-attr]
         roll, edge = self.service.rng.random(), 0.0
         for prize in prizes:
             edge += prize.probability

@@ -166,18 +166,31 @@ class CampaignService:
         }
 
     def rules(self) -> dict:
+        """The rules in plain words: those of the features this campaign has."""
         c = self.scenario.campaign
-        return {
-            "preheat": "during the preheat the page and these rules can be viewed; taking part opens at launch",
+        rules = {
+            "preheat": "during the preheat the page and these rules can be viewed; taking part opens at launch"
+            if c.phases.has_preheat else "taking part opens at launch",
             "envelopes": "complete all of an institution's tasks to open its red envelope, once per person",
-            "grand_round": f"open all {len(c.institutions)} envelopes to join the grand round "
-            f"(top prize {c.grand_round.top_prize.amount_fen / 100:g} yuan)",
-            "invite": f"invite {c.invite.friends_required} new friends to earn an extra envelope "
-            f"(at most {c.invite.max_rewards_per_user})",
-            "follow": f"follow {c.follow.account}"
-            + (" (required for the grand round)" if c.follow.required_for_grand_round else ""),
-            "phone": "log in with a mainland mobile number; virtual-operator numbers are not accepted",
         }
+        if c.grand_round is not None:
+            rules["grand_round"] = (f"open all {len(c.institutions)} envelopes to join the grand round "
+                                    f"(top prize {c.grand_round.top_prize.amount_fen / 100:g} yuan)")
+        if c.invite is not None:
+            rules["invite"] = (f"invite {c.invite.friends_required} new friends to earn an extra envelope "
+                               f"(at most {c.invite.max_rewards_per_user})")
+        if c.follow is not None:
+            rules["follow"] = f"follow {c.follow.account}" + (" (required for the grand round)"
+                                                              if c.follow_required else "")
+        rules["phone"] = "log in with a mainland mobile number; virtual-operator numbers are not accepted"
+        return rules
+
+    def require_offered(self, action: str) -> None:
+        """A feature the campaign leaves out (no grand round, invite reward, account to follow)
+        answers 404, like a route this backend does not have."""
+        why = self.scenario.campaign.lacks(action)
+        if why is not None:
+            raise Refused(404, "not_offered", why)
 
     def _known_channel(self, channel_id: str) -> str:
         return channel_id if channel_id in self.scenario.traffic.channel_ids() else "other"
@@ -230,6 +243,8 @@ class CampaignService:
 
     def invite_rewards_earned(self, invites_counted: int) -> int:
         invite = self.scenario.campaign.invite
+        if invite is None:
+            return 0
         return min(invites_counted // invite.friends_required, invite.max_rewards_per_user)
 
     # --- tasks, follow, share --------------------------------------------------------------
@@ -251,10 +266,11 @@ class CampaignService:
                 "done": sorted(done), "envelope_unlocked": done >= {t.id for t in institution.tasks}}
 
     def follow(self, user_id: int) -> dict:
+        self.require_offered("follow")
         self.require_live()
         if self.store.set_followed(user_id):
             self.store.count_step(self.store.user(user_id)["channel_id"], "follow")
-        return {"followed": True, "account": self.scenario.campaign.follow.account}
+        return {"followed": True, "account": self.scenario.campaign.follow.account}  # type: ignore[union-attr]
 
     def share(self, user_id: int, channel_id: str | None) -> dict:
         self.require_live()

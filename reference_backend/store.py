@@ -108,7 +108,7 @@ class Store:
             )
             db.executemany(
                 "INSERT INTO prizes (name, left) VALUES (?, ?)",
-                [(p.name, p.count) for p in scenario.campaign.grand_round.prizes if p.count is not None],
+                [(p.name, p.count) for p in _grand_prizes(scenario) if p.count is not None],
             )
             links = scenario.links
             rows = [(d, "primary", "active", i) for i, d in enumerate(links.primary_domains)]
@@ -358,3 +358,8 @@ class Store:
         rows = self.db.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (since_id,))
         return [dict(r) for r in rows]
 
+
+def _grand_prizes(scenario: Scenario) -> list:
+    """The grand round's prizes (none without a grand round)."""
+    grand_round = scenario.campaign.grand_round
+    return list(grand_round.prizes) if grand_round is not None else []

@@ -16,7 +16,8 @@ from rehearse.reports.rows import number
 
 DRILL_JSON = "drill.json"
 DRILL_MD = "drill.md"
-STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "unverified": "not verified"}
+STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "unverified": "not verified",
+               "not_applicable": "not applicable"}
 
 
 def clock(t: float | None) -> str:

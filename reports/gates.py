@@ -20,7 +20,7 @@ from rehearse.observations.schema import HARNESS_PERSONAS, UNANSWERED
 from rehearse.reports.load import counts
 from rehearse.reports.payout_gate import payout_gate
 from rehearse.reports.steps import step_verdicts, steps_of
-from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
+from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, unverified
 from rehearse.scenarios import Scenario
 
 PARTICIPATION = ("login", "complete_task", "open_envelope", "open_invite_envelope", "grand_draw",
@@ -34,11 +34,24 @@ LINKS_PER_DOMAIN = 5
 
 
 def all_gates(run: Run, scenario: Scenario) -> list[Verdict]:
-    """Every gate's verdicts for one run."""
+    """Every gate's verdicts for one run; a check of a feature the campaign leaves out is marked
+    not applicable instead."""
     verdicts = peak_gate(run, scenario) + failover_gate(run, scenario) + payout_gate(run, scenario)
     if scenario.gates.rules.enabled:
         verdicts += rules_gate(run, scenario)
-    return verdicts
+    return mark_not_applicable(verdicts, scenario.not_applicable())
+
+
+def mark_not_applicable(verdicts: list[Verdict], reasons: dict[str, str]) -> list[Verdict]:
+    """The verdicts with each check named in `reasons` (key: why) replaced by one not applicable."""
+    marked, seen = [], set()
+    for v in verdicts:
+        if v.key not in reasons:
+            marked.append(v)
+        elif v.key not in seen:
+            seen.add(v.key)
+            marked.append(not_applicable(v.gate, v.check, reasons[v.key], v.slug))
+    return marked
 
 
 def _weights(run: Run, frame: pd.DataFrame) -> pd.Series:
@@ -289,7 +302,7 @@ def rules_gate(run: Run, scenario: Scenario) -> list[Verdict]:
                            unverified("rules", "share cap held", why, "share_cap"),
                            unverified("rules", "virtual and blacklisted numbers refused", why,
                                       "flagged_numbers_refused")]
-    verdicts.append(_envelope_before_tasks(q))
+    verdicts.append(_envelope_before_tasks(q, scenario))
     cap = scenario.campaign.caps.shares_per_user
     shares = q[(q["action"] == "share") & q["ok"]].groupby("user_id").size()
     over = shares[shares > cap]
@@ -309,10 +322,14 @@ def rules_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     return verdicts
 
 
-def _envelope_before_tasks(q: pd.DataFrame) -> Verdict:
-    """An envelope paid to someone who had completed no task yet can only be a broken lock."""
+def _envelope_before_tasks(q: pd.DataFrame, scenario: Scenario) -> Verdict:
+    """An envelope locked behind tasks, paid to someone who had completed no task yet, can only
+    be a broken lock (an institution without tasks has an open envelope)."""
     tasks = q[(q["action"] == "complete_task") & q["ok"]].groupby("user_id")["t"].min()
     opens = q[(q["action"] == "open_envelope") & q["ok"]]
+    open_anyway = [i.id for i in scenario.campaign.institutions if not i.tasks]
+    if open_anyway:
+        opens = opens[~opens["prize"].isin(open_anyway)]
     first_task = opens["user_id"].map(tasks).astype(float).fillna(np.inf)
     early = opens[opens["t"] < first_task]
     return judged("rules", "locked envelopes refused", float(len(early)), 0, "envelopes",

@@ -24,6 +24,7 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.pass td.status { background: #d9f2d9; } tr.fail td.status { background: #f8d0d0; }
 tr.unverified td.status { background: #fff1c2; color: #6b5200; }
+tr.not_applicable td.status { color: #666; }
 ul.answers li { margin: 0.2em 0; } ul.answers li.fail strong { color: #b00; }
 ul.answers li.pass strong { color: #070; } ul.answers li.not-verified strong { color: #8a6d00; } tr.regressed { background: #f8d0d0; }
 .none { color: #888; font-style: italic; }

@@ -6,7 +6,8 @@ required checks no run against the target verified, and the runs that did not fi
     judgement.exit_code         # 0 pass, 1 fail
 
 A simulated run is a prediction: it can fail a check, it cannot verify the target, so the
-scenario's required checks (`gates.required`) are asked of the live runs only. A run that did
+scenario's required checks (`gates.required`, less those not applicable to the campaign) are
+asked of the live runs only. A run that did
 not finish never passes, unless `allow_interrupted` (exploring what an interrupted run saw).
 """
 
@@ -67,7 +68,7 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
         judged = [replace(v, run=label, engine=run.info.engine) for v in found]
         verdicts += judged
         if run.info.live and not allow_unverified:
-            per_run.append(missing_evidence(judged, scenario.gates.required))
+            per_run.append(missing_evidence(judged, scenario.required_checks()))
         line = unfinished(label, run)
         if line is not None and not allow_interrupted:
             stopped.append(line)
@@ -79,5 +80,6 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
     agreements = tuple((label, agreement) for label, _, agreement in checked
                        if agreement is not None and agreement.figures)
     steps = tuple((label, tuple(found)) for label, run in runs if (found := steps_of(run, scenario)))
-    return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped), agreements=agreements,
+    waived = [key for key in scenario.gates.required if key in scenario.not_applicable()]
+    return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped, waived), agreements=agreements,
                      steps=steps)

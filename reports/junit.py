@@ -13,7 +13,7 @@ SUITE = "rehearse gates"
 def render_junit(verdicts: list[Verdict], judged: Tally | None = None) -> str:
     """One <testsuite name="rehearse gates">, a <testcase classname=gate name=check> per verdict:
     <failure> for a fail and for a required check not verified, <skipped> for another check not
-    verified, the evidence as the case's output."""
+    verified or not applicable, the evidence as the case's output."""
     required = {id(v) for v in (judged.required_unverified if judged else ())}
     missing = [v for v in (judged.required_unverified if judged else ()) if not any(v is w for w in verdicts)]
     cases = list(verdicts) + missing
@@ -22,7 +22,7 @@ def render_junit(verdicts: list[Verdict], judged: Tally | None = None) -> str:
         "tests": str(len(cases)),
         "failures": str(sum(v.status == "fail" or id(v) in required for v in cases)),
         "errors": "0",
-        "skipped": str(sum(v.status == "unverified" and id(v) not in required for v in cases)),
+        "skipped": str(sum(v.status in ("unverified", "not_applicable") and id(v) not in required for v in cases)),
     })
     for verdict in cases:
         name = f"{verdict.run}: {verdict.check}" if verdict.run else verdict.check
@@ -36,6 +36,8 @@ def render_junit(verdicts: list[Verdict], judged: Tally | None = None) -> str:
             failure.text = evidence
         elif verdict.status == "unverified":
             ET.SubElement(case, "skipped", {"message": "not verified: " + (evidence or "nothing to judge in this run")})
+        elif verdict.status == "not_applicable":
+            ET.SubElement(case, "skipped", {"message": "not applicable: " + evidence})
         elif evidence:
             ET.SubElement(case, "system-out").text = evidence
     xml = ET.tostring(suite, encoding="unicode")

@@ -68,7 +68,10 @@ def steps_of(run: Run, scenario: Scenario) -> list[Step] | None:
         return None
     gate = scenario.gates.peak
     personas = scenario.personas
-    pacing = min(p.think_time.median for p in (personas.normal, personas.sharer, personas.preheat_browser))
+    thinkers = [personas.normal, personas.sharer]
+    if scenario.campaign.phases.has_preheat:
+        thinkers.append(personas.preheat_browser)
+    pacing = min(p.think_time.median for p in thinkers)
     limits = (LAG_SHARE * 1000 * pacing, LAG_SHARE * 1000 * min(gate.p95.values()))
     q = run.requests[(run.requests["error"] != UNANSWERED) & ~run.requests["persona"].isin(HARNESS_PERSONAS)]
     starts = [(float(r.t), json.loads(r.detail)) for r in marks.itertuples()]

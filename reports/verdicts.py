@@ -2,7 +2,9 @@
 
 A check with nothing to judge (no ban happened, no ledger, an empty table) is **not verified**,
 never a pass. The scenario names the checks a launch needs (`gates.required`); a required check
-not verified by a run against the target fails the rehearsal like a failed one.
+not verified by a run against the target fails the rehearsal like a failed one. A check of a
+feature the campaign leaves out (no preheat, no tasks) is **not applicable**: neither judged nor
+required, and never a failure.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal, Sequence
 
-Status = Literal["pass", "fail", "unverified"]
-STATUS_WORD = {"pass": "pass", "fail": "FAIL", "unverified": "not verified"}
+Status = Literal["pass", "fail", "unverified", "not_applicable"]
+STATUS_WORD = {"pass": "pass", "fail": "FAIL", "unverified": "not verified", "not_applicable": "not applicable"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,12 @@ def unverified(gate: str, check: str, why: str, slug: str | None = None, limit: 
     return judged(gate, check, None, limit, unit, None, [Evidence(None, why)], slug)
 
 
+def not_applicable(gate: str, check: str, why: str, slug: str | None = None) -> Verdict:
+    """A check of a feature the campaign leaves out, and which feature."""
+    return Verdict(gate=gate, check=check, status="not_applicable", figure=None, limit=None, unit="",
+                   evidence=(Evidence(None, why),), slug=slug or slug_of(check))
+
+
 def requires(key: str, required: Sequence[str]) -> bool:
     """Whether the scenario's `gates.required` (gate names or `gate.slug` keys) names this check."""
     return key in required or key.split(".")[0] in required
@@ -93,6 +101,8 @@ class Tally:
     unverified: int
     required_unverified: tuple[Verdict, ...]
     interrupted: tuple[str, ...] = ()  # one line per run that did not finish
+    not_applicable: int = 0
+    waived: tuple[str, ...] = ()  # required checks dropped: not applicable to the campaign
 
     @property
     def ok(self) -> bool:
@@ -102,6 +112,10 @@ class Tally:
     def headline(self) -> str:
         """One line: PASS or FAIL and why, e.g. "FAIL: 1 failed, 2 required not verified"."""
         parts = [f"{self.passed} passed", f"{self.failed} failed", f"{self.unverified} not verified"]
+        if self.not_applicable:
+            parts.append(f"{self.not_applicable} not applicable")
+        if self.waived:
+            parts.append(f"required but not applicable to this campaign, so not required: {', '.join(self.waived)}")
         if self.required_unverified:
             keys = sorted({(f"{v.run}: " if v.run else "") + v.key for v in self.required_unverified})
             parts.append(f"{len(self.required_unverified)} required check(s) not verified ({', '.join(keys)})")
@@ -129,11 +143,14 @@ def missing_evidence(verdicts: Sequence[Verdict], required: Sequence[str]) -> li
     return list(missing.values())
 
 
-def tally(verdicts: Sequence[Verdict], missing: Sequence[Verdict] = (), interrupted: Sequence[str] = ()) -> Tally:
+def tally(verdicts: Sequence[Verdict], missing: Sequence[Verdict] = (), interrupted: Sequence[str] = (),
+          waived: Sequence[str] = ()) -> Tally:
     """Count the verdicts of a rehearsal, with the required checks its live runs did not verify
     (`missing_evidence`, per run against the target: a simulation is a prediction, not evidence
-    about the target) and a line per run that did not finish."""
+    about the target), a line per run that did not finish, and the required checks dropped as
+    not applicable to the campaign (`waived`)."""
     return Tally(passed=sum(v.status == "pass" for v in verdicts),
                  failed=sum(v.status == "fail" for v in verdicts),
                  unverified=sum(v.status == "unverified" for v in verdicts),
-                 required_unverified=tuple(missing), interrupted=tuple(interrupted))
+                 required_unverified=tuple(missing), interrupted=tuple(interrupted),
+                 not_applicable=sum(v.status == "not_applicable" for v in verdicts), waived=tuple(waived))

@@ -1,4 +1,9 @@
-"""The `campaign` section: phases, institutions and their tasks, envelopes, grand round, invites."""
+"""The `campaign` section: phases, institutions and their tasks, envelopes, grand round, invites.
+
+Only the phases and the institutions are required: a campaign shaped like its backend leaves out
+what that backend does not offer (the preheat, an institution's tasks, the grand round, the
+invite reward, the account to follow), and the actions those features need go with them
+(`Campaign.actions`)."""
 
 from __future__ import annotations
 
@@ -8,21 +13,23 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from rehearse.scenarios.base import Amount, Fen, Section, Share, Slug
+from rehearse.scenarios.target import ACTIONS
 
 
 MAX_CAMPAIGN_DAYS = 400
 
 
 class Phases(Section):
-    """Preheat (look, don't take part) from preheat_start, live from launch until end."""
+    """Preheat (look, don't take part) from preheat_start, live from launch until end; without
+    preheat_start the campaign has no preheat."""
 
-    preheat_start: AwareDatetime
+    preheat_start: AwareDatetime | None = Field(default=None, description="leave out for no preheat")
     launch: AwareDatetime
     end: AwareDatetime
 
     @model_validator(mode="after")
     def _in_order(self) -> "Phases":
-        if not self.preheat_start <= self.launch:
+        if self.preheat_start is not None and not self.preheat_start <= self.launch:
             raise ValueError(
                 f"preheat_start ({self.preheat_start.isoformat()}) must not be after "
                 f"launch ({self.launch.isoformat()})"
@@ -31,15 +38,21 @@ class Phases(Section):
             raise ValueError(
                 f"launch ({self.launch.isoformat()}) must be before end ({self.end.isoformat()})"
             )
-        days = (self.end - self.preheat_start).total_seconds() / 86400
+        days = (self.end - (self.preheat_start or self.launch)).total_seconds() / 86400
         if days > MAX_CAMPAIGN_DAYS:
-            raise ValueError(f"preheat_start to end spans {days:,.0f} days; a campaign may span "
+            raise ValueError(f"preheat_start (or launch) to end spans {days:,.0f} days; a campaign may span "
                              f"{MAX_CAMPAIGN_DAYS} days at most (check the years)")
         return self
 
     @property
+    def has_preheat(self) -> bool:
+        return self.preheat_start is not None
+
+    @property
     def preheat_s(self) -> float:
-        """Length of the preheat in seconds."""
+        """Length of the preheat in seconds (0 without one)."""
+        if self.preheat_start is None:
+            return 0.0
         return (self.launch - self.preheat_start).total_seconds()
 
     @property
@@ -68,11 +81,11 @@ class Task(Section):
 
 
 class Institution(Section):
-    """A partner whose tasks, once all done, unlock its small red envelope."""
+    """A partner whose tasks, once all done, unlock its small red envelope (no tasks: it is open)."""
 
     id: Slug
     name: str
-    tasks: Annotated[list[Task], Field(min_length=1)]
+    tasks: list[Task] = Field(default_factory=list, description="empty: the envelope is open from the start")
     envelope: Amount
 
     @field_validator("tasks")
@@ -139,14 +152,20 @@ class Follow(Section):
     required_for_grand_round: bool = False
 
 
+OPTIONAL_ACTIONS = {"complete_task": "no institution has tasks", "grand_draw": "the campaign has no grand round",
+                    "open_invite_envelope": "the campaign has no invite reward",
+                    "follow": "the campaign has no account to follow"}
+"""The actions a campaign may do without, and what their absence means."""
+
+
 class Campaign(Section):
     title: str
     phases: Phases
     institutions: Annotated[list[Institution], Field(min_length=1)]
-    grand_round: GrandRound
-    invite: Invite
+    grand_round: GrandRound | None = Field(default=None, description="leave out for no grand round")
+    invite: Invite | None = Field(default=None, description="leave out for no invite reward")
     caps: Caps = Caps()
-    follow: Follow
+    follow: Follow | None = Field(default=None, description="leave out for no account to follow")
 
     @field_validator("institutions")
     @classmethod
@@ -159,3 +178,29 @@ class Campaign(Section):
 
     def institution(self, institution_id: str) -> Institution | None:
         return next((i for i in self.institutions if i.id == institution_id), None)
+
+    @property
+    def has_tasks(self) -> bool:
+        """Whether any institution's envelope is locked behind tasks."""
+        return any(i.tasks for i in self.institutions)
+
+    @property
+    def follow_required(self) -> bool:
+        """Whether the grand draw needs the participant to follow the service account first."""
+        return self.grand_round is not None and self.follow is not None and self.follow.required_for_grand_round
+
+    def lacks(self, action: str) -> str | None:
+        """Why the campaign does not offer this action (a feature left out), or None if it does."""
+        offered = {"complete_task": self.has_tasks, "grand_draw": self.grand_round is not None,
+                   "open_invite_envelope": self.invite is not None, "follow": self.follow is not None}
+        return None if offered.get(action, True) else OPTIONAL_ACTIONS[action]
+
+    def actions(self) -> tuple[str, ...]:
+        """The actions this campaign offers, in the target contract's order."""
+        return tuple(a for a in ACTIONS if self.lacks(a) is None)
+
+    def pools(self) -> list[str]:
+        """The budget pools, in campaign order: each institution, then "grand" and "invite" when
+        the campaign has a grand round and an invite reward."""
+        extras = [name for name, there in (("grand", self.grand_round), ("invite", self.invite)) if there is not None]
+        return [i.id for i in self.institutions] + extras

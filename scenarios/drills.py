@@ -177,7 +177,8 @@ def check_drills(drills: Drills, sections: dict) -> None:
     a ValueError starting with the field's path (drills.NAME...) otherwise."""
     windows = sections["traffic"].windows
     links = sections["links"]
-    pools = [i.id for i in sections["campaign"].institutions] + ["grand", "invite"]
+    campaign = sections["campaign"]
+    pools = campaign.pools()
     domains = links.primary_domains + links.backup_domains
     for name, drill in drills.items():
         where = f"drills.{name}"
@@ -191,11 +192,21 @@ def check_drills(drills: Drills, sections: dict) -> None:
                 raise ValueError(f"{at}.at: {incident.at:g} s is past the window's end ({length:g} s)")
             if incident.kind == "delayed_topup" and incident.pool not in pools:
                 raise ValueError(f"{at}.pool: {incident.pool!r} is not a pool; use one of {', '.join(pools)}")
+            if incident.kind == "slowdown":
+                _check_offered(campaign, incident.actions, f"{at}.actions")
             if incident.kind == "ban_domains":
                 unknown = [d for d in incident.domains if d not in domains]
                 if unknown:
                     raise ValueError(f"{at}.domains: {', '.join(unknown)} not in links.primary_domains "
                                      "or links.backup_domains")
+
+
+def _check_offered(campaign, actions: list[str], where: str) -> None:
+    """A drill slows down only actions the campaign offers (no grand_draw without a grand round)."""
+    for action in actions:
+        why = campaign.lacks(action)
+        if why is not None:
+            raise ValueError(f"{where}: {action} is not offered ({why}); remove it from the list")
 
 
 def window_of(drill: Drill, windows: dict) -> tuple[float, float]:

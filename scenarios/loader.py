@@ -22,7 +22,9 @@ from rehearse.scenarios.overrides import apply_overrides
 DEFAULT_SCENARIO = "year_end_red_envelope.yaml"
 # Pydantic puts the member of a union into an error's location; the file has no such key.
 _UNION_TAGS = frozenset({"uniform", "weighted", *INCIDENT_KINDS, *RESPONSE_KINDS, "name", "span"})
-_FIELD_IN_MESSAGE = re.compile(r"^((?:drills|target)\.[\w.\-]+): (.*)$", re.S)
+# A cross-reference check that names its own field first (`budget.invite_fen: ...`).
+_FIELD_IN_MESSAGE = re.compile(r"^((?:drills|target|budget|personas|backend_model|traffic\.preheat_visitors)"
+                               r"(?:\.[\w\-]+)*): (.*)$", re.S)
 
 
 def default_scenario_path() -> Path:

@@ -45,17 +45,10 @@ class Scenario(Section):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Scenario":
-        institution_ids = {i.id for i in self.campaign.institutions}
-        budgeted = set(self.budget.institutions_fen)
-        if institution_ids != budgeted:
-            missing = sorted(institution_ids - budgeted)
-            unknown = sorted(budgeted - institution_ids)
-            parts = []
-            if missing:
-                parts.append(f"add a budget for {', '.join(missing)}")
-            if unknown:
-                parts.append(f"remove {', '.join(unknown)} (no such institution)")
-            raise ValueError(f"budget.institutions_fen must name each institution: {'; '.join(parts)}")
+        _check_institution_budgets(self)
+        _check_optional_pools(self)
+        _check_preheat(self)
+        _check_actions_mapped(self)
         pools = list(self.pool_budgets())
         for n, topup in enumerate(self.budget.topups):
             if topup.pool not in pools:
@@ -75,10 +68,24 @@ class Scenario(Section):
 
     def pool_budgets(self) -> dict[str, int]:
         """Every budget pool and its money (fen), in campaign order: the institutions, then the
-        grand round and the invite reward. Pool numbers in the simulator are positions here."""
+        grand round and the invite reward (when the campaign has them). Pool numbers in the
+        simulator are positions here."""
         budget = self.budget
-        pools = {i.id: budget.institutions_fen[i.id] for i in self.campaign.institutions}
-        return {**pools, "grand": budget.grand_round_fen, "invite": budget.invite_fen}
+        money = {**budget.institutions_fen, "grand": budget.grand_round_fen, "invite": budget.invite_fen}
+        return {pool: money[pool] or 0 for pool in self.campaign.pools()}
+
+    def not_applicable(self) -> dict[str, str]:
+        """The checks (gate.check keys) that judge a feature this campaign leaves out, and why."""
+        reasons = {"rules.preheat_closed": None if self.campaign.phases.has_preheat
+                   else "the campaign has no preheat",
+                   "rules.envelopes_locked": None if self.campaign.has_tasks
+                   else "no institution has tasks: every envelope is open"}
+        return {key: why for key, why in reasons.items() if why is not None}
+
+    def required_checks(self) -> list[str]:
+        """`gates.required` without the checks not applicable to this campaign (dropped, not failed)."""
+        waived = self.not_applicable()
+        return [key for key in self.gates.required if key not in waived]
 
     def arrival_curve(self) -> ArrivalCurve:
         """The arrival rate and cumulative share over campaign time."""
@@ -93,3 +100,59 @@ class Scenario(Section):
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
+
+def _check_institution_budgets(scenario: Scenario) -> None:
+    institution_ids = {i.id for i in scenario.campaign.institutions}
+    budgeted = set(scenario.budget.institutions_fen)
+    if institution_ids != budgeted:
+        missing = sorted(institution_ids - budgeted)
+        unknown = sorted(budgeted - institution_ids)
+        parts = []
+        if missing:
+            parts.append(f"add a budget for {', '.join(missing)}")
+        if unknown:
+            parts.append(f"remove {', '.join(unknown)} (no such institution)")
+        raise ValueError(f"budget.institutions_fen must name each institution: {'; '.join(parts)}")
+
+
+def _check_optional_pools(scenario: Scenario) -> None:
+    """The grand round and the invite reward each have a pool exactly when the campaign has them."""
+    campaign, budget = scenario.campaign, scenario.budget
+    for feature, field, given in (("grand_round", "grand_round_fen", budget.grand_round_fen),
+                                  ("invite", "invite_fen", budget.invite_fen)):
+        offered = getattr(campaign, feature) is not None
+        if offered and given is None:
+            raise ValueError(f"budget.{field}: missing value: the campaign has campaign.{feature}, so its "
+                             "pool needs a budget in fen")
+        if not offered and given is not None:
+            raise ValueError(f"budget.{field}: the campaign has no campaign.{feature}, so there is no such "
+                             f"pool; remove budget.{field}, or add campaign.{feature}")
+
+
+def _check_preheat(scenario: Scenario) -> None:
+    """Without a preheat nobody browses in one: no preheat_browser, no preheat visitors."""
+    if scenario.campaign.phases.has_preheat:
+        return
+    why = "the campaign has no preheat (campaign.phases.preheat_start is left out)"
+    if scenario.personas.mix.preheat_browser > 0:
+        raise ValueError(f"personas.mix.preheat_browser: {scenario.personas.mix.preheat_browser:g}, but {why}; "
+                         "remove preheat_browser from the mix and give its share to the other personas")
+    if scenario.traffic.preheat_visitors > 0:
+        raise ValueError(f"traffic.preheat_visitors: {scenario.traffic.preheat_visitors:,}, but {why}; "
+                         "remove it, or add campaign.phases.preheat_start")
+
+
+def _check_actions_mapped(scenario: Scenario) -> None:
+    """Every action the campaign offers has a request in the target contract and a queue in the
+    simulator's backend model (an action it does not offer needs neither)."""
+    offered = scenario.campaign.actions()
+    unmapped = scenario.target.missing_actions(offered)
+    if unmapped:
+        raise ValueError(f"target.actions: no request mapped for {', '.join(unmapped)} (the campaign offers "
+                         f"{'it' if len(unmapped) == 1 else 'them'}): map each under target.actions, or name "
+                         "an adapter class (target.adapter: module:Class)")
+    unmodelled = [a for a in offered if a not in scenario.backend_model.actions]
+    if unmodelled:
+        raise ValueError(f"backend_model.actions: no queue for {', '.join(unmodelled)} (the campaign offers "
+                         f"{'it' if len(unmodelled) == 1 else 'them'}): add each as "
+                         "'ACTION: {service_time: ..., concurrency: ...}' under backend_model.actions")

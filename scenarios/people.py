@@ -30,12 +30,13 @@ class Funnel(Section):
 
 
 class Mix(Section):
-    """Share of participants (accounts) of each persona; must add up to 1."""
+    """Share of participants (accounts) of each persona; must add up to 1 (preheat_browser only
+    with a preheat)."""
 
     normal: Share
     sharer: Share
     fraud_script: Share
-    preheat_browser: Share
+    preheat_browser: Share = 0.0
 
     @model_validator(mode="after")
     def _adds_up(self) -> "Mix":

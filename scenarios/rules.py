@@ -6,7 +6,8 @@
     rules.settle("open_envelope", {"institution": "anhe"})      # the backend did it
 
 Everything here comes from the scenario (phases, tasks, caps, the grand round, the invite
-reward, blocked number segments and the blacklist), so any backend can be judged against it.
+reward, blocked number segments and the blacklist), so any backend can be judged against it; an
+action of a feature the campaign leaves out is refused as `not_offered`.
 The walkthrough judges a live backend step by step with it; the simulator's journeys are
 answered by it. Pure: no I/O, no clock, no randomness.
 """
@@ -36,11 +37,14 @@ def prize_of(action: str, params: Mapping[str, Any]) -> str:
 
 def prizes_allowed(scenario: Scenario) -> dict[str, int]:
     """How many times the rules let one participant be paid from each prize: each envelope
-    once, the grand round `draws_per_user` times, the invite envelope `max_rewards_per_user`."""
+    once, the grand round `draws_per_user` times, the invite envelope `max_rewards_per_user`
+    (the last two only when the campaign has them)."""
     c = scenario.campaign
     allowed = {i.id: 1 for i in c.institutions}
-    allowed["grand"] = c.grand_round.draws_per_user
-    allowed["invite"] = c.invite.max_rewards_per_user
+    if c.grand_round is not None:
+        allowed["grand"] = c.grand_round.draws_per_user
+    if c.invite is not None:
+        allowed["invite"] = c.invite.max_rewards_per_user
     return allowed
 
 
@@ -53,16 +57,14 @@ class Rule:
 
 
 def rulebook(scenario: Scenario) -> dict[str, Rule]:
-    """Every rule the campaign's participants meet, worded with the scenario's own figures."""
+    """Every rule the campaign's participants meet, worded with the scenario's own figures (the
+    rules of a feature the campaign leaves out are not in it)."""
     c, antifraud = scenario.campaign, scenario.antifraud
     launch = c.phases.launch.strftime("%Y-%m-%d %H:%M")
     segments = ", ".join(antifraud.virtual_segments) or "none listed"
-    grand = f"the grand draw opens after all {len(c.institutions)} envelopes"
-    if c.follow.required_for_grand_round:
-        grand += f" and following {c.follow.account}"
+    preheat = "; during the preheat the page and the rules can only be viewed" if c.phases.has_preheat else ""
     rules = [
-        Rule("preheat", f"nobody takes part before launch ({launch}); during the preheat the page "
-                        "and the rules can only be viewed"),
+        Rule("preheat", f"nobody takes part before launch ({launch}){preheat}"),
         Rule("ended", "nobody takes part after the campaign's end"),
         Rule("login", "only logged-in participants take part"),
         Rule("virtual_number", f"numbers in virtual-operator segments ({segments}) cannot take part"),
@@ -71,15 +73,33 @@ def rulebook(scenario: Scenario) -> dict[str, Rule]:
                                "that skip the page are refused"),
         Rule("envelope_locked", "an institution's envelope opens only after all of its tasks"),
         Rule("one_envelope", "each envelope pays each person once"),
-        Rule("grand_round", grand),
-        Rule("one_draw", f"each person draws {c.grand_round.draws_per_user} time(s) in the grand round"),
-        Rule("invite_reward", f"the invite envelope needs {c.invite.friends_required} new friends who "
-                              f"logged in with the invite code, at most {c.invite.max_rewards_per_user} "
-                              "per person"),
+        *_grand_round_rules(scenario),
+        *_invite_rules(scenario),
         Rule("share_cap", f"at most {c.caps.shares_per_user} share links per person"),
         Rule("task_cap", f"at most {c.caps.task_completions_per_user} task completions per person"),
+        Rule("not_offered", "the campaign does not offer this (a feature it leaves out)"),
     ]
     return {rule.id: rule for rule in rules}
+
+
+def _grand_round_rules(scenario: Scenario) -> list[Rule]:
+    c = scenario.campaign
+    if c.grand_round is None:
+        return []
+    grand = f"the grand draw opens after all {len(c.institutions)} envelopes"
+    if c.follow_required:
+        grand += f" and following {c.follow.account}"  # type: ignore[union-attr]
+    return [Rule("grand_round", grand),
+            Rule("one_draw", f"each person draws {c.grand_round.draws_per_user} time(s) in the grand round")]
+
+
+def _invite_rules(scenario: Scenario) -> list[Rule]:
+    invite = scenario.campaign.invite
+    if invite is None:
+        return []
+    return [Rule("invite_reward", f"the invite envelope needs {invite.friends_required} new friends who "
+                                  f"logged in with the invite code, at most {invite.max_rewards_per_user} "
+                                  "per person")]
 
 
 @dataclass
@@ -137,6 +157,8 @@ class ParticipantRules:
         """The id of the game rule (tasks, envelopes, draws, invites, caps) that turns a
         logged-in participant's action down, or None."""
         campaign = self.scenario.campaign
+        if campaign.lacks(action) is not None:
+            return "not_offered"
         if action == "complete_task":
             return "task_cap" if self.task_completions >= campaign.caps.task_completions_per_user else None
         if action == "open_envelope":
@@ -147,11 +169,12 @@ class ParticipantRules:
         if action == "grand_draw":
             if len(self.opened) < len(campaign.institutions):
                 return "grand_round"
-            if campaign.follow.required_for_grand_round and not self.followed:
+            if campaign.follow_required and not self.followed:
                 return "grand_round"
-            return "one_draw" if self.draws >= campaign.grand_round.draws_per_user else None
+            return "one_draw" if self.draws >= campaign.grand_round.draws_per_user else None  # type: ignore[union-attr]
         if action == "open_invite_envelope":
             invite = campaign.invite
+            assert invite is not None  # an invite envelope is offered only with an invite reward
             earned = min(self.friends // invite.friends_required, invite.max_rewards_per_user)
             return "invite_reward" if self.invite_rewards >= earned else None
         if action == "share":

@@ -80,15 +80,18 @@ class TopUp(Section):
 
 
 class Budget(Section):
+    """The money of each pool: one per institution, the grand round's and the invite reward's
+    (only when the campaign has them)."""
+
     institutions_fen: dict[Slug, Fen]
-    grand_round_fen: Fen
-    invite_fen: Fen
+    grand_round_fen: Fen | None = Field(default=None, description="needed with a grand round, else left out")
+    invite_fen: Fen | None = Field(default=None, description="needed with an invite reward, else left out")
     fund_loss: FundLoss
     topups: list[TopUp] = Field(default_factory=list, description="scheduled top-ups (simulator, drills)")
 
     @property
     def total_fen(self) -> int:
-        return sum(self.institutions_fen.values()) + self.grand_round_fen + self.invite_fen
+        return sum(self.institutions_fen.values()) + (self.grand_round_fen or 0) + (self.invite_fen or 0)
 
 
 class RateLimit(Section):

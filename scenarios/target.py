@@ -316,19 +316,15 @@ class Target(Judging):
                 raise ValueError(f"functions.{name} {where}: not a function")
         return self
 
-    @model_validator(mode="after")
-    def _complete(self) -> "Target":
-        if self.adapter is None:
-            missing = [a for a in ACTIONS if a not in self.actions]
-            if missing:
-                raise ValueError(
-                    f"no request mapped for {', '.join(missing)}: map every action under "
-                    "target.actions, or name an adapter class (target.adapter: module:Class)"
-                )
-        return self
-
     def judging(self, request: HttpRequest) -> Judging:
         """The judging rules of one request: its own, else the target's."""
         values = {k: getattr(request, k) if getattr(request, k) is not None else getattr(self, k)
                   for k in Judging.model_fields}
         return Judging(**values)
+
+    def missing_actions(self, offered: tuple[str, ...]) -> list[str]:
+        """The offered actions this target cannot send: none with an adapter, else every offered
+        action without a request under `actions` (an action the campaign does not offer needs none)."""
+        if self.adapter is not None:
+            return []
+        return [a for a in offered if a not in self.actions]

@@ -50,7 +50,8 @@ class Window(Section):
 class Traffic(Section):
     participants_first_24h: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)]
     participants_total: Annotated[int, Field(ge=1, le=MAX_PARTICIPANTS)]
-    preheat_visitors: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)]
+    preheat_visitors: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)] = Field(
+        default=0, description="visitors during the preheat (0 or left out without one)")
     curve: Curve
     channels: Annotated[list[Channel], Field(min_length=1)]
     windows: dict[Slug, Window] = Field(default_factory=dict)

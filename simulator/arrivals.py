@@ -170,9 +170,18 @@ def _organic(scenario: Scenario, rng: np.random.Generator, curve: ArrivalCurve,
             "shares": shares}
 
 
+def _nobody() -> dict[str, np.ndarray]:
+    """An empty part of the arrivals (a campaign without a preheat has no preheat visitors)."""
+    return {"t": np.zeros(0), "persona": np.zeros(0, dtype=np.int8), "channel": np.zeros(0, dtype=np.int16),
+            "origin": np.zeros(0, dtype=np.int8), "person": np.zeros(0, dtype=np.int64),
+            "inviter": np.zeros(0, dtype=np.int64), "shares": np.zeros(0, dtype=np.int16)}
+
+
 def _preheat(scenario: Scenario, rng: np.random.Generator, channel_shares: np.ndarray) -> dict[str, np.ndarray]:
     """Preheat visits by the daily cycle, and the visitors who come back after launch."""
     phases, browser = scenario.campaign.phases, scenario.personas.preheat_browser
+    if not phases.has_preheat:
+        return _nobody()
     n = int(rng.poisson(scenario.traffic.preheat_visitors))
     hours = int(np.ceil(phases.preheat_s / 3600))
     launch_hour = phases.launch.hour

@@ -165,10 +165,11 @@ def _lost(people: Participants, actions: Actions, bucket: np.ndarray, platform,
 
 
 def _invite_rewards(scenario: Scenario, people: Participants, lost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A sharer's invite reward when its Nth friend arrives (N = friends_required), up to the cap."""
+    """A sharer's invite reward when its Nth friend arrives (N = friends_required), up to the cap
+    (none without an invite reward)."""
     invite = scenario.campaign.invite
     friends = np.flatnonzero((people.origin == INVITED) & ~lost)
-    if not len(friends) or invite.max_rewards_per_user == 0:
+    if invite is None or not len(friends) or invite.max_rewards_per_user == 0:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
     sharer_rows = {p: i for i, p in enumerate(people.person) if people.origin[i] == ORGANIC}
     order = np.lexsort((people.t[friends], people.inviter[friends]))
@@ -188,23 +189,30 @@ def _amounts(scenario: Scenario, action: np.ndarray, institution: np.ndarray,
     campaign = scenario.campaign
     pools = list(scenario.pool_budgets())
     pool = np.where(action == A["open_envelope"], institution, -1).astype(np.int64)
-    pool[action == A["grand_draw"]] = pools.index("grand")
-    pool[action == A["open_invite_envelope"]] = pools.index("invite")
     amount = np.zeros(len(action), dtype=np.int64)
     for code, inst in enumerate(campaign.institutions):
         mask = (action == A["open_envelope"]) & (institution == code)
         amount[mask] = _draw(inst.envelope, int(mask.sum()), rng)
-    mask = action == A["open_invite_envelope"]
-    amount[mask] = _draw(campaign.invite.reward, int(mask.sum()), rng)
-    draws = np.flatnonzero(action == A["grand_draw"])
-    prizes = campaign.grand_round.prizes
-    won = rng.choice(len(prizes), size=len(draws), p=np.array([p.probability for p in prizes]))
+    if campaign.invite is not None:
+        mask = action == A["open_invite_envelope"]
+        pool[mask] = pools.index("invite")
+        amount[mask] = _draw(campaign.invite.reward, int(mask.sum()), rng)
+    if campaign.grand_round is not None:
+        draws = np.flatnonzero(action == A["grand_draw"])
+        pool[draws] = pools.index("grand")
+        amount[draws] = _grand_prizes(campaign.grand_round.prizes, len(draws), rng)
+    return pool, amount
+
+
+def _grand_prizes(prizes, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """The amount (fen) each of `draws` grand draws wins, in order; a prize that ran out falls
+    back to the last (unlimited) one."""
+    won = rng.choice(len(prizes), size=draws, p=np.array([p.probability for p in prizes]))
     for k, prize in enumerate(prizes):
         if prize.count is not None:
             over = (won == k) & (np.cumsum(won == k) > prize.count)
             won[over] = len(prizes) - 1  # that prize ran out: the unlimited fallback
-    amount[draws] = np.array([p.amount_fen for p in prizes])[won]
-    return pool, amount
+    return np.array([p.amount_fen for p in prizes])[won]
 
 
 def _draw(distribution, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -139,11 +139,16 @@ def early_birds(scenario: Scenario, contract: Contract, seed: int, send: Send,
                                     "taking part before launch is not tried")
         return
     player, identities = rehearsal_player(scenario, contract, seed, lambda: t, record)
-    institution = scenario.campaign.institutions[0]
     event(t, "incident", f"preheat: {EARLY_BIRDS} participants try to take part {-t / 3600:,.1f} h before launch")
     for _ in range(EARLY_BIRDS):
         user, session = identities.new("preheat_browser", t), {}
-        for act in (Act("open_page"), Act("login", invite_code=None),
-                    Act("complete_task", institution=institution.id, task=institution.tasks[0].id),
-                    Act("open_envelope", institution=institution.id)):
+        for act in early_steps(scenario):
             player.act(act, user, session, send)
+
+
+def early_steps(scenario: Scenario) -> list[Act]:
+    """What an early bird tries: the page, a login, the first institution's first task (if it
+    has one) and its envelope."""
+    institution = scenario.campaign.institutions[0]
+    task = [Act("complete_task", institution=institution.id, task=institution.tasks[0].id)] if institution.tasks else []
+    return [Act("open_page"), Act("login", invite_code=None), *task, Act("open_envelope", institution=institution.id)]

@@ -58,8 +58,10 @@ def largest_payouts(scenario: Scenario) -> dict[str, int]:
     """The largest amount each budget pool may pay at once (fen)."""
     campaign = scenario.campaign
     largest = {i.id: i.envelope.max_possible_fen for i in campaign.institutions}
-    largest["grand"] = max(p.amount_fen for p in campaign.grand_round.prizes)
-    largest["invite"] = campaign.invite.reward.max_possible_fen
+    if campaign.grand_round is not None:
+        largest["grand"] = max(p.amount_fen for p in campaign.grand_round.prizes)
+    if campaign.invite is not None:
+        largest["invite"] = campaign.invite.reward.max_possible_fen
     return largest
 
 

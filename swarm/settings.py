@@ -77,6 +77,9 @@ class SwarmSettings:
         if window is None:
             known = ", ".join(sorted(scenario.traffic.windows)) or "none"
             raise UsageError(f"--window {name}: the scenario has no such window (known: {known})")
+        if self.rehearsal.preheat and not scenario.campaign.phases.has_preheat:
+            raise UsageError("--preheat-probe: the campaign has no preheat (campaign.phases.preheat_start "
+                             "is left out); leave the flag out")
         if self.steps:
             return self._step_plan(scenario, name, window)
         if self.compress is not None and self.compress <= 0:

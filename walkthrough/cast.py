@@ -1,7 +1,8 @@
 """Who plays in a walkthrough: one participant per persona, on journeys that show the rules.
 
 A walkthrough is a rehearsal, not a sample: the people in it go all the way through the funnel
-(every conversion rate is 1), so the story reaches the grand draw and the invite reward. Among
+(every conversion rate is 1), so the story reaches the grand draw and the invite reward (when the
+campaign has them; without, the last envelope and the friends a link brings). Among
 the seeds from the one asked for, each persona's journey is the first that, played against the
 rules (`RulesTarget`, no I/O), shows what that persona is there to show: a normal participant
 who double-taps an envelope and reaches the grand draw, a sharer whose link brings exactly the
@@ -29,6 +30,15 @@ PERSONA_LABELS = {
     "preheat_browser": "Preheat browser",
 }
 WALKTHROUGH_PERSONAS = tuple(PERSONA_LABELS)
+
+
+def walkthrough_personas(scenario: Scenario) -> tuple[str, ...]:
+    """The personas a walkthrough of this campaign can show (a preheat browser needs a preheat)."""
+    if scenario.campaign.phases.has_preheat:
+        return WALKTHROUGH_PERSONAS
+    return tuple(p for p in WALKTHROUGH_PERSONAS if p != "preheat_browser")
+
+
 DOUBLE_TAP = 0.15
 """How often the walkthrough's people double-tap a payout button (enough for one in a journey)."""
 SEEDS_TRIED = 300
@@ -59,7 +69,7 @@ def complete_funnel(scenario: Scenario) -> Scenario:
         "normal": p.normal.model_copy(update={"funnel": keen, "double_tap": DOUBLE_TAP}),
         "sharer": p.sharer.model_copy(update={
             "funnel": keen, "double_tap": DOUBLE_TAP, "shares_mean": 0.0,
-            "invitees_per_share_mean": float(scenario.campaign.invite.friends_required),
+            "invitees_per_share_mean": float(friends_wanted(scenario)),
             "interest_half_life": 1e12}),
         "preheat_browser": p.preheat_browser.model_copy(update={"return_at_launch": 1.0, "visits_mean": 1.0,
                                                                 "tries_early": 1.0}),
@@ -74,17 +84,28 @@ def start_time(persona: str, at: float) -> float:
     return at
 
 
+def friends_wanted(scenario: Scenario) -> int:
+    """The friends a walkthrough's sharer brings: what the invite reward needs (else one)."""
+    invite = scenario.campaign.invite
+    return invite.friends_required if invite is not None else 1
+
+
 def shows_the_rules(scenario: Scenario, persona: str) -> Callable[[list[StepReport]], bool]:
     """What a journey of this persona must show to be the walkthrough's."""
-    required = scenario.campaign.invite.friends_required
+    campaign = scenario.campaign
+    required = friends_wanted(scenario)
+    # the end of a full journey: the grand draw, else the last institution's envelope
+    last = "grand_draw" if campaign.grand_round is not None else "open_envelope"
+    last_place = {} if campaign.grand_round is not None else {"institution": campaign.institutions[-1].id}
+    reward = "open_invite_envelope" if campaign.invite is not None else "share"
 
-    def done(reports: list[StepReport], action: str) -> bool:
-        return any(r.act.action == action and r.done for r in reports)
+    def done(reports: list[StepReport], action: str, **params: str) -> bool:
+        return any(r.act.action == action and r.done and params.items() <= r.act.params.items() for r in reports)
 
     if persona == "normal":
-        return lambda rs: done(rs, "grand_draw") and any(r.act.params.get("burst", 1) > 1 for r in rs)
+        return lambda rs: done(rs, last, **last_place) and any(r.act.params.get("burst", 1) > 1 for r in rs)
     if persona == "sharer":
-        return lambda rs: done(rs, "open_invite_envelope") and rs[0].who.friends_brought == required
+        return lambda rs: done(rs, reward) and rs[0].who.friends_brought == required
     if persona == "preheat_browser":
         return lambda rs: done(rs, "login")
     return lambda rs: True

@@ -79,7 +79,8 @@ def doing(report: StepReport, scenario: Scenario) -> str:
     elif act.action == "visit_link":
         text = f"opens the share link {params.get('url', '')}".rstrip()
     elif act.action == "follow":
-        text = f"follows {scenario.campaign.follow.account}"
+        follow = scenario.campaign.follow
+        text = f"follows {follow.account}" if follow is not None else "follows the service account"
     else:
         text = act.action.replace("_", " ")
     sent = len(report.copies)
