@@ -42,8 +42,8 @@ class Campaign:
         Institution("tianxing", "Tianxing Asset Management", ("watch_live", "follow_account", "quiz")),
     )
     budgets_fen: dict[str, int] = field(default_factory=lambda: {
-        "jinniu": 8_000_000, "yinhe": 7_000_000, "fuyuan": 6_000_000, "tianxing": 5_500_000,
-        "invite": 1_500_000,
+        "jinniu": 10_400_000, "yinhe": 9_100_000, "fuyuan": 7_900_000, "tianxing": 6_900_000,
+        "invite": 1_600_000,
     })
     friends_required: int = 3  # new friends logged in with one's invite code, for the invite bag
     invite_min_fen: int = 100
