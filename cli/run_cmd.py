@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, applied
+from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, applied, target_options
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import load_scenario
 
@@ -18,7 +18,8 @@ from rehearse.scenarios import load_scenario
 def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
                  console: Console, progress: bool, allow_unverified: bool = False,
-                 allow_interrupted: bool = False, peak: str | None = None, peak_step_s: float = 15.0):
+                 allow_interrupted: bool = False, peak: str | None = None, peak_step_s: float = 15.0,
+                 ops_token: str | None = None, allow_remote: bool = False):
     """The main job; returns the report folder and the judgement (`reports.judge.Judgement`).
 
     Four phases: the simulator over the whole campaign; the peak at real concurrency (a step
@@ -36,7 +37,7 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     scenario = load_scenario(scenario_path, overrides)
     steps = () if peak == "0" else (parse_steps(peak) or peak_steps(scenario.gates.peak.target_active_users))
     peak_settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, scale=1.0, steps=steps,
-                                  step_s=peak_step_s, run_dir=out / "peak", seed=seed,
+                                  step_s=peak_step_s, run_dir=out / "peak", seed=seed, ops_token=ops_token,
                                   extra={"faults": list(faults), "phase": "peak"}) if steps else None
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
     # budget race at two thirds
@@ -44,8 +45,9 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3,
                               preheat=scenario.campaign.phases.has_preheat)  # early birds need a preheat
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
-                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)})
-    request = SwarmRequest(settings=settings, host=host, faults=faults)
+                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)},
+                             ops_token=ops_token)
+    request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote)
     settings.plan(scenario)  # bad input is refused before anything runs
     if peak_settings is not None:
         peak_settings.plan(scenario)
@@ -68,7 +70,7 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
         console.print(f"2/4 the peak at real concurrency against {target}: "
                       f"{', '.join(f'{n:,}' for n in steps)} participants playing, {peak_step_s:g} s each, "
                       "in real time at 1:1 ...")
-        play(SwarmRequest(settings=peak_settings, host=host, faults=faults))
+        play(SwarmRequest(settings=peak_settings, host=host, faults=faults, allow_remote=allow_remote))
         runs.append(("peak", load_run(out / "peak")))
     else:
         console.print("2/4 the peak at real concurrency: skipped (--peak-steps 0)")
@@ -143,9 +145,7 @@ OPTIONS = [
                  "1000,2000,4000,8000 for the bundled scenario]"),
     click.option("--peak-step-duration", "peak_step", default="15s", show_default=True,
                  help="Wall time of each step of the peak phase."),
-    click.option("--host", help="Campaign backend URL for the swarm. [default: the reference backend]"),
-    click.option("--fault", "faults", multiple=True, metavar="NAME",
-                 help="Plant a defect in the auto-started reference backend (repeatable)."),
+    *target_options(),
     OVERRIDES,
     ALLOW_UNVERIFIED,
     ALLOW_INTERRUPTED,
@@ -155,8 +155,8 @@ with_options = applied(OPTIONS)
 
 @click.command()
 @with_options
-def run(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, overrides, allow_unverified,
-        allow_interrupted) -> None:
+def run(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
+        overrides, allow_unverified, allow_interrupted) -> None:
     """The whole rehearsal: simulate the campaign, play the peak at real concurrency and the
     launch window with its incidents against the target, check the gates, report.
 
@@ -170,15 +170,16 @@ def run(scenario_path, out, seed, duration, users, peak, peak_step, host, faults
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
                                          users, host, tuple(check_faults(faults)), console, True, allow_unverified,
-                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"))
+                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"),
+                                         ops_token, allow_remote)
     print_answers(console, judgement)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
 
 @click.command()
 @with_options
-def ci(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, overrides, allow_unverified,
-        allow_interrupted) -> None:
+def ci(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
+        overrides, allow_unverified, allow_interrupted) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
     when set, and the gates' exit code (0 all pass; 1 a check fails, a required one is not
     verified or the run did not finish; 2 bad input)."""
@@ -188,7 +189,8 @@ def ci(scenario_path, out, seed, duration, users, peak, peak_step, host, faults,
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
                                          users, host, tuple(check_faults(faults)), console, False, allow_unverified,
-                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"))
+                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"),
+                                         ops_token, allow_remote)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:

@@ -82,6 +82,10 @@ class Payouts:
         return None
 
 
+STEP_SLICES = ("a step load plays seconds of each journey at the peak's concurrency, so its payouts are the "
+               "fastest personas' (scripts), not the campaign's mix: judged where whole journeys are played")
+
+
 def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     """Never above budget (total, per pool), never paid twice, within the rules, the target's
     books, fraud's share, an early alarm."""
@@ -95,8 +99,10 @@ def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     total = float(payouts.paid["payout_fen"].sum())
     fraud = float(payouts.paid.loc[payouts.paid["persona"] == "fraud_script", "payout_fen"].sum())
     scripts_asked = bool((payouts.asked["persona"] == "fraud_script").any())
-    share = fraud / total if total and scripts_asked else None
-    why = payouts.why_nothing() or ("no fraud script asked for a payout" if not scripts_asked else "")
+    sliced = bool(run.info.live and run.info.extra.get("steps"))
+    share = fraud / total if total and scripts_asked and not sliced else None
+    why = (STEP_SLICES if sliced else
+           payouts.why_nothing() or ("no fraud script asked for a payout" if not scripts_asked else ""))
     verdicts.append(judged("payout", "fraud's share of payouts", share, gate.fraud_share_max, "share",
                            None if share is None else share <= gate.fraud_share_max,
                            [Evidence(None, f"{_yuan(fraud)} of {_yuan(total)} to fraud scripts" if share is not None

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import re
 import string
+import sys
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -139,13 +141,16 @@ def _check_fields(where: str, template: str, known: dict[str, list[str]]) -> Non
 
 
 def import_named(name: str, what: str) -> Any:
-    """The object a `module:attribute` name points to; a one-line ValueError if there is none."""
+    """The object a `module:attribute` name points to; a one-line ValueError if there is none.
+    Modules are found on PYTHONPATH and in the current folder (as `python -m` would)."""
     module_name, _, attribute = name.partition(":")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # an import error, or the module failed while loading
         raise ValueError(f"{what} {name}: cannot import {module_name} ({type(exc).__name__}: {exc}); "
-                         "is it on PYTHONPATH (run from the folder that holds it)?") from None
+                         "run from the folder that holds it, or add that folder to PYTHONPATH") from None
     found = getattr(module, attribute, None)
     if found is None:
         raise ValueError(f"{what} {name}: {module_name} has no {attribute}")

@@ -169,10 +169,10 @@ def header_values(headers: Any, name: str) -> list[str]:
     """Every value of a header in an answer's headers (httpx, geventhttpclient or a dict)."""
     if headers is None:
         return []
-    for many in ("get_list", "getlist"):
+    for many in ("get_list", "getlist", "get_all"):  # httpx, geventhttpclient, http.client
         get_many = getattr(headers, many, None)
         if get_many is not None:
-            return list(get_many(name))
+            return list(get_many(name) or ())
     value = headers.get(name)
     if value is None and isinstance(headers, dict):
         value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)

@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 from rehearse.swarm.contract import RequestSpec
 
-Answer = tuple[int, bytes, float]
+Answer = tuple  # (status, body, latency in ms, headers); headers left out when nothing came back
 TIMEOUT_S = 10.0
 
 
@@ -105,7 +105,7 @@ class Volley:
             response = http.client.HTTPResponse(sock)
             response.begin()
             body = response.read()
-            return response.status, body, (time.perf_counter() - self.fired_at) * 1000
+            return response.status, body, (time.perf_counter() - self.fired_at) * 1000, response.headers
         except (OSError, http.client.HTTPException):
             return 0, b"", (time.perf_counter() - self.fired_at) * 1000
         finally:

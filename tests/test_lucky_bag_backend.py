@@ -475,21 +475,10 @@ def test_the_mapping_names_the_backends_routes_and_refusal_codes(scenario_data: 
             assert request["path"] in paths or request["path"] == "{link.path}", (section, name)
 
 
-def test_the_scenario_validates_today_with_a_dummy_grand_round(scenario_data: dict):
-    """Until campaign.grand_round is optional and the contract has the business-code fields: the
-    scenario with a one-fen grand round, and its target without the new fields, validates."""
-    from rehearse.scenarios import Scenario
+def test_the_scenario_validates_with_no_grand_round_and_the_business_code_mapping():
+    from rehearse.scenarios import load_scenario
 
-    data = yaml.safe_load(SCENARIO.read_text(encoding="utf-8"))
-    data["campaign"]["grand_round"] = {"draws_per_user": 1, "prizes": [
-        {"name": "dummy", "amount_fen": 1, "probability": 1.0, "count": None}]}
-    data["budget"]["grand_round_fen"] = 0
-    target = data["target"]
-    for key in ("ok_when", "refused_when", "reason", "payout_unit", "cookies", "functions"):
-        target.pop(key)
-    for request in [*target["actions"].values(), *target["operations"].values()]:
-        request["headers"] = {k: v for k, v in request.get("headers", {}).items() if "{fn." not in v and "{step." not in v}
-        request["extract"] = {k: v for k, v in request.get("extract", {}).items() if ":" not in v and "|" not in v}
-    target["actions"]["grand_draw"] = {"method": "POST", "path": "/v1/bag/grand"}
-    scenario = Scenario.model_validate(data)
-    assert scenario.name == "lucky_bag" and scenario.gates.peak.target_active_users == 1200
+    scenario = load_scenario(SCENARIO)
+    assert scenario.campaign.grand_round is None and "grand" not in scenario.pool_budgets()
+    assert scenario.target.payout_unit == "yuan" and scenario.target.functions
+    assert scenario.name == "lucky_bag" and scenario.gates.peak.target_active_users == 800
