@@ -1,4 +1,4 @@
-"""The main job against every planted fault of the reference backend, at default settings.
+"""The main job against every planted fault of a bundled backend, at default settings.
 
 Runs `rehearse ci` (simulate, the 30 s live swarm with its ban and budget race, the gates) once
 per fault and `--healthy N` times on the healthy backend, and prints, per run: the exit code,
@@ -7,28 +7,40 @@ caught when its run exits 1 naming a failed check; the healthy backend must exit
 (no false alarm). Not a test: about a minute a run on a 2-core machine.
 
     .venv/bin/python benchmarks/fault_matrix.py [--healthy 10] [--swarm-duration 30s]
+    .venv/bin/python benchmarks/fault_matrix.py --backend lucky_bag   # examples/lucky_bag, its own faults
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-FAULTS = ["overspend", "double-pay", "no-failover", "no-antifraud", "slow-open", "preheat-leak"]
+FAULTS = {"reference": ["overspend", "double-pay", "no-failover", "no-antifraud", "slow-open", "preheat-leak"],
+          "lucky_bag": ["nonatomic-debit", "slow-failover", "leaky-segments", "retry-paid-twice"]}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def one(fault: str | None, duration: str, work: Path, n: int) -> dict:
+def one(fault: str | None, duration: str, work: Path, n: int, backend: str = "reference",
+        extra: tuple[str, ...] = ()) -> dict:
+    """`rehearse ci` once against the backend (with the fault planted); its exit, checks, time."""
     out = work / f"{fault or 'healthy'}-{n}"
-    argv = [sys.executable, "-m", "rehearse", "ci", "--out", str(out), "--swarm-duration", duration]
-    if fault:
-        argv += ["--fault", fault]
+    argv = [sys.executable, "-m", "rehearse", "ci", "--out", str(out), "--swarm-duration", duration, *extra]
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    if backend == "lucky_bag":
+        sys.path.insert(0, str(ROOT))  # examples/ is beside the package, not in it
+        from examples.lucky_bag.serve import SCENARIO, serving
+
+        with serving((fault,) if fault else ()) as (url, key):
+            done = subprocess.run([*argv, str(SCENARIO), "--host", url], capture_output=True, text=True,
+                                  cwd=ROOT, env={**os.environ, "REHEARSE_OPS_TOKEN": key})
+    else:
+        done = subprocess.run([*argv, *(["--fault", fault] if fault else [])], capture_output=True, text=True)
     wall = time.perf_counter() - started
     report = out / "report" / "report.json"
     data = json.loads(report.read_text()) if report.exists() else {}
@@ -43,12 +55,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--healthy", type=int, default=3, help="runs on the healthy backend (default 3)")
     parser.add_argument("--swarm-duration", default="30s", help="the live swarm's wall time (default 30s)")
-    parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated faults to plant")
+    parser.add_argument("--backend", choices=sorted(FAULTS), default="reference",
+                        help="the reference backend, or examples/lucky_bag (business codes, cookies, yuan)")
+    parser.add_argument("--faults", default="", help="comma-separated faults to plant (default: all of the backend's)")
     args = parser.parse_args()
-    faults = [f for f in args.faults.split(",") if f]
+    faults = [f for f in args.faults.split(",") if f] or FAULTS[args.backend]
     with tempfile.TemporaryDirectory(prefix="fault-matrix-") as tmp:
-        rows = [one(None, args.swarm_duration, Path(tmp), n) for n in range(args.healthy)]
-        rows += [one(f, args.swarm_duration, Path(tmp), 0) for f in faults]
+        rows = [one(None, args.swarm_duration, Path(tmp), n, args.backend) for n in range(args.healthy)]
+        rows += [one(f, args.swarm_duration, Path(tmp), 0, args.backend) for f in faults]
     print(f"{'backend':<14} {'exit':>4} {'wall':>6}  verdict")
     for r in rows:
         healthy = r["fault"] == "healthy"

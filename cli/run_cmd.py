@@ -43,7 +43,8 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     # budget race at two thirds
     window = scenario.traffic.windows[scenario.gates.peak.window]
     rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3,
-                              preheat=scenario.campaign.phases.has_preheat)  # early birds need a preheat
+                              preheat=scenario.campaign.phases.has_preheat,  # early birds need a preheat
+                              flagged=True)  # virtual and blacklisted numbers try to log in
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
                              run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)},
                              ops_token=ops_token)

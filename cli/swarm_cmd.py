@@ -59,6 +59,8 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
               help="Participants in the budget race.")
 @click.option("--preheat-probe", is_flag=True, help="Before the window, a few participants try to take part "
               "in the preheat (the target's clock set there through set_clock): it must refuse them.")
+@click.option("--flagged-probe", is_flag=True, help="At the window's start, a few participants on virtual-segment "
+              "and blacklisted numbers try to log in and open an envelope: the target must refuse them.")
 @click.option("--steps", metavar="N,N,...", help="A step load instead of the window's clock: keep N participants "
               "of the window playing in each step (real time, 1:1), e.g. 500,1000,2000.")
 @click.option("--step-duration", metavar="TIME", default="20s", show_default=True, help="Wall time of each step.")
@@ -66,7 +68,7 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
 def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
           scale: str | None, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
           faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ban_at: str | None,
-          race_at: str | None, racers: int, preheat_probe: bool, steps: str | None, step_duration: str,
+          race_at: str | None, racers: int, preheat_probe: bool, flagged_probe: bool, steps: str | None, step_duration: str,
           ops_token: str | None, allow_remote: bool) -> None:
     """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
 
@@ -91,7 +93,7 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, option_seconds, parse_scale, parse_steps
 
     rehearsal = RehearsalPlan(ban_at=option_seconds("--ban-at", ban_at), race_at=option_seconds("--race-at", race_at),
-                              racers=racers, preheat=preheat_probe)
+                              racers=racers, preheat=preheat_probe, flagged=flagged_probe)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
                              scale=parse_scale(scale) if scale or not steps else 1.0, compress=compress, duration_s=wall_duration(duration),
                              run_dir=run_dir, ops_token=ops_token, seed=seed, rehearsal=rehearsal,

@@ -138,6 +138,8 @@ REQUESTS = Table("requests", {
 SIMULATOR = "simulator"
 """The engine name of a simulated run: a prediction, not evidence about a target."""
 HARNESS_PERSONAS = ("prober", "racer")
+HARNESS_KEY_PREFIX = "harness/"
+"""The user ids of the harness's own participants (rehearsal incidents), whatever their persona."""
 ACTIVE_BY_MINUTE = "active_by_minute"
 """The event a live run's load processes write at their close: participants playing in each
 campaign minute, as JSON {minute start (s): count}; the simulator's active users, counted live."""

@@ -131,12 +131,13 @@ class IdentityFactory:
         return persona_for(self.scenario.personas.mix, rng or self.rng)
 
     def new(self, persona: str, arrival_t: float = 0.0, number: str | None = None,
-            channel: str | None = None) -> Identity:
+            channel: str | None = None, listed: str | None = None) -> Identity:
         """A new participant of this persona; fraud accounts come from the current operator,
         on a number of the kind drawn by the scenario's shares, or of the given `number` kind
-        ("virtual", "blacklisted" or "clean")."""
+        ("virtual", "blacklisted" or "clean"); `listed` picks the virtual segment or the
+        blacklisted number itself."""
         if persona == "fraud_script":
-            return self._fraud_account(arrival_t, number, channel)
+            return self._fraud_account(arrival_t, number, channel, listed)
         return self._person(persona, arrival_t, channel)
 
     def invitee(self, link: str, invite_code: str | None, arrival_t: float,
@@ -155,7 +156,7 @@ class IdentityFactory:
         )
 
     def _fraud_account(self, arrival_t: float, number: str | None = None,
-                       channel: str | None = None) -> Identity:
+                       channel: str | None = None, listed_as: str | None = None) -> Identity:
         settings = self.scenario.personas.fraud_script
         operator = self.operator
         if operator is None or operator.accounts_made >= settings.accounts_per_operator:
@@ -164,12 +165,12 @@ class IdentityFactory:
         segments = self.scenario.antifraud.virtual_segments
         virtual = bool(segments) and (self.rng.random() < settings.virtual_number_share
                                       if number is None else number == "virtual")
-        phone = self._phone(self.rng.choice(segments) if virtual else None)
+        phone = self._phone((listed_as or self.rng.choice(segments)) if virtual else None)
         listed = self.scenario.antifraud.blacklist
         blacklisted = bool(listed) and not virtual and (self.rng.random() < settings.blacklisted_share
                                                         if number is None else number == "blacklisted")
         if blacklisted:
-            phone = self.rng.choice(listed)  # an account known from earlier campaigns
+            phone = listed_as or self.rng.choice(listed)  # an account known from earlier campaigns
         # the rules gate reads these marks: such a number must never get in
         mark = "+virtual" if virtual else ("+blacklisted" if blacklisted else "")
         return Identity(

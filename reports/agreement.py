@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from rehearse.observations import Run
-from rehearse.observations.schema import ACTIVE_BY_MINUTE, HARNESS_PERSONAS
+from rehearse.observations.schema import ACTIVE_BY_MINUTE, HARNESS_KEY_PREFIX, HARNESS_PERSONAS
 from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
@@ -202,8 +202,12 @@ def _live_active(live: Run, rows: pd.DataFrame, first: int, minutes: int) -> flo
 
 
 def _organic(requests: pd.DataFrame) -> pd.DataFrame:
-    """The scenario's participants' requests (not the harness's own prober and racers)."""
-    return requests[~requests["persona"].isin(HARNESS_PERSONAS)]
+    """The scenario's participants' requests (not the harness's own: its prober, racers, early
+    birds and flagged numbers)."""
+    organic = ~requests["persona"].isin(HARNESS_PERSONAS)
+    if "user_id" in requests.columns:  # a rolled-up run keeps no participants, and no harness ones
+        organic &= ~requests["user_id"].astype(str).str.startswith(HARNESS_KEY_PREFIX)
+    return requests[organic]
 
 
 def _active_before(simulated: Run, t: float) -> bool:

@@ -187,6 +187,8 @@ def _arguments(parser) -> None:
     group.add_argument("--step-duration", default="", help="wall time of each step (default 20s)")
     group.add_argument("--preheat-probe", action="store_true", default=False,
                        help="before the window, a few participants try to take part in the preheat")
+    group.add_argument("--flagged-probe", action="store_true", default=False,
+                       help="at the window's start, a few virtual and blacklisted numbers try to log in")
     group.add_argument("--allow-remote", action="store_true", default=False,
                        help="allow a non-loopback --host listed in the scenario's allow-list")
 

@@ -152,6 +152,8 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
         argv += ["--race-at", f"{s.rehearsal.race_at!r}s", "--racers", str(s.rehearsal.racers)]
     if s.rehearsal.preheat:
         argv.append("--preheat-probe")
+    if s.rehearsal.flagged:
+        argv.append("--flagged-probe")
     if plan.steps:
         argv += ["--steps", ",".join(map(str, plan.steps)), "--step-duration", f"{plan.step_s!r}s"]
     return argv

@@ -26,6 +26,7 @@ import json
 import random
 from typing import Any, Callable
 
+from rehearse.observations.schema import HARNESS_KEY_PREFIX
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.steps import Act, Outcome
 from rehearse.scenarios import Scenario
@@ -118,7 +119,7 @@ class Race:
 def rehearsal_player(scenario: Scenario, contract: Contract, seed: int, clock: Callable[[], float],
                      record: Callable[[tuple[Any, ...]], None]) -> tuple[Player, IdentityFactory]:
     """A player for the harness's own participants (no platform: their shares ban nothing)."""
-    identities = IdentityFactory(scenario, seed, key_prefix="harness/")
+    identities = IdentityFactory(scenario, seed, key_prefix=HARNESS_KEY_PREFIX)
     return Player(scenario, contract, identities, random.Random(seed), clock=clock, compress=1.0,
                   record=record), identities
 
@@ -144,6 +145,32 @@ def early_birds(scenario: Scenario, contract: Contract, seed: int, send: Send,
         user, session = identities.new("preheat_browser", t), {}
         for act in early_steps(scenario):
             player.act(act, user, session, send)
+
+
+FLAGGED_MAX = 10
+"""At most this many virtual segments, and as many blacklisted numbers, are tried."""
+
+
+def flagged_numbers(scenario: Scenario, contract: Contract, seed: int, send: Send,
+                    record: Callable[[tuple[Any, ...]], None], clock: Callable[[], float], event: Event) -> None:
+    """At the window's start, script accounts on virtual-segment and blacklisted numbers try to
+    log in and take an envelope: the target must refuse them. However few scripts the window's
+    scale brings, the check has evidence (the rules gate reads the numbers' marks)."""
+    tried = [("virtual", segment) for segment in scenario.antifraud.virtual_segments[:FLAGGED_MAX]]
+    tried += [("blacklisted", number) for number in scenario.antifraud.blacklist[:FLAGGED_MAX]]
+    if not tried:
+        return
+    t = clock()
+    player, identities = rehearsal_player(scenario, contract, seed, clock, record)
+    event(t, "incident", f"flagged numbers: {len(tried)} script accounts (one per virtual segment and per "
+                         "blacklisted number) try to log in")
+    for kind, listed in tried:
+        user, session = identities.new("fraud_script", t, number=kind, listed=listed), {}
+        for act in early_steps(scenario):
+            outcome = player.act(act, user, session, send)
+            if act.action == "login" and not outcome.ok:
+                break  # refused at the door, as it must be
+        player.forget(user)
 
 
 def early_steps(scenario: Scenario) -> list[Act]:

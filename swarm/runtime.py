@@ -34,7 +34,7 @@ from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
 from rehearse.swarm.arrivals import Schedule, expected_active, schedule_for, slots_wanted
 from rehearse.swarm.player import Answer, Arrival, Player
-from rehearse.swarm.rehearsal import Prober, Race, early_birds, rehearsal_player
+from rehearse.swarm.rehearsal import Prober, Race, early_birds, flagged_numbers, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 from rehearse.swarm.selfmeasure import p95
@@ -73,6 +73,8 @@ def run_facts(settings: SwarmSettings, plan: Plan, host: str) -> dict[str, Any]:
         incidents["racers"] = rehearsal.racers
     if rehearsal.preheat:
         incidents["preheat"] = True
+    if rehearsal.flagged:
+        incidents["flagged"] = True
     steps = {"steps": list(plan.steps), "step_s": plan.step_s} if plan.steps else {}
     return {"host": host, "window": plan.window_name, **({"max_slots": plan.max_slots} if settings.users else {}),
             **steps,
@@ -308,6 +310,9 @@ class SwarmRuntime:
                             self.operation, self.writer.event)
             if self.operation("set_clock", t=self.plan.window.start, speed=self.plan.compress) is None and self._target_clock() == "campaign":
                 self.writer.event(self.now(), "clock_refused", "the target refused set_clock: it keeps its own clock")
+            if self.settings.rehearsal.flagged:
+                flagged_numbers(self.scenario, self.contract, self.seed + 7919, self.rehearsal_send, self._record,
+                                self.now, self.writer.event)
             self._record_ledger("ledger_start")
             if self.plan.steps:
                 self.announce_step()

@@ -44,6 +44,7 @@ class RehearsalPlan:
     racers: int = 40
     copies: int = 3  # requests per racer's tap, sent at once
     preheat: bool = False  # before the window: a few participants try to take part in the preheat
+    flagged: bool = False  # at the window's start: a few virtual and blacklisted numbers try to log in
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ class SwarmSettings:
             rehearsal=RehearsalPlan(ban_at=option_seconds("--ban-at", getattr(options, "ban_at", None)),
                                     race_at=option_seconds("--race-at", getattr(options, "race_at", None)),
                                     racers=getattr(options, "racers", None) or RehearsalPlan.racers,
-                                    preheat=bool(getattr(options, "preheat_probe", False))),
+                                    preheat=bool(getattr(options, "preheat_probe", False)),
+                                    flagged=bool(getattr(options, "flagged_probe", False))),
         )
 
 

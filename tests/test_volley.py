@@ -40,6 +40,6 @@ def test_every_copy_of_every_shooter_is_answered():
             t.start()
         for t in threads:
             t.join(30)
-    assert [status for status, _, _ in answers] == [200] * 9
-    assert all(json.loads(body) == {"amount_fen": 100} for _, body, _ in answers)
+    assert [answer[0] for answer in answers] == [200] * 9
+    assert all(json.loads(answer[1]) == {"amount_fen": 100} for answer in answers)
     assert books.paid == {"anhe": 900}
