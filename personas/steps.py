@@ -72,5 +72,11 @@ class Outcome:
 
 WAITED = Outcome(ok=True)
 
+REPLAYED = "replayed"
+"""The `error` note of a done answer that repeats an earlier one (an idempotent replay: nothing
+new paid)."""
+THROTTLED = "throttled"
+"""The start of a refusal's note when the answer says the caller went too fast (a rate limit)."""
+
 Journey = Generator[Step, Outcome, None]
 JourneyFactory = Callable[..., Journey]

@@ -224,6 +224,9 @@ class Judging(Section):
 
     ok_when: Conditions | None = Field(default=None, description="every condition holds: done")
     refused_when: Conditions | None = Field(default=None, description="any condition holds: refused")
+    throttled_when: Conditions | None = Field(
+        default=None, description="any condition holds: refused for going too fast (a rate limit, which "
+        "any caller may meet; HTTP 429 always is)")
     replayed_when: Conditions | None = Field(
         default=None, description="any condition holds: the answer repeats an earlier one (an idempotent "
         "replay): done, and nothing new paid")
@@ -231,7 +234,8 @@ class Judging(Section):
                                "(default: error, then msg, message, detail)")
     payout_unit: PayoutUnit | None = Field(default=None, description="fen, yuan, or fen per unit")
 
-    _lists = field_validator("ok_when", "refused_when", "replayed_when", mode="before")(_as_list)
+    _lists = field_validator("ok_when", "refused_when", "throttled_when", "replayed_when",
+                             mode="before")(_as_list)
 
 
 class HttpRequest(Judging):

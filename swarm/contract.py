@@ -25,7 +25,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
-from rehearse.personas.steps import Act, Outcome
+from rehearse.personas.steps import REPLAYED, THROTTLED, Act, Outcome
 from rehearse.scenarios.errors import RehearseError
 from rehearse.scenarios.target import (
     Condition,
@@ -73,9 +73,6 @@ MISSING = object()
 
 COOKIES = "_cookies"
 """The session key of the participant's cookie jar (name -> value); templates cannot name it."""
-
-REPLAYED = "replayed"
-"""The note on a done answer that repeats an earlier one (an idempotent replay: nothing paid)."""
 
 DEFAULT_REASONS = ("error", "msg", "message", "detail")
 """Where a refusal's reason is looked for when the mapping names no `reason`."""
@@ -333,6 +330,7 @@ class _CompiledRequest:
     ok_when: tuple[Condition, ...]
     refused_when: tuple[Condition, ...]
     replayed_when: tuple[Condition, ...]
+    throttled_when: tuple[Condition, ...]
     reasons: tuple[str, ...]
     unit: Decimal
     functions: tuple[str, ...]  # the {fn.NAME} this request calls
@@ -377,7 +375,8 @@ class DeclarativeContract:
         if compiled is None:
             judging = self.target.judging(request)
             extract = tuple(Extract.parse(key, spec) for key, spec in request.extract.items())
-            conditions = (*(judging.ok_when or ()), *(judging.refused_when or ()), *(judging.replayed_when or ()))
+            conditions = (*(judging.ok_when or ()), *(judging.refused_when or ()), *(judging.replayed_when or ()),
+                          *(judging.throttled_when or ()))
             reasons = (judging.reason,) if judging.reason else DEFAULT_REASONS
             compiled = _CompiledRequest(
                 request=request, path=compile_template(request.path),
@@ -387,7 +386,8 @@ class DeclarativeContract:
                 refused=frozenset(request.refused or self.target.refused),
                 extract=extract, ok_when=tuple(judging.ok_when or ()),
                 refused_when=tuple(judging.refused_when or ()),
-                replayed_when=tuple(judging.replayed_when or ()), reasons=reasons,
+                replayed_when=tuple(judging.replayed_when or ()),
+                throttled_when=tuple(judging.throttled_when or ()), reasons=reasons,
                 unit=unit_factor(judging.payout_unit or "fen"),
                 functions=tuple(sorted(_used(request, self.target.headers, "fn"))),
                 needs_body=bool(any(e.source == "body" for e in extract) or request.payout_field
@@ -498,10 +498,13 @@ class DeclarativeContract:
         cookies = set_cookies(headers) if c.needs_headers and headers is not None else {}
         if cookies and self.target.cookies:
             learned[COOKIES] = cookies
-        refused = any(_holds(k, decoded, headers) for k in c.refused_when)
+        throttled = any(_holds(k, decoded, headers) for k in c.throttled_when)
+        refused = throttled or any(_holds(k, decoded, headers) for k in c.refused_when)
         if refused or not ok:
             refused = refused or status in c.refused
             reason = self._reason(c, decoded)
+            if throttled:
+                reason = f"{THROTTLED}: {reason or f'HTTP {status}'}"
             return Outcome(False, status, latency_ms, refused, 0, learned,
                            reason or f"HTTP {status}"), learned
         if c.ok_when and not all(_holds(k, decoded, headers) for k in c.ok_when):

@@ -214,3 +214,9 @@ def test_operations_answered_with_a_business_refusal_give_nothing():
     assert contract.read_operation("link_pool", 200, b'{"code": 40100, "msg": "bad key"}') is None
     assert contract.read_operation("link_pool", 200, b'{"code": 0, "issuing": ["a"], "banned": []}') == {
         "healthy_domains": 1, "banned_domains": 0}
+
+
+def test_a_rate_limit_in_a_business_code_is_a_throttled_refusal():
+    contract = DeclarativeContract(_target({}, throttled_when={"path": "code", "equals": 42901}))
+    slow, _ = read(contract, "login", 200, b'{"code": 42901, "msg": "slow down"}')
+    assert (slow.ok, slow.refused, slow.error) == (False, True, "throttled: slow down")

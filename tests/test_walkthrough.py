@@ -155,3 +155,14 @@ def test_cli_exit_codes_and_stepping(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert failed.value.code == 1 and "preheat" in out and "FAIL" in out
     assert len(presses) == len(load_run(tmp_path / "w").requests.groupby(["t", "action"]))
+
+
+def test_judge_counts_an_idempotent_replay_once_and_a_throttled_business_code_as_a_rate_limit(scenario):
+    who = member(scenario)
+    unlocked(scenario, who)
+    replay = Copy(ok=True, refused=False, status=200, error="replayed")
+    tap = Act("open_envelope", institution="anhe", burst=2)
+    assert judge(10.0, who, tap, [PAID, replay]).mismatch is None
+    unlocked(scenario, who, "beichen")
+    throttled = Copy(ok=False, refused=True, status=200, error="throttled: slow down")
+    assert judge(11.0, who, Act("open_envelope", institution="beichen"), [throttled]).mismatch is None

@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.journeys import PERSONAS
-from rehearse.personas.steps import WAITED, Act, Journey, Outcome, Spawn, Wait
+from rehearse.personas.steps import REPLAYED, THROTTLED, WAITED, Act, Journey, Outcome, Spawn, Wait
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import ParticipantRules, Rule
 
@@ -67,7 +67,13 @@ class Copy:
 
     @property
     def slowed(self) -> bool:
-        return self.status == RATE_LIMITED
+        """Refused for going too fast (HTTP 429, or what the contract calls throttled)."""
+        return self.status == RATE_LIMITED or (self.refused and self.error.startswith(THROTTLED))
+
+    @property
+    def replayed(self) -> bool:
+        """Done as an idempotent replay of an earlier copy: not a second payment."""
+        return self.ok and self.error == REPLAYED
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class StepReport:
 
     @property
     def done(self) -> int:
-        return sum(c.ok for c in self.copies)
+        return sum(c.ok and not c.replayed for c in self.copies)
 
     @property
     def paid_fen(self) -> int:
@@ -123,7 +129,7 @@ def judge(t: float, who: Participant, act: Act, copies: list[Copy]) -> StepRepor
     assert rules is not None
     sent = len(copies)
     allowed, rule = rules.allowed_copies(act.action, act.params, t, sent)
-    done = sum(c.ok for c in copies)
+    done = sum(c.ok and not c.replayed for c in copies)
     mismatch = None
     broken = [c for c in copies if c.broken and not c.slowed]
     if done > allowed:

@@ -93,6 +93,8 @@ def doing(report: StepReport, scenario: Scenario) -> str:
 
 def _one(copy: Copy) -> str:
     if copy.ok:
+        if copy.replayed:
+            return "answered again (a replay: nothing new paid)"
         return f"paid {yuan(copy.payout_fen)}" if copy.payout_fen else "done"
     if copy.status == 0:
         return "no answer" + (f" ({copy.error})" if copy.error else "")

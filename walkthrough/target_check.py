@@ -20,10 +20,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from rehearse.personas.steps import Act, Outcome
+from rehearse.personas.steps import REPLAYED, Act, Outcome
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.target import template_fields, templates_in
-from rehearse.swarm.contract import COOKIES, REPLAYED, Contract, RequestSpec
+from rehearse.swarm.contract import COOKIES, Contract, RequestSpec
 
 SECRET = re.compile(r"token|secret|sign|otp|password|passwd|key|auth|cookie|sid|session", re.IGNORECASE)
 """Header and field names whose values a check never prints."""
