@@ -153,6 +153,14 @@ def test_fraud_taking_too_much_fails(scenario):
     assert status(payout_gate(make_run(rows), scenario), "fraud's share of payouts") == "fail"
 
 
+def test_a_step_load_does_not_judge_fraud_share_from_seconds_of_each_journey(scenario):
+    rows = healthy_requests() + [request(60.0 + i, "open_envelope", persona="fraud_script", user=f"f-{i}",
+                                         payout_fen=300) for i in range(10)]
+    check = key(payout_gate(make_run(rows, extra={"steps": [100, 200], "step_s": 15.0}), scenario),
+                "payout.fraud_share")
+    assert check.status == "unverified" and "step load" in check.evidence[0].detail
+
+
 def test_payout_fails_when_the_alarm_comes_after_the_money_is_gone(scenario):
     budget = scenario.budget.total_fen  # a drain: 1 % of the budget a second, far ahead of plan
     gauges = [dict(t=float(t), active_users=8000, budget_left_fen=budget - t * budget // 100, paid_fen=t * budget // 100)
