@@ -4,8 +4,8 @@ strings, cookie sessions, an idempotency key, a signed payout, no grand round). 
 backend passes; each planted fault fails the check that guards against it.
 
 Sized for the suite: the healthy run plays one peak step at the gate's target (10 s), the fault
-runs skip the peak phase (their faults are in the launch window's ban, race and scripts); every
-run plays the launch window in 20 s. `benchmarks/fault_matrix.py --backend lucky_bag` runs the
+runs skip the peak phase (their faults are in the launch window's ban, race and scripts) and play
+the launch window in 12 s, the healthy one in 20 s. `benchmarks/fault_matrix.py --backend lucky_bag` runs the
 same matrix at default settings."""
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ CAUGHT_BY = {
 }
 
 
-def ci(out: Path, fault: str | None, *options: str) -> tuple[int, dict]:
+def ci(out: Path, fault: str | None, duration: str, *options: str) -> tuple[int, dict]:
     with serving((fault,) if fault else ()) as (url, key):
         done = subprocess.run([sys.executable, "-m", "rehearse", "ci", str(SCENARIO), "--host", url, "--out", str(out),
-                               "--swarm-duration", "20s", *options], capture_output=True, text=True, timeout=400,
+                               "--swarm-duration", duration, *options], capture_output=True, text=True, timeout=400,
                               cwd=ROOT, env={**os.environ, "REHEARSE_OPS_TOKEN": key})
     report = out / "report" / "report.json"
     assert report.exists(), done.stderr[-2000:]
@@ -45,17 +45,17 @@ def failed(report: dict) -> set[str]:
 
 
 def test_the_healthy_lucky_bag_passes_the_main_job(tmp_path):
-    code, report = ci(tmp_path, None, "--peak-steps", "800", "--peak-step-duration", "10s")
+    code, report = ci(tmp_path, None, "20s", "--peak-steps", "800", "--peak-step-duration", "10s")
     assert code == 0, (failed(report), report.get("required_not_verified"))
     checks = {(v["run"], v["check"]): v["status"] for v in report["verdicts"]}
     assert checks[("peak", "active users served")] == "pass"
-    assert checks[("live", "links off banned domains")] == "pass" or any(
-        run == "live" and check.startswith("links off") and status == "pass" for (run, check), status in checks.items())
+    assert any(run == "live" and check.startswith("links off") and status == "pass"
+               for (run, check), status in checks.items())
     assert checks[("live", "no attempt paid twice")] == "pass"
 
 
 @pytest.mark.parametrize("fault", sorted(CAUGHT_BY))
 def test_each_lucky_bag_fault_fails_the_check_that_guards_against_it(tmp_path, fault):
-    code, report = ci(tmp_path, fault, "--peak-steps", "0")
+    code, report = ci(tmp_path, fault, "12s", "--peak-steps", "0")
     assert code == 1
     assert any(check.startswith(CAUGHT_BY[fault]) for check in failed(report)), failed(report)

@@ -42,3 +42,23 @@ def test_a_broken_mapping_gets_the_warning_that_names_the_mistake(override, warn
     done = target_check(override)
     assert done.returncode == 1, done.stderr[-2000:]
     assert warning in " ".join(done.stdout.split()), done.stdout[-3000:]
+
+
+def test_the_lucky_bag_mapping_has_no_warning_and_a_broken_one_names_its_mistake():
+    from examples.lucky_bag.serve import ROOT, SCENARIO, serving
+
+    def check(*overrides: str) -> subprocess.CompletedProcess:
+        with serving() as (url, key):
+            argv = [sys.executable, "-m", "rehearse", "target", "check", str(SCENARIO), "--host", url]
+            for override in overrides:
+                argv += ["--set", override]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT,
+                                  env={**__import__("os").environ, "COLUMNS": "200", "REHEARSE_OPS_TOKEN": key})
+
+    healthy = check()
+    assert healthy.returncode == 0, healthy.stdout[-3000:] + healthy.stderr[-2000:]
+    assert "No warnings." in healthy.stdout and "ok (an idempotent replay: nothing new paid)" in healthy.stdout
+    assert '"Cookie": "***"' in healthy.stdout and '"X-Sign": "***"' in healthy.stdout
+    broken = check("target.actions.share.extract={share_url: data.url}")
+    assert broken.returncode == 1
+    assert "target.actions.share: an ok share gave no link" in " ".join(broken.stdout.split())
