@@ -63,13 +63,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fault-matrix-") as tmp:
         rows = [one(None, args.swarm_duration, Path(tmp), n, args.backend) for n in range(args.healthy)]
         rows += [one(f, args.swarm_duration, Path(tmp), 0, args.backend) for f in faults]
-    print(f"{'backend':<14} {'exit':>4} {'wall':>6}  verdict")
+    print(f"{'backend':<17} {'exit':>4} {'wall':>6}  verdict")
     for r in rows:
         healthy = r["fault"] == "healthy"
         ok = r["exit"] == 0 if healthy else (r["exit"] == 1 and r["failed"])
         what = "; ".join(r["failed"]) or ("required not verified: " + ", ".join(r["missing"]) if r["missing"]
                                           else str(r["error"]) or "pass: every required check verified")
-        print(f"{r['fault']:<14} {r['exit']:>4} {r['wall_s']:>5.0f}s  {'ok  ' if ok else 'MISS'} {what}")
+        print(f"{r['fault']:<17} {r['exit']:>4} {r['wall_s']:>5.0f}s  {'ok  ' if ok else 'MISS'} {what}")
     caught = sum(1 for r in rows if r["fault"] != "healthy" and r["exit"] == 1 and r["failed"])
     clean = sum(1 for r in rows if r["fault"] == "healthy" and r["exit"] == 0)
     print(f"faults caught by a failed check: {caught} of {len(faults)}; healthy runs passing: {clean} of {args.healthy}")
