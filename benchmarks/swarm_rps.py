@@ -125,10 +125,61 @@ def rps(csv_prefix: Path) -> tuple[float, int]:
     return float(row["Requests/s"]), int(row["Request Count"])
 
 
-def locust(argv: list[str], seconds: int) -> None:
-    subprocess.run(["taskset", "-c", "1", sys.executable, "-m", "locust", "--headless", "--only-summary",
-                    *argv], cwd=ROOT, check=True, timeout=seconds + 60,
+def locust(argv: list[str], seconds: int, profile: Path | None = None) -> None:
+    """One Locust process on core 1; under py-spy (collapsed stacks written to `profile`) if given."""
+    command = [sys.executable, "-m", "locust", "--headless", "--only-summary", *argv]
+    if profile is not None:
+        command = under_py_spy(command, profile)
+    subprocess.run(["taskset", "-c", "1", *command], cwd=ROOT, check=True, timeout=seconds + 120,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def under_py_spy(command: list[str], out: Path, rate: int = 200) -> list[str]:
+    """The command run under `py-spy record` (.svg: flame graph, .txt: collapsed stacks, else
+    speedscope); py-spy from PATH or beside this Python (pip install py-spy: not a project dependency)."""
+    fmt = {".svg": "flamegraph", ".txt": "raw"}.get(Path(out).suffix, "speedscope")
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists() and shutil.which(spy) is None:
+        sys.exit("benchmark: py-spy is not installed; pip install py-spy")
+    return [spy, "record", "--rate", str(rate), "--format", fmt, "-o", str(out), "--", *command]
+
+
+# Where a sample's stack goes, first match wins: (a frame name in the stack, the bucket).
+REQUEST_PARTS = [("SocketMixin.send", "Locust request: socket send (gevent)"),
+                 ("_sendall", "Locust request: socket send (gevent)"),
+                 ("SocketMixin.recv", "Locust request: read and parse the answer"),
+                 ("HTTPResponse", "Locust request: read and parse the answer"),
+                 ("_build_request", "Locust request: build the request (geventhttpclient)"),
+                 ("Headers", "Locust request: build the request (geventhttpclient)"),
+                 ("CookieJar", "Locust request: cookie jar"),
+                 ("EventHook.fire", "Locust request: stats (events.request)"),
+                 ("get_socket", "Locust request: connection pool"),
+                 ("connections.py", "Locust request: connection pool")]
+OTHER_PARTS = [("ResponseContextManager", "Locust: catch_response and stats"),
+               ("ParticipantSlot._sleep", "think-time sleeps"),
+               ("_flush_every_second", "ours: writing rows"),
+               ("DeclarativeContract", "ours: contract build/read"),
+               ("personas/", "ours: persona journeys"),
+               ("swarm/", "ours: player, slot, hand-out")]
+
+
+def where_the_time_goes(collapsed: Path) -> tuple[dict[str, float], int]:
+    """Shares of a py-spy raw profile's run-phase samples by bucket (start-up imports left out)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit() or stack.startswith(("_run_module_as_main", "_find_and_load")):
+            continue
+        total += int(n)
+        if "FastHttpSession.request" in stack:
+            inside = stack[stack.index("FastHttpSession.request"):]
+            bucket = next((b for frame, b in REQUEST_PARTS if frame in inside), "Locust request: other")
+        else:
+            bucket = next((b for frame, b in OTHER_PARTS if frame in stack),
+                          "gevent hub loop" if stack.startswith("Hub.run") else "other")
+        counts[bucket] = counts.get(bucket, 0) + int(n)
+    return {b: n / total for b, n in sorted(counts.items(), key=lambda kv: -kv[1])}, total
 
 
 def check_tools() -> None:
@@ -164,6 +215,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are shown")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="profile the first round's plain and persona runs with py-spy into DIR and "
+                             "print where their samples go")
     args = parser.parse_args()
     check_tools()
     work = Path(tempfile.mkdtemp(prefix="rehearse-swarm-bench-"))
@@ -181,16 +235,25 @@ def _rounds(args: argparse.Namespace, work: Path, url: str) -> None:
     print(f"nginx on core 0, one Locust process on core 1, {args.users} users, {args.seconds} s each")
     sets = [arg for override in FAST_PERSONAS for arg in ("--set", override)]
     figures: dict[str, list[float]] = {"PlainGet": [], "PlainSameRequests": [], "persona": []}
+    profiles: dict[str, Path] = {}
     for round_no in range(args.rounds):  # alternate, so drift on a shared machine hits all alike
+        def profiled(name: str) -> Path | None:
+            if args.profile is None or round_no:
+                return None
+            args.profile.mkdir(parents=True, exist_ok=True)
+            profiles[name] = args.profile / f"{name}.txt"
+            return profiles[name]
+
         for name in ("PlainGet", "PlainSameRequests"):
             csv = work / f"{name}-{round_no}"
             locust(["-f", str(work / "plain.py"), "--host", url, "-u", str(args.users), "-r",
-                    str(args.users), "--run-time", f"{args.seconds}s", "--csv", str(csv), name], args.seconds)
+                    str(args.users), "--run-time", f"{args.seconds}s", "--csv", str(csv), name], args.seconds,
+                   profiled(name) if name == "PlainSameRequests" else None)
             figures[name].append(rps(csv)[0])
         csv = work / f"persona-{round_no}"
         locust(["-f", "locustfile.py", "--host", url, "--window", "bench", "--steps", str(args.users),
                 "--step-duration", f"{args.seconds}s", *sets,
-                "--run-dir", str(work / f"run-{round_no}"), "--csv", str(csv)], args.seconds)
+                "--run-dir", str(work / f"run-{round_no}"), "--csv", str(csv)], args.seconds, profiled("persona"))
         figures["persona"].append(rps(csv)[0])
     get, same, persona = (statistics.median(figures[k]) for k in ("PlainGet", "PlainSameRequests", "persona"))
     ratios = [p / s for p, s in zip(figures["persona"], figures["PlainSameRequests"])]
@@ -201,6 +264,21 @@ def _rounds(args: argparse.Namespace, work: Path, url: str) -> None:
     print(f"  ratio to same requests    {ratio:9.2f}   per round: {', '.join(f'{r:.2f}' for r in ratios)}"
           f"   (target >= 0.90: {'met' if ratio >= 0.90 else 'NOT met'})")
     print(f"  ratio to bare GET         {persona / get:9.2f}")
+    if profiles:
+        print_profiles(profiles)
+
+
+def print_profiles(profiles: dict[str, Path]) -> None:
+    """Where the profiled runs' samples went, side by side (round 0, under py-spy)."""
+    shares = {name: where_the_time_goes(path) for name, path in profiles.items()}
+    buckets = sorted({b for found, _ in shares.values() for b in found},
+                     key=lambda b: -shares["persona"][0].get(b, 0.0))
+    print(f"\n  where the samples go (round 0 under py-spy; {', '.join(f'{n}: {t:,} samples' for n, (_, t) in shares.items())})")
+    print(f"  {'':52} {'persona':>8} {'plain':>8}")
+    for bucket in buckets:
+        print(f"  {bucket:52} {shares['persona'][0].get(bucket, 0.0):8.1%} "
+              f"{shares['PlainSameRequests'][0].get(bucket, 0.0):8.1%}")
+    print(f"  collapsed stacks: {', '.join(str(p) for p in profiles.values())}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from swarm_rps import ROOT, check_tools, nginx
+from swarm_rps import ROOT, check_tools, nginx, under_py_spy
 
 FLAT_WINDOW = "traffic.windows.bench={start: 3d, duration: 1h}"  # an ordinary hour's participants, N playing at once
 
@@ -58,9 +58,7 @@ def run(args: argparse.Namespace, url: str, work: Path) -> None:
     """One persona run against nginx at `url`, its figures printed."""
     command = locust_command(url, args.users, args.seconds, work)
     if args.profile:
-        fmt = {".svg": "flamegraph", ".txt": "raw"}.get(Path(args.profile).suffix, "speedscope")
-        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        command = [spy, "record", "--rate", "200", "--format", fmt, "-o", args.profile, "--", *command]
+        command = under_py_spy(command, Path(args.profile))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     subprocess.run(command, cwd=ROOT, check=True, timeout=args.seconds + 120, env={**os.environ},

@@ -334,6 +334,7 @@ class _CompiledRequest:
     reasons: tuple[str, ...]
     unit: Decimal
     functions: tuple[str, ...]  # the {fn.NAME} this request calls
+    uses_request: bool  # it names {request.id}: one is made per request
     needs_body: bool  # a 2xx answer is read only if something in it is extracted, paid or judged
     needs_headers: bool  # cookies or header extracts
 
@@ -390,6 +391,7 @@ class DeclarativeContract:
                 throttled_when=tuple(judging.throttled_when or ()), reasons=reasons,
                 unit=unit_factor(judging.payout_unit or "fen"),
                 functions=tuple(sorted(_used(request, self.target.headers, "fn"))),
+                uses_request=bool(_used(request, self.target.headers, "request")),
                 needs_body=bool(any(e.source == "body" for e in extract) or request.payout_field
                                 or any(k.path is not None for k in conditions)),
                 needs_headers=(self.target.cookies or any(e.source != "body" for e in extract)
@@ -416,9 +418,10 @@ class DeclarativeContract:
         c = self._compiled.get(act.action) or self._compile(act.action, self.mapping(act.action))
         params = act.params
         link = Link.parse(params["url"]) if "url" in params else None
-        roots = {"user": user, "session": session, "params": params, "link": link,
-                 "step": {"id": step_id}, "request": {"id": f"{self._run}-{next(self._request_ids)}"}}
-        spec = self._fill(c, act.action, roots)
+        roots = {"user": user, "session": session, "params": params, "link": link, "step": {"id": step_id}}
+        if c.uses_request:
+            roots["request"] = {"id": self._request_id()}
+        spec = self._fill(c, act.action, roots) if c.functions else self._filled(c, act.action, roots)
         if link is not None and c.request.link_host:
             spec.host = link.domain
         jar = session.get(COOKIES) if self.target.cookies else None
@@ -428,15 +431,18 @@ class DeclarativeContract:
             spec.headers["Cookie"] = f"{given}; {cookie}" if given else cookie
         return spec
 
+    def _request_id(self) -> str:
+        return f"{self._run}-{next(self._request_ids)}"
+
     def _fill(self, c: _CompiledRequest, name: str, roots: dict[str, Any]) -> RequestSpec:
-        """The request with its templates filled; functions, if any, are called with the request
-        as built without them, then everything is filled again with their values."""
+        """The request with its templates filled: built first without the fields that call
+        functions, the functions called with that, then everything filled again with their values."""
+        roots.setdefault("request", {"id": self._request_id()})
         roots["fn"] = {}
         spec = self._filled(c, name, roots)
         if c.functions:
-            step, request = roots["step"], roots["request"]
-            call = Call(name, roots["user"], roots["session"], roots["params"], step["id"], request["id"],
-                        spec.method, spec.path, spec.query, spec.json, spec.headers)
+            call = Call(name, roots["user"], roots["session"], roots["params"], roots["step"]["id"],
+                        roots["request"]["id"], spec.method, spec.path, spec.query, spec.json, spec.headers)
             roots["fn"] = {fn: self._functions[fn](call) for fn in c.functions}
             spec = self._filled(c, name, roots)
         return spec
@@ -461,7 +467,7 @@ class DeclarativeContract:
             return None
         c = self._compile(f"ops:{name}", request)
         roots = {"params": params, "session": {}, "user": None, "link": None, "step": {"id": ""},
-                 "request": {"id": f"{self._run}-{next(self._request_ids)}"}}
+                 "request": {"id": self._request_id()}}
         return self._fill(c, f"ops:{name}", roots)
 
     def read_operation(self, name: str, status: int, body: bytes, headers: Any = None) -> dict[str, Any] | None:
@@ -498,8 +504,8 @@ class DeclarativeContract:
         cookies = set_cookies(headers) if c.needs_headers and headers is not None else {}
         if cookies and self.target.cookies:
             learned[COOKIES] = cookies
-        throttled = any(_holds(k, decoded, headers) for k in c.throttled_when)
-        refused = throttled or any(_holds(k, decoded, headers) for k in c.refused_when)
+        throttled = bool(c.throttled_when) and any(_holds(k, decoded, headers) for k in c.throttled_when)
+        refused = throttled or (bool(c.refused_when) and any(_holds(k, decoded, headers) for k in c.refused_when))
         if refused or not ok:
             refused = refused or status in c.refused
             reason = self._reason(c, decoded)
@@ -515,7 +521,7 @@ class DeclarativeContract:
             if value is not None:
                 learned[extract.key] = value
         payout = fen_of(dig(decoded, c.request.payout_field), c.unit) if c.request.payout_field else 0
-        if payout and any(_holds(k, decoded, headers) for k in c.replayed_when):
+        if payout and c.replayed_when and any(_holds(k, decoded, headers) for k in c.replayed_when):
             return Outcome(True, status, latency_ms, False, 0, learned, REPLAYED), learned  # paid before
         return Outcome(True, status, latency_ms, False, payout, learned, None), learned
 
