@@ -73,7 +73,7 @@ def _print_exchange(console: Console, exchange) -> None:
     spec = exchange.spec
     sent = "".join([f" ?{json.dumps(mask(spec.query), ensure_ascii=False)}" if spec.query else "",
                     f" {json.dumps(mask(spec.json), ensure_ascii=False)}" if spec.json is not None else ""])
-    headers = {k: v for k, v in mask(spec.headers).items()}
+    headers = mask(spec.headers)
     console.print(Text.assemble((f"{exchange.act.action:<20}", "bold"), f"{spec.method} {spec.path}{sent}"))
     if headers:
         console.print(Text(f"    headers {json.dumps(headers, ensure_ascii=False)}", "dim"))

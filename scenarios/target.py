@@ -114,6 +114,15 @@ def templates_in(value: Any, where: str) -> list[tuple[str, str]]:
     return []
 
 
+def fields_used(request: "HttpRequest", root: str, shared_headers: dict[str, str] | None = None) -> set[str]:
+    """The fields under `root` a request's templates name (with the target's headers, sent with
+    it): {"sign"} for root "fn" and a body holding "{fn.sign}"."""
+    texts = [text for part in ("path", "query", "headers", "body")
+             for _, text in templates_in(getattr(request, part), part)] + list((shared_headers or {}).values())
+    return {name.partition(".")[2].split(".")[0] for text in texts for name in template_fields(text)
+            if name.partition(".")[0] == root}
+
+
 def _known_fields(session_keys: set[str], functions: set[str]) -> dict[str, list[str]]:
     """The fields a template may name under each root (params: per action, see ACTION_PARAMS)."""
     from rehearse.personas.identity import Identity  # the identity is what {user.…} reads

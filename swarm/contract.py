@@ -33,7 +33,7 @@ from rehearse.scenarios.target import (
     Target,
     import_named,
     parse_extract,
-    template_fields,
+    fields_used,
     unit_factor,
 )
 
@@ -339,22 +339,6 @@ class _CompiledRequest:
     needs_headers: bool  # cookies or header extracts
 
 
-def _used(request: HttpRequest, extra_headers: Mapping[str, str], root: str) -> set[str]:
-    """The fields under `root` that a request's templates name."""
-    texts = [request.path, *extra_headers.values()]
-    stack: list[Any] = [request.query, request.headers, request.body]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            texts.append(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return {name.partition(".")[2].split(".")[0] for text in texts for name in template_fields(text)
-            if name.partition(".")[0] == root}
-
-
 class DeclarativeContract:
     """The scenario's `target` mapping, interpreted (templates compiled once per action).
 
@@ -390,8 +374,8 @@ class DeclarativeContract:
                 replayed_when=tuple(judging.replayed_when or ()),
                 throttled_when=tuple(judging.throttled_when or ()), reasons=reasons,
                 unit=unit_factor(judging.payout_unit or "fen"),
-                functions=tuple(sorted(_used(request, self.target.headers, "fn"))),
-                uses_request=bool(_used(request, self.target.headers, "request")),
+                functions=tuple(sorted(fields_used(request, "fn", self.target.headers))),
+                uses_request=bool(fields_used(request, "request", self.target.headers)),
                 needs_body=bool(any(e.source == "body" for e in extract) or request.payout_field
                                 or any(k.path is not None for k in conditions)),
                 needs_headers=(self.target.cookies or any(e.source != "body" for e in extract)

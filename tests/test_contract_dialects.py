@@ -103,23 +103,22 @@ def test_each_participant_has_its_own_cookie_jar():
 def test_one_engine_user_playing_two_participants_never_carries_the_first_ones_cookie():
     scenario = load_scenario(overrides=["target.headers={}"])
     contract = load_contract(scenario.target)
-    seen: list[tuple[str, str]] = []
-
-    def send(spec: RequestSpec):
-        seen.append((spec.action, spec.headers.get("Cookie", "")))
-        cookie = {"set-cookie": f"SID=for-{len(seen)}"} if spec.action == "login" else {}
-        return 200, b'{"token": "t"}', 1.0, cookie
-
     identities = IdentityFactory(scenario, 1)
     player = Player(scenario, contract, identities, random.Random(1), lambda: 3600.0, 1e9, lambda row: None)
-    for _ in range(2):
+    journeys = []
+    for n in range(2):  # one engine user (one player, one send) plays two participants in turn
+        seen: list[tuple[str, str]] = []
+
+        def send(spec: RequestSpec, seen=seen, n=n):
+            seen.append((spec.action, spec.headers.get("Cookie", "")))
+            return 200, b'{"token": "t"}', 1.0, {"set-cookie": f"SID=p{n}"} if spec.action == "login" else {}
+
         player.play(identities.new("normal", 3600.0), send, lambda s: None)
-    logins = [n for n, (action, _) in enumerate(seen) if action == "login"]
-    assert len(logins) == 2
-    first, second = logins
-    assert all(cookie == "" for _, cookie in seen[:first + 1] + seen[second - 1:second + 1][1:2])
-    assert {cookie for _, cookie in seen[first + 1:second] if cookie} <= {f"SID=for-{first + 1}"}
-    assert {cookie for _, cookie in seen[second + 1:]} == {f"SID=for-{second + 1}"}
+        journeys.append(seen)
+    for n, seen in enumerate(journeys):
+        login = [action for action, _ in seen].index("login")
+        assert {cookie for _, cookie in seen[:login + 1]} == {""}, seen  # nothing before its own login
+        assert {cookie for _, cookie in seen[login + 1:]} == {f"SID=p{n}"}, seen  # then only its own
 
 
 def sign(call) -> str:

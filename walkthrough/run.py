@@ -62,14 +62,10 @@ class WalkthroughResult:
 
 def _needs_token(scenario: Scenario) -> bool:
     """Whether the contract's set_clock operation sends {params.ops_token}."""
-    from rehearse.scenarios.target import template_fields, templates_in
+    from rehearse.scenarios.target import fields_used
 
     request = scenario.target.operations.get("set_clock")
-    if request is None:
-        return False
-    texts = [text for part in ("path", "query", "headers", "body")
-             for _, text in templates_in(getattr(request, part), part)]
-    return any("params.ops_token" in template_fields(text) for text in texts)
+    return request is not None and "ops_token" in fields_used(request, "params")
 
 
 def run_walkthrough(request: WalkthroughRequest,

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from rehearse.personas.steps import REPLAYED, Act, Outcome
 from rehearse.scenarios import Scenario
-from rehearse.scenarios.target import template_fields, templates_in
+from rehearse.scenarios.target import fields_used
 from rehearse.swarm.contract import COOKIES, Contract, RequestSpec
 
 SECRET = re.compile(r"token|secret|sign|otp|password|passwd|key|auth|cookie|sid|session", re.IGNORECASE)
@@ -149,17 +149,10 @@ class MappingCheck:
     def _session_uses(self) -> dict[str, set[str]]:
         """session.NAME -> the actions whose requests use it."""
         target = self.scenario.target
-        shared = [text for text in target.headers.values()]
         uses: dict[str, set[str]] = {}
         for action, request in target.actions.items():
-            texts = list(shared)
-            for part in ("path", "query", "headers", "body"):
-                texts += [text for _, text in templates_in(getattr(request, part), part)]
-            for text in texts:
-                for name in template_fields(text):
-                    root, _, rest = name.partition(".")
-                    if root == "session" and rest:
-                        uses.setdefault(rest.split(".")[0], set()).add(action)
+            for name in fields_used(request, "session", target.headers):
+                uses.setdefault(name, set()).add(action)
         return uses
 
     def unplayed(self) -> list[str]:
