@@ -238,6 +238,12 @@ class RunInfo(BaseModel):
         """A run against a target (swarm, drill), not the simulator's model of one."""
         return self.engine != SIMULATOR
 
+    @property
+    def step_load(self) -> bool:
+        """A live step load (the peak phase): N participants held playing per step, not the
+        window's clock, so its journeys are seconds long slices."""
+        return self.live and bool(self.extra.get("steps"))
+
     @classmethod
     def start(cls, scenario: "Scenario", *, engine: str, seed: int | None = None,
               scale: float = 1.0, compress: float = 1.0, rolled_up: bool = False,

@@ -232,7 +232,7 @@ def load_check(runs: Sequence[tuple[str, Run]], scenario: Scenario) -> list[tupl
     simulated = next((run for _, run in runs if not run.info.live), None)
     checked = []
     for label, run in runs:
-        if not run.info.live or run.info.extra.get("steps"):
+        if not run.info.live or run.info.step_load:
             continue  # a step load paces arrivals by concurrency, not by the scenario's clock
         if simulated is None:
             checked.append((label, unverified("load", CHECK, "no simulated run to compare with",

@@ -99,9 +99,8 @@ def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     total = float(payouts.paid["payout_fen"].sum())
     fraud = float(payouts.paid.loc[payouts.paid["persona"] == "fraud_script", "payout_fen"].sum())
     scripts_asked = bool((payouts.asked["persona"] == "fraud_script").any())
-    sliced = bool(run.info.live and run.info.extra.get("steps"))
-    share = fraud / total if total and scripts_asked and not sliced else None
-    why = (STEP_SLICES if sliced else
+    share = fraud / total if total and scripts_asked and not run.info.step_load else None
+    why = (STEP_SLICES if run.info.step_load else
            payouts.why_nothing() or ("no fraud script asked for a payout" if not scripts_asked else ""))
     verdicts.append(judged("payout", "fraud's share of payouts", share, gate.fraud_share_max, "share",
                            None if share is None else share <= gate.fraud_share_max,

@@ -64,7 +64,7 @@ class Step:
 def steps_of(run: Run, scenario: Scenario) -> list[Step] | None:
     """The steps of a step-load run (None for any other run), each judged on its hold."""
     marks = run.events[run.events["kind"] == "step"]
-    if not run.info.extra.get("steps") or marks.empty:
+    if not run.info.step_load or marks.empty:
         return None
     gate = scenario.gates.peak
     personas = scenario.personas
