@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 FAULTS = {"reference": ["overspend", "double-pay", "no-failover", "no-antifraud", "slow-open", "preheat-leak"],
-          "lucky_bag": ["nonatomic-debit", "slow-failover", "leaky-segments", "retry-paid-twice"]}
+          "lucky_bag": ["nonatomic-debit", "slow-failover", "leaky-segments", "retry-paid-twice",
+                        "replay-pays-again"]}
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -15,7 +15,7 @@ It never does I/O, never sleeps and never reads a clock; every engine interprets
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Union
+from typing import Any, Callable, Generator, Iterable, Union
 
 
 @dataclass(frozen=True, init=False)
@@ -73,8 +73,36 @@ class Outcome:
 WAITED = Outcome(ok=True)
 
 REPLAYED = "replayed"
-"""The `error` note of a done answer that repeats an earlier one (an idempotent replay: nothing
-new paid)."""
+"""The start of the `error` note of a done answer the target marks as repeating an earlier one (an
+idempotent replay): "replayed: <fen> fen", with the amount the answer carried. The target's word
+alone never makes a payment a replay: see `replays_paid`."""
+
+
+def replay_note(fen: int) -> str:
+    """The note of a replay answer that carried `fen`."""
+    return f"{REPLAYED}: {fen} fen"
+
+
+def replayed_fen(note: str | None) -> int | None:
+    """The amount a replay answer carried, or None if `note` is not a replay's."""
+    if not note or not note.startswith(REPLAYED):
+        return None
+    amount = note[len(REPLAYED):].strip(": ").removesuffix(" fen")
+    return int(amount) if amount.isdigit() else 0
+
+
+def replays_paid(paid: Iterable[int], replays: Iterable[int]) -> list[int]:
+    """Of one attempt's replay answers (their amounts), those that stand for a payment: the judge's
+    guard on the target's replay marker. A true replay repeats the answer of a copy that was paid,
+    amount and all; a replay of an attempt no copy was seen paid (that answer lost) is its one
+    payment; one with another amount is a new payment whatever the target calls it. One per amount
+    not seen paid."""
+    seen, counted = set(paid), []
+    for fen in replays:
+        if fen and fen not in seen:
+            seen.add(fen)
+            counted.append(fen)
+    return counted
 THROTTLED = "throttled"
 """The start of a refusal's note when the answer says the caller went too fast (a rate limit)."""
 

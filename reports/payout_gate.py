@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rehearse.observations import Run
+from rehearse.personas.steps import REPLAYED, replayed_fen, replays_paid
 from rehearse.reports.load import counts
 from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
@@ -57,7 +58,8 @@ class Books:
 
 @dataclass(frozen=True)
 class Payouts:
-    """The run's payout requests: asked (every payout request) and paid (an amount received)."""
+    """The run's payout requests: asked (every payout request) and paid (an amount received, and
+    the replays that stand for a payment, with the amount they carried)."""
 
     asked: pd.DataFrame
     paid: pd.DataFrame
@@ -67,7 +69,11 @@ class Payouts:
     def of(cls, run: Run) -> "Payouts":
         q = run.requests
         asked = q[q["action"].isin(PAYOUT_ACTIONS)]
-        return cls(asked=asked, paid=asked[asked["payout_fen"] > 0], weights=counts(run).loc[asked.index])
+        paid = asked[asked["payout_fen"] > 0]
+        replays = asked[asked["ok"] & asked["error"].str.startswith(REPLAYED)]
+        if len(replays):
+            paid = pd.concat([paid, _replays_that_paid(paid, replays)]).sort_index()
+        return cls(asked=asked, paid=paid, weights=counts(run).loc[asked.index])
 
     def why_nothing(self) -> str | None:
         """Why there is nothing to judge payouts on, or None if something was paid."""
@@ -80,6 +86,24 @@ class Payouts:
             return (f"{int(self.weights[done.index].sum()):,} payouts were answered as done but none carried an "
                     "amount: map each payout action's payout_field in the target contract")
         return None
+
+
+def _replays_that_paid(paid: pd.DataFrame, replays: pd.DataFrame) -> pd.DataFrame:
+    """The replay rows that stand for a payment (personas.steps.replays_paid), with their amount:
+    the target's replay marker is held to the paid copies of the same attempt."""
+    paid_by_attempt = paid.groupby("attempt")["payout_fen"].agg(list).to_dict()
+    keep: list = []
+    amounts: list[int] = []
+    for attempt, rows in replays.groupby("attempt"):
+        fen = [replayed_fen(e) or 0 for e in rows["error"]]
+        # a replay with no attempt named has no copy to be held to: each is a payment
+        counted = replays_paid(paid_by_attempt.get(attempt, []), fen) if attempt else list(fen)
+        for index, amount in zip(rows.index, fen):
+            if amount in counted:
+                counted.remove(amount)
+                keep.append(index)
+                amounts.append(amount)
+    return replays.loc[keep].assign(payout_fen=pd.Series(amounts, index=keep, dtype="int64"))
 
 
 STEP_SLICES = ("a step load plays seconds of each journey at the peak's concurrency, so its payouts are the "
@@ -239,7 +263,9 @@ def _paid_once(run: Run, payouts: Payouts, books: Books) -> Verdict:
     for attempt in twice.index[:3]:
         rows = payouts.paid[payouts.paid["attempt"] == attempt]
         first = rows.iloc[0]
-        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s" for r in rows.itertuples())
+        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s"
+                            f"{' (marked a replay)' if str(r.error).startswith(REPLAYED) else ''}"
+                            for r in rows.itertuples())
         evidence.append(Evidence(float(first["t"]), f"{first['user_id']}: one {first['action']} "
                                                     f"({first['prize']}) paid {len(rows)} times: {amounts}"))
     evidence += admitted
@@ -270,7 +296,9 @@ def _within_rules(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
     evidence = []
     for (user, prize), times in over.head(3).items():
         rows = paid[(paid["user_id"] == user) & (paid["prize"] == prize)]
-        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s" for r in rows.itertuples())
+        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s"
+                            f"{' (marked a replay)' if str(r.error).startswith(REPLAYED) else ''}"
+                            for r in rows.itertuples())
         evidence.append(Evidence(float(rows["t"].iloc[0]), f"{user}: {prize} paid {times} times "
                                                            f"(the rules allow {allowed[prize]}): {amounts}"))
     users = over.index.get_level_values(0).nunique() if len(over) else 0

@@ -25,7 +25,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
-from rehearse.personas.steps import REPLAYED, THROTTLED, Act, Outcome
+from rehearse.personas.steps import THROTTLED, Act, Outcome, replay_note
 from rehearse.scenarios.errors import RehearseError
 from rehearse.scenarios.target import (
     Condition,
@@ -506,7 +506,8 @@ class DeclarativeContract:
                 learned[extract.key] = value
         payout = fen_of(dig(decoded, c.request.payout_field), c.unit) if c.request.payout_field else 0
         if payout and c.replayed_when and any(_holds(k, decoded, headers) for k in c.replayed_when):
-            return Outcome(True, status, latency_ms, False, 0, learned, REPLAYED), learned  # paid before
+            # the target says it paid this before: noted with its amount, for the judge to hold it to that
+            return Outcome(True, status, latency_ms, False, 0, learned, replay_note(payout)), learned
         return Outcome(True, status, latency_ms, False, payout, learned, None), learned
 
     @staticmethod

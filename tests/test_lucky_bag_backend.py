@@ -339,6 +339,21 @@ def test_retry_paid_twice_pays_every_raced_copy_of_one_key():
     assert (books["payouts"], books["dup_paid"]) == (3, 1)
 
 
+def test_replay_pays_again_marks_a_new_payment_as_a_replay():
+    async def scenario() -> None:
+        backend = Backend(("replay-pays-again",))
+        person = await backend.participant()
+        await person.tasks()
+        burst = await asyncio.gather(*[person.payout("/v1/bag/open", {"inst": "jinniu"}, key="tap")
+                                       for _ in range(3)])
+        answers = [r.json() for r in burst]
+        assert codes(answers) == [0, 0, 0] and len({a["data"]["order_no"] for a in answers}) == 3
+        assert sorted(r.headers.get("idempotent-replayed", "") for r in burst) == ["", "true", "true"]
+        books = await backend.ops("GET", "/ops/ledger")
+        assert (books["payouts"], books["dup_paid"]) == (3, 1)
+    run(scenario)
+
+
 async def _domains_issued_after_a_ban(faults: tuple[str, ...]) -> tuple[str, list[set[str]]]:
     """Ban the domain the last link was issued on; the domains issued 1 min, 10 min and 31 min later."""
     backend = Backend(faults)

@@ -27,6 +27,7 @@ CAUGHT_BY = {
     "slow-failover": "links off",
     "leaky-segments": "virtual and blacklisted numbers refused",
     "retry-paid-twice": "no attempt paid twice",
+    "replay-pays-again": "no attempt paid twice",  # caught on the harness's rows (see below)
 }
 
 
@@ -59,3 +60,7 @@ def test_each_lucky_bag_fault_fails_the_check_that_guards_against_it(tmp_path, f
     code, report = ci(tmp_path, fault, "12s", "--peak-steps", "0")
     assert code == 1
     assert any(check.startswith(CAUGHT_BY[fault]) for check in failed(report)), failed(report)
+    if fault == "replay-pays-again":  # the harness's guard saw it, not only the backend's own books
+        evidence = [e["detail"] for v in report["verdicts"] if v["check"] == CAUGHT_BY[fault] and v["status"] == "fail"
+                    for e in v["evidence"]]
+        assert any("(marked a replay)" in e for e in evidence), evidence

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from rehearse.reports.payout_gate import payout_gate
+from rehearse.personas.steps import replay_note, replayed_fen, replays_paid
+from rehearse.reports.payout_gate import Payouts, payout_gate
+from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.scenarios import load_scenario
 from test_gates import healthy_gauges, healthy_requests, make_run, request, status
 
@@ -100,6 +102,46 @@ def test_a_burst_paid_once_passes_and_no_burst_verifies_nothing(scenario):
              request(10.1, "open_envelope", user="f-1", ok=False, refused=True, status=409, attempt="f-1#4")]
     assert key(payout_gate(make_run(healthy_requests() + burst), scenario), "payout.paid_once").status == "pass"
     assert key(payout_gate(make_run(healthy_requests()), scenario), "payout.paid_once").status == "unverified"
+
+
+def copies(*answers, user="f-1", attempt="f-1#4"):
+    """One attempt's copies: an int is a copy paid that many fen, ("replay", fen) a copy the
+    target marked a replay of an earlier payment, carrying fen; "refused" a copy turned down."""
+    rows = []
+    for i, a in enumerate(answers):
+        t = 10.0 + i / 10
+        if a == "refused":
+            rows.append(request(t, "open_envelope", user=user, ok=False, refused=True, status=409, attempt=attempt))
+        elif isinstance(a, tuple):
+            rows.append(request(t, "open_envelope", user=user, error=replay_note(a[1]), attempt=attempt))
+        else:
+            rows.append(request(t, "open_envelope", user=user, payout_fen=a, attempt=attempt))
+    return rows
+
+
+@pytest.mark.parametrize("answers, status, paid", [
+    ((88, ("replay", 88), ("replay", 88)), "pass", 88),  # a true replay repeats the paid answer
+    (("refused", ("replay", 88)), "pass", 88),  # the paid answer was lost: the replay is its payment
+    ((88, ("replay", 120)), "fail", 208),  # "replayed" with another amount: a new payment
+    ((("replay", 88), ("replay", 120)), "fail", 208),  # two replays of nothing, two amounts
+])
+def test_a_replay_marker_is_held_to_the_paid_copies_of_its_attempt(scenario, answers, status, paid):
+    """The target's word that an answer repeats an earlier payment is believed only where it does."""
+    verdicts = payout_gate(make_run(healthy_requests() + copies(*answers)), scenario)
+    check = key(verdicts, "payout.paid_once")
+    assert check.status == status, check
+    if status == "fail":
+        assert "(marked a replay)" in check.evidence[0].detail
+    before = sum(r["payout_fen"] for r in healthy_requests() if r["action"] in PAYOUT_ACTIONS)
+    assert Payouts.of(make_run(healthy_requests() + copies(*answers))).paid["payout_fen"].sum() == before + paid
+
+
+def test_replays_paid_counts_each_amount_not_seen_paid():
+    assert replays_paid([88], [88, 88]) == []
+    assert replays_paid([], [88, 88]) == [88]
+    assert replays_paid([88], [120, 88, 120]) == [120]
+    assert replays_paid([], [0]) == []  # a replay that carried nothing paid nothing
+    assert replayed_fen(replay_note(345)) == 345 and replayed_fen("throttled: slow down") is None
 
 
 def test_a_participant_paid_a_prize_more_often_than_the_rules_allow_fails(scenario):

@@ -57,7 +57,7 @@ def test_the_lucky_bag_mapping_has_no_warning_and_a_broken_one_names_its_mistake
 
     healthy = check()
     assert healthy.returncode == 0, healthy.stdout[-3000:] + healthy.stderr[-2000:]
-    assert "No warnings." in healthy.stdout and "ok (an idempotent replay: nothing new paid)" in healthy.stdout
+    assert "No warnings." in healthy.stdout and "ok (marked a replay of an earlier payment, " in healthy.stdout
     assert '"Cookie": "***"' in healthy.stdout and '"X-Sign": "***"' in healthy.stdout
     broken = check("target.actions.share.extract={share_url: data.url}")
     assert broken.returncode == 1

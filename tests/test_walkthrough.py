@@ -10,7 +10,7 @@ import pytest
 from rehearse.cli.main import main
 from rehearse.observations import load_run
 from rehearse.personas.identity import IdentityFactory
-from rehearse.personas.steps import Act
+from rehearse.personas.steps import Act, replay_note
 from rehearse.scenarios.rules import ParticipantRules
 from rehearse.walkthrough.cast import WALKTHROUGH_PERSONAS, cast, complete_funnel
 from rehearse.walkthrough.engine import Copy, Participant, judge
@@ -157,10 +157,26 @@ def test_cli_exit_codes_and_stepping(tmp_path, capsys, monkeypatch):
     assert len(presses) == len(load_run(tmp_path / "w").requests.groupby(["t", "action"]))
 
 
+def test_judge_holds_a_replay_marker_to_the_paid_copy(scenario):
+    """A "replay" carrying another amount than the paid copy is a second payment, whatever the
+    target calls it; a replay whose paid copy's answer was lost is the one payment."""
+    who = member(scenario)
+    unlocked(scenario, who)
+    tap = Act("open_envelope", institution="anhe", burst=2)
+    other = Copy(ok=True, refused=False, status=200, error=replay_note(PAID.payout_fen + 1))
+    step = judge(10.0, who, tap, [PAID, other])
+    assert step.mismatch is not None and step.done == 2 and step.paid_fen == 2 * PAID.payout_fen + 1
+    unlocked(scenario, who, "beichen")
+    lost = Copy(ok=False, refused=False, status=0, error="timed out")
+    alone = Copy(ok=True, refused=False, status=200, error=replay_note(PAID.payout_fen))
+    step = judge(11.0, who, Act("open_envelope", institution="beichen", burst=2), [lost, alone])
+    assert step.done == 1 and step.paid_fen == PAID.payout_fen
+
+
 def test_judge_counts_an_idempotent_replay_once_and_a_throttled_business_code_as_a_rate_limit(scenario):
     who = member(scenario)
     unlocked(scenario, who)
-    replay = Copy(ok=True, refused=False, status=200, error="replayed")
+    replay = Copy(ok=True, refused=False, status=200, error=replay_note(PAID.payout_fen))
     tap = Act("open_envelope", institution="anhe", burst=2)
     assert judge(10.0, who, tap, [PAID, replay]).mismatch is None
     unlocked(scenario, who, "beichen")

@@ -17,11 +17,11 @@ import heapq
 import itertools
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.journeys import PERSONAS
-from rehearse.personas.steps import REPLAYED, THROTTLED, WAITED, Act, Journey, Outcome, Spawn, Wait
+from rehearse.personas.steps import THROTTLED, WAITED, Act, Journey, Outcome, Spawn, Wait, replayed_fen, replays_paid
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import ParticipantRules, Rule
 
@@ -72,8 +72,26 @@ class Copy:
 
     @property
     def replayed(self) -> bool:
-        """Done as an idempotent replay of an earlier copy: not a second payment."""
-        return self.ok and self.error == REPLAYED
+        """Done, and marked by the target as a replay of an earlier copy (see `paid`)."""
+        return self.ok and replayed_fen(self.error) is not None
+
+
+def _replays_counted(copies: list[Copy]) -> list[int]:
+    """The replays among one step's copies that stand for a payment (personas.steps.replays_paid)."""
+    paid = [c.payout_fen for c in copies if c.ok and not c.replayed and c.payout_fen]
+    return replays_paid(paid, [replayed_fen(c.error) or 0 for c in copies if c.replayed])
+
+
+def done(copies: Iterable[Copy]) -> int:
+    """How many times a step was done: each copy done, a replay only where it stands for a payment."""
+    copies = list(copies)
+    return sum(c.ok and not c.replayed for c in copies) + len(_replays_counted(copies))
+
+
+def paid_fen(copies: Iterable[Copy]) -> int:
+    """What a step's copies were paid, replays that stand for a payment included."""
+    copies = list(copies)
+    return sum(c.payout_fen for c in copies if c.ok and not c.replayed) + sum(_replays_counted(copies))
 
 
 @dataclass(frozen=True)
@@ -98,11 +116,11 @@ class StepReport:
 
     @property
     def done(self) -> int:
-        return sum(c.ok and not c.replayed for c in self.copies)
+        return done(self.copies)
 
     @property
     def paid_fen(self) -> int:
-        return sum(c.payout_fen for c in self.copies if c.ok)
+        return paid_fen(self.copies)
 
     @property
     def slowed(self) -> bool:
@@ -129,21 +147,21 @@ def judge(t: float, who: Participant, act: Act, copies: list[Copy]) -> StepRepor
     assert rules is not None
     sent = len(copies)
     allowed, rule = rules.allowed_copies(act.action, act.params, t, sent)
-    done = sum(c.ok and not c.replayed for c in copies)
+    times = done(copies)
     mismatch = None
     broken = [c for c in copies if c.broken and not c.slowed]
-    if done > allowed:
+    if times > allowed:
         stopping = rule or ANSWERS
         what = ("done although the rules refuse it" if sent == 1
-                else f"{done} of {sent} requests done; the rules allow {allowed}")
+                else f"{times} of {sent} requests done; the rules allow {allowed}")
         mismatch = Mismatch(stopping, what)
     elif broken:
         first = broken[0]
         mismatch = Mismatch(ANSWERS,
                             f"the backend failed ({first.error or f'HTTP {first.status}'})")
-    elif done < allowed and not any(c.slowed for c in copies):
+    elif times < allowed and not any(c.slowed for c in copies):
         mismatch = Mismatch(ALLOWED, "refused although the rules allow it")
-    for _ in range(done):
+    for _ in range(times):
         rules.settle(act.action, act.params)
     return StepReport(t, who, act, tuple(copies), allowed, rule, mismatch)
 

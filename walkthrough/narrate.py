@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from rehearse.personas.steps import replayed_fen
 from rehearse.scenarios import Scenario
 from rehearse.walkthrough.engine import Copy, Participant, StepReport
 
@@ -94,7 +95,7 @@ def doing(report: StepReport, scenario: Scenario) -> str:
 def _one(copy: Copy) -> str:
     if copy.ok:
         if copy.replayed:
-            return "answered again (a replay: nothing new paid)"
+            return f"answered again (marked a replay of {yuan(replayed_fen(copy.error) or 0)})"
         return f"paid {yuan(copy.payout_fen)}" if copy.payout_fen else "done"
     if copy.status == 0:
         return "no answer" + (f" ({copy.error})" if copy.error else "")

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from rehearse.personas.steps import REPLAYED, Act, Outcome
+from rehearse.personas.steps import Act, Outcome, replayed_fen
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.target import fields_used
 from rehearse.swarm.contract import COOKIES, Contract, RequestSpec
@@ -92,7 +92,8 @@ def judged(exchange: Exchange) -> str:
     o = exchange.outcome
     if o.ok:
         paid = f", paid {o.payout_fen} fen" if o.payout_fen else ""
-        return ("ok (an idempotent replay: nothing new paid)" if o.error == REPLAYED else f"ok{paid}")
+        replay = replayed_fen(o.error)
+        return (f"ok (marked a replay of an earlier payment, {replay} fen)" if replay is not None else f"ok{paid}")
     if o.refused:
         return f"refused: {o.error}"
     return f"BROKEN: {o.error}"
@@ -124,7 +125,7 @@ class MappingCheck:
         for e in self.exchanges:
             o, action = e.outcome, e.act.action
             request = target.actions.get(action)  # type: ignore[call-overload]
-            if o.ok and request is not None and request.payout_field and not o.payout_fen and o.error != REPLAYED:
+            if o.ok and request is not None and request.payout_field and not o.payout_fen and replayed_fen(o.error) is None:
                 out.append(f"target.actions.{action}.payout_field {request.payout_field!r}: an ok answer had no "
                            f"payout there (answer: {shown_body(e.body)}); fix the path or its payout_unit")
             if o.refused and o.error == f"HTTP {e.status}" and e.body:

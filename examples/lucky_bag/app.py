@@ -107,6 +107,9 @@ def create_app(game: Game, admin_key: str, wall: Callable[[], float] = time.time
 
             if "retry-paid-twice" in game.faults:  # the fault: the key is not looked at
                 answer, replayed = await work(), False
+            elif "replay-pays-again" in game.faults:  # the fault: a key seen before is paid again, said replayed
+                replayed = game.keys.seen_before(session.uid, key)
+                answer = await work()
             else:
                 fingerprint = f"{request.url.path} {canonical_body(body)}"
                 answer, replayed = await game.keys.once(session.uid, key, fingerprint, work)

@@ -11,6 +11,8 @@ FAULTS: dict[str, str] = {
     "170 and 171 numbers get in",
     "retry-paid-twice": "the Idempotency-Key is ignored and 'already paid?' is written after the "
     "payment call: a retried or raced payout pays again",
+    "replay-pays-again": "a repeated Idempotency-Key is paid again ('already paid?' written after the "
+    "payment call), and its answer marked Idempotent-Replayed: true as if it repeated the first",
 }
 
 SLOW_FAILOVER_S = 1800.0

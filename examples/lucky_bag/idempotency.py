@@ -27,6 +27,16 @@ class IdempotencyKeys:
     def __init__(self, max_keys: int = 500_000) -> None:
         self._entries: dict[tuple[int, str], _Entry] = {}
         self._max_keys = max_keys
+        self._seen: set[tuple[int, str]] = set()  # the replay-pays-again fault's only memory
+
+    def seen_before(self, uid: int, key: str) -> bool:
+        """Whether the key came before (and note that it has now): the replay-pays-again fault's
+        whole check."""
+        if len(self._seen) >= self._max_keys:
+            self._seen.clear()
+        seen = (uid, key) in self._seen
+        self._seen.add((uid, key))
+        return seen
 
     async def once(self, uid: int, key: str, fingerprint: str,
                    work: Callable[[], Awaitable[Answer]]) -> tuple[Answer, bool]:

@@ -6,7 +6,8 @@ between the check and the write), so a prize is paid once and a pool never goes 
 Two faults move a step after the call, the way launch defects do:
 
 - `nonatomic-debit`: the pool is checked before and debited after the call;
-- `retry-paid-twice`: "already paid?" is checked before and written after the call.
+- `retry-paid-twice` and `replay-pays-again`: "already paid?" is checked before and written
+  after the call (they differ in the idempotency layer in front: see app.py).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Wallet:
         """Pay `uid` the prize `prize` (e.g. "bag:jinniu") from the pool, amount from draw().
         Refusal ALREADY_CLAIMED or POOL_EMPTY when the rules say no."""
         pool = self.pools[pool_name]
-        claim_late = "retry-paid-twice" in self.faults
+        claim_late = bool({"retry-paid-twice", "replay-pays-again"} & self.faults)
         debit_late = "nonatomic-debit" in self.faults
         key = (uid, prize)
         async with pool.lock:  # nothing awaited inside: check and write are one step
