@@ -24,9 +24,11 @@ import pandas as pd
 from rehearse.observations import Run
 from rehearse.reports.gates import all_gates, failover_gate
 from rehearse.reports.load import bucket_seconds
+from rehearse.reports.payout_gate import pool_caps, topups_seen
 from rehearse.reports.verdicts import Evidence, Verdict, judged
 from rehearse.scenarios import Scenario, UsageError
 from rehearse.scenarios.drills import Drill, window_of
+from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.scenarios.traffic import Window
 
 NOTICED = {"ban": "noticed", "alarm": "noticed", "throttle": "noticed", "pause": "noticed",
@@ -173,12 +175,12 @@ def _payouts_resume(run: Run, scenario: Scenario, drill: Drill, within: float, s
                     end: float) -> list[Verdict]:
     """A pool cut by the drill ran out: its top-up (payouts resume) within the deadline."""
     verdicts = []
-    q, ev = run.requests, run.events
+    ev = run.events
     for incident in (i for i in drill.incidents if i.kind == "delayed_topup"):
         at = start + incident.at
         empty_events = ev[(ev["kind"] == "budget_exhausted") & ev["detail"].str.startswith(incident.pool)
                           & (ev["t"] >= at)]["t"].tolist()
-        refused = q[(q["error"] == "budget_exhausted") & (q["t"] >= at)]["t"].tolist()
+        refused = _refused_when_out(run, scenario, incident.pool, at)
         ran_out = min(empty_events + refused[:1]) if empty_events or refused else None
         check = f"payouts resume: {incident.pool}"
         if ran_out is None:
@@ -193,6 +195,29 @@ def _payouts_resume(run: Run, scenario: Scenario, drill: Drill, within: float, s
                     else Evidence(None, f"no top-up of {incident.pool} by the end of the window")]
         verdicts.append(judged("response", check, took, within, "s", took is not None and took <= within, evidence))
     return verdicts
+
+
+def _refused_when_out(run: Run, scenario: Scenario, pool: str, at: float) -> list[float]:
+    """When payouts from `pool` were refused after the drill cut it (from `at`), while the harness's
+    own reckoning says it was out: the money left at the cut, plus the top-ups the run saw, less
+    what the harness saw paid from it, below the largest amount it may pay at once. Judged from
+    the rows whatever the target calls its refusal (an operator reading the books adds a
+    `budget_exhausted` event too)."""
+    caps = [(t, left) for t, name, left in pool_caps(run) if name == pool and t >= at]
+    if not caps:
+        return []
+    cut, left = caps[0]
+    largest = scenario.largest_payouts().get(pool, 1)
+    topups = [(t, fen) for t, name, fen in topups_seen(run) if name == pool and t >= cut]
+    q = run.requests
+    rows = q[(q["prize"] == pool) & (q["t"] >= cut) & (q["action"].isin(PAYOUT_ACTIONS))].sort_values("t")
+    refused, paid = [], 0
+    for r in rows.itertuples():
+        money = left + sum(fen for t, fen in topups if t <= r.t) - paid
+        if r.refused and money < largest:
+            refused.append(float(r.t))
+        paid += int(r.payout_fen)
+    return refused
 
 
 def _recovery(run: Run, scenario: Scenario, drill: Drill, within: float, start: float, end: float) -> list[Verdict]:

@@ -136,14 +136,14 @@ def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
 
 # --- budget: total and per pool -----------------------------------------------------------
 
-def _topups(run: Run) -> list[tuple[float, str, int]]:
+def topups_seen(run: Run) -> list[tuple[float, str, int]]:
     """(t, pool, fen): the top-ups the run saw made (`topup` events: the harness's operator, or
     the simulator's scheduled ones); a top-up the scenario plans but nobody made adds nothing."""
     return [(float(r.t), m["pool"], int(m["fen"])) for r in run.events[run.events["kind"] == "topup"].itertuples()
             if (m := TOPUP.match(str(r.detail)))]
 
 
-def _caps(run: Run) -> list[tuple[float, str, int]]:
+def pool_caps(run: Run) -> list[tuple[float, str, int]]:
     """(t, pool, fen left): pools the harness cut small (a drill's or a rehearsal's race); t is
     when the cut was confirmed, and a row's t is when its request was sent, so a payout sent
     before the cut counts before it."""
@@ -170,7 +170,7 @@ def _never_overdrawn(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
             return judged("payout", "budget never overdrawn", None, 0, "fen over", False, evidence, "never_overdrawn")
         return unverified("payout", "budget never overdrawn", why, "never_overdrawn", 0, "fen over")
     total = "the whole budget"
-    over = _overdraws({total: scenario.budget.total_fen}, [(t, total, fen) for t, _, fen in _topups(run)], [],
+    over = _overdraws({total: scenario.budget.total_fen}, [(t, total, fen) for t, _, fen in topups_seen(run)], [],
                       payouts.paid.assign(prize=total))
     paid = float(payouts.paid["payout_fen"].sum())
     evidence = [e for e, _ in over] + evidence or [Evidence(
@@ -226,7 +226,7 @@ def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Bo
         if admitted:
             return judged("payout", "no pool overdrawn", None, 0, "pools", False, admitted, "no_pool_overdrawn")
         return unverified("payout", "no pool overdrawn", why, "no_pool_overdrawn", 0, "pools")
-    over = _overdraws(scenario.pool_budgets(), _topups(run), _caps(run), payouts.paid)
+    over = _overdraws(scenario.pool_budgets(), topups_seen(run), pool_caps(run), payouts.paid)
     pools = len(over)
     evidence = [e for e, _ in over] + admitted or [Evidence(None, f"{payouts.paid['prize'].nunique()} pools paid from, "
                                                   "each within its money")]

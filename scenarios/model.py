@@ -74,6 +74,17 @@ class Scenario(Section):
         money = {**budget.institutions_fen, "grand": budget.grand_round_fen, "invite": budget.invite_fen}
         return {pool: money[pool] or 0 for pool in self.campaign.pools()}
 
+    def largest_payouts(self) -> dict[str, int]:
+        """The largest amount each budget pool may pay at once (fen): a pool with less left than
+        that is out, whatever it still holds."""
+        campaign = self.campaign
+        largest = {i.id: i.envelope.max_possible_fen for i in campaign.institutions}
+        if campaign.grand_round is not None:
+            largest["grand"] = max(p.amount_fen for p in campaign.grand_round.prizes)
+        if campaign.invite is not None:
+            largest["invite"] = campaign.invite.reward.max_possible_fen
+        return largest
+
     def not_applicable(self) -> dict[str, str]:
         """The checks (gate.check keys) that judge a feature this campaign leaves out, and why."""
         reasons = {"rules.preheat_closed": None if self.campaign.phases.has_preheat

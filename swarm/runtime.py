@@ -54,17 +54,6 @@ def default_run_dir(now: datetime | None = None) -> Path:
     return Path("runs") / f"swarm-{stamp}"
 
 
-def largest_payouts(scenario: Scenario) -> dict[str, int]:
-    """The largest amount each budget pool may pay at once (fen)."""
-    campaign = scenario.campaign
-    largest = {i.id: i.envelope.max_possible_fen for i in campaign.institutions}
-    if campaign.grand_round is not None:
-        largest["grand"] = max(p.amount_fen for p in campaign.grand_round.prizes)
-    if campaign.invite is not None:
-        largest["invite"] = campaign.invite.reward.max_possible_fen
-    return largest
-
-
 def run_facts(settings: SwarmSettings, plan: Plan, host: str) -> dict[str, Any]:
     """What run.json's extra says about a swarm run (the command writes it first, Locust again)."""
     rehearsal = settings.rehearsal
@@ -162,7 +151,7 @@ class SwarmRuntime:
         return LiveIncidents(drill, start, self.plan.scale, self.scenario.links, self.now, self.platform,
                              self.operation, self.writer.event, os.environ.get("REHEARSE_OTP_SECRET", ""),
                              fraud_share=mix["fraud_script"] / max(1e-9, sum(mix.values())),
-                             largest_payout_fen=largest_payouts(self.scenario), rng=random.Random(seed))
+                             largest_payout_fen=self.scenario.largest_payouts(), rng=random.Random(seed))
 
     def persona_for(self, persona: str) -> str:
         """The persona the next participant plays (a drill's fraud wave turns some into scripts)."""

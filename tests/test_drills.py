@@ -14,6 +14,7 @@ from rehearse.cli.main import main
 from rehearse.observations import GAUGES, REQUESTS, Run, RunInfo, load_run
 from rehearse.reports.drills import judge_drill
 from rehearse.scenarios import ScenarioError, load_scenario
+from rehearse.scenarios.drills import window_of
 from rehearse.simulator.run import run_drill
 from test_simulator import NO_ANTIFRAUD, SMALL
 
@@ -195,3 +196,33 @@ def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
     run = _run([(59.0, "ledger", ledger)], gauges, [served])
     judged_checks = {v.key for v in judge([("live", run)], load_scenario()).verdicts}
     assert {f"{gate}.{check}" for gate, checks in CHECKS.items() for check in checks} <= judged_checks
+
+
+def test_a_pool_out_is_read_from_the_rows_whatever_the_target_calls_its_refusal():
+    """A live delayed top-up on a backend that says "POOL_EMPTY" (not the reference's word) and has
+    no ledger to read: the pool ran out when a payout from it was refused while the harness's own
+    reckoning (the cut, less what it saw paid) could no longer pay the largest envelope. A refusal
+    while the money was there (already claimed) is not the pool running out."""
+    from test_gates import make_run, request
+
+    scenario = load_scenario()
+    start, _ = window_of(scenario.drills["delayed_topup"], scenario.traffic.windows)
+    largest = scenario.largest_payouts()["anhe"]
+    cut = 2 * largest
+
+    def envelope(t, user, **answer):
+        return request(start + t, "open_envelope", user=user, prize="anhe", **answer)
+
+    rows = [envelope(5, "early", ok=False, refused=True, status=409, error="already claimed"),
+            envelope(10, "a", payout_fen=largest), envelope(20, "b", payout_fen=largest - 1),
+            envelope(100, "c", ok=False, refused=True, status=200, error="POOL_EMPTY"),
+            envelope(500, "d", payout_fen=50)]
+    events = [(start + 1, "incident", "delayed top-up: anhe cut"),
+              (start + 1, "pool_cap", json.dumps({"pool": "anhe", "left_fen": cut})),
+              (start + 400, "topup", "anhe +500000 fen")]
+    result = judge_drill(make_run(rows, events=events), scenario, "delayed_topup")
+    response = next(v for v in result.responses if v.check == "payouts resume: anhe")
+    assert (response.status, response.figure) == ("pass", 300.0), response
+    alone = judge_drill(make_run(rows[:1] + rows[-1:], events=events), scenario, "delayed_topup")
+    never = next(v for v in alone.responses if v.check == "payouts resume: anhe")
+    assert never.status == "unverified" and "never ran out" in never.evidence[0].detail
