@@ -70,9 +70,10 @@ ACTION_PARAMS: dict[str, tuple[str, ...]] = {
     "visit_link": ("url",),
 }
 """The params each action's steps carry ({params.…} in its mapping); other actions carry none."""
-OPERATION_PARAMS = ("ops_token", "domain", "t", "speed", "pool", "left_fen", "amount_fen", "otp",
-                    "operator", "actions", "factor", "duration")
-"""The params the harness passes to operations hooks (each hook gets the ones it needs)."""
+OPERATION_PARAMS = ("ops_token", "domain", "t", "speed", "pool", "left_fen", "amount_fen", "left_yuan",
+                    "amount_yuan", "otp", "operator", "actions", "factor", "duration")
+"""The params the harness passes to operations hooks (each hook gets the ones it needs); every
+`X_fen` also as `X_yuan`, the same money as an exact decimal string ("14.40")."""
 PAYOUT_UNITS = {"fen": Decimal(1), "yuan": Decimal(100)}
 EXTRACT_SOURCES = ("header", "cookie")
 TRANSFORMS = ("host", "path", "regex")

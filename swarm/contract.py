@@ -221,6 +221,24 @@ def fen_of(amount: Any, factor: Decimal) -> int:
     return int((exact * factor).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def _books_in_fen(key: str, value: Any, factor: Decimal) -> Any:
+    """An operation's extracted value with its money in fen: a value named *_fen, and the *_fen
+    figures of each entry of `pools`; what is not a number stays missing (None), never 0."""
+    def money(amount: Any) -> int | None:
+        if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+            return None
+        try:
+            exact = Decimal(repr(amount)) if isinstance(amount, float) else Decimal(str(amount).strip())
+        except InvalidOperation:
+            return None
+        return fen_of(amount, factor) if exact.is_finite() else None
+
+    if key == "pools" and isinstance(value, dict):
+        return {name: {k: money(v) if k.endswith("_fen") else v for k, v in pool.items()}
+                if isinstance(pool, dict) else pool for name, pool in value.items()}
+    return money(value) if key.endswith("_fen") else value
+
+
 def _transform(value: Any, kind: str, argument: str) -> Any:
     if value is None:
         return None
@@ -450,6 +468,8 @@ class DeclarativeContract:
         if request is None:
             return None
         c = self._compile(f"ops:{name}", request)
+        params = {**params, **{f"{k[:-4]}_yuan": f"{Decimal(v) / 100:.2f}" for k, v in params.items()
+                               if k.endswith("_fen") and isinstance(v, int) and not isinstance(v, bool)}}
         roots = {"params": params, "session": {}, "user": None, "link": None, "step": {"id": ""},
                  "request": {"id": self._request_id()}}
         return self._fill(c, f"ops:{name}", roots)
@@ -469,9 +489,13 @@ class DeclarativeContract:
             return None
         values = {}
         cookies = set_cookies(headers) if headers is not None else {}
+        # the back office's money unit is the operation's own (never the target's: the answers
+        # players see and the books often count differently)
+        factor = unit_factor(request.payout_unit) if request.payout_unit is not None else None
         for extract in c.extract:
             value = extract.value(decoded, headers, cookies)
-            values[extract.key] = len(value) if isinstance(value, list) else value
+            value = len(value) if isinstance(value, list) else value
+            values[extract.key] = value if factor is None else _books_in_fen(extract.key, value, factor)
         return values
 
     def read(self, act: Act, status: int, body: bytes, latency_ms: float,

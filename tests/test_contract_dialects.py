@@ -4,6 +4,8 @@ override one action, and mapping mistakes caught before a run."""
 
 from __future__ import annotations
 
+import json
+
 import hashlib
 import random
 from types import SimpleNamespace
@@ -213,6 +215,32 @@ def test_operations_answered_with_a_business_refusal_give_nothing():
     assert contract.read_operation("link_pool", 200, b'{"code": 40100, "msg": "bad key"}') is None
     assert contract.read_operation("link_pool", 200, b'{"code": 0, "issuing": ["a"], "banned": []}') == {
         "healthy_domains": 1, "banned_domains": 0}
+
+
+def test_a_back_office_in_yuan_is_read_and_written_in_fen():
+    """An operation's own payout_unit (the answers players see are in yuan here, the books too,
+    but only the operation's unit counts for the books): *_fen values and pools read into fen,
+    a value that is no number stays missing; X_yuan params give the harness's fen in yuan."""
+    ops = {"ledger": {"method": "GET", "path": "/ops/ledger", "payout_unit": "yuan",
+                      "extract": {"paid_fen": "data.paid", "budget_left_fen": "data.left", "pools": "data.pools",
+                                  "paid_twice": "data.dup"}},
+           "limit_pool": {"method": "POST", "path": "/ops/pool", "body": {"pool": "{params.pool}",
+                                                                          "left": "{params.left_yuan}"}},
+           "topup": {"method": "POST", "path": "/ops/topup", "body": {"amount": "{params.amount_yuan}"}},
+           "link_pool": {"method": "GET", "path": "/ops/links", "extract": {"healthy_domains": "data.ok"}}}
+    contract = DeclarativeContract(_target({}, operations=ops))
+    books = contract.read_operation("ledger", 200, json.dumps({"code": 0, "data": {
+        "paid": "331.15", "left": None, "dup": 2,
+        "pools": {"anhe": {"left_fen": "-0.48", "paid_fen": 12.5, "name": "Anhe"}, "bad": {"left_fen": "n/a"}}}}).encode())
+    assert books == {"paid_fen": 33115, "budget_left_fen": None, "paid_twice": 2,
+                     "pools": {"anhe": {"left_fen": -48, "paid_fen": 1250, "name": "Anhe"}, "bad": {"left_fen": None}}}
+    cut = contract.build_operation("limit_pool", {"pool": "anhe", "left_fen": 1440})
+    assert cut.json == {"pool": "anhe", "left": "14.40"}
+    assert contract.build_operation("topup", {"amount_fen": 5}).json == {"amount": "0.05"}
+    # the target's payout_unit (yuan) is the players' answers', not the books': unset, as written
+    fen = {**ops["ledger"], "payout_unit": None}
+    plain = DeclarativeContract(_target({}, operations={**ops, "ledger": fen}))
+    assert plain.read_operation("ledger", 200, b'{"code": 0, "data": {"paid": 331}}')["paid_fen"] == 331
 
 
 def test_a_rate_limit_in_a_business_code_is_a_throttled_refusal():
