@@ -113,21 +113,30 @@ FUNNEL = (("arrived", ("open_page", "visit_link")), ("logged in", ("login",)),
           ("grand draw", ("grand_draw",)))
 
 
-def funnel(run: Run) -> bytes | None:
-    """People reaching each step of the core path, per channel (fraud scripts left out: they skip
-    the page; a run with one row per action and channels, i.e. a live run)."""
+def funnel_counts(run: Run) -> tuple[list[str], list[str], np.ndarray] | None:
+    """(channels, steps, participants reaching each step per channel): fraud scripts left out
+    (they skip the page), steps the run never asked for left out (a campaign without a grand
+    round has no grand draw); None for a run without one row per action and channels."""
     q = run.requests
     if run.rolled_up or q.empty or (q["channel"] == "").all():
         return None
     done = q[q["ok"] & (q["persona"] != FRAUD)]
+    steps = [(step, actions) for step, actions in FUNNEL if q["action"].isin(actions).any()]
     channels = sorted(c for c in q["channel"].unique() if c)
     counts = np.array([[done[(done["channel"] == channel) & done["action"].isin(actions)]["user_id"].nunique()
-                        for _, actions in FUNNEL] for channel in channels], dtype=float)
-    if not counts.any():
+                        for _, actions in steps] for channel in channels], dtype=float)
+    return channels, [step for step, _ in steps], counts
+
+
+def funnel(run: Run) -> bytes | None:
+    """People reaching each step of the core path, per channel (see funnel_counts)."""
+    found = funnel_counts(run)
+    if found is None or not found[2].any():
         return None
+    channels, steps, counts = found
     fig, ax = _figure("Funnel per channel (participants reaching each step)")
-    width = 0.8 / len(FUNNEL)
-    for k, (step, _) in enumerate(FUNNEL):
+    width = 0.8 / len(steps)
+    for k, step in enumerate(steps):
         ax.bar(np.arange(len(channels)) + k * width, counts[:, k], width, label=step)
     ax.set_xticks(np.arange(len(channels)) + 0.4 - width / 2, channels, fontsize=7, rotation=15)
     ax.set_ylabel("participants")

@@ -23,7 +23,7 @@ from rehearse.reports.html import render_html
 from rehearse.reports.json_report import report_json
 from rehearse.reports.junit import render_junit
 from rehearse.reports.markdown import render_markdown
-from rehearse.reports.plots import PLOTS, all_plots
+from rehearse.reports.plots import PLOTS, all_plots, funnel_counts
 from rehearse.reports.verdicts import Evidence, judged, tally
 
 START = datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc)
@@ -331,3 +331,16 @@ def test_the_funnel_per_channel_is_drawn_for_a_live_run_only(tmp_path):
     rolled = RunInfo.start(load_scenario(), engine="simulator", seed=1, rolled_up=True)
     save_run(tmp_path / "sim", rolled, REQUEST_ROLLUP.empty(), GAUGES.empty(), EVENTS.empty())
     assert funnel(load_run(tmp_path / "sim")) is None
+
+
+def test_the_funnel_shows_only_the_steps_the_campaign_has() -> None:
+    """A campaign without a grand round has no grand draw bar; one whose draw nobody reached shows 0."""
+    from test_gates import make_run, request
+
+    rows = [request(1.0, "open_page", user="a"), request(2.0, "login", user="a"),
+            request(3.0, "complete_task", user="a"), request(4.0, "open_envelope", user="a", payout_fen=88)]
+    channels, steps, counts = funnel_counts(make_run(rows))
+    assert steps == ["arrived", "logged in", "did a task", "opened an envelope"] and counts.tolist() == [[1, 1, 1, 1]]
+    refused = request(5.0, "grand_draw", user="a", ok=False, refused=True, status=409)
+    _, steps, counts = funnel_counts(make_run(rows + [refused]))
+    assert steps[-1] == "grand draw" and counts.tolist() == [[1, 1, 1, 1, 0]]
