@@ -74,8 +74,8 @@ WAITED = Outcome(ok=True)
 
 REPLAYED = "replayed"
 """The start of the `error` note of a done answer the target marks as repeating an earlier one (an
-idempotent replay): "replayed: <fen> fen", with the amount the answer carried. The target's word
-alone never makes a payment a replay: see `replays_paid`."""
+idempotent replay): "replayed: <fen> fen", with the amount the answer carried. The marker alone
+never clears a payment: the judge holds it to what was seen paid (see `paying_replays`)."""
 
 
 def replay_note(fen: int) -> str:
@@ -84,25 +84,29 @@ def replay_note(fen: int) -> str:
 
 
 def replayed_fen(note: str | None) -> int | None:
-    """The amount a replay answer carried, or None if `note` is not a replay's."""
+    """The amount a replay answer carried; None if `note` is not a replay's; 0 if it names no
+    amount (a note written before replays carried theirs)."""
     if not note or not note.startswith(REPLAYED):
         return None
     amount = note[len(REPLAYED):].strip(": ").removesuffix(" fen")
     return int(amount) if amount.isdigit() else 0
 
 
-def replays_paid(paid: Iterable[int], replays: Iterable[int]) -> list[int]:
-    """Of one attempt's replay answers (their amounts), those that stand for a payment: the judge's
-    guard on the target's replay marker. A true replay repeats the answer of a copy that was paid,
-    amount and all; a replay of an attempt no copy was seen paid (that answer lost) is its one
-    payment; one with another amount is a new payment whatever the target calls it. One per amount
-    not seen paid."""
+def paying_replays(paid: Iterable[int], replays: Iterable[int | None]) -> list[int]:
+    """Of a participant's replay answers for one prize (their amounts), those that stand for a
+    payment: the judge's guard on the target's replay marker. A true replay repeats the answer of
+    a payment of the same prize to the same participant, amount and all; a replay where none was
+    seen paid (that answer lost) is its one payment; one with another amount is a new payment
+    whatever the target calls it. One per amount not seen paid; a replay that carried nothing
+    paid nothing."""
     seen, counted = set(paid), []
     for fen in replays:
         if fen and fen not in seen:
             seen.add(fen)
             counted.append(fen)
     return counted
+
+
 THROTTLED = "throttled"
 """The start of a refusal's note when the answer says the caller went too fast (a rate limit)."""
 

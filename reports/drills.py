@@ -24,7 +24,8 @@ import pandas as pd
 from rehearse.observations import Run
 from rehearse.reports.gates import all_gates, failover_gate
 from rehearse.reports.load import bucket_seconds
-from rehearse.reports.payout_gate import pool_caps, topups_seen
+from rehearse.personas.steps import THROTTLED
+from rehearse.reports.payout_gate import Payouts, money_left, pool_caps, topups_seen
 from rehearse.reports.verdicts import Evidence, Verdict, judged
 from rehearse.scenarios import Scenario, UsageError
 from rehearse.scenarios.drills import Drill, window_of
@@ -102,13 +103,17 @@ def judge_drill(run: Run, scenario: Scenario, name: str) -> DrillResult:
 
 
 def _within(run: Run, start: float, end: float) -> Run:
-    """The run cut to the drill's window (the target's final ledger is kept)."""
+    """The run cut to the drill's window. The target's final ledger is kept (what it admits, e.g.
+    a pool below zero, stands); its opening one only if no request was cut away, since the books'
+    figures between the two cover the whole run and the rows only the window."""
     def cut(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[(frame["t"] >= start) & (frame["t"] < end)]
 
+    requests = cut(run.requests)
     events = run.events[((run.events["t"] >= start) & (run.events["t"] < end)) | (run.events["kind"] == "ledger")]
-    return Run(info=run.info, requests=cut(run.requests), gauges=cut(run.gauges), events=events,
-               rolled_up=run.rolled_up)
+    if len(requests) < len(run.requests):
+        events = events[events["kind"] != "ledger_start"]
+    return Run(info=run.info, requests=requests, gauges=cut(run.gauges), events=events, rolled_up=run.rolled_up)
 
 
 def _played(drill: Drill, played: pd.DataFrame) -> Verdict:
@@ -198,26 +203,25 @@ def _payouts_resume(run: Run, scenario: Scenario, drill: Drill, within: float, s
 
 
 def _refused_when_out(run: Run, scenario: Scenario, pool: str, at: float) -> list[float]:
-    """When payouts from `pool` were refused after the drill cut it (from `at`), while the harness's
-    own reckoning says it was out: the money left at the cut, plus the top-ups the run saw, less
-    what the harness saw paid from it, below the largest amount it may pay at once. Judged from
-    the rows whatever the target calls its refusal (an operator reading the books adds a
-    `budget_exhausted` event too)."""
-    caps = [(t, left) for t, name, left in pool_caps(run) if name == pool and t >= at]
-    if not caps:
+    """When payouts from `pool` were refused after `at` while the harness's own reckoning
+    (payout_gate.money_left: the cut, the top-ups seen, what it saw paid) said the pool could no
+    longer pay its largest amount: judged from the rows whatever the target calls its refusal
+    (an operator reading the books adds a `budget_exhausted` event too). A rate limit, or a
+    refusal of someone already paid from the pool, is not the pool running out."""
+    if run.rolled_up:  # the simulator's own ledger says when a pool ran out (its events)
         return []
-    cut, left = caps[0]
+    paid = Payouts.of(run).paid
+    caps, topups = pool_caps(run), topups_seen(run)
     largest = scenario.largest_payouts().get(pool, 1)
-    topups = [(t, fen) for t, name, fen in topups_seen(run) if name == pool and t >= cut]
+    budget = scenario.pool_budgets().get(pool, 0)
     q = run.requests
-    rows = q[(q["prize"] == pool) & (q["t"] >= cut) & (q["action"].isin(PAYOUT_ACTIONS))].sort_values("t")
-    refused, paid = [], 0
-    for r in rows.itertuples():
-        money = left + sum(fen for t, fen in topups if t <= r.t) - paid
-        if r.refused and money < largest:
-            refused.append(float(r.t))
-        paid += int(r.payout_fen)
-    return refused
+    refused = q[(q["prize"] == pool) & q["action"].isin(PAYOUT_ACTIONS) & q["refused"] & (q["t"] >= at)
+                & ~q["error"].str.startswith(THROTTLED)].sort_values("t")
+    mine = paid[paid["prize"] == pool]
+    first_paid = mine.groupby("user_id")["t"].min().to_dict()
+    return [float(r.t) for r in refused.itertuples()
+            if not first_paid.get(r.user_id, float("inf")) < r.t
+            and money_left(pool, float(r.t), budget, topups, caps, paid) < largest]
 
 
 def _recovery(run: Run, scenario: Scenario, drill: Drill, within: float, start: float, end: float) -> list[Verdict]:

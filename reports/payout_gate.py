@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rehearse.observations import Run
-from rehearse.personas.steps import REPLAYED, replayed_fen, replays_paid
+from rehearse.personas.steps import REPLAYED, paying_replays, replayed_fen
 from rehearse.reports.load import counts
 from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
@@ -70,9 +70,10 @@ class Payouts:
         q = run.requests
         asked = q[q["action"].isin(PAYOUT_ACTIONS)]
         paid = asked[asked["payout_fen"] > 0]
-        replays = asked[asked["ok"] & asked["error"].str.startswith(REPLAYED)]
-        if len(replays):
-            paid = pd.concat([paid, _replays_that_paid(paid, replays)]).sort_index()
+        if not run.rolled_up:  # (a roll-up keeps no participants, and no engine that rolls up replays)
+            replays = asked[asked["ok"] & (asked["payout_fen"] == 0) & asked["error"].str.startswith(REPLAYED)]
+            if len(replays):
+                paid = pd.concat([paid, _paying_replay_rows(paid, replays)]).sort_index()
         return cls(asked=asked, paid=paid, weights=counts(run).loc[asked.index])
 
     def why_nothing(self) -> str | None:
@@ -88,22 +89,28 @@ class Payouts:
         return None
 
 
-def _replays_that_paid(paid: pd.DataFrame, replays: pd.DataFrame) -> pd.DataFrame:
-    """The replay rows that stand for a payment (personas.steps.replays_paid), with their amount:
-    the target's replay marker is held to the paid copies of the same attempt."""
-    paid_by_attempt = paid.groupby("attempt")["payout_fen"].agg(list).to_dict()
+def _paying_replay_rows(paid: pd.DataFrame, replays: pd.DataFrame) -> pd.DataFrame:
+    """The replay rows that stand for a payment (personas.steps.paying_replays), with the amount
+    they carried: the target's replay marker is held to what the same participant was seen paid
+    for the same prize (whatever its idempotency key: the step, or the participant and prize)."""
+    seen = paid.groupby(["user_id", "prize"])["payout_fen"].agg(list).to_dict()
     keep: list = []
     amounts: list[int] = []
-    for attempt, rows in replays.groupby("attempt"):
-        fen = [replayed_fen(e) or 0 for e in rows["error"]]
-        # a replay with no attempt named has no copy to be held to: each is a payment
-        counted = replays_paid(paid_by_attempt.get(attempt, []), fen) if attempt else list(fen)
+    for who, rows in replays.groupby(["user_id", "prize"]):
+        fen = [replayed_fen(e) for e in rows["error"]]
+        counted = paying_replays(seen.get(who, []), fen)
         for index, amount in zip(rows.index, fen):
             if amount in counted:
                 counted.remove(amount)
                 keep.append(index)
                 amounts.append(amount)
     return replays.loc[keep].assign(payout_fen=pd.Series(amounts, index=keep, dtype="int64"))
+
+
+def _amounts(rows: pd.DataFrame) -> str:
+    """A few payout rows as evidence: each amount, when, and whether the target called it a replay."""
+    return ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s"
+                     f"{' (marked a replay)' if str(r.error).startswith(REPLAYED) else ''}" for r in rows.itertuples())
 
 
 STEP_SLICES = ("a step load plays seconds of each journey at the peak's concurrency, so its payouts are the "
@@ -119,7 +126,7 @@ def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
                 _no_pool_overdrawn(run, scenario, payouts, books),
                 _paid_once(run, payouts, books),
                 _within_rules(run, scenario, payouts),
-                _books_match(run, payouts, books)]
+                _books_match(run, scenario, payouts, books)]
     total = float(payouts.paid["payout_fen"].sum())
     fraud = float(payouts.paid.loc[payouts.paid["persona"] == "fraud_script", "payout_fen"].sum())
     scripts_asked = bool((payouts.asked["persona"] == "fraud_script").any())
@@ -217,6 +224,18 @@ def _overdraws(budgets: dict[str, int], topups: list[tuple[float, str, int]], ca
     return found
 
 
+def money_left(pool: str, t: float, budget: int, topups: list[tuple[float, str, int]],
+               caps: list[tuple[float, str, int]], paid: pd.DataFrame) -> int:
+    """What the harness's own reckoning says `pool` held at `t`, by the rule `_overdraws` walks:
+    its budget, or the money left at its latest cap before `t`, plus the top-ups seen since, less
+    what it saw paid from it since (rows sent before `t`)."""
+    cut = max(((c_t, fen) for c_t, name, fen in caps if name == pool and c_t <= t), default=None)
+    since, held = cut if cut is not None else (float("-inf"), budget)
+    held += sum(fen for u, name, fen in topups if name == pool and since <= u <= t)
+    mine = paid[(paid["prize"] == pool) & (paid["t"] >= since) & (paid["t"] < t)]
+    return held - int(mine["payout_fen"].sum())
+
+
 def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -> Verdict:
     admitted = [Evidence(None, f"the target's own ledger: {name} has {p['left_fen']:,} fen left")
                 for name, p in books.pools("end").items()
@@ -263,11 +282,8 @@ def _paid_once(run: Run, payouts: Payouts, books: Books) -> Verdict:
     for attempt in twice.index[:3]:
         rows = payouts.paid[payouts.paid["attempt"] == attempt]
         first = rows.iloc[0]
-        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s"
-                            f"{' (marked a replay)' if str(r.error).startswith(REPLAYED) else ''}"
-                            for r in rows.itertuples())
         evidence.append(Evidence(float(first["t"]), f"{first['user_id']}: one {first['action']} "
-                                                    f"({first['prize']}) paid {len(rows)} times: {amounts}"))
+                                                    f"({first['prize']}) paid {len(rows)} times: {_amounts(rows)}"))
     evidence += admitted
     raced = int((answered.groupby("attempt").size() > 1).sum())
     return judged("payout", "no attempt paid twice", float(len(twice)), 0, "attempts", not len(twice) and not admitted,
@@ -296,11 +312,8 @@ def _within_rules(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
     evidence = []
     for (user, prize), times in over.head(3).items():
         rows = paid[(paid["user_id"] == user) & (paid["prize"] == prize)]
-        amounts = ", ".join(f"{int(r.payout_fen):,} fen at t={r.t:,.0f} s"
-                            f"{' (marked a replay)' if str(r.error).startswith(REPLAYED) else ''}"
-                            for r in rows.itertuples())
         evidence.append(Evidence(float(rows["t"].iloc[0]), f"{user}: {prize} paid {times} times "
-                                                           f"(the rules allow {allowed[prize]}): {amounts}"))
+                                                           f"(the rules allow {allowed[prize]}): {_amounts(rows)}"))
     users = over.index.get_level_values(0).nunique() if len(over) else 0
     return judged("payout", "prizes within the rules", float(users), 0, "participants", not len(over),
                   evidence or [Evidence(None, f"{paid['user_id'].nunique():,} participants paid, none beyond the rules")],
@@ -309,38 +322,50 @@ def _within_rules(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
 
 # --- the target's books, cross-checked ----------------------------------------------------
 
-def _books_match(run: Run, payouts: Payouts, books: Books) -> Verdict:
-    """The target recorded at least what the harness saw it pay (less is a lost update)."""
+def _books_match(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -> Verdict:
+    """The target's books against what the harness saw it pay, in all and per pool. Less is a
+    lost update; more than the answers the harness never saw (no answer, broken) could hold is
+    money paid that no answer showed (a second payment called a replay, a payment to nobody)."""
     name, slug = "the target's books match what it paid", "books_match"
     if books.end is None:
         return unverified("payout", name, "the target's ledger was not read (no ledger operation mapped)", slug)
     if books.start is None:
-        return unverified("payout", name, "the target's ledger was not read at the start of the run", slug)
+        return unverified("payout", name, "the target's ledger was not read at the start of the rows judged "
+                                          "(a drill judges its window; the books cover the whole run)", slug)
     why = payouts.why_nothing()
     if why is not None:
         return unverified("payout", name, why, slug)
-    checked, short = [], []
-    seen_total = int(payouts.paid["payout_fen"].sum())
-    start_paid, end_paid = books.start.get("paid_fen"), books.end.get("paid_fen")
-    if isinstance(start_paid, (int, float)) and isinstance(end_paid, (int, float)):
-        checked.append("in all")
-        if end_paid - start_paid < seen_total:
-            short.append(Evidence(None, f"the harness saw {seen_total:,} fen paid; the target's books record "
-                                        f"{int(end_paid - start_paid):,} fen ({seen_total - int(end_paid - start_paid):,} lost)"))
+    largest = scenario.largest_payouts()
+    asked = payouts.asked
+    unseen = asked[(asked["status"] == 0) | (~asked["ok"] & ~asked["refused"])]
+    most = unseen["prize"].map(largest).fillna(0).astype("int64")  # the most each unseen answer may have paid
+    slack = (payouts.weights[unseen.index].astype("int64") * most).groupby(unseen["prize"]).sum()
+    checked, wrong = [], []
+
+    def compare(label: str, before: object, after: object, seen: int, room: int) -> None:
+        if not (isinstance(before, (int, float)) and isinstance(after, (int, float))):
+            return
+        checked.append(label)
+        booked = int(after - before)
+        if booked < seen:
+            wrong.append(Evidence(None, f"{label}: the harness saw {seen:,} fen paid; the target's books record "
+                                        f"{booked:,} fen ({seen - booked:,} lost)"))
+        elif booked > seen + room:
+            wrong.append(Evidence(None, f"{label}: the target's books record {booked:,} fen paid; the harness saw "
+                                        f"{seen:,} fen paid, and the answers it never saw could hold {room:,} fen: "
+                                        f"{booked - seen - room:,} fen paid that no answer showed"))
+
+    compare("in all", books.start.get("paid_fen"), books.end.get("paid_fen"),
+            int(payouts.paid["payout_fen"].sum()), int(slack.sum()))
     before, after = books.pools("start"), books.pools("end")
     for pool, rows in payouts.paid.groupby("prize"):
-        a, b = (before.get(str(pool)) or {}).get("paid_fen"), (after.get(str(pool)) or {}).get("paid_fen")
-        if not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
-            continue
-        checked.append(str(pool))
-        seen = int(rows["payout_fen"].sum())
-        if b - a < seen:
-            short.append(Evidence(None, f"{pool}: the harness saw {seen:,} fen paid; the target's books record "
-                                        f"{int(b - a):,} fen"))
+        compare(str(pool), (before.get(str(pool)) or {}).get("paid_fen"), (after.get(str(pool)) or {}).get("paid_fen"),
+                int(rows["payout_fen"].sum()), int(slack.get(pool, 0)))
     if not checked:
         return unverified("payout", name, "the target's ledger gives no paid_fen, in all or per pool", slug)
-    return judged("payout", name, float(len(short)), 0, "mismatches", not short,
-                  short or [Evidence(None, f"the books record at least what the harness saw paid ({', '.join(checked[:6])})")],
+    return judged("payout", name, float(len(wrong)), 0, "mismatches", not wrong,
+                  wrong or [Evidence(None, f"the books record what the harness saw paid, less nothing and no more "
+                                           f"than the answers it never saw could hold ({', '.join(checked[:6])})")],
                   slug)
 
 

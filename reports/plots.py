@@ -111,17 +111,21 @@ def payouts(run: Run) -> bytes | None:
 FUNNEL = (("arrived", ("open_page", "visit_link")), ("logged in", ("login",)),
           ("did a task", ("complete_task",)), ("opened an envelope", ("open_envelope",)),
           ("grand draw", ("grand_draw",)))
+OPTIONAL_STEPS = ("did a task", "grand draw")
+"""Steps a campaign may leave out (no tasks, no grand round): shown when the run asked for them."""
 
 
 def funnel_counts(run: Run) -> tuple[list[str], list[str], np.ndarray] | None:
     """(channels, steps, participants reaching each step per channel): fraud scripts left out
-    (they skip the page), steps the run never asked for left out (a campaign without a grand
-    round has no grand draw); None for a run without one row per action and channels."""
+    (they skip the page), an optional step the run never asked for left out (a campaign without
+    a grand round has no grand draw; a core step nobody reached shows 0); None for a run without
+    one row per action and channels."""
     q = run.requests
     if run.rolled_up or q.empty or (q["channel"] == "").all():
         return None
     done = q[q["ok"] & (q["persona"] != FRAUD)]
-    steps = [(step, actions) for step, actions in FUNNEL if q["action"].isin(actions).any()]
+    steps = [(step, actions) for step, actions in FUNNEL
+             if step not in OPTIONAL_STEPS or q["action"].isin(actions).any()]
     channels = sorted(c for c in q["channel"].unique() if c)
     counts = np.array([[done[(done["channel"] == channel) & done["action"].isin(actions)]["user_id"].nunique()
                         for _, actions in steps] for channel in channels], dtype=float)

@@ -39,6 +39,7 @@ class _Watch:
     delay: float | None
     ran_out: float | None = None
     done: bool = False
+    blind: bool = False  # the target's ledger gives no money left for the pool: said once
 
 
 class LiveIncidents:
@@ -105,11 +106,19 @@ class LiveIncidents:
         if watch.done:
             return
         if watch.ran_out is None:
-            ledger = self.operation("ledger") or {}
+            ledger = self.operation("ledger")
+            if ledger is None:  # not read this time (or not mapped: the drill's check says so)
+                return
             pool = (ledger.get("pools") or {}).get(watch.pool) or {}
             left = pool.get("left_fen")
+            if not isinstance(left, (int, float)) or isinstance(left, bool):
+                if not watch.blind:  # the top-up cannot be timed: the drill says so, never guesses
+                    watch.blind = True
+                    self.event(now, "incident_failed", f"the top-up of {watch.pool} cannot be timed: the target's "
+                                                       f"ledger gives no left_fen for it (map operations.ledger's pools)")
+                return
             # out: it can no longer pay every envelope it may draw
-            if left is not None and left < self.largest_payout_fen.get(watch.pool, 1):
+            if left < self.largest_payout_fen.get(watch.pool, 1):
                 watch.ran_out = now
                 self.event(now, "budget_exhausted", f"{watch.pool} pool is empty ({left} fen left)")
             return

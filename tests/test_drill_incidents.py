@@ -107,3 +107,13 @@ def test_a_cut_pool_is_topped_up_by_the_operator_only_after_the_delay(delay, top
     assert ((901.0, "topup") in kinds) is topped_up
     topups = [p for name, p in h.calls if name == "topup"]
     assert [(p["pool"], p["amount_fen"], len(p["otp"])) for p in topups] == ([("anhe", 200000, 6)] if topped_up else [])
+
+
+def test_a_ledger_without_the_pools_money_left_fails_the_drill_once_never_guesses():
+    h = Harness("delayed_topup", ledger={"paid_fen": 100, "pools": {"anhe": {"paid_fen": 100}}})
+    h.at(0.0)
+    h.at(100.0)
+    h.at(200.0)
+    failed = [d for _, k, d in h.events if k == "incident_failed"]
+    assert len(failed) == 1 and "no left_fen for it" in failed[0]
+    assert not [name for name, _ in h.calls if name == "topup"]

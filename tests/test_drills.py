@@ -15,6 +15,7 @@ from rehearse.observations import GAUGES, REQUESTS, Run, RunInfo, load_run
 from rehearse.reports.drills import judge_drill
 from rehearse.scenarios import ScenarioError, load_scenario
 from rehearse.scenarios.drills import window_of
+from rehearse.personas.steps import replay_note
 from rehearse.simulator.run import run_drill
 from test_simulator import NO_ANTIFRAUD, SMALL
 
@@ -226,3 +227,20 @@ def test_a_pool_out_is_read_from_the_rows_whatever_the_target_calls_its_refusal(
     alone = judge_drill(make_run(rows[:1] + rows[-1:], events=events), scenario, "delayed_topup")
     never = next(v for v in alone.responses if v.check == "payouts resume: anhe")
     assert never.status == "unverified" and "never ran out" in never.evidence[0].detail
+
+    def resumed(rows):
+        result = judge_drill(make_run(rows, events=events), scenario, "delayed_topup")
+        verdict = next(v for v in result.responses if v.check == "payouts resume: anhe")
+        return verdict.status, verdict.figure
+
+    # a payment whose answer was lost, shown by its replay, is money gone too
+    lost = [envelope(10, "a", payout_fen=largest), envelope(20, "b", ok=False, status=0, error="timed out"),
+            envelope(20.05, "b", error=replay_note(largest - 1)),
+            envelope(100, "c", ok=False, refused=True, status=200, error="POOL_EMPTY")]
+    assert resumed(lost) == ("pass", 300.0)
+    # a rate limit, or a paid participant's second copy refused, is not the pool running out
+    early = [envelope(10, "a", payout_fen=largest + 1),
+             envelope(10.1, "a", ok=False, refused=True, status=200, error="ALREADY_CLAIMED"),
+             envelope(21, "x", ok=False, refused=True, status=429, error="throttled: slow down"),
+             envelope(100, "c", ok=False, refused=True, status=200, error="POOL_EMPTY")]
+    assert resumed(early) == ("pass", 300.0)

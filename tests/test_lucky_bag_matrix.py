@@ -45,9 +45,15 @@ def failed(report: dict) -> set[str]:
     return {v["check"] for v in report["verdicts"] if v["status"] == "fail"}
 
 
+def why_failed(report: dict) -> list[str]:
+    """Each failed check with its run and first evidence: what a red CI run must say."""
+    return [f'{v["run"]}: {v["check"]}: {[e["detail"] for e in v["evidence"]][:2]}'
+            for v in report["verdicts"] if v["status"] == "fail"]
+
+
 def test_the_healthy_lucky_bag_passes_the_main_job(tmp_path):
     code, report = ci(tmp_path, None, "20s", "--peak-steps", "800", "--peak-step-duration", "10s")
-    assert code == 0, (failed(report), report.get("required_not_verified"))
+    assert code == 0, (why_failed(report), report.get("required_not_verified"))
     checks = {(v["run"], v["check"]): v["status"] for v in report["verdicts"]}
     assert checks[("peak", "active users served")] == "pass"
     assert any(run == "live" and check.startswith("links off") and status == "pass"

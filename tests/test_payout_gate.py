@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rehearse.personas.steps import replay_note, replayed_fen, replays_paid
+from rehearse.personas.steps import paying_replays, replay_note, replayed_fen
 from rehearse.reports.payout_gate import Payouts, payout_gate
 from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.scenarios import load_scenario
@@ -136,12 +136,33 @@ def test_a_replay_marker_is_held_to_the_paid_copies_of_its_attempt(scenario, ans
     assert Payouts.of(make_run(healthy_requests() + copies(*answers))).paid["payout_fen"].sum() == before + paid
 
 
-def test_replays_paid_counts_each_amount_not_seen_paid():
-    assert replays_paid([88], [88, 88]) == []
-    assert replays_paid([], [88, 88]) == [88]
-    assert replays_paid([88], [120, 88, 120]) == [120]
-    assert replays_paid([], [0]) == []  # a replay that carried nothing paid nothing
+def test_paying_replays_counts_each_amount_not_seen_paid():
+    assert paying_replays([88], [88, 88]) == []
+    assert paying_replays([], [88, 88]) == [88]
+    assert paying_replays([88], [120, 88, 120]) == [120]
+    assert paying_replays([], [0, None]) == []  # a replay that carried nothing paid nothing
     assert replayed_fen(replay_note(345)) == 345 and replayed_fen("throttled: slow down") is None
+    assert replayed_fen("replayed") == 0  # a note from before replays carried their amount
+
+
+def test_a_retry_replayed_under_a_new_attempt_is_the_same_payment(scenario):
+    """A backend keying idempotency on the participant and prize replays a retry that the harness
+    sent as a new attempt: held to the participant's payment for that prize, not a second one."""
+    rows = copies(88, attempt="f-1#4") + copies(("replay", 88), attempt="f-1#9")
+    assert Payouts.of(make_run(healthy_requests() + rows)).paid["attempt"].tolist().count("f-1#9") == 0
+    assert key(payout_gate(make_run(healthy_requests() + rows), scenario), "payout.within_rules").status != "fail"
+
+
+def test_a_second_payment_marked_a_replay_with_the_same_amount_fails_the_books(scenario):
+    """The harness cannot tell it from a true replay by the answers; the books can: they record a
+    payment no answer showed. Missing answers leave room for what they may have paid."""
+    rows = envelopes(10) + copies(88, ("replay", 88), user="f-1")  # 1,088 fen seen paid
+    start = (0.0, "ledger_start", ledger(5_000, {"anhe": {"paid_fen": 5_000}}))
+    twice = [start, (99.0, "ledger", ledger(6_176, {"anhe": {"paid_fen": 6_176}}))]
+    check = key(payout_gate(make_run(rows, events=twice), scenario), "payout.books_match")
+    assert check.status == "fail" and "88 fen paid that no answer showed" in check.evidence[0].detail
+    lost = rows + [request(50.0, "open_envelope", user="g-1", ok=False, status=0, error="timed out")]
+    assert key(payout_gate(make_run(lost, events=twice), scenario), "payout.books_match").status == "pass"
 
 
 def test_a_participant_paid_a_prize_more_often_than_the_rules_allow_fails(scenario):
@@ -161,8 +182,8 @@ def test_books_that_record_less_than_was_paid_fail_the_cross_check(scenario):
     check = key(payout_gate(make_run(rows, events=lost), scenario), "payout.books_match")
     assert check.status == "fail" and "the harness saw 1,000 fen paid; the target's books record 800 fen" in \
         check.evidence[0].detail
-    more = [(0.0, "ledger_start", ledger(5_000)), (99.0, "ledger", ledger(6_200))]  # other traffic: fine
-    assert key(payout_gate(make_run(rows, events=more), scenario), "payout.books_match").status == "pass"
+    same = [(0.0, "ledger_start", ledger(5_000)), (99.0, "ledger", ledger(6_000))]
+    assert key(payout_gate(make_run(rows, events=same), scenario), "payout.books_match").status == "pass"
 
 
 @pytest.mark.parametrize("events, why", [

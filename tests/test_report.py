@@ -344,3 +344,5 @@ def test_the_funnel_shows_only_the_steps_the_campaign_has() -> None:
     refused = request(5.0, "grand_draw", user="a", ok=False, refused=True, status=409)
     _, steps, counts = funnel_counts(make_run(rows + [refused]))
     assert steps[-1] == "grand draw" and counts.tolist() == [[1, 1, 1, 1, 0]]
+    _, steps, counts = funnel_counts(make_run(rows[:2]))  # nobody got to an envelope: a core step shows 0
+    assert steps == ["arrived", "logged in", "opened an envelope"] and counts.tolist() == [[1, 1, 0]]

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.journeys import PERSONAS
-from rehearse.personas.steps import THROTTLED, WAITED, Act, Journey, Outcome, Spawn, Wait, replayed_fen, replays_paid
+from rehearse.personas.steps import THROTTLED, WAITED, Act, Journey, Outcome, Spawn, Wait, paying_replays, replayed_fen
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import ParticipantRules, Rule
 
@@ -76,22 +76,22 @@ class Copy:
         return self.ok and replayed_fen(self.error) is not None
 
 
-def _replays_counted(copies: list[Copy]) -> list[int]:
-    """The replays among one step's copies that stand for a payment (personas.steps.replays_paid)."""
+def _paying_replays(copies: list[Copy]) -> list[int]:
+    """The replays among one step's copies that stand for a payment (personas.steps.paying_replays)."""
     paid = [c.payout_fen for c in copies if c.ok and not c.replayed and c.payout_fen]
-    return replays_paid(paid, [replayed_fen(c.error) or 0 for c in copies if c.replayed])
+    return paying_replays(paid, [replayed_fen(c.error) for c in copies if c.replayed])
 
 
-def done(copies: Iterable[Copy]) -> int:
+def times_done(copies: Iterable[Copy]) -> int:
     """How many times a step was done: each copy done, a replay only where it stands for a payment."""
     copies = list(copies)
-    return sum(c.ok and not c.replayed for c in copies) + len(_replays_counted(copies))
+    return sum(c.ok and not c.replayed for c in copies) + len(_paying_replays(copies))
 
 
-def paid_fen(copies: Iterable[Copy]) -> int:
+def fen_paid(copies: Iterable[Copy]) -> int:
     """What a step's copies were paid, replays that stand for a payment included."""
     copies = list(copies)
-    return sum(c.payout_fen for c in copies if c.ok and not c.replayed) + sum(_replays_counted(copies))
+    return sum(c.payout_fen for c in copies if c.ok and not c.replayed) + sum(_paying_replays(copies))
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,11 @@ class StepReport:
 
     @property
     def done(self) -> int:
-        return done(self.copies)
+        return times_done(self.copies)
 
     @property
     def paid_fen(self) -> int:
-        return paid_fen(self.copies)
+        return fen_paid(self.copies)
 
     @property
     def slowed(self) -> bool:
@@ -147,7 +147,7 @@ def judge(t: float, who: Participant, act: Act, copies: list[Copy]) -> StepRepor
     assert rules is not None
     sent = len(copies)
     allowed, rule = rules.allowed_copies(act.action, act.params, t, sent)
-    times = done(copies)
+    times = times_done(copies)
     mismatch = None
     broken = [c for c in copies if c.broken and not c.slowed]
     if times > allowed:
