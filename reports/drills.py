@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from rehearse.observations import Run
+from rehearse.personas.steps import THROTTLED
 from rehearse.reports.gates import all_gates, failover_gate
 from rehearse.reports.load import bucket_seconds
-from rehearse.personas.steps import THROTTLED
 from rehearse.reports.payout_gate import Payouts, money_left, pool_caps, topups_seen
 from rehearse.reports.verdicts import Evidence, Verdict, judged
 from rehearse.scenarios import Scenario, UsageError
@@ -178,27 +178,45 @@ def _alarm(run: Run, scenario: Scenario, drill: Drill, within: float, start: flo
 
 def _payouts_resume(run: Run, scenario: Scenario, drill: Drill, within: float, start: float,
                     end: float) -> list[Verdict]:
-    """A pool cut by the drill ran out: its top-up (payouts resume) within the deadline."""
+    """A pool cut by the drill ran out: its top-up within the deadline, and a payout from it after
+    the top-up (payouts did resume). When it ran out is the harness's own evidence: the simulator's
+    ledger, or in a live run the rows (`_refused_when_out`); the target's books saying it is empty
+    (the operator's `budget_exhausted` event) only start the operator's clock for the top-up."""
     verdicts = []
     ev = run.events
     for incident in (i for i in drill.incidents if i.kind == "delayed_topup"):
         at = start + incident.at
-        empty_events = ev[(ev["kind"] == "budget_exhausted") & ev["detail"].str.startswith(incident.pool)
-                          & (ev["t"] >= at)]["t"].tolist()
-        refused = _refused_when_out(run, scenario, incident.pool, at)
-        ran_out = min(empty_events + refused[:1]) if empty_events or refused else None
-        check = f"payouts resume: {incident.pool}"
-        if ran_out is None:
+        pool = incident.pool
+        if run.rolled_up:
+            ran_out = ev[(ev["kind"] == "budget_exhausted") & ev["detail"].str.startswith(pool) & (ev["t"] >= at)]
+            out = ran_out["t"].tolist()
+        else:
+            out = _refused_when_out(run, scenario, pool, at)
+        check = f"payouts resume: {pool}"
+        if not out:
             verdicts.append(judged("response", check, None, within, "s", None,
-                                   [Evidence(None, f"the {incident.pool} pool never ran out in the window")]))
+                                   [Evidence(None, f"the {pool} pool never ran out in the window")]))
             continue
-        topups = ev[(ev["kind"] == "topup") & ev["detail"].str.startswith(incident.pool) & (ev["t"] >= ran_out)]
+        ran_out = min(out)
+        topups = ev[(ev["kind"] == "topup") & ev["detail"].str.startswith(pool) & (ev["t"] >= ran_out)]
         came = float(topups["t"].iloc[0]) if len(topups) else None
         took = None if came is None else came - ran_out
-        evidence = [Evidence(ran_out, f"the {incident.pool} pool ran out: payouts refused"),
+        evidence = [Evidence(ran_out, f"the {pool} pool ran out: payouts refused"),
                     Evidence(came, str(topups["detail"].iloc[0])) if came is not None
-                    else Evidence(None, f"no top-up of {incident.pool} by the end of the window")]
-        verdicts.append(judged("response", check, took, within, "s", took is not None and took <= within, evidence))
+                    else Evidence(None, f"no top-up of {pool} by the end of the window")]
+        passed = took is not None and took <= within
+        if passed:  # the top-up came in time: did the pool pay again?
+            paid = Payouts.of(run).paid
+            after = paid[(paid["prize"] == pool) & (paid["t"] >= came)]
+            asked = run.requests[(run.requests["prize"] == pool) & run.requests["action"].isin(PAYOUT_ACTIONS)
+                                 & (run.requests["t"] >= came)]
+            if len(after):
+                evidence.append(Evidence(float(after["t"].min()), f"paid from {pool} again"))
+            else:
+                passed = False if len(asked) else None
+                evidence.append(Evidence(None, f"{len(asked):,} payouts from {pool} asked after the top-up, none paid"
+                                         if len(asked) else f"no payout from {pool} was asked after the top-up"))
+        verdicts.append(judged("response", check, took, within, "s", passed, evidence))
     return verdicts
 
 

@@ -12,10 +12,10 @@ import pytest
 
 from rehearse.cli.main import main
 from rehearse.observations import GAUGES, REQUESTS, Run, RunInfo, load_run
+from rehearse.personas.steps import replay_note
 from rehearse.reports.drills import judge_drill
 from rehearse.scenarios import ScenarioError, load_scenario
 from rehearse.scenarios.drills import window_of
-from rehearse.personas.steps import replay_note
 from rehearse.simulator.run import run_drill
 from test_simulator import NO_ANTIFRAUD, SMALL
 
@@ -199,7 +199,7 @@ def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
     assert {f"{gate}.{check}" for gate, checks in CHECKS.items() for check in checks} <= judged_checks
 
 
-def test_a_pool_out_is_read_from_the_rows_whatever_the_target_calls_its_refusal():
+def test_a_pool_out_is_read_from_the_rows_and_payouts_must_pay_again_after_the_top_up():
     """A live delayed top-up on a backend that says "POOL_EMPTY" (not the reference's word) and has
     no ledger to read: the pool ran out when a payout from it was refused while the harness's own
     reckoning (the cut, less what it saw paid) could no longer pay the largest envelope. A refusal
@@ -236,11 +236,15 @@ def test_a_pool_out_is_read_from_the_rows_whatever_the_target_calls_its_refusal(
     # a payment whose answer was lost, shown by its replay, is money gone too
     lost = [envelope(10, "a", payout_fen=largest), envelope(20, "b", ok=False, status=0, error="timed out"),
             envelope(20.05, "b", error=replay_note(largest - 1)),
-            envelope(100, "c", ok=False, refused=True, status=200, error="POOL_EMPTY")]
+            envelope(100, "c", ok=False, refused=True, status=200, error="POOL_EMPTY"), envelope(500, "d", payout_fen=50)]
     assert resumed(lost) == ("pass", 300.0)
     # a rate limit, or a paid participant's second copy refused, is not the pool running out
     early = [envelope(10, "a", payout_fen=largest + 1),
              envelope(10.1, "a", ok=False, refused=True, status=200, error="ALREADY_CLAIMED"),
              envelope(21, "x", ok=False, refused=True, status=429, error="throttled: slow down"),
-             envelope(100, "c", ok=False, refused=True, status=200, error="POOL_EMPTY")]
+             envelope(100, "c", ok=False, refused=True, status=200, error="POOL_EMPTY"), envelope(500, "d", payout_fen=50)]
     assert resumed(early) == ("pass", 300.0)
+    # the top-up came in time, but the pool never paid again: payouts did not resume
+    stuck = rows[:-1] + [envelope(500, "d", ok=False, refused=True, status=200, error="POOL_EMPTY")]
+    assert resumed(stuck) == ("fail", 300.0)
+    assert resumed(rows[:-1]) == ("unverified", 300.0)  # nobody asked after the top-up: nothing to judge

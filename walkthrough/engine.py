@@ -72,7 +72,7 @@ class Copy:
 
     @property
     def replayed(self) -> bool:
-        """Done, and marked by the target as a replay of an earlier copy (see `paid`)."""
+        """Done, and marked by the target as a replay of an earlier copy (see `times_done`)."""
         return self.ok and replayed_fen(self.error) is not None
 
 
