@@ -235,11 +235,10 @@ def _refused_when_out(run: Run, scenario: Scenario, pool: str, at: float) -> lis
     q = run.requests
     refused = q[(q["prize"] == pool) & q["action"].isin(PAYOUT_ACTIONS) & q["refused"] & (q["t"] >= at)
                 & ~q["error"].str.startswith(THROTTLED)].sort_values("t")
-    mine = paid[paid["prize"] == pool]
-    first_paid = mine.groupby("user_id")["t"].min().to_dict()
-    return [float(r.t) for r in refused.itertuples()
-            if not first_paid.get(r.user_id, float("inf")) < r.t
-            and money_left(pool, float(r.t), budget, topups, caps, paid) < largest]
+    first_paid = paid[paid["prize"] == pool].groupby("user_id")["t"].min().to_dict()
+    refused = refused[[not first_paid.get(user, float("inf")) < t for user, t in zip(refused["user_id"], refused["t"])]]
+    times = [float(t) for t in refused["t"]]
+    return [t for t, left in zip(times, money_left(pool, times, budget, topups, caps, paid)) if left < largest]
 
 
 def _recovery(run: Run, scenario: Scenario, drill: Drill, within: float, start: float, end: float) -> list[Verdict]:

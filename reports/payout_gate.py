@@ -194,17 +194,11 @@ def _overdraws(budgets: dict[str, int], topups: list[tuple[float, str, int]], ca
     that paid more than it held: the first moment, and the most it went over (fen) before the
     next cap."""
     found = []
-    changes: dict[str, list[tuple[float, int, str, int]]] = {}
-    for t, pool, fen in caps:
-        changes.setdefault(pool, []).append((t, 0, "cap", fen))
-    for t, pool, fen in topups:
-        changes.setdefault(pool, []).append((t, 1, "topup", fen))
     for pool, rows in paid.groupby("prize"):
         pool = str(pool)
         if pool not in budgets:
             continue
-        timeline = sorted(changes.get(pool, []) + [(float(t), 2, "paid", int(fen))
-                                                   for t, fen in zip(rows["t"], rows["payout_fen"])])
+        timeline = _money_timeline(pool, topups, caps, rows)
         held, spent, since = budgets[pool], 0, "its budget"
         first: float | None = None
         worst = (0, 0, 0)  # (fen over, paid, held) at the worst moment since the last cap
@@ -224,16 +218,30 @@ def _overdraws(budgets: dict[str, int], topups: list[tuple[float, str, int]], ca
     return found
 
 
-def money_left(pool: str, t: float, budget: int, topups: list[tuple[float, str, int]],
-               caps: list[tuple[float, str, int]], paid: pd.DataFrame) -> int:
-    """What the harness's own reckoning says `pool` held at `t`, by the rule `_overdraws` walks:
-    its budget, or the money left at its latest cap before `t`, plus the top-ups seen since, less
-    what it saw paid from it since (rows sent before `t`)."""
-    cut = max(((c_t, fen) for c_t, name, fen in caps if name == pool and c_t <= t), default=None)
-    since, held = cut if cut is not None else (float("-inf"), budget)
-    held += sum(fen for u, name, fen in topups if name == pool and since <= u <= t)
-    mine = paid[(paid["prize"] == pool) & (paid["t"] >= since) & (paid["t"] < t)]
-    return held - int(mine["payout_fen"].sum())
+def _money_timeline(pool: str, topups: list[tuple[float, str, int]], caps: list[tuple[float, str, int]],
+                    paid: pd.DataFrame) -> list[tuple[float, int, str, int]]:
+    """One pool's money changes, (t, order, what, fen), in the order the reckoning applies them: at
+    one moment a cap (money left set to fen), then top-ups (added), then payouts sent then (taken)."""
+    mine = paid[paid["prize"] == pool]
+    return sorted([(t, 0, "cap", fen) for t, name, fen in caps if name == pool]
+                  + [(t, 1, "topup", fen) for t, name, fen in topups if name == pool]
+                  + [(float(t), 2, "paid", int(fen)) for t, fen in zip(mine["t"], mine["payout_fen"])])
+
+
+def money_left(pool: str, times: list[float], budget: int, topups: list[tuple[float, str, int]],
+               caps: list[tuple[float, str, int]], paid: pd.DataFrame) -> list[int]:
+    """What the harness's own reckoning says `pool` held at each of `times` (ascending), in one
+    walk of the timeline `_overdraws` walks: its budget, or the money left at its latest cap, plus
+    the top-ups seen since, less what it saw paid from it since (rows sent before that time)."""
+    timeline = _money_timeline(pool, topups, caps, paid)
+    held, i, found = budget, 0, []
+    for t in times:
+        while i < len(timeline) and (timeline[i][0] < t or (timeline[i][0] == t and timeline[i][2] != "paid")):
+            _, _, what, fen = timeline[i]
+            held = fen if what == "cap" else held + fen if what == "topup" else held - fen
+            i += 1
+        found.append(held)
+    return found
 
 
 def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -> Verdict:
