@@ -7,6 +7,9 @@
 Names come from Faker (zh_CN); phones, addresses and device ids from a seeded `random.Random`.
 Phones and normal users' addresses are handed out by affine permutations of a serial number,
 so they are distinct without keeping a set of everything issued.
+
+Outside a run folder's private/ part a phone number is never shown in full: `PhoneMask` turns
+the run's own numbers, and anything shaped like a mainland mobile number, into 138****5678.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import bisect
 import ipaddress
 import itertools
 import random
+import re
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from faker import Faker
 
@@ -35,6 +40,49 @@ OPERATOR_NET = ipaddress.IPv4Network("10.0.0.0/8")
 
 HOSTS_PER_24 = 254
 NAME_POOL = 512
+
+MOBILE_SHAPE = re.compile(r"(?<!\d)(?P<country>(?:\+|00)?86[\s-]?)?(?P<number>1[3-9]\d(?:[\s-]?\d{4}){2})(?!\d)")
+"""A mainland mobile number as it may be written anywhere: 13812345678, +8613812345678,
++86 138 1234 5678, 0086-138-1234-5678 (not inside a longer run of digits)."""
+KNOWN_MIN_DIGITS = 7
+"""A known number shorter than this is not masked by value (it would mask ordinary figures)."""
+
+
+def masked_phone(phone: str) -> str:
+    """A phone number as screens show it: 138****5678 (synthetic or not, never in full)."""
+    digits = re.sub(r"[\s-]", "", phone)
+    return f"{digits[:3]}****{digits[-4:]}" if len(digits) >= 8 else "****"
+
+
+class PhoneMask:
+    """Text fit to show or write outside a run's private/ folder: every phone number masked.
+
+    By value, the numbers given (the run's identities: any segment, a virtual one too), wherever
+    they appear; by shape, anything that looks like a mainland mobile number, so a number a
+    backend echoes, or one the harness never issued, is caught too.
+
+        PhoneMask(["10012345678"])('{"phone": "10012345678", "hotline": "+86 139 1234 5678"}')
+        # '{"phone": "100****5678", "hotline": "+86 139****5678"}'
+    """
+
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        self._known: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for phone in known:
+            self.add(phone)
+
+    def add(self, phone: str) -> None:
+        """Mask this number by value from now on."""
+        if len(phone) >= KNOWN_MIN_DIGITS and phone not in self._known:
+            self._known.add(phone)
+            self._pattern = None
+
+    def __call__(self, text: str) -> str:
+        if self._known:
+            if self._pattern is None:  # longest first: a number inside another is masked as the longer one
+                self._pattern = re.compile("|".join(map(re.escape, sorted(self._known, key=len, reverse=True))))
+            text = self._pattern.sub(lambda m: masked_phone(m.group(0)), text)
+        return MOBILE_SHAPE.sub(lambda m: (m.group("country") or "") + masked_phone(m.group("number")), text)
 
 
 @dataclass

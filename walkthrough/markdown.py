@@ -1,10 +1,12 @@
-"""A walkthrough as a Markdown document a product manager can read without the code."""
+"""A walkthrough as a Markdown document a product manager can read without the code (and may
+forward: no phone number in it is whole)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rehearse.personas.identity import PhoneMask
 from rehearse.reports.markdown import markdown_row
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import Rule
@@ -77,7 +79,13 @@ def render(scenario: Scenario, played: list[Played], header: list[str]) -> str:
             where = ", ".join(f"{r.who.label} at {clock(scenario, r.t)}" for r in reports[:5])
             more = f" and {len(reports) - 5} more" if len(reports) > 5 else ""
             out.append(f"- **{rule.id}** ({rule.text}): {len(reports)} step(s): {where}{more}.")
-    return "\n".join(out) + "\n"
+    return _phone_mask(scenario, played)("\n".join(out) + "\n")
+
+
+def _phone_mask(scenario: Scenario, played: list[Played]) -> PhoneMask:
+    """The walkthrough's phone numbers (every participant's, the scenario's blacklist), masked by
+    value and by shape in whatever the document says."""
+    return PhoneMask([*scenario.antifraud.blacklist, *(r.who.user.phone for p in played for r in p.reports)])
 
 
 def write(path: Path, scenario: Scenario, played: list[Played], header: list[str]) -> Path:

@@ -1,6 +1,7 @@
 """A walkthrough told in plain language: when, who did what, what the backend answered, and
 whether that is what the campaign's rules say. Strings only; the CLI and the Markdown writer
-lay them out.
+lay them out. No phone number is told in full (`personas.identity.PhoneMask`): not the
+participant's, not one an answer or a share link carries.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from rehearse.personas.identity import PhoneMask, masked_phone
 from rehearse.personas.steps import replayed_fen
 from rehearse.scenarios import Scenario
 from rehearse.walkthrough.engine import Copy, Participant, StepReport
@@ -36,11 +38,6 @@ def span(seconds: float) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
-def mask(phone: str) -> str:
-    """A phone number as screens show it: 138****5678 (synthetic anyway; never in full)."""
-    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else "****"
-
-
 def yuan(fen: int) -> str:
     return f"{fen / 100:,.2f} yuan"
 
@@ -49,7 +46,7 @@ def introduce(who: Participant, scenario: Scenario) -> str:
     """Who this participant is, in one line."""
     user = who.user
     channel = next((c.name for c in scenario.traffic.channels if c.channel_id == user.channel), user.channel)
-    return (f"{user.name}, phone {mask(user.phone)}, comes in through {channel} at "
+    return (f"{user.name}, phone {masked_phone(user.phone)}, comes in through {channel} at "
             f"{clock(scenario, who.start_t)}")
 
 
@@ -64,7 +61,7 @@ def doing(report: StepReport, scenario: Scenario) -> str:
         text = "reads the rules"
     elif act.action == "login":
         code = params.get("invite_code")
-        text = f"logs in with {mask(report.who.user.phone)}" + (f" and the invite code {code}" if code else "")
+        text = f"logs in with {masked_phone(report.who.user.phone)}" + (f" and the invite code {code}" if code else "")
     elif act.action == "complete_task":
         task = next((t.name for t in institution.tasks if t.id == params.get("task")), params.get("task")) \
             if institution is not None else params.get("task")
@@ -142,8 +139,11 @@ class Line:
 
 
 def line(report: StepReport, scenario: Scenario) -> Line:
-    return Line(report, clock(scenario, report.t), report.who.label, doing(report, scenario),
-                answer(report), verdict(report))
+    """The step told in one line; the participant's number (and any that looks like one) masked
+    wherever it shows: a share link, a refusal's reason, what a mismatch says."""
+    phones = PhoneMask(who.user.phone for who in (report.who, report.who.inviter) if who is not None)
+    return Line(report, clock(scenario, report.t), report.who.label, phones(doing(report, scenario)),
+                phones(answer(report)), phones(verdict(report)))
 
 
 def fold(lines: list[Line]) -> list[Line]:
