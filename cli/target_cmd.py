@@ -3,7 +3,6 @@ mapping and show every request, answer and judgement, with warnings for mapping 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -67,21 +66,15 @@ def check(scenario_path: Path | None, at: str, overrides: tuple[str, ...], seed:
     raise SystemExit(1 if checker.warnings() else 0)
 
 
-def _print_exchange(console: Console, exchange) -> None:
-    from rehearse.walkthrough.target_check import judged, learned_text, mask, shown_body
-
-    spec = exchange.spec
-    sent = "".join([f" ?{json.dumps(mask(spec.query), ensure_ascii=False)}" if spec.query else "",
-                    f" {json.dumps(mask(spec.json), ensure_ascii=False)}" if spec.json is not None else ""])
-    headers = mask(spec.headers)
-    console.print(Text.assemble((f"{exchange.act.action:<20}", "bold"), f"{spec.method} {spec.path}{sent}"))
-    if headers:
-        console.print(Text(f"    headers {json.dumps(headers, ensure_ascii=False)}", "dim"))
-    console.print(Text(f"    answer  {exchange.status} {shown_body(exchange.body)} ({exchange.latency_ms:.0f} ms)"))
-    o = exchange.outcome
+def _print_exchange(console: Console, shown) -> None:
+    """One request and its answer, as `MappingCheck.shown` masked them (secrets, phone numbers)."""
+    o = shown.exchange.outcome
+    console.print(Text.assemble((f"{shown.exchange.act.action:<20}", "bold"), shown.request))
+    if shown.headers:
+        console.print(Text(f"    headers {shown.headers}", "dim"))
+    console.print(Text(f"    answer  {shown.answer}"))
     style = "green" if o.ok else ("yellow" if o.refused else "bold red")
-    extra = learned_text(exchange)
-    console.print(Text.assemble("    judged  ", (judged(exchange), style), f" · {extra}" if extra else ""))
+    console.print(Text.assemble("    judged  ", (shown.judged, style), f" · {shown.learned}" if shown.learned else ""))
 
 
 def _print_summary(console: Console, checker) -> None:

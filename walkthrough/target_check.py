@@ -10,6 +10,11 @@ a session value no answer gave, a share link with no domain, answers that broke)
 The participants are the walkthrough's (its cast goes through the whole funnel, a sharer brings
 a friend through its link, a script tries each kind of number), so the check sees the answers a
 backend gives to every action and to its refusals.
+
+What it shows is masked (`MappingCheck.shown`, and the warnings): the values of secret-looking
+keys (tokens, signatures, cookies) as ***, and phone numbers as 138****5678 wherever they are
+(path, query, headers, body, an answer echoing one, a refusal's reason), by value (the numbers
+of the participants it has seen and the scenario's blacklist) and by shape (`PhoneMask`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from rehearse.personas.identity import PhoneMask
 from rehearse.personas.steps import Act, Outcome, replayed_fen
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.target import fields_used
@@ -43,6 +49,7 @@ class Exchange:
     latency_ms: float
     outcome: Outcome
     learned: dict[str, Any]
+    phone: str = ""  # the participant's (to mask: never shown)
 
 
 class TracingContract:
@@ -52,20 +59,21 @@ class TracingContract:
     def __init__(self, inner: Contract, observe: Callable[[Exchange], None]) -> None:
         self.inner = inner
         self.observe = observe
-        self._built: deque[RequestSpec] = deque()  # built, not yet read: the engine reads in order
+        # built, not yet read (the engine reads in order), with the participant's phone number
+        self._built: deque[tuple[RequestSpec, str]] = deque()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def build(self, act: Act, user: Any, session: Any, step_id: str = "") -> RequestSpec:
         spec = self.inner.build(act, user, session, step_id)
-        self._built.append(spec)
+        self._built.append((spec, str(getattr(user, "phone", "") or "")))
         return spec
 
     def read(self, act: Act, status: int, body: bytes, latency_ms: float, headers: Any = None):
         outcome, learned = self.inner.read(act, status, body, latency_ms, headers)
-        spec = self._built.popleft() if self._built else RequestSpec(act.action, "?", "?")
-        self.observe(Exchange(act, spec, status, body, headers, latency_ms, outcome, dict(learned)))
+        spec, phone = self._built.popleft() if self._built else (RequestSpec(act.action, "?", "?"), "")
+        self.observe(Exchange(act, spec, status, body, headers, latency_ms, outcome, dict(learned), phone))
         return outcome, learned
 
 
@@ -78,12 +86,19 @@ def mask(value: Any) -> Any:
     return value
 
 
-def shown_body(body: bytes) -> str:
-    """An answer's body as printed: JSON with secrets masked, cut to BODY_SHOWN characters."""
+def shown_json(value: Any, phones: PhoneMask) -> str:
+    """A request's query, body or headers as printed: JSON, secrets and phone numbers masked."""
+    return phones(json.dumps(mask(value), ensure_ascii=False))
+
+
+def shown_body(body: bytes, phones: PhoneMask) -> str:
+    """An answer's body as printed: JSON with secrets and phone numbers masked (before the cut,
+    so no number is cut in two and left whole), cut to BODY_SHOWN characters."""
     try:
         text = json.dumps(mask(json.loads(body)), ensure_ascii=False)
     except ValueError:
         text = body.decode(errors="replace")
+    text = phones(text)
     return text if len(text) <= BODY_SHOWN else text[:BODY_SHOWN] + "…"
 
 
@@ -106,46 +121,76 @@ def learned_text(exchange: Exchange) -> str:
     return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class ShownExchange:
+    """An exchange as the check prints it, every text masked."""
+
+    exchange: Exchange
+    request: str  # method, path, ?query, body
+    headers: str  # "" when none
+    answer: str  # status, body, latency
+    judged: str
+    learned: str  # the names extracted (never their values)
+
+
 @dataclass
 class MappingCheck:
     """What the check saw, and the warnings it gives."""
 
     scenario: Scenario
     exchanges: list[Exchange] = field(default_factory=list)
-    on_exchange: Callable[[Exchange], None] = lambda _: None
+    on_exchange: Callable[[ShownExchange], None] = lambda _: None
+    phones: PhoneMask = field(default_factory=PhoneMask)
+
+    def __post_init__(self) -> None:
+        for phone in self.scenario.antifraud.blacklist:
+            self.phones.add(phone)
 
     def observe(self, exchange: Exchange) -> None:
+        self.phones.add(exchange.phone)
         self.exchanges.append(exchange)
-        self.on_exchange(exchange)
+        self.on_exchange(self.shown(exchange))
+
+    def shown(self, exchange: Exchange) -> ShownExchange:
+        """The exchange fit to print: secrets by key, phone numbers by value and shape, masked."""
+        spec, phones = exchange.spec, self.phones
+        sent = "".join([f" ?{shown_json(spec.query, phones)}" if spec.query else "",
+                        f" {shown_json(spec.json, phones)}" if spec.json is not None else ""])
+        return ShownExchange(
+            exchange, request=phones(f"{spec.method} {spec.path}") + sent,
+            headers=shown_json(spec.headers, phones) if spec.headers else "",
+            answer=f"{exchange.status} {shown_body(exchange.body, phones)} ({exchange.latency_ms:.0f} ms)",
+            judged=phones(judged(exchange)), learned=phones(learned_text(exchange)))
 
     def warnings(self) -> list[str]:
+        """What the mapping gets wrong, each once, fit to print (phone numbers masked)."""
         target = self.scenario.target
         out: list[str] = []
         seen_actions = {e.act.action for e in self.exchanges}
         for e in self.exchanges:
-            o, action = e.outcome, e.act.action
+            o, action, body = e.outcome, e.act.action, shown_body(e.body, self.phones)
             request = target.actions.get(action)  # type: ignore[call-overload]
             if o.ok and request is not None and request.payout_field and not o.payout_fen and replayed_fen(o.error) is None:
                 out.append(f"target.actions.{action}.payout_field {request.payout_field!r}: an ok answer had no "
-                           f"payout there (answer: {shown_body(e.body)}); fix the path or its payout_unit")
+                           f"payout there (answer: {body}); fix the path or its payout_unit")
             if o.refused and o.error == f"HTTP {e.status}" and e.body:
                 where = (request.reason if request is not None and request.reason else target.reason)
                 out.append(f"target.actions.{action}: a refusal gave no reason at "
-                           f"{where or 'error, msg, message or detail'} (answer: {shown_body(e.body)}); "
+                           f"{where or 'error, msg, message or detail'} (answer: {body}); "
                            "set reason: to where the answer says why")
             if not o.ok and not o.refused:
                 out.append(f"target.actions.{action}: the answer was judged broken ({o.error}; answer "
-                           f"{e.status} {shown_body(e.body)}); if that is a refusal by the rules, list it in "
+                           f"{e.status} {body}); if that is a refusal by the rules, list it in "
                            "refused_when (or refused), if it is done, check ok_when")
             if action == "share" and o.ok and not (e.learned.get("share_url") or e.learned.get("share_domain")):
                 out.append("target.actions.share: an ok share gave no link (extract share_url, or share_domain, "
-                           f"e.g. \"share_domain: data.url | host\"; answer: {shown_body(e.body)})")
+                           f"e.g. \"share_domain: data.url | host\"; answer: {body})")
         learned = {k for e in self.exchanges for k in e.learned}
         for name, users in sorted(self._session_uses().items()):
             if name not in learned and users & seen_actions:
                 out.append(f"session.{name} (used by {', '.join(sorted(users))}) was never given by an answer: "
                            "check the extract that should read it")
-        return list(dict.fromkeys(out))  # each warning once
+        return list(dict.fromkeys(self.phones(w) for w in out))  # each warning once
 
     def _session_uses(self) -> dict[str, set[str]]:
         """session.NAME -> the actions whose requests use it."""
