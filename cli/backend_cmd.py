@@ -13,6 +13,7 @@ from rehearse.reference_backend.app import Backend
 from rehearse.reference_backend.clock import RunningClock
 from rehearse.reference_backend.faults import FAULTS, check_faults
 from rehearse.reference_backend.server import LOOPBACK, bind_loopback, serve
+from rehearse.reference_backend.store import make_folder
 from rehearse.scenarios import Scenario, UsageError, load_scenario
 from rehearse.scenarios.units import parse_duration
 
@@ -99,7 +100,7 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)
     _check_db_path(db_path)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(db_path.parent, ours=db_path == default_db(scenario))  # 0700: the file holds the secrets
     sock = bind_loopback(port)
     try:
         app_backend = Backend(scenario, db_path, planted, clock=RunningClock(start_t, speed), seed=seed)

@@ -3,10 +3,16 @@
 Money moves only inside `transaction()` (BEGIN IMMEDIATE), with conditional updates, so the
 healthy paths are atomic across worker processes too. The faulty paths in `payouts.py` use
 the separate unguarded steps on purpose.
+
+The file holds the operations token, the TOTP secret behind top-ups, the payout signing key and
+every participant's phone number, so it and SQLite's side files (-wal, -shm, -journal) are the
+owner's only (0600), from the moment they exist, and tightened again on every open; folders made
+for it are 0700 (`make_folder`).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 from contextlib import contextmanager
@@ -57,6 +63,11 @@ CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY, t REAL NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);
 """
 
+OWNER_FILE = 0o600
+OWNER_FOLDER = 0o700
+SIDE_FILES = ("-wal", "-shm", "-journal")
+"""SQLite's files beside a database (WAL mode uses the first two); they hold its pages too."""
+
 FUNNEL_STEPS = (
     "page_view", "link_visit", "login", "new_user", "invited_user", "first_task",
     "first_envelope", "all_envelopes", "grand_draw", "share", "follow",
@@ -68,6 +79,8 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        if self.path not in (":memory:", ""):
+            owner_only(Path(self.path))  # before SQLite writes a byte; its side files take the file's mode
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0,
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
@@ -357,6 +370,31 @@ class Store:
     def events(self, since_id: int = 0) -> list[dict]:
         rows = self.db.execute("SELECT * FROM events WHERE id > ? ORDER BY id", (since_id,))
         return [dict(r) for r in rows]
+
+
+def owner_only(path: Path) -> None:
+    """Make the database file the owner's only (0600), creating it empty if absent (SQLite takes an
+    empty file as a new database), and tighten the side files an earlier open left. The file is
+    created with that mode, not chmod-ed after: no moment where another user may open it. (Not a
+    umask: that is the whole process's, and the backend runs in threads beside other work.)"""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), OWNER_FILE))
+    for name in (str(path), *(str(path) + suffix for suffix in SIDE_FILES)):
+        try:
+            os.chmod(name, OWNER_FILE)
+        except FileNotFoundError:
+            pass
+
+
+def make_folder(folder: Path, ours: bool = False) -> None:
+    """Create the folder and its missing parents, each the owner's only (0700). A folder that
+    exists is left as it is (a --db under /tmp or a home folder is not ours to change), unless it
+    is `ours`, the backend's own default folder (.rehearse), which is tightened too."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    for made in reversed(missing):
+        made.mkdir(mode=OWNER_FOLDER, exist_ok=True)
+        os.chmod(made, OWNER_FOLDER)  # mkdir's mode passes through the umask
+    if ours and not missing:
+        os.chmod(folder, OWNER_FOLDER)
 
 
 def _grand_prizes(scenario: Scenario) -> list:
