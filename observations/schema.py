@@ -138,13 +138,16 @@ REQUESTS = Table("requests", {
 SIMULATOR = "simulator"
 """The engine name of a simulated run: a prediction, not evidence about a target."""
 HARNESS_PERSONAS = ("prober", "racer")
+"""Participants the harness itself sends at set moments (a ban's prober, a budget race's racers):
+judged by the failover and payout gates, left out of the peak gate's load."""
 HARNESS_KEY_PREFIX = "harness/"
 """The user ids of the harness's own participants (rehearsal incidents), whatever their persona."""
 ACTIVE_BY_MINUTE = "active_by_minute"
 """The event a live run's load processes write at their close: participants playing in each
 campaign minute, as JSON {minute start (s): count}; the simulator's active users, counted live."""
-"""Participants the harness itself sends at set moments (a ban's prober, a budget race's racers):
-judged by the failover and payout gates, left out of the peak gate's load."""
+HARNESS_STOP = "harness_stop"
+"""The event of the moment the harness began to stop (a signal, the run's end, its parent gone, a
+fault of its own), with the reason: requests cut from then on are `unanswered`, never the target's."""
 UNANSWERED = "unanswered"
 """The error of a request sent but cut off by a stop before its answer came (status 0)."""
 

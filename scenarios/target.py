@@ -267,6 +267,8 @@ class HttpRequest(Judging):
         default=None, description="statuses that mean 'refused by the rules'; default: target's"
     )
     link_host: bool = Field(default=False, description="send the link's domain as Host header")
+    follow_redirects: bool | None = Field(
+        default=None, description="follow this action's redirects (on the target only); default: target's")
 
     @model_validator(mode="after")
     def _templates(self) -> "HttpRequest":
@@ -293,6 +295,9 @@ class Target(Judging):
         default_factory=lambda: [403, 409, 423, 429]
     )
     cookies: bool = Field(default=True, description="each participant keeps its own cookie jar")
+    follow_redirects: bool = Field(
+        default=False, description="follow redirects on the target's own host and port (never elsewhere); "
+        "off: a redirect is the answer, judged like any other")
     functions: dict[Annotated[str, Field(pattern=r"^[A-Za-z_]\w*$")],
                     Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
         default_factory=dict, description="name: module:function, callable from templates as {fn.name}")

@@ -406,6 +406,12 @@ class DeclarativeContract:
         """Statuses that mean 'refused by the rules' for this action."""
         return self._compile(action, self.mapping(action)).refused
 
+    def follows_redirects(self, action: str) -> bool:
+        """Whether this action's redirects are followed (on the target only: swarm/safety.py)."""
+        request = self.target.actions.get(action)  # type: ignore[call-overload]
+        chosen = request.follow_redirects if request is not None else None
+        return self.target.follow_redirects if chosen is None else chosen
+
     def judges_body(self, action: str) -> bool:
         """Whether an answer's body, not only its status, says if it was done (business codes)."""
         c = self._compile(action, self.mapping(action))

@@ -24,14 +24,16 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 from rehearse.swarm.contract import RequestSpec
+from rehearse.swarm.safety import Allowed, OffLimits, url_safe
 
 Answer = tuple  # (status, body, latency in ms, headers); headers left out when nothing came back
 TIMEOUT_S = 10.0
 
 
-def raw_request(spec: RequestSpec, host_header: str) -> bytes:
-    """The HTTP/1.1 request bytes of a spec, on a connection of its own."""
-    path = spec.path + (("&" if "?" in spec.path else "?") + urlencode(spec.query) if spec.query else "")
+def raw_request(spec: RequestSpec, host_header: str, allowed: Allowed | None = None) -> bytes:
+    """The HTTP/1.1 request bytes of a spec, on a connection of its own; checked first against
+    the run's target (`OffLimits` when it would go elsewhere or split)."""
+    path = url_safe(spec.path) + (("&" if "?" in spec.path else "?") + urlencode(spec.query) if spec.query else "")
     body = b"" if spec.json is None else json.dumps(spec.json).encode()
     headers = {"Host": spec.host or host_header, "Connection": "close", "Accept": "*/*", **spec.headers}
     if spec.host:
@@ -39,6 +41,8 @@ def raw_request(spec: RequestSpec, host_header: str) -> bytes:
     if spec.json is not None:
         headers["Content-Type"] = "application/json"
     headers["Content-Length"] = str(len(body))
+    if allowed is not None:
+        allowed.check(path, headers, spec.action)
     head = f"{spec.method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     return head.encode("latin-1") + body
 
@@ -51,6 +55,7 @@ class Volley:
         self.tls = parts.scheme == "https"
         self.address = (parts.hostname or "127.0.0.1", parts.port or (443 if self.tls else 80))
         self.host_header = parts.netloc
+        self.allowed = Allowed(base_url)
         self.expected = shooters
         self._primed: list[tuple[socket.socket, bytes]] = []
         self._lock = threading.Lock()
@@ -68,8 +73,16 @@ class Volley:
         """Prime every copy of the request, wait for every shooter, fire together, read the answers."""
         mine: list[socket.socket | None] = []
         primed: list[tuple[socket.socket, bytes]] = []
-        for spec in specs:
-            raw = raw_request(spec, self.host_header)
+        try:
+            raws = [raw_request(spec, self.host_header, self.allowed) for spec in specs]
+        except OffLimits:  # nothing of this shooter's is sent; the others need not wait for it
+            with self._lock:
+                self.expected -= 1
+                last = self.expected <= 0
+            if last:
+                self.fire()
+            raise
+        for raw in raws:
             try:
                 sock = self._connect()
                 sock.sendall(raw[:-1])

@@ -15,8 +15,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-import httpx
-
 from rehearse.personas.identity import IdentityFactory
 from rehearse.personas.steps import Act, Outcome
 from rehearse.scenarios import RehearseError, Scenario
@@ -24,6 +22,7 @@ from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.swarm.contract import Contract, RequestSpec
 from rehearse.swarm.http import send
 from rehearse.swarm.player import Answer, Player
+from rehearse.swarm.safety import guarded_client
 from rehearse.walkthrough.engine import Copy, Participant
 
 REQUEST_TIMEOUT_S = 10.0
@@ -67,7 +66,7 @@ class LiveTarget:
                  record: Callable[[tuple[Any, ...]], None], seed: int) -> None:
         self.scenario = scenario
         self.contract = contract
-        self.client = httpx.Client(base_url=host, timeout=REQUEST_TIMEOUT_S)
+        self.client = guarded_client(host, timeout=REQUEST_TIMEOUT_S)
         self.ops_params = {"ops_token": ops_token} if ops_token else {}
         self.t = 0.0
         self._clock_t: float | None = None
@@ -108,7 +107,11 @@ class LiveTarget:
         self._record(row)
 
     def _send(self, spec: RequestSpec) -> Answer:
-        return send(self.client, spec)
+        return send(self.client, spec, self._follows(spec.action))
+
+    def _follows(self, action: str) -> bool:
+        lookup = getattr(self.contract, "follows_redirects", None)
+        return bool(lookup(action)) if lookup is not None else False
 
     def _send_burst(self, specs: list[RequestSpec]) -> list[Answer]:
         """Every copy at once: threads released together, as a double tap's two requests are."""
@@ -116,7 +119,7 @@ class LiveTarget:
 
         def one(spec: RequestSpec) -> Answer:
             start.wait()
-            return send(self.client, spec)
+            return send(self.client, spec, self._follows(spec.action))
 
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
             return list(pool.map(one, specs))
