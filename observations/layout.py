@@ -9,6 +9,15 @@ from rehearse.observations.files import FORMATS, Format
 
 RUN_JSON = "run.json"
 PARTS = "parts"
+RESERVE = ".rehearse.reserve"
+"""Space a claimed run folder holds back (observations/claim.py): freed when a write fails (a disk
+full), so the run can still be marked interrupted and say where its rows are."""
+RESERVE_BYTES = 256 * 1024
+
+
+def release_reserve(folder: Path) -> None:
+    """Give back the folder's reserved space (a write failed, or the run is over)."""
+    (folder / RESERVE).unlink(missing_ok=True)
 
 WRITER_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 _PART = re.compile(r"^(?P<table>[a-z]+)-(?P<writer>.+)-(?P<seq>\d+)\.(?P<ext>parquet|csv)$")

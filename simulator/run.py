@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from rehearse.observations import RunInfo, save_run
+from rehearse.observations.claim import claimed
 from rehearse.scenarios import load_scenario
 from rehearse.simulator.campaign import BUCKET_S, simulate
 
@@ -33,6 +34,7 @@ class RunRequest:
     jobs: int = 1
     out: Path | None = None
     extra: dict = field(default_factory=dict)
+    force: bool = False  # replace a run the folder holds (else such a folder is refused)
 
 
 def default_out(now: datetime | None = None) -> Path:
@@ -59,6 +61,12 @@ def run_replicas(request: RunRequest, on_done: Callable[[dict], None] = lambda _
     scenario = load_scenario(request.scenario_path, request.overrides)  # bad input fails here, once
     first_seed = scenario.seed if request.seed is None else request.seed
     out = request.out or default_out()
+    with claimed(out, request.force):  # one run, one folder (replicas in its subfolders)
+        return _replicas(request, first_seed, out, on_done)
+
+
+def _replicas(request: RunRequest, first_seed: int, out: Path,
+              on_done: Callable[[dict], None]) -> list[dict]:
     jobs = [(request.scenario_path, request.overrides, first_seed + i,
              replica_folder(out, i, request.replicas)) for i in range(request.replicas)]
     summaries: list[dict] = []
@@ -89,7 +97,7 @@ def bands(summaries: list[dict]) -> dict[str, tuple[float | None, float | None, 
 
 
 def run_drill(scenario_path: Path | None, overrides: tuple[str, ...], drill: str, seed: int | None,
-              folder: Path) -> Path:
+              folder: Path, force: bool = False) -> Path:
     """Simulate the campaign with one drill's incidents into a run folder; the folder."""
     from rehearse.scenarios.drills import window_of
     from rehearse.simulator.incidents import Disturbances
@@ -103,6 +111,7 @@ def run_drill(scenario_path: Path | None, overrides: tuple[str, ...], drill: str
     info = RunInfo.start(scenario, engine="simulator", seed=seed, rolled_up=True,
                          extra={"bucket_s": BUCKET_S, "overrides": list(overrides), "drill": drill,
                                 "window_start": start, "window_duration": duration})
-    result = simulate(scenario, seed, disturbances=Disturbances.of(scenario, scenario.drills[drill]))
-    save_run(folder, info, result.requests, result.gauges, result.events)
+    with claimed(folder, force):
+        result = simulate(scenario, seed, disturbances=Disturbances.of(scenario, scenario.drills[drill]))
+        save_run(folder, info, result.requests, result.gauges, result.events)
     return folder

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rehearse.observations import RunInfo, RunWriter, consolidate
+from rehearse.observations.claim import claimed
 from rehearse.reference_backend.app import Backend
 from rehearse.reference_backend.clock import ManualClock
 from rehearse.reference_backend.server import running_backend
@@ -47,6 +48,7 @@ class WalkthroughRequest:
     backend_settings: Settings | None = None  # the auto-started backend's (tests widen its races)
     trace: Callable[[Any], None] | None = None
     """Given every request and its judged answer (`rehearse target check`)."""
+    force: bool = False  # replace a run the folder holds (else such a folder is refused)
 
 
 @dataclass
@@ -86,6 +88,7 @@ def run_walkthrough(request: WalkthroughRequest,
         "personas": list(request.personas), "at_s": request.at, "faults": sorted(request.faults),
         "host": "reference backend (auto-started)" if request.host is None else "given"})
     with ExitStack() as stack:
+        stack.enter_context(claimed(request.run_dir, request.force))  # one run, one folder
         if request.host is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rehearse-walk-")))
             backend = Backend(scenario, folder / "backend.sqlite3", faults=request.faults,
