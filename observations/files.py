@@ -39,8 +39,12 @@ def resolve_format(fmt: str | None) -> Format:
 def write_text(path: Path, text: str) -> None:
     """Write a file whole or not at all (a reader never sees half of it)."""
     scratch = _scratch(path)
-    scratch.write_text(text, encoding="utf-8")
-    os.replace(scratch, path)
+    try:
+        scratch.write_text(text, encoding="utf-8")
+        os.replace(scratch, path)
+    except BaseException:
+        scratch.unlink(missing_ok=True)
+        raise
 
 
 def write_info(folder: Path, info: "RunInfo") -> None:
@@ -59,11 +63,15 @@ def write_info(folder: Path, info: "RunInfo") -> None:
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     """Write a table to `path` in the format its suffix names, whole or not at all."""
     scratch = _scratch(path)
-    if path.suffix == ".parquet":
-        frame.to_parquet(scratch, index=False)
-    else:
-        frame.to_csv(scratch, index=False)
-    os.replace(scratch, path)
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(scratch, index=False)
+        else:
+            frame.to_csv(scratch, index=False)
+        os.replace(scratch, path)
+    except BaseException:
+        scratch.unlink(missing_ok=True)  # a half-written scratch would hold the space a full disk lacks
+        raise
 
 
 def read_frame(path: Path, table: Table) -> pd.DataFrame:

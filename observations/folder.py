@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from rehearse.observations import layout
 from rehearse.observations.files import Format, read_frame, resolve_format, write_frame
-from rehearse.observations.schema import ObservationError, RunInfo, Table, tables
+from rehearse.observations.schema import (HARNESS_PERSONAS, HARNESS_STOP, UNANSWERED, ObservationError, RunInfo,
+                                          Table, tables)
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,6 +25,21 @@ class Run:
     gauges: pd.DataFrame
     events: pd.DataFrame
     rolled_up: bool
+
+    def harness_stop_t(self) -> float | None:
+        """When the harness began to stop before the run's end (a signal, its parent gone, a
+        fault of its own), if it did: what it sent from then on is not the target's to answer."""
+        stops = self.events.loc[self.events["kind"] == HARNESS_STOP, "t"]
+        return float(stops.min()) if len(stops) else None
+
+    def target_load(self) -> pd.DataFrame:
+        """The requests the target is judged on for latency and errors: the scenario's own
+        participants' (not the harness's probers and racers), answered (not cut by a stop),
+        sent before the harness began to stop."""
+        q = self.requests
+        q = q[(q["error"] != UNANSWERED) & ~q["persona"].isin(HARNESS_PERSONAS)]
+        stop = self.harness_stop_t()
+        return q if stop is None else q[q["t"] < stop]
 
 
 def read_info(folder: Path) -> RunInfo:

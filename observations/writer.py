@@ -76,6 +76,7 @@ class RunWriter:
         self._now = now
         self._info = info
         self._closed = False
+        self.failure: ObservationError | None = None  # the last write that failed (a disk full, ...)
         requests_table = tables(info is not None and info.rolled_up)[0]
         self._requests = _Buffer(requests_table)
         self._gauges = _Buffer(GAUGES)
@@ -84,6 +85,10 @@ class RunWriter:
         (self.folder / layout.PARTS).mkdir(parents=True, exist_ok=True)
         if info is not None:
             self._write_info(info.model_copy(update={"status": "running", "ended_at": None}))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __enter__(self) -> "RunWriter":
         return self
@@ -110,7 +115,7 @@ class RunWriter:
             raise ObservationError(f"a requests row needs {buffer.width} values in column order "
                                    f"({', '.join(buffer.names)}), got {len(values)}")
         buffer.data.append(values)
-        if len(buffer.data) >= self._flush_rows:
+        if len(buffer.data) >= self._flush_rows and self.failure is None:
             self._flush(buffer)
 
     def gauge(self, **row: Any) -> None:
@@ -166,15 +171,21 @@ class RunWriter:
             return
         taken = buffer.take()
         frame = buffer.table.from_columns(taken)  # a value of the wrong type: an engine bug, refused
+        path = layout.part_path(self.folder, buffer.table.name, self.writer_id, buffer.parts + 1, self._fmt)
         try:
-            path = layout.part_path(self.folder, buffer.table.name, self.writer_id, buffer.parts + 1,
-                                    self._fmt)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_frame(frame, path)
-        except BaseException:
+        except Exception as exc:  # a disk full, a folder removed: the rows stay buffered
             buffer.put_back(taken)  # nothing is lost: a later flush or close writes them
+            layout.release_reserve(self.folder)  # room for the small writes that mark the run
+            reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:160] or type(exc).__name__
+            self.failure = ObservationError(f"could not write {path}: {reason}")
+            raise self.failure from None
+        except BaseException:
+            buffer.put_back(taken)
             raise
         buffer.parts += 1
+        self.failure = None
 
     def _finish(self, status: str) -> None:
         if self._info is not None:

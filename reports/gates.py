@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rehearse.observations import Run
-from rehearse.observations.schema import HARNESS_PERSONAS, UNANSWERED
+from rehearse.observations.schema import UNANSWERED
 from rehearse.reports.load import counts
 from rehearse.reports.payout_gate import payout_gate
 from rehearse.reports.steps import step_verdicts, steps_of
@@ -74,8 +74,8 @@ def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     live = run.info.live
     window = scenario.traffic.windows[gate.window]
     end = window.start + window.duration
-    q = run.requests[(run.requests["t"] >= window.start) & (run.requests["t"] < end)]
-    q = q[(q["error"] != UNANSWERED) & ~q["persona"].isin(HARNESS_PERSONAS)]  # the scenario's own load, answered
+    q = run.target_load()  # the scenario's own load, answered, before any early stop of the harness
+    q = q[(q["t"] >= window.start) & (q["t"] < end)]
     # a pass at a fraction of the peak's concurrency proves nothing about the peak; a fail does
     partial = live and run.info.scale != 1
     at = f" at 1:{run.info.scale:g} of the peak's concurrency"

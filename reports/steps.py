@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rehearse.observations import Run
-from rehearse.observations.schema import HARNESS_PERSONAS, UNANSWERED
 from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
@@ -73,7 +72,7 @@ def steps_of(run: Run, scenario: Scenario) -> list[Step] | None:
         thinkers.append(personas.preheat_browser)
     pacing = min(p.think_time.median for p in thinkers)
     limits = (LAG_SHARE * 1000 * pacing, LAG_SHARE * 1000 * min(gate.p95.values()))
-    q = run.requests[(run.requests["error"] != UNANSWERED) & ~run.requests["persona"].isin(HARNESS_PERSONAS)]
+    q = run.target_load()
     starts = [(float(r.t), json.loads(r.detail)) for r in marks.itertuples()]
     run_end = float(max(run.requests["t"].max() if len(run.requests) else 0.0, run.gauges["t"].max()
                         if len(run.gauges) else 0.0))

@@ -25,3 +25,11 @@ class UsageError(RehearseError):
     """A command-line value that cannot be used as given."""
 
     exit_code = 2
+
+
+class RunInterrupted(RehearseError):
+    """A run the harness itself could not finish (its rows could not be written, a load process
+    died): what it measured is kept and marked interrupted; the message says where. Not the
+    target's failure and not bad input: exit code 4."""
+
+    exit_code = 4

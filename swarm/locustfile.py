@@ -15,6 +15,7 @@ Options (besides Locust's): --scenario, --set PATH=VALUE, --window, --max-slots,
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from functools import lru_cache
@@ -25,15 +26,15 @@ import gevent.pool
 import gevent.queue
 from gevent import GreenletExit
 from locust import FastHttpUser, LoadTestShape, constant, events, task
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
-from rehearse.scenarios.errors import RehearseError
+from rehearse.scenarios.errors import RehearseError, RunInterrupted
 from rehearse.swarm.contract import RequestSpec
 from rehearse.swarm.player import Answer, NotSent
 from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
 from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine, host_cpu_percent
-from rehearse.swarm.safety import check_host
+from rehearse.swarm.safety import MAX_REDIRECTS, OffLimits, check_host, url_safe
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.volley import Volley
 
@@ -56,20 +57,27 @@ class ParticipantSlot(FastHttpUser):
 
     def on_start(self) -> None:
         # A slot plays many participants: each keeps its own cookie jar in its session (the
-        # contract sends it), so the slot's client keeps none.
+        # contract sends it), so the slot's client keeps none. Redirects are answers: the client
+        # never follows one by itself (a Location could aim the load anywhere); _send follows
+        # those the mapping opts into, on the target only.
         self.client.client.cookiejar = None
+        self.client.client.redirect_response_codes = frozenset()
 
     @task
     def participate(self) -> None:
         runtime: SwarmRuntime | None = getattr(self.environment, "rehearse", None)
         due: gevent.queue.Queue | None = getattr(self.environment, "rehearse_due", None)
-        if runtime is None or runtime.started is None or due is None:
-            gevent.sleep(0.2)
+        if runtime is None or runtime.started is None or due is None or runtime.stopping():
+            gevent.sleep(0.2)  # nothing to play (yet, or any more: the harness is stopping)
             return
         arrival = due.get()  # an idle slot waits here, at no cost
         user = runtime.begin(arrival)
         try:
             runtime.player.play(user, self._send_unless_stopped, self._sleep, send_burst=self._send_burst)
+        except StoppedBeforeSending:
+            if self._stop_due:
+                raise  # Locust is killing this user: let it go
+            # the harness is stopping: the journey ends here, the slot idles until Locust stops it
         finally:
             runtime.end(user)
             if runtime.plan.steps:  # a step load replaces a participant as it leaves, not at the next tick
@@ -96,8 +104,8 @@ class ParticipantSlot(FastHttpUser):
         return [g.value if g.successful() else (0, b"", 0.0) for g in greenlets]
 
     def _send_unless_stopped(self, spec: RequestSpec) -> Answer:
-        if self._stop_due:
-            raise StoppedBeforeSending
+        if self._stop_due or self.environment.rehearse.stopping():
+            raise StoppedBeforeSending  # the harness is stopping: nothing new goes out
         return self._send(spec)
 
     def _sleep(self, seconds: float) -> None:
@@ -106,24 +114,46 @@ class ParticipantSlot(FastHttpUser):
         gevent.sleep(seconds)
 
     def _send(self, spec: RequestSpec) -> Answer:
+        """The transport seam: the filled request checked against the run's target, sent,
+        and (where the mapping opts in) its redirects followed on the target only."""
         runtime: SwarmRuntime = self.environment.rehearse
-        url = spec.path + (("&" if "?" in spec.path else "?") + _query(tuple(spec.query.items()))
-                           if spec.query else "")
+        url = url_safe(spec.path) + (("&" if "?" in spec.path else "?") + _query(tuple(spec.query.items()))
+                                     if spec.query else "")
         headers = spec.headers
         if spec.host:
             headers["Host"] = spec.host
+        try:
+            runtime.allowed.check(url, headers, spec.action)
+        except OffLimits as exc:  # a mapping that aims the load elsewhere: the run ends, bad input
+            runtime.fail(str(exc), OffLimits.exit_code)
+            raise StoppedBeforeSending from None
         started = time.perf_counter()
-        with self.client.request(spec.method, url, name=spec.action, headers=headers, json=spec.json,
+        status, body, answer_headers = self._request(runtime, spec.action, spec.method, url, headers, spec.json)
+        if runtime.follows_redirects(spec.action):
+            method, body_json = spec.method, spec.json
+            for _ in range(MAX_REDIRECTS):
+                hop = runtime.allowed.next_hop(url, status, answer_headers)
+                if hop is None:  # not a redirect, or aimed elsewhere: this is the answer
+                    break
+                if status == 303 or (status in (301, 302) and method == "POST"):
+                    method, body_json = "GET", None
+                url = hop
+                status, body, answer_headers = self._request(runtime, spec.action, method, url, headers, body_json)
+        # counted once answered: a user stopped mid-request has neither a row nor a count
+        runtime.sent += 1
+        return status, body, (time.perf_counter() - started) * 1000, answer_headers
+
+    def _request(self, runtime: SwarmRuntime, action: str, method: str, url: str, headers: dict,
+                 body_json) -> tuple[int, bytes, object]:
+        with self.client.request(method, url, name=action, headers=headers, json=body_json,
                                  catch_response=True) as response:
             status = response.status_code or 0
             body = response.content or b""
-            if status in runtime.refusal_statuses(spec.action):
+            if status in runtime.refusal_statuses(action):
                 response.success()  # refused by the campaign's rules: behaviour, not failure
-            elif runtime.judges_body(spec.action) and not runtime.answer_ok(spec.action, status, body):
+            elif runtime.judges_body(action) and not runtime.answer_ok(action, status, body):
                 response.failure("not ok by the body")  # a business code in a 200: Locust counts it
-        # counted once answered: a user stopped mid-request has neither a row nor a count
-        runtime.sent += 1
-        return status, body, (time.perf_counter() - started) * 1000, response.headers
+        return status, body, response.headers
 
 
 @lru_cache(maxsize=4096)
@@ -225,18 +255,73 @@ def _attach(environment) -> SwarmRuntime | None:
     return runtime
 
 
-def _terminate_as_interrupt(signum, frame) -> None:
-    """SIGTERM during a headless shape run, before Locust's own handler is in place: stop the
-    way Ctrl-C does, so the run is saved and marked interrupted instead of being killed. Once:
-    a second SIGTERM (e.g. to the whole process group) must not interrupt that shutdown."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+WATCH_S = 0.5  # how often a load process checks that the command that started it is alive
+_ENVIRONMENT: dict = {}  # the Locust environment this process runs, for the signal handler
+
+
+def _stop_signal(signum, _frame) -> None:
+    """Ctrl-C, SIGTERM or SIGHUP: stop the way the run's end does (users stopped, rows saved,
+    the run marked), from a greenlet of its own: the handler itself must not block or raise.
+    Locust's own handlers would close the observations while users still play (its quitting
+    event comes before it stops them) and, in web-UI mode, never exit (SIGTERM) or raise
+    KeyboardInterrupt in whichever user was running (Ctrl-C); this one replaces them. A second
+    signal while stopping changes nothing: the users' stop timeout bounds the stop."""
+    environment = _ENVIRONMENT.get("current")
+    if environment is not None:
+        gevent.spawn(_stop_cleanly, environment, f"stopped by {signal.Signals(signum).name}")
+
+
+def _take_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop_signal)
+
+
+def _stop_cleanly(environment, reason: str) -> None:
+    """End this process's part of the run: no request goes out from now on, the users stop,
+    then Locust's main loop ends (the runner's greenlet, or the web UI's), so Locust shuts down
+    as after a run's end: quitting, the run folder saved and marked, exit."""
+    if environment.rehearse_stopping:
+        return
+    environment.rehearse_stopping = True
+    runtime = getattr(environment, "rehearse", None)
+    if runtime is not None:
+        runtime.begin_stop(reason)
+    log.info("rehearse: %s: stopping", reason)
+    try:
+        environment.runner.quit()
+    finally:
+        if environment.web_ui is not None:
+            environment.web_ui.stop()
+    if isinstance(environment.runner, MasterRunner) and (runtime is None or runtime.started is None):
+        # A master still waiting for its workers is in Locust's start-up loop, which nothing
+        # ends: nothing was measured, so say so in run.json and leave (the workers were told).
+        if runtime is not None:
+            runtime.close(interrupted=True)
+        logging.shutdown()
+        os._exit(environment.process_exit_code or 0)
+
+
+def _watch_parent(environment) -> None:
+    """Stop within a second of the command that started this process dying (SIGKILL included:
+    then this process is handed to another parent), and take the stop signals once Locust has
+    installed its own handler (after start-up)."""
+    parent = os.getppid()
+    while True:
+        gevent.sleep(WATCH_S)
+        _take_stop_signals()
+        if parent != 1 and os.getppid() != parent:
+            _stop_cleanly(environment, "the command that started this load process is gone")
+            return
 
 
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs) -> None:
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    _ENVIRONMENT["current"] = environment
+    _take_stop_signals()
     environment.rehearse = None
+    environment.rehearse_stopping = False
+    environment.rehearse_started = False
     environment.rehearse_gauges = None
     environment.rehearse_incidents = None
     environment.rehearse_rehearsal = None
@@ -246,6 +331,7 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     environment.rehearse_measure = SelfMeasure(gevent.sleep)  # this process's event-loop lag and CPU
     environment.rehearse_loads = {}  # master: worker id -> its ProcessLoad of the last report
     environment.rehearse_lag = None
+    environment.rehearse_watch = gevent.spawn(_watch_parent, environment)
     if environment.host:
         _attach(environment)
     if isinstance(runner, WorkerRunner):
@@ -293,6 +379,12 @@ def _on_test_start(environment, **_kwargs) -> None:
     runtime = _attach(environment)
     if runtime is None:
         return
+    if environment.rehearse_started:  # the web UI's second start: one run, one folder
+        log.error("rehearse: error: this load process has played its run into %s; a run folder holds one "
+                  "run: restart Locust (with another --run-dir) for the next", runtime.run_dir)
+        gevent.spawn(environment.runner.stop)
+        return
+    environment.rehearse_started = True
     if runtime.role == "master":
         _share_arrivals(environment.runner)
     runtime.start()
@@ -343,6 +435,9 @@ def _play_rehearsal(runtime: SwarmRuntime) -> None:
             if runtime.race is not None and not raced and runtime.due(runtime.settings.rehearsal.race_at):
                 raced = True
                 _race(runtime)  # a second or two; the prober waits
+        except OffLimits as exc:  # the mapping aims the harness's own requests elsewhere: bad input
+            runtime.fail(str(exc), OffLimits.exit_code)
+            return
         except Exception as exc:  # a failed probe must not stop the run
             log.error("rehearse: rehearsal incident failed: %s", exc)
         gevent.sleep(1.0 / PROBES_PER_S)
@@ -356,20 +451,33 @@ def _race(runtime: SwarmRuntime) -> None:
     if not ready or race.cut() is None:
         return
     volley = Volley(runtime.host, shooters=len(ready))
-    taps = [gevent.spawn(race.open, r, runtime.rehearsal_send, volley.burst) for r in ready]
-    gevent.joinall(taps, timeout=30)
+    refused: list[OffLimits] = []
+
+    def tap(racer) -> None:
+        try:
+            race.open(racer, runtime.rehearsal_send, volley.burst)
+        except OffLimits as exc:
+            refused.append(exc)
+
+    gevent.joinall([gevent.spawn(tap, r) for r in ready], timeout=30)
+    if refused:
+        raise refused[0]
     runtime.writer.event(runtime.now(), "race_end", f"{len(ready)} of {race.plan.racers} racers reached the envelope")
 
 
 def _flush_every_second(runtime: SwarmRuntime) -> None:
     """Rows reach disk within a second of being answered: a process killed after its grace
-    (a second Ctrl-C, a SIGKILL) loses at most the last second, never the run."""
-    while True:
+    (a second Ctrl-C, a SIGKILL) loses at most the last second, never the run. A write that
+    fails (a disk full) ends the run at once, keeping what was written."""
+    while not runtime.writer.closed:
         gevent.sleep(1.0)
+        if runtime.writer.closed:
+            return
         try:
             runtime.writer.flush()
-        except RehearseError as exc:  # closed, or the disk refused: the close reports it
-            log.error("rehearse: error: could not save rows: %s", exc)
+        except RehearseError as exc:
+            runtime.fail(f"could not save the run's rows ({exc}); the rows written before are kept in "
+                         f"{runtime.run_dir}", RunInterrupted.exit_code)
             return
 
 
@@ -399,6 +507,17 @@ def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
             return
 
 
+@events.test_stopping.add_listener
+def _on_test_stopping(environment, **_kwargs) -> None:
+    """The users are about to be stopped: from now on nothing new is sent, and a request cut on
+    the wire is the harness's doing (`unanswered`)."""
+    runtime = getattr(environment, "rehearse", None)
+    if runtime is not None and runtime.started is not None:
+        ended = runtime.completed()
+        runtime.begin_stop("the run's window ended" if ended else (runtime.fatal or "the run was stopped"),
+                           early=not ended)
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs) -> None:
     for name in ("rehearse_dispatcher", "rehearse_lag", "rehearse_flusher", "rehearse_incidents",
@@ -412,14 +531,34 @@ def _on_test_stop(environment, **_kwargs) -> None:
         gauges.kill(block=False)
         environment.rehearse_gauges = None
     runtime = getattr(environment, "rehearse", None)
-    if runtime is not None:
-        runtime.writer.flush()
+    if runtime is not None and runtime.fatal is None:
+        try:
+            runtime.writer.flush()
+        except RehearseError as exc:  # the close tries again, and says so
+            runtime.fail(f"could not save the run's rows ({exc}); the rows written before are kept in "
+                         f"{runtime.run_dir}", RunInterrupted.exit_code)
+    if runtime is not None and runtime.fatal is not None:
+        environment.process_exit_code = runtime.fatal_code  # headless, the shape's end quits
 
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
+    """Locust is shutting down: stop the users first (Locust stops them only after this event),
+    then save the run and say how it ended."""
     runtime = getattr(environment, "rehearse", None)
-    if runtime is not None:
+    if runtime is None:
+        return
+    runtime.begin_stop(runtime.fatal or "Locust is shutting down")
+    if environment.runner is not None and environment.runner.state not in (STATE_STOPPED, STATE_STOPPING,
+                                                                            STATE_CLEANUP):
+        environment.runner.stop()
+    try:
         runtime.close()
-        log.info("rehearse: %s sent %d requests", runtime.role, runtime.sent)
-        environment.rehearse = None
+    except RehearseError as exc:
+        log.error("rehearse: error: the run in %s could not be saved whole (%s); it is marked interrupted "
+                  "and keeps what was written", runtime.run_dir, exc)
+        environment.process_exit_code = RunInterrupted.exit_code
+    if runtime.fatal is not None:
+        environment.process_exit_code = runtime.fatal_code
+    log.info("rehearse: %s sent %d requests", runtime.role, runtime.sent)
+    environment.rehearse = None

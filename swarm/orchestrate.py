@@ -29,9 +29,11 @@ from typing import Callable
 
 import httpx
 
-from rehearse.observations import RunInfo, consolidate, load_run, read_info, write_info
+from rehearse.observations import ObservationError, RunInfo, consolidate, load_run, read_info, write_info
+from rehearse.observations.claim import check_unused, claimed
 from rehearse.observations.schema import utc_now
 from rehearse.scenarios import RehearseError, Scenario, UsageError
+from rehearse.scenarios.errors import RunInterrupted
 from rehearse.swarm.processes import Processes, StopSignals, Stopped, wait_for
 from rehearse.swarm.runtime import default_run_dir, run_facts
 from rehearse.swarm.safety import check_host, check_reachable
@@ -56,6 +58,7 @@ class SwarmRequest:
     workers: int = 0
     allow_remote: bool = False
     otp_secret: str = ""  # for a drill's top-up (read from the auto-started backend's banner)
+    force: bool = False  # replace a run the folder holds (else such a folder is refused)
 
 
 @dataclass
@@ -160,7 +163,9 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
 
 
 def check_target(request: SwarmRequest, scenario: Scenario) -> None:
-    """What can be refused about the target before anything starts or prints."""
+    """What can be refused about the target and the run folder before anything starts or prints."""
+    if request.settings.run_dir is not None:
+        check_unused(request.settings.run_dir, request.force)
     if request.host:
         check_host(request.host, request.allow_remote, scenario.target.allow_remote_hosts)
         if request.faults:
@@ -179,7 +184,13 @@ def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambd
     if request.host:
         check_reachable(request.host)
     run_dir = settings.run_dir or default_run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with claimed(run_dir, request.force):  # one run, one folder: held until the run is gathered
+        return _run_claimed(request, on_progress, scenario, plan, run_dir)
+
+
+def _run_claimed(request: SwarmRequest, on_progress: Callable[[dict], None], scenario: Scenario, plan: Plan,
+                 run_dir: Path) -> SwarmResult:
+    settings = request.settings
     host = request.host.rstrip("/") if request.host else ""
     seed = scenario.seed if settings.seed is None else settings.seed
     write_info(run_dir, RunInfo.start(scenario, engine="swarm", seed=seed, scale=plan.scale,
@@ -264,28 +275,46 @@ def _mark_interrupted(run_dir: Path, played_s: float, reason: str) -> RunInfo:
 
 def _finish(run_dir: Path, plan: Plan, host: str, master: subprocess.Popen | None, signal_name: str | None,
             timed_out: bool, progress: dict) -> SwarmResult:
-    """Merge the parts, settle run.json, and say why the run ended early if it did."""
+    """Merge the parts, settle run.json, and say why the run ended early if it did. A folder
+    that cannot be written any more (a disk full) keeps its parts as they are: the run reads
+    them, and the result says where they are."""
     (run_dir / "progress.json").unlink(missing_ok=True)
     played = float(progress.get("elapsed_s", 0.0))
-    _mark_interrupted(run_dir, min(played, plan.duration_s), "the load processes did not close the run")
-    consolidate(run_dir)
+    unsaved = ""
+    try:
+        _mark_interrupted(run_dir, min(played, plan.duration_s), "the load processes did not close the run")
+        consolidate(run_dir)
+    except (OSError, ObservationError) as exc:
+        unsaved = (f"; the run folder could not be written to the end ({_said(exc)}): its rows are kept "
+                   f"unmerged in {run_dir / 'parts'}")
     run = load_run(run_dir)
     info = run.info
+    if unsaved and info.status in ("running", "incomplete"):
+        info = info.model_copy(update={"status": "interrupted"})
     played = float(info.extra.get("played_s", played) or 0.0)  # type: ignore[arg-type]
     logs = sorted(run_dir.glob("*.log"))
     code = master.returncode if master is not None and master.returncode is not None else 1
     reason = ""
     if info.status != "finished":
-        reason = _why(run, signal_name, timed_out, code, logs, played, plan.duration_s)
-        if info.extra.get("stop_reason") != reason:
+        reason = _why(run, info, signal_name, timed_out, code, logs, played, plan.duration_s) + unsaved
+        if info.extra.get("stop_reason") != reason and not unsaved:
             write_info(run_dir, info.model_copy(update={"extra": {**info.extra, "stop_reason": reason}}))
-    exit_code = 130 if (signal_name and info.status != "finished") else (1 if timed_out else code or 0)
+    if signal_name and info.status != "finished":
+        exit_code = 130
+    elif unsaved or code == RunInterrupted.exit_code:
+        exit_code = RunInterrupted.exit_code
+    else:
+        exit_code = 1 if timed_out else code or 0
     return SwarmResult(run_dir=run_dir, status=info.status, host=host, plan=plan, exit_code=exit_code,
                        logs=logs, reason=reason, signal=signal_name if info.status != "finished" else None)
 
 
-def _why(run, signal_name: str | None, timed_out: bool, code: int, logs: list[Path], played: float,
-         duration: float) -> str:
+def _said(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _why(run, info: RunInfo, signal_name: str | None, timed_out: bool, code: int, logs: list[Path],
+         played: float, duration: float) -> str:
     after = f"after {played:.0f} of {duration:.0f} s"
     if signal_name:
         how = " (Ctrl-C)" if signal_name == "SIGINT" else ""
@@ -294,7 +323,9 @@ def _why(run, signal_name: str | None, timed_out: bool, code: int, logs: list[Pa
         return f"the target stopped answering (every request failed for 3 s) {after}"
     if timed_out:
         return f"Locust did not end with its window and was stopped {after}"
-    said = _last_error(logs)
+    said = _last_error(logs) or str(info.extra.get("stop_reason") or "")
+    if code == RunInterrupted.exit_code:
+        return f"the run was interrupted {after}: {said or 'a load process could not write its rows'}"
     return f"Locust exited with code {code} {after}" + (f": {said}" if said else "") + (
         f"; see {logs[0]}" if logs else "")
 

@@ -9,7 +9,8 @@ brings (Spawn) queue up here until due; the next free user plays them.
 Every row carries the harness's own ledger: the prize a payout drew on and its attempt. A persona
 retries a step by yielding the same Act again, so the copies of a burst and the retries of one
 step share an attempt id; a request cut off by a stop (the engine kills the user mid-request) is
-still a row, with the error `unanswered`.
+still a row, with the error `unanswered`; so is one that did not complete (status 0) while the
+engine says it is stopping, whatever the transport said.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Player:
     def __init__(self, scenario: Scenario, contract: Contract, identities: IdentityFactory,
                  rng: random.Random, clock: Callable[[], float], compress: float,
                  record: Callable[[tuple[Any, ...]], None], engine: str = "swarm",
-                 platform: Any = None) -> None:
+                 platform: Any = None, stopping: Callable[[], bool] = lambda: False) -> None:
         self.scenario = scenario
         self.contract = contract
         self.identities = identities
@@ -87,6 +88,7 @@ class Player:
         self.record = record
         self.engine = engine
         self.platform = platform
+        self.stopping = stopping  # the harness is stopping (or its parent is gone): see act()
         self._due: list[_Due] = []
         self._seq = itertools.count()
         self.paid_by_persona: dict[str, int] = {}
@@ -193,7 +195,10 @@ class Player:
             for _ in range(burst):
                 self._record(act, user, domain, cut, attempt, sent_t)
             raise
-        answers = [self.contract.read(act, *answer) for answer in raw]
+        # A request that did not complete while the harness was stopping (or after its parent
+        # died, taking an auto-started backend with it) was cut by the harness, not the target.
+        answers = [self.contract.read(act, *answer) if answer[0] or not self.stopping()
+                   else (Outcome(ok=False, latency_ms=answer[2], error=UNANSWERED), {}) for answer in raw]
         outcome, learned = next((a for a in answers if a[0].ok), answers[0])
         for copy, copy_learned in answers:
             if copy is not outcome:  # the winner is recorded below, once

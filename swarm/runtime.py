@@ -16,6 +16,7 @@ import random
 import re
 import time
 import zlib
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,13 +24,16 @@ from typing import Any, Callable
 
 import httpx
 
-from rehearse.observations import GAUGES, RunInfo, RunWriter
-from rehearse.observations.schema import ACTIVE_BY_MINUTE
+from rehearse.observations import GAUGES, ObservationError, RunInfo, RunWriter
+from rehearse.observations.claim import claimed
+from rehearse.observations.schema import ACTIVE_BY_MINUTE, HARNESS_STOP
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.steps import Act
 from rehearse.scenarios import Scenario
+from rehearse.scenarios.errors import RunInterrupted
 from rehearse.swarm.contract import Contract, RequestSpec, load_contract
 from rehearse.swarm.http import send
+from rehearse.swarm.safety import Allowed, OffLimits, guarded_client
 from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
 from rehearse.swarm.arrivals import Schedule, expected_active, schedule_for, slots_wanted
@@ -100,12 +104,20 @@ class SwarmRuntime:
         self._step = -1  # the step load's step announced last (local, master)
         self.expected: Any = None  # local, master: participants expected at once per wall second
         self.sent = 0  # requests this process sent and got an answer to
+        self.allowed = Allowed(host)  # every request is checked against it where it is sent
+        self.stop_reason: str | None = None  # why the harness is stopping (None: it plays on)
+        self.fatal: str | None = None  # a fault of the harness's own that ended the run
+        self.fatal_code = 0  # the exit code it gives the load process
+        self._parent = os.getppid()  # the command that started this process (see harness_gone)
+        self._claim = ExitStack()
+        if role in ("local", "master"):  # one run, one folder (a folder claimed by our parent is ours)
+            self._claim.enter_context(claimed(self.run_dir))
         seed = self.scenario.seed if settings.seed is None else settings.seed
         self.seed = seed
         salt = zlib.crc32(worker_id.encode())
         self.ops_params = {"ops_token": settings.ops_token} if settings.ops_token else {}
         logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per operations call
-        self.ops_http = httpx.Client(base_url=host, timeout=5)
+        self.ops_http = guarded_client(host, timeout=5)
         info = None
         if role in ("local", "master"):
             info = RunInfo.start(self.scenario, engine="swarm", seed=seed, scale=self.plan.scale,
@@ -117,7 +129,7 @@ class SwarmRuntime:
         prefix = "" if role in ("local", "master") else f"{writer_id}/"  # keys unique across workers
         self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt, prefix),
                              random.Random(seed + salt), clock=self.now, compress=self.plan.compress,
-                             record=self._record, platform=self.platform)
+                             record=self._record, platform=self.platform, stopping=self.stopping)
         if role in ("local", "master"):
             self.expected = expected_active(self.scenario, self.plan, seed)
         if role == "local":
@@ -126,6 +138,7 @@ class SwarmRuntime:
         self._failures_in_a_row = 0
         self._refusals: dict[str, frozenset[int]] = {}
         self._body_judged: dict[str, bool] = {}
+        self._follows: dict[str, bool] = {}
         self.prober: Prober | None = None
         self.race: Race | None = None
         self.rehearsal_http: httpx.Client | None = None
@@ -133,8 +146,8 @@ class SwarmRuntime:
         plan = settings.rehearsal
         if role in ("local", "master") and (plan.ban_at is not None or plan.race_at is not None or plan.preheat):
             connections = plan.racers * plan.copies + 10
-            self.rehearsal_http = httpx.Client(base_url=host, timeout=10,
-                                               limits=httpx.Limits(max_connections=connections))
+            self.rehearsal_http = guarded_client(host, timeout=10,
+                                                 limits=httpx.Limits(max_connections=connections))
             player, identities = rehearsal_player(self.scenario, self.contract, seed + salt + 7919, self.now,
                                                   self._record)
             self.prober = Prober(player, identities, self.rehearsal_send) if plan.ban_at is not None else None
@@ -316,10 +329,45 @@ class SwarmRuntime:
     def completed(self) -> bool:
         return not self.stopped_early and self.elapsed() >= self.plan.duration_s - 1.0
 
+    # --- the harness's own end (never the target's failure) ---------------------------------
+
+    def harness_gone(self) -> bool:
+        """Whether the command that started this process has died (this process was handed to
+        another parent): whatever fails from then on, an auto-started backend with it, is the
+        harness's doing."""
+        return os.getppid() != self._parent
+
+    def stopping(self) -> bool:
+        """The harness is stopping: requests that do not complete now were cut by it."""
+        return self.stop_reason is not None or self.harness_gone()
+
+    def begin_stop(self, reason: str, early: bool = True) -> None:
+        """The harness starts to stop (a signal, the run's end, its parent gone, its own fault):
+        no request is sent from now on, and one cut on the wire is `unanswered`. A stop before
+        the run's end (`early`) is an event with its reason."""
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        if early and self.started is not None and not self.writer.closed:
+            self.writer.event(self.now(), HARNESS_STOP, reason)
+
+    def fail(self, reason: str, exit_code: int) -> None:
+        """A fault of the harness's own (its rows cannot be written, a request aimed elsewhere):
+        the run ends now, marked interrupted with the reason; the load process exits `exit_code`."""
+        if self.fatal is None:
+            self.fatal, self.fatal_code = reason, exit_code
+            logging.getLogger("rehearse.swarm").error("rehearse: error: %s", reason)
+        self.stopped_early = True
+        self.begin_stop(reason)
+
     # --- observations ----------------------------------------------------------------------
 
     def _record(self, values: tuple[Any, ...]) -> None:
-        self.writer.request_values(values)
+        try:
+            self.writer.request_values(values)
+        except ObservationError as exc:  # the disk refused: stop at once, keep what is written
+            self.fail(f"could not save the run's rows ({exc}); the rows written before are kept in "
+                      f"{self.run_dir}", RunInterrupted.exit_code)
 
     def _on_ban(self, domain: str, reason: str) -> None:
         self.writer.event(self.now(), "ban", f"{domain}: {reason}")
@@ -331,7 +379,11 @@ class SwarmRuntime:
         spec = build(name, {**self.ops_params, **params}) if build else None
         if spec is None:
             return None
-        status, body, _, headers = send(self.ops_http, spec)
+        try:
+            status, body, _, headers = send(self.ops_http, spec)
+        except OffLimits as exc:  # the mapping aims the operation elsewhere: the run ends, bad input
+            self.fail(f"target.operations.{name}: {exc}", OffLimits.exit_code)
+            return None
         return self.contract.read_operation(name, status, body, headers)
 
     # --- the rehearsal's own incidents (a ban with its prober, a budget race) ---------------
@@ -368,6 +420,14 @@ class SwarmRuntime:
         """Done or refused by the rules, as the contract judges the answer (not broken)."""
         outcome, _ = self.contract.read(Act(action), status, body, 0.0)
         return outcome.ok or outcome.refused
+
+    def follows_redirects(self, action: str) -> bool:
+        """Whether the mapping opts into following this action's redirects (on the target only)."""
+        follows = self._follows.get(action)
+        if follows is None:
+            lookup = getattr(self.contract, "follows_redirects", None)
+            follows = self._follows[action] = bool(lookup(action)) if lookup else False
+        return follows
 
     def refusal_statuses(self, action: str) -> frozenset[int]:
         """Statuses that mean 'refused by the rules' for this action."""
@@ -426,16 +486,25 @@ class SwarmRuntime:
         tmp.replace(path)
 
     def close(self, interrupted: bool = False) -> None:
-        status = "finished" if (self.completed() and not interrupted) else "interrupted"
-        if self.role in ("local", "master"):
-            self._record_ledger()
-            self.writer.event(self.now(), "run_end", status)
-        if self.role in ("local", "worker") and self.started is not None:
-            by_minute = {str(round(m * MINUTE_S)): n for m, n in self.active_by_minute().items()}
-            self.writer.event(self.now(), ACTIVE_BY_MINUTE, json.dumps(by_minute))
-        played = round(min(self.elapsed(), self.plan.duration_s), 3)
-        self.writer.close(status=status, extra={"played_s": played})
-        self.ops_http.close()
-        if self.rehearsal_http is not None:
-            self.rehearsal_http.close()
+        """Save the run and say how it ended; the folder's claim goes last. A write that fails
+        here raises (the caller says so in one line); the run is then marked interrupted."""
+        status = "finished" if (self.completed() and not interrupted and self.fatal is None) else "interrupted"
+        try:
+            if self.role in ("local", "master") and self.fatal is None:
+                self._record_ledger()
+            if self.role in ("local", "master"):
+                self.writer.event(self.now(), "run_end", status)
+            if self.role in ("local", "worker") and self.started is not None:
+                by_minute = {str(round(m * MINUTE_S)): n for m, n in self.active_by_minute().items()}
+                self.writer.event(self.now(), ACTIVE_BY_MINUTE, json.dumps(by_minute))
+            played = round(min(self.elapsed(), self.plan.duration_s), 3)
+            facts: dict[str, Any] = {"played_s": played}
+            if status == "interrupted" and (self.fatal or self.stop_reason):
+                facts["stop_reason"] = self.fatal or self.stop_reason
+            self.writer.close(status=status, extra=facts)
+        finally:
+            self.ops_http.close()
+            if self.rehearsal_http is not None:
+                self.rehearsal_http.close()
+            self._claim.close()
 

@@ -145,3 +145,120 @@ def test_a_run_whose_writer_died_reads_as_incomplete(tmp_path):
     with RunWriter(tmp_path / "alive", info):  # this process is alive: still running
         assert read_info(tmp_path / "alive").status == "running"
     assert read_info(tmp_path / "alive").status == "finished"
+
+
+def parts_written(out: Path, timeout: float = BOUND_S) -> None:
+    """Wait (polling the folder, not the clock) until the run has written requests to disk."""
+    deadline = time.monotonic() + timeout
+    while not list((out / "parts").glob("requests-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list((out / "parts").glob("requests-*")), "the run wrote no requests"
+
+
+def gone_within(pids: set[int], seconds: float) -> float:
+    """Seconds until every pid is gone (at most `seconds`)."""
+    started = time.monotonic()
+    while alive(pids) and time.monotonic() - started < seconds:
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_the_harness_dying_mid_swarm_is_never_blamed_on_the_target(tmp_path):
+    out = tmp_path / "run"
+    proc = start_swarm(out)
+    try:
+        parts_written(out)
+        children = descendants(proc.pid)
+        proc.kill()  # kill -9: the command dies; its backend and load process get SIGTERM
+        proc.wait(timeout=BOUND_S)
+        took = gone_within(children, BOUND_S)
+    finally:
+        proc.kill()
+    assert not alive(children)
+    assert took < 5, f"the load process outlived its parent by {took:.1f} s"
+    run = load_run(out)
+    assert run.info.status in ("interrupted", "incomplete")
+    q = run.requests
+    blamed = q[(q["status"] == 0) & ~q["refused"] & (q["error"] != "unanswered")]
+    assert blamed.empty, blamed[["t", "action", "error"]].to_string()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/mount").exists(), reason="mounting a small filesystem needs root")
+def test_a_disk_that_fills_mid_run_stops_it_at_once_keeping_what_was_written(tmp_path, start_backend):
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with start_backend() as backend:
+            out = small / "run"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "rehearse", "swarm", "--host", backend.url, "--ops-token",
+                 backend.running.backend.ops_token, "--duration", "30s", "--users", "10", "--out", str(out)],
+                cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "300"})
+            try:
+                parts_written(out)
+                with open(small / "filler", "wb") as filler:  # the disk fills
+                    try:
+                        while True:
+                            filler.write(b"\0" * 65536)
+                            filler.flush()
+                    except OSError:
+                        pass
+                filled = time.monotonic()
+                _, err = proc.communicate(timeout=BOUND_S)
+                took = time.monotonic() - filled
+            finally:
+                proc.kill()
+        (small / "filler").unlink()
+        assert proc.returncode == 4, err
+        assert took < 15, f"the run went on {took:.0f} s after the disk filled"
+        assert "Traceback" not in err
+        assert "No space left on device" in err and str(out) in err  # why, and where the data is
+        run = load_run(out)
+        assert run.info.status == "interrupted"
+        assert "could not save the run's rows" in run.info.extra["stop_reason"]
+        assert len(run.requests) > 0
+    finally:
+        subprocess.run(["umount", str(small)])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_plain_locust_in_web_ui_mode_stops_cleanly_on_a_signal(sig, tmp_path, start_backend):
+    import httpx
+
+    out, port = tmp_path / "run", _free_port()
+    with start_backend() as backend:
+        log = open(tmp_path / "locust.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--host", backend.url,
+             "--ops-token", backend.running.backend.ops_token, "--run-dir", str(out), "--web-host", "127.0.0.1",
+             "--web-port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + BOUND_S
+            while time.monotonic() < deadline:
+                try:
+                    httpx.post(f"http://127.0.0.1:{port}/swarm", data={"user_count": 20, "spawn_rate": 10,
+                                                                     "host": backend.url}, timeout=2)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            parts_written(out)
+            proc.send_signal(sig)
+            took = gone_within({proc.pid}, BOUND_S)
+        finally:
+            proc.kill()
+            log.close()
+    text = (tmp_path / "locust.log").read_text()
+    assert took < 5, f"Locust went on {took:.1f} s after {sig.name}"
+    assert "Traceback" not in text and "is closed" not in text, text[-2000:]
+    info = read_info(out)
+    assert info.status == "interrupted" and info.extra["stop_reason"] == f"stopped by {sig.name}"
