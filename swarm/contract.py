@@ -25,6 +25,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
+from rehearse.personas.identity import PhoneMask
 from rehearse.personas.steps import THROTTLED, Act, Outcome, replay_note
 from rehearse.scenarios.errors import RehearseError
 from rehearse.scenarios.target import (
@@ -544,13 +545,14 @@ class DeclarativeContract:
     @staticmethod
     def _reason(c: _CompiledRequest, decoded: Any) -> str | None:
         """The refusal's reason where the mapping says it is (a code and a message both given:
-        the first path that has something)."""
+        the first path that has something), with any phone number in it masked: it goes into
+        the run's rows and from there into reports."""
         if type(decoded) is not dict and not isinstance(decoded, list):
             return None
         for path in c.reasons:
             value = dig(decoded, path)
             if value not in (None, ""):
-                return str(value)
+                return PhoneMask()(str(value))
         return None
 
 

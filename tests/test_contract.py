@@ -56,6 +56,11 @@ def test_reading_responses(contract):
     assert (broken.ok, broken.refused, broken.error) == (False, False, "HTTP 500")
 
 
+def test_a_refusal_that_names_a_phone_number_is_recorded_masked(contract):
+    refused, _ = contract.read(Act("login"), 403, b'{"error": "13912345678 is blacklisted"}', 1.0)
+    assert refused.error == "139****5678 is blacklisted"  # the reason goes into rows and reports
+
+
 def test_a_journey_through_the_contract_against_the_reference_backend(start_backend):
     contract = load_contract(load_scenario().target)
     with start_backend() as b:
