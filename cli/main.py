@@ -15,6 +15,7 @@ from rich.console import Console
 from rehearse.cli.backend_cmd import backend
 from rehearse.cli.check_cmd import check
 from rehearse.cli.drill_cmd import drill
+from rehearse.cli.options import one_line
 from rehearse.cli.report_cmd import report
 from rehearse.cli.run_cmd import ci, run
 from rehearse.cli.scenario_cmd import scenario
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _one_line(message: str, exit_code: int) -> None:
-    text = " ".join(message.split())  # a message never spans lines
+    text = one_line(message)
     Console(stderr=True, highlight=False, soft_wrap=True, emoji=False).print(
         f"rehearse: error: {text}", markup=False)
     sys.exit(exit_code)

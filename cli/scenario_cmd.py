@@ -10,9 +10,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from rehearse.cli.options import InPath, one_line
 from rehearse.scenarios import Scenario, load_scenario
 
-SCENARIO_ARG = click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+SCENARIO_ARG = click.argument("path", required=False, type=InPath(dir_okay=False, example="scenario.yaml"))
 
 
 @click.group()
@@ -21,7 +22,7 @@ def scenario() -> None:
 
 
 @scenario.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=InPath(example="scenario.yaml"))
 def validate(paths: tuple[Path, ...]) -> None:
     """Validate scenario files: one line each; exit 2 if any is bad.
 
@@ -38,7 +39,7 @@ def validate(paths: tuple[Path, ...]) -> None:
             loaded = load_scenario(path)
         except ScenarioError as exc:
             bad += 1
-            errors.print(f"rehearse: error: {' '.join(str(exc).split())}", markup=False)
+            errors.print(f"rehearse: error: {one_line(str(exc))}", markup=False)
             continue
         console.print(f"ok: {path}: scenario {loaded.name!r} (digest {loaded.digest()})", markup=False)
     if bad:
