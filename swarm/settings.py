@@ -21,6 +21,8 @@ MAX_WALL_S = 86400.0
 DEFAULT_STEP_S = 20.0
 MIN_STEP_S = 5.0
 MAX_STEPS = 20
+MAX_COMPRESS = 1_000_000.0
+"""Campaign seconds per wall second at most, given or derived (as --compress allows)."""
 
 
 def parse_scale(text: str | float | None) -> float:
@@ -64,6 +66,7 @@ class SwarmSettings:
     rehearsal: RehearsalPlan = RehearsalPlan()  # a live ban (with the prober) and a budget race
     steps: tuple[int, ...] = ()  # a step load: participants active in each step (real time, 1:1)
     step_s: float = DEFAULT_STEP_S
+    step_flags: tuple[str, str] = ("--steps", "--step-duration")  # what the command calls steps and step_s
 
     def load(self) -> Scenario:
         return load_scenario(self.scenario_path, self.overrides)
@@ -96,25 +99,51 @@ class SwarmSettings:
             raise UsageError(f"--compress {compress:g}: the {name} window ({window.duration:g} campaign s) "
                              f"would take {duration:,.0f} s to play; at most {MAX_WALL_S:g} s: raise --compress "
                              "or give --duration")
+        if compress > MAX_COMPRESS:
+            raise UsageError(f"--duration {duration:g}s: the {name} window ({window.duration:g} campaign s) in "
+                             f"{duration:g} s is x{compress:,.0f}; at most x{MAX_COMPRESS:,.0f}: give a longer "
+                             "--duration")
         if self.users is not None and not 1 <= self.users <= MAX_USERS:
             raise UsageError(f"--users {self.users}: expected 1 to {MAX_USERS:,} Locust users")
-        return Plan(window_name=name, window=window, compress=compress, scale=self.scale,
+        plan = Plan(window_name=name, window=window, compress=compress, scale=self.scale,
                     max_slots=self.users or MAX_USERS, duration_s=duration)
+        self._check_incidents(plan)
+        return plan
+
+    def _check_incidents(self, plan: Plan) -> None:
+        """The ban and the race must come within what the run plays of its window (campaign
+        seconds from its start), or they would never happen."""
+        played = plan.duration_s * plan.compress
+        for flag, at in (("--ban-at", self.rehearsal.ban_at), ("--race-at", self.rehearsal.race_at)):
+            if at is not None and not 0 <= at < played:
+                raise UsageError(f"{flag} {spoken(at)}: the run plays {spoken(played)} of campaign time of the "
+                                 f"{plan.window_name} window ({plan.duration_s:g} s of wall time at "
+                                 f"x{plan.compress:g}), so it would never come; give a time from 0s to under "
+                                 f"{spoken(played)}")
 
     def _step_plan(self, scenario: Scenario, name: str, window) -> Plan:
         """A step load: real time and 1:1 (concurrency is measured, never multiplied)."""
+        steps_flag, step_s_flag = self.step_flags
         if any(not 1 <= n <= MAX_USERS for n in self.steps):
-            raise UsageError(f"--steps {','.join(map(str, self.steps))}: each step is 1 to {MAX_USERS:,} "
+            raise UsageError(f"{steps_flag} {','.join(map(str, self.steps))}: each step is 1 to {MAX_USERS:,} "
                              "participants active at once")
         if not (math.isfinite(self.step_s) and MIN_STEP_S <= self.step_s <= MAX_WALL_S / len(self.steps)):
-            raise UsageError(f"--step-duration {self.step_s:g}s: from {MIN_STEP_S:g} s, and all steps at most "
-                             f"{MAX_WALL_S:g} s")
+            raise UsageError(f"{step_s_flag} {self.step_s:g}s: from {MIN_STEP_S:g} s, and all "
+                             f"{len(self.steps)} steps at most {MAX_WALL_S:g} s")
         if self.scale != 1.0 or (self.compress not in (None, 1.0)):
-            raise UsageError("--steps plays the peak at real concurrency: in real time at 1:1, so leave out "
+            raise UsageError(f"{steps_flag} plays the peak at real concurrency: in real time at 1:1, so leave out "
                              "--scale and --compress")
+        if self.duration_s is not None:
+            raise UsageError(f"--duration {self.duration_s:g}s: a step load lasts its steps ({steps_flag} times "
+                             f"{step_s_flag}); leave --duration out")
+        if self.users is not None and self.users < max(self.steps):
+            raise UsageError(f"--users {self.users}: fewer Locust users than the largest step keeps playing "
+                             f"({max(self.steps):,} participants at once); raise --users or leave it out")
         duration = self.step_s * len(self.steps)
-        return Plan(window_name=name, window=window, compress=1.0, scale=1.0,
+        plan = Plan(window_name=name, window=window, compress=1.0, scale=1.0,
                     max_slots=self.users or MAX_USERS, duration_s=duration, steps=self.steps, step_s=self.step_s)
+        self._check_incidents(plan)
+        return plan
 
     @classmethod
     def from_options(cls, options: Namespace) -> "SwarmSettings":
@@ -133,14 +162,23 @@ class SwarmSettings:
             ops_token=getattr(options, "ops_token", None) or None,
             seed=getattr(options, "rehearse_seed", None),
             drill=getattr(options, "drill", None) or None,
-            steps=parse_steps(getattr(options, "steps", None)),
-            step_s=option_seconds("--step-duration", getattr(options, "step_duration", None)) or DEFAULT_STEP_S,
-            rehearsal=RehearsalPlan(ban_at=option_seconds("--ban-at", getattr(options, "ban_at", None)),
-                                    race_at=option_seconds("--race-at", getattr(options, "race_at", None)),
+            steps=parse_steps(getattr(options, "steps", None) or None),  # Locust's default "": none
+            step_s=option_seconds("--step-duration", getattr(options, "step_duration", None) or None)
+            or DEFAULT_STEP_S,
+            rehearsal=RehearsalPlan(ban_at=option_seconds("--ban-at", getattr(options, "ban_at", None) or None),
+                                    race_at=option_seconds("--race-at", getattr(options, "race_at", None) or None),
                                     racers=getattr(options, "racers", None) or RehearsalPlan.racers,
                                     preheat=bool(getattr(options, "preheat_probe", False)),
                                     flagged=bool(getattr(options, "flagged_probe", False))),
         )
+
+
+def spoken(seconds: float) -> str:
+    """Seconds as a duration flag takes them, in the largest whole unit: 7200.0 -> '2h'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def peak_steps(target: int, count: int = 4) -> tuple[int, ...]:
@@ -149,27 +187,32 @@ def peak_steps(target: int, count: int = 4) -> tuple[int, ...]:
     return tuple(sorted({max(1, round(target / 2 ** k)) for k in range(count)}))
 
 
-def parse_steps(text: str | None) -> tuple[int, ...]:
-    """'1000,2000,4000' -> (1000, 2000, 4000): participants active in each step of a step load."""
-    if not text:
+def parse_steps(text: str | None, flag: str = "--steps") -> tuple[int, ...]:
+    """'1000,2000,4000' -> (1000, 2000, 4000): participants active in each step of a step load;
+    None (the option left out) is no step load, an empty text is an error naming `flag`."""
+    if text is None:
         return ()
+    if not str(text).strip():
+        raise UsageError(f"{flag} {text!r}: empty; give participants per step such as 1000,2000,4000, "
+                         f"or leave {flag} out")
+    parts = str(text).split(",")
+    if len(parts) > MAX_STEPS:
+        raise UsageError(f"{flag} {text}: {len(parts)} steps; 1 to {MAX_STEPS} steps")
     try:
-        steps = tuple(int(part) for part in str(text).split(","))
+        return tuple(int(part) for part in parts)
     except ValueError:
-        raise UsageError(f"--steps {text}: expected whole numbers of participants, e.g. 1000,2000,4000") from None
-    if not 1 <= len(steps) <= MAX_STEPS:
-        raise UsageError(f"--steps {text}: 1 to {MAX_STEPS} steps")
-    return steps
+        raise UsageError(f"{flag} {text}: expected whole numbers of participants, e.g. 1000,2000,4000") from None
 
 
 def option_seconds(flag: str, text: str | None) -> float | None:
-    """An optional duration option (e.g. --ban-at 20m) in seconds."""
-    if not text:
+    """An optional duration option (e.g. --ban-at 20m) in seconds; None when it was left out,
+    an empty text an error naming `flag`."""
+    if text is None:
         return None
     try:
         seconds = parse_duration(text)
     except ValueError:
-        raise UsageError(f"{flag} {text}: expected a duration such as 90s or 20m") from None
+        raise UsageError(f"{flag} {text!r}: expected a duration such as 90s or 20m") from None
     if not math.isfinite(seconds) or seconds < 0:
         raise UsageError(f"{flag} {text}: expected a duration from 0 on")
     return seconds
