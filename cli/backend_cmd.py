@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from rehearse.cli.options import SEED, SPEED_MAX, FiniteFloat
+from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SPEED_MAX, FiniteFloat, InPath
 from rehearse.reference_backend.app import Backend
 from rehearse.reference_backend.clock import RunningClock
 from rehearse.reference_backend.faults import FAULTS, check_faults
@@ -58,16 +58,39 @@ def _check_db_path(db_path: Path) -> None:
             break
 
 
+def _held_campaign(db_path: Path) -> str | None:
+    """The campaign an existing database holds (None: no file, or no campaign in it yet), read
+    without writing a byte (SQLite's immutable mode); a file that is no database is refused."""
+    if not db_path.is_file():
+        return None
+    from urllib.parse import quote
+
+    try:
+        db = sqlite3.connect(f"file:{quote(str(db_path.resolve()))}?immutable=1", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'scenario'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise UsageError(f"--db {db_path}: not a database the reference backend can use ({exc}); "
+                         "point --db at another file (it is created if absent)") from None
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"--db {db_path}: not a database the reference backend can use ({exc}); "
+                         "point --db at another file (it is created if absent)") from None
+    return row[0] if row else None
+
+
 def default_db(scenario: Scenario) -> Path:
     return Path(".rehearse") / f"{scenario.name}.sqlite3"
 
 
 @click.command(epilog="\b\nFaults:\n" + FAULT_HELP)
-@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
-                type=click.Path(path_type=Path, dir_okay=False))
+@SCENARIO_ARGUMENT
 @click.option("--port", type=click.IntRange(0, 65535), default=8700, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
-@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--db", "db_path", type=InPath(dir_okay=False, example=".rehearse/campaign.sqlite3"),
               help="SQLite file holding the campaign state (kept across restarts). "
                    "[default: .rehearse/SCENARIO_NAME.sqlite3]")
 @click.option("--reset", is_flag=True, help="Delete the database first: start the campaign afresh.")
@@ -80,9 +103,10 @@ def default_db(scenario: Scenario) -> Path:
 @click.option("--seed", type=SEED, help="Seed for envelope amounts and draws [default: the scenario's].")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="Override a scenario value (repeatable), e.g. --set budget.grand_round_fen=500000.")
+@DRY_RUN
 def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: bool,
             faults: tuple[str, ...], at: str, speed: float, seed: int | None,
-            overrides: tuple[str, ...]) -> None:
+            overrides: tuple[str, ...], dry_run: bool) -> None:
     """Serve the reference campaign backend for SCENARIO (default: the bundled one).
 
     A real, small implementation of the campaign: phone login with anti-fraud, tasks,
@@ -90,12 +114,25 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
     domain pool with failover, a fund-loss monitor, rate limits and a per-channel funnel.
     It listens on 127.0.0.1 only. Operations (/ops/...) need the token it prints at start;
     top-ups also need a one-time code from an authenticator holding the printed secret.
-    Stop it with Ctrl-C.
+    Stop it with Ctrl-C. --dry-run checks the options and the database and serves nothing.
     """
     scenario = load_scenario(scenario_path, overrides)
     planted = check_faults(faults)
     start_t = campaign_time(at, scenario)
     db_path = db_path or default_db(scenario)
+    if dry_run:
+        _check_db_path(db_path)
+        held = None if reset else _held_campaign(db_path)
+        if held is not None and held != scenario.name:
+            raise UsageError(f"--db {db_path}: holds campaign {held!r}, not {scenario.name!r}; "
+                             "use --reset or another --db")
+        click.echo("dry run: every input checked; nothing was started, sent or written")
+        click.echo(f"reference backend for {scenario.name} on http://{LOOPBACK}:{port or 'a free port'} "
+                   f"(phase {scenario.campaign.phases.phase_at(start_t)}, t={start_t:+g} s, speed x{speed:g})")
+        state = ("deleted first (--reset)" if reset else "kept") if db_path.exists() else "created"
+        click.echo(f"database {db_path} ({state})")
+        click.echo(f"faults {', '.join(sorted(planted)) or 'none (healthy)'}")
+        return
     if reset and db_path.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)

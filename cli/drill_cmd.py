@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, target_options
+from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, TotpSecret, WallTime, applied,
+                                  host_only, only_with, shown, target_options)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
 
@@ -26,17 +27,21 @@ STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "unverified":
 @click.option("--live", is_flag=True, help="Play it against the target through a Locust swarm instead of "
               "the simulator.")
 @applied(target_options(when="With --live: "))
-@click.option("--duration", help="With --live: wall time to play the drill's window in. [default: 20s]")
+@click.option("--duration", type=WallTime(), help="With --live: wall time to play the drill's window in. "
+              "[default: 20s]")
 @click.option("--scale", default="1:100", show_default=True, help="With --live: 1:K, one user plays K participants.")
-@click.option("--otp-secret", envvar="REHEARSE_OTP_SECRET",
-              help="With --host: the TOTP secret for top-ups (a delayed_topup drill).")
+@click.option("--otp-secret", envvar="REHEARSE_OTP_SECRET", type=TotpSecret(),
+              help="With --live --host: the TOTP secret for top-ups (a drill with a delayed_topup incident; "
+                   "env REHEARSE_OTP_SECRET).")
 @OVERRIDES
 @click.option("--seed", type=SEED, help="Seed. [default: the scenario's]")
 @click.option("--out", type=OutDir(),
               help="Run folder. [default: runs/drill-NAME-TIME]")
-def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | None, faults: tuple[str, ...],
-          duration: str | None, scale: str, ops_token: str | None, otp_secret: str | None, allow_remote: bool,
-          overrides: tuple[str, ...], seed: int | None, out: Path | None) -> None:
+@DRY_RUN
+@click.pass_context
+def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live: bool, host: str | None,
+          faults: tuple[str, ...], duration: float | None, scale: str, ops_token: str | None, otp_secret: str | None,
+          allow_remote: bool, overrides: tuple[str, ...], seed: int | None, out: Path | None, dry_run: bool) -> None:
     """Play an incident drill of the scenario (default: the bundled one) and judge it.
 
     A drill (the scenario's `drills:` section) injects incidents on a timeline (domain bans,
@@ -56,9 +61,11 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
       rehearse drill --drill fraud_wave --live         # against the reference backend
       rehearse drill --drill fraud_wave --live --fault no-antifraud
       rehearse drill --drill ban_wave --live --host http://127.0.0.1:8700 --ops-token TOKEN
+      rehearse drill --drill fraud_wave --live --dry-run   # the plan, nothing started
     """
     from rehearse.scenarios import load_scenario
 
+    _check_options(ctx, name, live, host)
     scenario = load_scenario(scenario_path, overrides)
     out_console = Console(highlight=False, width=max(Console().width, 110))
     if name is None:
@@ -67,23 +74,35 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
     from rehearse.reports.drills import find_drill
 
     find_drill(scenario, name)
-    _check_options(live, host, faults, duration, otp_secret)
+    if otp_secret is not None and not any(i.kind == "delayed_topup" for i in scenario.drills[name].incidents):
+        raise UsageError(f"{shown(ctx, 'otp_secret')}: drill {name} has no delayed_topup incident, so nothing "
+                         "tops up; leave the secret out")
     planted = tuple(check_faults(faults))
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = out or Path("runs") / f"drill-{name}-{stamp}"
     if live:
-        from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress, wall_duration
+        from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress
         from rehearse.swarm.drill import LiveDrill, live_request
 
         request = live_request(LiveDrill(
             scenario_path=scenario_path, overrides=overrides, drill=name, host=host, faults=planted,
-            duration_s=wall_duration(duration) or 20.0, scale=scale, ops_token=ops_token,
+            duration_s=duration or 20.0, scale=scale, ops_token=ops_token,
             otp_secret=otp_secret, allow_remote=allow_remote, seed=seed, out=folder), scenario)
-        result = swarm_progress(request, request.settings.load(), console)
+        played = request.settings.load()
+        if dry_run:
+            from rehearse.swarm.orchestrate import check_target
+
+            check_target(request, played)  # the host, as the live run checks it (never reached)
+            _print_plan(scenario, name, folder, request, played)
+            return
+        result = swarm_progress(request, played, console)
         stop_if_signalled(result)
         if result.status != "finished":
             console.print(f"the live run ended {result.status}; judging what it measured")
+    elif dry_run:
+        _print_plan(scenario, name, folder)
+        return
     else:
         from rehearse.simulator.run import run_drill
 
@@ -96,14 +115,32 @@ def drill(scenario_path: Path | None, name: str | None, live: bool, host: str | 
         raise click.exceptions.Exit(result.exit_code)
 
 
-def _check_options(live: bool, host: str | None, faults: tuple[str, ...], duration: str | None,
-                   otp_secret: str | None) -> None:
-    if live:
-        return
-    for flag, value in (("--host", host), ("--fault", faults), ("--duration", duration),
-                        ("--otp-secret", otp_secret)):
-        if value:
-            raise UsageError(f"{flag} applies to a live drill; add --live (or leave {flag} out to simulate)")
+LIVE_ONLY = ("host", "faults", "duration", "scale", "ops_token", "otp_secret", "allow_remote")
+
+
+def _check_options(ctx: click.Context, name: str | None, live: bool, host: str | None) -> None:
+    """Flags the drill's mode would ignore are refused: playing options without --drill (it
+    lists the drills), live options without --live, a given target's options without --host."""
+    only_with(ctx, ("live", *LIVE_ONLY, "seed", "out"), name is not None, "to play a drill (without --drill "
+              "the command lists them)", "add --drill NAME")
+    only_with(ctx, LIVE_ONLY, live, "to a live drill", "add --live")
+    host_only(ctx, host, ("ops_token", "allow_remote", "otp_secret"))
+
+
+def _print_plan(scenario, name: str, folder: Path, request=None, played=None) -> None:
+    """A dry run of a drill: its window, incidents and expectations, and where it would play."""
+    from rehearse.cli.swarm_cmd import print_dry_run, swarm_banner
+
+    d = scenario.drills[name]
+    window = d.window if isinstance(d.window, str) else f"{d.window.start:g} s +{d.window.duration:g} s"
+    lines = [f"drill {name}: {d.title}; window {window}",
+             "incidents: " + ", ".join(f"{i.kind} at {i.at / 60:g} min" for i in d.incidents),
+             "expected: " + ", ".join(f"{r.kind} within {r.within / 60:g} min" for r in d.expect)]
+    if request is None:
+        lines.append("in the simulator (the whole campaign with the drill's incidents)")
+    else:
+        lines.append("live: " + swarm_banner(request, played, request.settings.plan(played)))
+    print_dry_run([*lines, f"run folder: {folder}"])
 
 
 def judge_and_report(folder: Path, scenario, name: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,9 +11,55 @@ import click
 from rich.console import Console
 
 from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, applied, target_options
+from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, WallTime, applied,
+                                  host_only, only_with, target_options)
 from rehearse.reference_backend.faults import check_faults
-from rehearse.scenarios import load_scenario
+from rehearse.scenarios import Scenario, load_scenario
+from rehearse.swarm.settings import MIN_STEP_S
+
+
+@dataclass(frozen=True)
+class MainJob:
+    """What the main job will play, every input checked: the scenario, the peak phase's step
+    load (None: skipped) and the launch window's swarm with its incidents."""
+
+    scenario: Scenario
+    steps: tuple[int, ...]
+    peak: object | None  # SwarmSettings of the peak phase
+    live: object  # SwarmRequest of the launch window
+
+
+def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
+             duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
+             peak: str | None = None, peak_step_s: float = 15.0, ops_token: str | None = None,
+             allow_remote: bool = False) -> MainJob:
+    """The main job's phases as settings, refused here when any input is bad (before anything
+    runs, and for a dry run)."""
+    from rehearse.swarm.orchestrate import SwarmRequest, check_target
+    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, parse_steps, peak_steps
+
+    scenario = load_scenario(scenario_path, overrides)
+    steps = () if peak == "0" else (parse_steps(peak, "--peak-steps")
+                                    or peak_steps(scenario.gates.peak.target_active_users))
+    peak_settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, scale=1.0, steps=steps,
+                                  step_s=peak_step_s, run_dir=out / "peak", seed=seed, ops_token=ops_token,
+                                  extra={"faults": list(faults), "phase": "peak"},
+                                  step_flags=("--peak-steps", "--peak-step-duration")) if steps else None
+    # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
+    # budget race at two thirds
+    window = scenario.traffic.windows[scenario.gates.peak.window]
+    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3,
+                              preheat=scenario.campaign.phases.has_preheat,  # early birds need a preheat
+                              flagged=True)  # virtual and blacklisted numbers try to log in
+    settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
+                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)},
+                             ops_token=ops_token)
+    request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote)
+    settings.plan(scenario)  # bad input is refused before anything runs
+    if peak_settings is not None:
+        peak_settings.plan(scenario)
+    check_target(request, scenario)
+    return MainJob(scenario=scenario, steps=steps, peak=peak_settings, live=request)
 
 
 def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
@@ -31,28 +78,14 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     from rehearse.reports.bundle import write_report
     from rehearse.reports.judge import judge
     from rehearse.simulator.run import RunRequest, run_replicas
-    from rehearse.swarm.orchestrate import SwarmRequest, check_target, run_swarm
-    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, parse_steps, peak_steps
+    from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
+    from rehearse.swarm.safety import check_reachable
 
-    scenario = load_scenario(scenario_path, overrides)
-    steps = () if peak == "0" else (parse_steps(peak) or peak_steps(scenario.gates.peak.target_active_users))
-    peak_settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, scale=1.0, steps=steps,
-                                  step_s=peak_step_s, run_dir=out / "peak", seed=seed, ops_token=ops_token,
-                                  extra={"faults": list(faults), "phase": "peak"}) if steps else None
-    # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
-    # budget race at two thirds
-    window = scenario.traffic.windows[scenario.gates.peak.window]
-    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3,
-                              preheat=scenario.campaign.phases.has_preheat,  # early birds need a preheat
-                              flagged=True)  # virtual and blacklisted numbers try to log in
-    settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
-                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)},
-                             ops_token=ops_token)
-    request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote)
-    settings.plan(scenario)  # bad input is refused before anything runs
-    if peak_settings is not None:
-        peak_settings.plan(scenario)
-    check_target(request, scenario)
+    job = main_job(scenario_path, overrides, out, seed, duration, users, host, faults, peak, peak_step_s,
+                   ops_token, allow_remote)
+    if host:
+        check_reachable(host)  # a target that does not answer is refused before the simulation
+    scenario, steps, peak_settings, request = job.scenario, job.steps, job.peak, job.live
     target = "the reference backend" if not host else host
     console.print(f"1/4 simulating the whole campaign ({scenario.name}) ...")
     run_replicas(RunRequest(scenario_path, overrides, seed=seed, replicas=1, jobs=1, out=out / "simulated"))
@@ -137,61 +170,100 @@ OPTIONS = [
     click.option("--out", type=OutDir(),
                  help="Folder for the runs and the report. [default: runs/run-TIME]"),
     click.option("--seed", type=SEED, help="Seed for both engines. [default: the scenario's]"),
-    click.option("--swarm-duration", "duration", default="30s", show_default=True,
+    click.option("--swarm-duration", "duration", type=WallTime(), default="30s", show_default=True,
                  help="Wall time of the launch window's swarm (it plays the peak gate's window in it)."),
     click.option("--users", type=click.IntRange(1, USERS_MAX), help="Locust users (slots) at most in the launch "
                  "window's swarm. [default: as many as its arrivals need]"),
     click.option("--peak-steps", "peak", metavar="N,N,...", help="Participants playing in each step of the peak "
                  "phase (real time, 1:1); 0 skips it. [default: the peak gate's target, halved three times: "
                  "1000,2000,4000,8000 for the bundled scenario]"),
-    click.option("--peak-step-duration", "peak_step", default="15s", show_default=True,
-                 help="Wall time of each step of the peak phase."),
+    click.option("--peak-step-duration", "peak_step", type=WallTime(min_s=MIN_STEP_S), default="15s",
+                 show_default=True, help="Wall time of each step of the peak phase."),
     *target_options(),
     OVERRIDES,
     ALLOW_UNVERIFIED,
     ALLOW_INTERRUPTED,
+    DRY_RUN,
 ]
 with_options = applied(OPTIONS)
 
 
+def _checked_job(ctx: click.Context, kind: str) -> tuple[Path, MainJob]:
+    """The command's inputs checked together (flags its combination would ignore refused); the
+    run folder and the main job."""
+    p = ctx.params
+    host_only(ctx, p["host"])
+    only_with(ctx, ["peak_step"], p["peak"] != "0", "with a peak phase", "give --peak-steps N,N,... (not 0)")
+    out = p["out"] or _default_out(kind)
+    job = main_job(p["scenario_path"], p["overrides"], out, p["seed"], p["duration"], p["users"], p["host"],
+                   tuple(check_faults(p["faults"])), p["peak"], p["peak_step"], p["ops_token"], p["allow_remote"])
+    return out, job
+
+
+def print_plan(out: Path, job: MainJob) -> None:
+    """A dry run of the main job: its four phases, what each plays, where it writes."""
+    from rehearse.cli.swarm_cmd import print_dry_run
+
+    scenario, live = job.scenario, job.live
+    plan = live.settings.plan(scenario)
+    target = live.host or "the reference backend" + (f" with {', '.join(live.faults)}" if live.faults else "")
+    peak = (f"2/4 the peak at real concurrency against {target}: {', '.join(f'{n:,}' for n in job.steps)} "
+            f"participants playing, {job.peak.step_s:g} s each, in real time at 1:1 -> {out / 'peak'}"
+            if job.peak is not None else "2/4 the peak at real concurrency: skipped (--peak-steps 0)")
+    r = live.settings.rehearsal
+    print_dry_run([
+        f"1/4 simulate the whole campaign ({scenario.name}, {scenario.traffic.participants_total:,} participants) "
+        f"-> {out / 'simulated'}",
+        peak,
+        f"3/4 the launch window {plan.window_name} ({plan.window.duration:g} campaign s) against {target} in "
+        f"{plan.duration_s:g} s (x{plan.compress:g}, 1:{plan.scale:g}): a domain ban at {r.ban_at:g} s, a budget "
+        f"race at {r.race_at:g} s{', early birds in the preheat' if r.preheat else ''}, flagged numbers "
+        f"-> {out / 'live'}",
+        f"4/4 check the gates and write the report -> {out / 'report'}",
+    ])
+
+
 @click.command()
 @with_options
-def run(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
-        overrides, allow_unverified, allow_interrupted) -> None:
+@click.pass_context
+def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
+        overrides, allow_unverified, allow_interrupted, dry_run) -> None:
     """The whole rehearsal: simulate the campaign, play the peak at real concurrency and the
     launch window with its incidents against the target, check the gates, report.
 
     Prints the verdict (a check that fails, or one the scenario requires that the live run
     did not verify, makes it FAIL) and where the report is. Exits 0 whatever the gates say
-    (use `rehearse ci` for their exit code).
+    (use `rehearse ci` for their exit code). --dry-run prints the four phases and starts none.
     """
-    from rehearse.cli.swarm_cmd import wall_duration
-
-    out = out or _default_out("run")
+    out, job = _checked_job(ctx, "run")
+    if dry_run:
+        print_plan(out, job)
+        return
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
+    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, duration,
                                          users, host, tuple(check_faults(faults)), console, True, allow_unverified,
-                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"),
-                                         ops_token, allow_remote)
+                                         allow_interrupted, peak, peak_step, ops_token, allow_remote)
     print_answers(console, judgement)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
 
 @click.command()
 @with_options
-def ci(scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
-        overrides, allow_unverified, allow_interrupted) -> None:
+@click.pass_context
+def ci(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
+       overrides, allow_unverified, allow_interrupted, dry_run) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
     when set, and the gates' exit code (0 all pass; 1 a check fails, a required one is not
-    verified or the run did not finish; 2 bad input)."""
-    from rehearse.cli.swarm_cmd import wall_duration
-
-    out = out or _default_out("ci")
+    verified or the run did not finish; 2 bad input). --dry-run prints the four phases and
+    starts none."""
+    out, job = _checked_job(ctx, "ci")
+    if dry_run:
+        print_plan(out, job)
+        return
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
-    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, wall_duration(duration, "--swarm-duration"),
+    report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, duration,
                                          users, host, tuple(check_faults(faults)), console, False, allow_unverified,
-                                         allow_interrupted, peak, wall_duration(peak_step, "--peak-step-duration"),
-                                         ops_token, allow_remote)
+                                         allow_interrupted, peak, peak_step, ops_token, allow_remote)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:

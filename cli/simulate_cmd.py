@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rehearse.cli.options import SEED, OutDir
+from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SEED_MAX, OutDir, only_with
 
 REPLICAS_MAX = 1000
 JOBS_MAX = 64
@@ -47,19 +47,20 @@ def _format(value: float | None, kind: str) -> str:
 
 
 @click.command()
-@click.argument("scenario_path", metavar="[SCENARIO]", required=False,
-                type=click.Path(path_type=Path, dir_okay=False))
+@SCENARIO_ARGUMENT
 @click.option("--seed", type=SEED, help="Seed of the first replica (the next ones add 1). [default: the scenario's]")
 @click.option("--replicas", type=click.IntRange(1, REPLICAS_MAX), default=1, show_default=True,
               help="Independent runs with consecutive seeds, summarised with mean and 5-95 % bands.")
 @click.option("--jobs", type=click.IntRange(1, JOBS_MAX), default=1, show_default=True,
-              help="Processes running replicas in parallel.")
+              help="With --replicas 2 or more: processes running replicas in parallel.")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="What-if override (repeatable), e.g. --set personas.mix.fraud_script=0.2.")
 @click.option("--out", type=OutDir(),
               help="Run folder (replica-NNN inside it when more than one). [default: runs/simulate-TIME]")
-def simulate(scenario_path: Path | None, seed: int | None, replicas: int, jobs: int,
-             overrides: tuple[str, ...], out: Path | None) -> None:
+@DRY_RUN
+@click.pass_context
+def simulate(ctx: click.Context, scenario_path: Path | None, seed: int | None, replicas: int, jobs: int,
+             overrides: tuple[str, ...], out: Path | None, dry_run: bool) -> None:
     """Simulate the whole campaign (default: the bundled scenario) in campaign time.
 
     Preheat visitors, the launch spike, daily cycles and the long tail; sharers' invitees;
@@ -72,12 +73,27 @@ def simulate(scenario_path: Path | None, seed: int | None, replicas: int, jobs: 
       rehearse simulate --set personas.mix.fraud_script=0.3 --set personas.mix.normal=0.4
       rehearse simulate --set links.backup_domains=[] --set links.ban_rule.max_shares=2000
       rehearse simulate --replicas 4 --jobs 2
+      rehearse simulate --set personas.mix.fraud_script=0.3 --dry-run   # the plan, nothing simulated
     """
-    from rehearse.scenarios import load_scenario
+    from rehearse.scenarios import UsageError, load_scenario
     from rehearse.simulator.run import RunRequest, bands, default_out, run_replicas
 
-    load_scenario(scenario_path, overrides)  # bad input: one line, before anything runs
+    only_with(ctx, ["jobs"], replicas > 1 or jobs == 1, "with --replicas 2 or more (one replica is one process)",
+              "add --replicas N")
+    scenario = load_scenario(scenario_path, overrides)  # bad input: one line, before anything runs
+    first = scenario.seed if seed is None else seed
+    if first + replicas - 1 > SEED_MAX:
+        raise UsageError(f"--seed {first} with --replicas {replicas}: the last replica's seed would be "
+                         f"{first + replicas - 1}, past {SEED_MAX}; give a seed up to {SEED_MAX - replicas + 1}")
     out = out or default_out()
+    if dry_run:
+        from rehearse.cli.swarm_cmd import print_dry_run
+
+        seeds = f"seed {first}" if replicas == 1 else f"seeds {first}..{first + replicas - 1} in {jobs} process(es)"
+        print_dry_run([f"simulate {scenario.name}: the whole campaign, {scenario.traffic.participants_total:,} "
+                       f"participants, {replicas} replica(s), {seeds}",
+                       f"run folder: {out}"])
+        return
     request = RunRequest(scenario_path=scenario_path, overrides=overrides, seed=seed, replicas=replicas,
                          jobs=jobs, out=out)
     console = Console(stderr=True, highlight=False, soft_wrap=True)

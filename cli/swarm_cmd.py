@@ -10,30 +10,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rehearse.cli.options import (OVERRIDES, SCENARIO_ARGUMENT, SEED, SPEED_MAX, USERS_MAX, WORKERS_MAX,
-                                  FiniteFloat, OutDir, applied, target_options)
+from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, SPEED_MAX, USERS_MAX, WORKERS_MAX,
+                                  FiniteFloat, OutDir, WallTime, applied, host_only, only_with, target_options)
 from rehearse.reference_backend.faults import check_faults
-from rehearse.scenarios import UsageError
 from rehearse.scenarios.errors import Interrupted
-from rehearse.scenarios.units import parse_duration
-from rehearse.swarm.settings import MAX_WALL_S
-
-
-def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
-    """Wall seconds from a duration flag, or a one-line error naming the flag."""
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        if "out of range" in str(exc):
-            raise UsageError(f"{flag} {value!r}: at most {MAX_WALL_S / 3600:g}h of wall time") from None
-        raise UsageError(f"{flag} {value!r}: expected a duration such as 60s or 2m") from None
-    if seconds <= 0:
-        raise UsageError(f"{flag} {value!r}: must be above zero, e.g. 60s")
-    if seconds > MAX_WALL_S:
-        raise UsageError(f"{flag} {value!r}: at most {MAX_WALL_S / 3600:g}h of wall time")
-    return seconds
+from rehearse.swarm.settings import MIN_STEP_S
 
 
 @click.command()
@@ -44,7 +25,7 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
 @click.option("--scale", help="1:K, the run plays one participant in K. [default: 1:100; 1:1 with --steps]")
 @click.option("--compress", type=FiniteFloat(min=0, min_open=True, max=SPEED_MAX),
               help="Campaign seconds per wall second. [default: fit the window into --duration]")
-@click.option("--duration", help="Wall time to play the window in, e.g. 60s. [default: 60s]")
+@click.option("--duration", type=WallTime(), help="Wall time to play the window in, e.g. 60s. [default: 60s]")
 @click.option("--workers", type=click.IntRange(0, WORKERS_MAX), default=0, show_default=True,
               help="Local Locust worker processes (0: one process does everything).")
 @click.option("--out", "run_dir", type=OutDir(),
@@ -56,20 +37,23 @@ def wall_duration(value: str | None, flag: str = "--duration") -> float | None:
 @click.option("--race-at", metavar="TIME", help="Cut a prize pool small this far into the window (limit_pool) "
               "and race its payouts with fresh participants.")
 @click.option("--racers", type=click.IntRange(min=2, max=500), default=40, show_default=True,
-              help="Participants in the budget race.")
+              help="With --race-at: participants in the budget race.")
 @click.option("--preheat-probe", is_flag=True, help="Before the window, a few participants try to take part "
               "in the preheat (the target's clock set there through set_clock): it must refuse them.")
 @click.option("--flagged-probe", is_flag=True, help="At the window's start, a few participants on virtual-segment "
               "and blacklisted numbers try to log in and open an envelope: the target must refuse them.")
 @click.option("--steps", metavar="N,N,...", help="A step load instead of the window's clock: keep N participants "
               "of the window playing in each step (real time, 1:1), e.g. 500,1000,2000.")
-@click.option("--step-duration", metavar="TIME", default="20s", show_default=True, help="Wall time of each step.")
+@click.option("--step-duration", metavar="TIME", type=WallTime(min_s=MIN_STEP_S), default="20s", show_default=True,
+              help="With --steps: wall time of each step.")
 @applied(target_options())
-def swarm(scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
-          scale: str | None, compress: float | None, duration: str | None, workers: int, run_dir: Path | None,
+@DRY_RUN
+@click.pass_context
+def swarm(ctx: click.Context, scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
+          scale: str | None, compress: float | None, duration: float | None, workers: int, run_dir: Path | None,
           faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ban_at: str | None,
-          race_at: str | None, racers: int, preheat_probe: bool, flagged_probe: bool, steps: str | None, step_duration: str,
-          ops_token: str | None, allow_remote: bool) -> None:
+          race_at: str | None, racers: int, preheat_probe: bool, flagged_probe: bool, steps: str | None,
+          step_duration: float, ops_token: str | None, allow_remote: bool, dry_run: bool) -> None:
     """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
 
     Plays a window of the campaign (e.g. the launch hour) scaled down in population (--scale)
@@ -87,21 +71,35 @@ def swarm(scenario_path: Path | None, host: str | None, window: str | None, user
       rehearse swarm --host http://127.0.0.1:8700 --ops-token TOKEN --workers 2
       rehearse swarm --ban-at 20m --race-at 40m --fault no-failover
       rehearse swarm --steps 250,500,1000 --step-duration 20s
+      rehearse swarm --ban-at 20m --dry-run            # the plan, nothing started
     """
     from rehearse.observations import load_run
     from rehearse.swarm.orchestrate import SwarmRequest
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, option_seconds, parse_scale, parse_steps
 
+    host_only(ctx, host)
+    only_with(ctx, ["step_duration"], steps is not None, "with --steps (a step load)", "add --steps N,N,...")
+    only_with(ctx, ["racers"], race_at is not None, "with --race-at (a budget race)", "add --race-at TIME")
     rehearsal = RehearsalPlan(ban_at=option_seconds("--ban-at", ban_at), race_at=option_seconds("--race-at", race_at),
                               racers=racers, preheat=preheat_probe, flagged=flagged_probe)
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, window=window, users=users,
-                             scale=parse_scale(scale) if scale or not steps else 1.0, compress=compress, duration_s=wall_duration(duration),
+                             scale=parse_scale(scale) if scale is not None or steps is None else 1.0,
+                             compress=compress, duration_s=duration,
                              run_dir=run_dir, ops_token=ops_token, seed=seed, rehearsal=rehearsal,
-                             steps=parse_steps(steps), step_s=wall_duration(step_duration, "--step-duration"),
+                             steps=parse_steps(steps), step_s=step_duration,
                              extra={"workers": workers, "faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=tuple(check_faults(faults)),
                            workers=workers, allow_remote=allow_remote)
     scenario = settings.load()
+    if dry_run:
+        from rehearse.swarm.orchestrate import check_target
+        from rehearse.swarm.runtime import default_run_dir
+
+        plan = settings.plan(scenario)
+        check_target(request, scenario)
+        print_dry_run([swarm_banner(request, scenario, plan), *swarm_plan_lines(settings, plan),
+                       f"run folder: {run_dir or default_run_dir()}"])
+        return
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     result = swarm_progress(request, scenario, console)
     run = load_run(result.run_dir)
@@ -118,17 +116,11 @@ def swarm_progress(request, scenario, console: Console):
     from rehearse.swarm.safety import check_reachable
 
     plan = request.settings.plan(scenario)
-    faults = request.faults
     host = request.host
     check_target(request, scenario)
     if host:
         check_reachable(host)
-    console.print(f"[bold]swarm[/] {scenario.name}: window {plan.window_name} "
-                  f"({plan.window.duration:g} campaign s) in {plan.duration_s:g} s (x{plan.compress:g}), "
-                  f"1:{plan.scale:g}{f', at most {plan.max_slots} slots' if request.settings.users else ''}, "
-                  f"{'target ' + host if host else 'reference backend'}"
-                  f"{' with ' + ', '.join(faults) if faults else ''}, "
-                  f"{request.workers or 'no'} workers")
+    console.print(f"[bold]swarm[/] {escape(swarm_banner(request, scenario, plan).removeprefix('swarm '))}")
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
                   TextColumn("{task.fields[figures]}"), console=console, transient=False) as progress:
         bar = progress.add_task("playing", total=plan.duration_s, figures="starting")
@@ -144,6 +136,43 @@ def swarm_progress(request, scenario, console: Console):
     if result.reason:
         console.print(f"[yellow]the run ended early ({result.status}):[/] {escape(result.reason)}")
     return result
+
+
+def swarm_banner(request, scenario, plan) -> str:
+    """The swarm's plan in one line: window, time, scale, target, faults, workers."""
+    faults, host = request.faults, request.host
+    return (f"swarm {scenario.name}: window {plan.window_name} "
+            f"({plan.window.duration:g} campaign s) in {plan.duration_s:g} s (x{plan.compress:g}), "
+            f"1:{plan.scale:g}{f', at most {plan.max_slots} slots' if request.settings.users else ''}, "
+            f"{'target ' + host if host else 'reference backend'}"
+            f"{' with ' + ', '.join(faults) if faults else ''}, "
+            f"{request.workers or 'no'} workers")
+
+
+def swarm_plan_lines(settings, plan) -> list[str]:
+    """A dry run's lines beyond the banner: the steps of a step load, the live incidents."""
+    lines = []
+    if plan.steps:
+        lines.append(f"step load: {', '.join(f'{n:,}' for n in plan.steps)} participants playing, "
+                     f"{plan.step_s:g} s each, in real time at 1:1")
+    r = settings.rehearsal
+    incidents = []
+    if r.ban_at is not None:
+        incidents.append(f"a domain ban {r.ban_at:g} campaign s into the window")
+    if r.race_at is not None:
+        incidents.append(f"a budget race at {r.race_at:g} s with {r.racers} racers")
+    incidents += [text for text, wanted in (("early birds in the preheat", r.preheat),
+                                            ("flagged numbers at the start", r.flagged)) if wanted]
+    if incidents:
+        lines.append(f"incidents: {', '.join(incidents)}")
+    return lines
+
+
+def print_dry_run(lines: list[str]) -> None:
+    """A dry run's plan on stdout, after a line saying nothing happened."""
+    click.echo("dry run: every input checked; nothing was started, sent or written")
+    for line in lines:
+        click.echo(line)
 
 
 def stop_if_signalled(result) -> None:

@@ -11,9 +11,10 @@ from rich.console import Console
 from rich.text import Text
 
 from rehearse.cli.backend_cmd import campaign_time
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, applied, target_options
+from rehearse.cli.options import DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, applied, host_only, target_options
+from rehearse.cli.walkthrough_cmd import check_given_target
 from rehearse.reference_backend.faults import check_faults
-from rehearse.scenarios import UsageError, load_scenario
+from rehearse.scenarios import load_scenario
 
 
 @click.group()
@@ -28,8 +29,10 @@ def target() -> None:
 @OVERRIDES
 @click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
 @applied(target_options())
-def check(scenario_path: Path | None, at: str, overrides: tuple[str, ...], seed: int | None, host: str | None,
-          faults: tuple[str, ...], ops_token: str | None, allow_remote: bool) -> None:
+@DRY_RUN
+@click.pass_context
+def check(ctx: click.Context, scenario_path: Path | None, at: str, overrides: tuple[str, ...], seed: int | None,
+          host: str | None, faults: tuple[str, ...], ops_token: str | None, allow_remote: bool, dry_run: bool) -> None:
     """Check a target mapping against a live backend, request by request.
 
     One participant of each persona (a normal participant, a sharer and the friend its link
@@ -50,16 +53,26 @@ def check(scenario_path: Path | None, at: str, overrides: tuple[str, ...], seed:
     from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
     from rehearse.walkthrough.target_check import MappingCheck
 
+    host_only(ctx, host)
     scenario = load_scenario(scenario_path, overrides)
-    if host is not None and faults:
-        raise UsageError("--fault plants defects in the auto-started reference backend; drop it with --host")
+    check_given_target(scenario, host, faults, ops_token, allow_remote, dry_run)
+    start = campaign_time(at, scenario)
+    planted = check_faults(faults)
+    if dry_run:
+        from rehearse.cli.swarm_cmd import print_dry_run
+
+        print_dry_run([f"target check {scenario.name}: {', '.join(WALKTHROUGH_PERSONAS)}, every request of the "
+                       f"mapping shown, from campaign time {start:+g} s",
+                       f"target: {host or 'the reference backend'}"
+                       + (f" with {', '.join(sorted(planted))}" if planted else "")])
+        return
     console = Console(highlight=False, emoji=False)
     checker = MappingCheck(scenario, on_exchange=lambda e: _print_exchange(console, e))
     with tempfile.TemporaryDirectory(prefix="rehearse-target-check-") as folder:
         request = WalkthroughRequest(
-            scenario=scenario, personas=list(WALKTHROUGH_PERSONAS), at=campaign_time(at, scenario),
+            scenario=scenario, personas=list(WALKTHROUGH_PERSONAS), at=start,
             run_dir=Path(folder) / "run", seed=scenario.seed if seed is None else seed, host=host,
-            ops_token=ops_token, allow_remote=allow_remote, faults=check_faults(faults), trace=checker.observe)
+            ops_token=ops_token, allow_remote=allow_remote, faults=planted, trace=checker.observe)
         run_walkthrough(request, on_group=lambda g: console.rule(f"[bold]{g.title}"),
                         on_start=lambda lines: [console.print(line, markup=False) for line in lines])
     _print_summary(console, checker)

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rehearse.cli.backend_cmd import campaign_time
-from rehearse.cli.options import OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, target_options
+from rehearse.cli.options import DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, host_only, target_options
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError, load_scenario
 
@@ -39,9 +39,11 @@ def default_run_dir() -> Path:
 @OVERRIDES
 @click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
 @applied(target_options())
-def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str | None, at: str,
+@DRY_RUN
+@click.pass_context
+def walkthrough(ctx: click.Context, scenario_path: Path | None, personas: tuple[str, ...], host: str | None, at: str,
                 stepwise: bool, run_dir: Path | None, faults: tuple[str, ...], overrides: tuple[str, ...],
-                seed: int | None, ops_token: str | None, allow_remote: bool) -> None:
+                seed: int | None, ops_token: str | None, allow_remote: bool, dry_run: bool) -> None:
     """Walk each persona through the campaign against the backend, step by step.
 
     One participant per persona (normal, sharer with the friends its link brings, fraud script
@@ -61,14 +63,25 @@ def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str
       rehearse walkthrough --at preheat                  # what happens before launch
       rehearse walkthrough --fault double-pay            # is a double tap paid twice?
       rehearse walkthrough --host http://127.0.0.1:8700 --ops-token TOKEN
+      rehearse walkthrough --at preheat --dry-run        # the plan, nothing started
     """
     from rehearse.walkthrough.cast import walkthrough_personas
     from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
 
+    host_only(ctx, host)
     scenario = load_scenario(scenario_path, overrides)
     chosen = _personas(personas, walkthrough_personas(scenario))
-    if host is not None and faults:
-        raise UsageError("--fault plants defects in the auto-started reference backend; drop it with --host")
+    check_given_target(scenario, host, faults, ops_token, allow_remote, dry_run)
+    if dry_run:
+        from rehearse.cli.swarm_cmd import print_dry_run
+
+        start = campaign_time(at, scenario)
+        print_dry_run([f"walkthrough {scenario.name}: {', '.join(chosen)}, one journey each, from campaign time "
+                       f"{start:+g} s ({scenario.campaign.phases.phase_at(start)})",
+                       f"target: {host or 'the reference backend'}"
+                       + (f" with {', '.join(sorted(check_faults(faults)))}" if faults else ""),
+                       f"run folder: {run_dir or default_run_dir()}"])
+        return
     request = WalkthroughRequest(
         scenario=scenario, personas=chosen, at=campaign_time(at, scenario), run_dir=run_dir or default_run_dir(),
         seed=scenario.seed if seed is None else seed, host=host, ops_token=ops_token,
@@ -84,6 +97,28 @@ def walkthrough(scenario_path: Path | None, personas: tuple[str, ...], host: str
         raise
     _summary(console, result)
     raise SystemExit(1 if result.mismatches else 0)
+
+
+def check_given_target(scenario, host: str | None, faults: tuple[str, ...], ops_token: str | None,
+                       allow_remote: bool, dry_run: bool) -> None:
+    """What the walkthrough (and target check) refuse about a given target before anything
+    starts: faults with it; and for a dry run what the walkthrough checks as it starts (a host
+    load may not go to, a missing token the contract needs) but reachability: a dry run sends
+    nothing."""
+    from rehearse.swarm.safety import check_host
+    from rehearse.walkthrough.run import _needs_token
+
+    if host is None:
+        return
+    if faults:
+        raise UsageError("--fault plants defects in the auto-started reference backend; drop it with --host")
+    if not dry_run:
+        return  # run_walkthrough checks the host, then that it answers, then the token
+    check_host(host, allow_remote, scenario.target.allow_remote_hosts)
+    if not ops_token and _needs_token(scenario):
+        raise UsageError(f"--host {host}: pass the backend's --ops-token (or REHEARSE_OPS_TOKEN): the contract "
+                         "moves the backend's clock through an operation that sends it "
+                         "(target.operations.set_clock)")
 
 
 SECRET_FLAGS = ("--ops-token", "--otp-secret")
@@ -152,7 +187,10 @@ class _Narrator:
         self.console.print(Text.assemble("    backend: ", item.answered))
         self.console.print(Text.assemble("    ", (item.judged, style)))
         if self.stepwise:
-            self.console.input("[dim]Enter: next step[/] ")
+            try:
+                self.console.input("[dim]Enter: next step[/] ")
+            except EOFError:  # stdin closed or not a terminal: no more waiting
+                self.stepwise = False
 
 
 def _summary(console: Console, result) -> None:
