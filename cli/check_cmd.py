@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from rehearse.cli.options import InPath
 from rehearse.scenarios import UsageError
 
 STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow", "not_applicable": "dim"}
@@ -18,13 +19,27 @@ ALLOW_UNVERIFIED = click.option(
 ALLOW_INTERRUPTED = click.option(
     "--allow-interrupted", is_flag=True,
     help="Exploring: judge an interrupted or unfinished run as it is instead of failing it.")
+ALLOW_OTHER_SCENARIO = click.option(
+    "--allow-other-scenario", is_flag=True,
+    help="Judge runs made with another version of the campaign's scenario (their run.json's "
+         "scenario_digest differs from --scenario with the --set given) as if made with this one.")
+RUNS_ARGUMENT = click.argument("runs", nargs=-1, required=True, type=InPath(file_okay=False))
+SCENARIO_OPTION = click.option("--scenario", "scenario_path", type=InPath(dir_okay=False, example="scenario.yaml"),
+                               help="The scenario the runs were made with. [default: the bundled one]")
 
 
-def load_runs_and_scenario(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[str, ...]):
-    """The runs and the scenario to judge them by; a run of another campaign is a usage error."""
+def load_runs_and_scenario(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[str, ...],
+                           allow_other_scenario: bool = False):
+    """The runs and the scenario to judge them by; a run of another campaign, a run given
+    twice, or (unless allowed) a run made with another version of the scenario is a usage error."""
     from rehearse.observations import load_run
     from rehearse.scenarios import load_scenario
 
+    seen: dict[Path, Path] = {}
+    for folder in runs:
+        same = seen.setdefault(folder.resolve(), folder)
+        if same is not folder:
+            raise UsageError(f"{folder}: given twice (as {same}); give each run folder once")
     scenario = load_scenario(scenario_path, overrides)
     loaded = []
     for folder in runs:
@@ -32,8 +47,37 @@ def load_runs_and_scenario(runs: tuple[Path, ...], scenario_path: Path | None, o
         if run.info.scenario != scenario.name:
             raise UsageError(f"{folder}: a run of {run.info.scenario!r}, not of {scenario.name!r}; "
                              "pass the scenario it was made with (--scenario)")
+        if not allow_other_scenario:
+            check_digest(folder, run.info, scenario, scenario_path, overrides)
         loaded.append((str(folder), run))
     return loaded, scenario
+
+
+def check_digest(folder: Path, info, scenario, scenario_path: Path | None, overrides: tuple[str, ...]) -> None:
+    """A run is judged by the scenario it was made with: its run.json's scenario_digest must be
+    the scenario's (a live drill's run: with the drill's window it added)."""
+    digest = scenario.digest()
+    if info.scenario_digest == digest or info.scenario_digest == _drill_digest(info, scenario, scenario_path,
+                                                                              overrides):
+        return
+    made = info.extra.get("overrides")
+    hint = (f" (it was made with {' '.join(f'--set {o}' for o in made)})" if isinstance(made, list) and made
+            else "")
+    given = f"{scenario_path or 'the bundled scenario'}" + (f" with {len(overrides)} --set" if overrides else "")
+    raise UsageError(f"{folder}: made with scenario digest {info.scenario_digest}, but {given} has digest "
+                     f"{digest}: pass the scenario file and the --set overrides the run was made with{hint}, "
+                     "or --allow-other-scenario to judge it by this one anyway")
+
+
+def _drill_digest(info, scenario, scenario_path: Path | None, overrides: tuple[str, ...]) -> str | None:
+    """The digest of the scenario a live drill's swarm played (its inline window added), or None."""
+    name = info.extra.get("drill")
+    if not info.live or not isinstance(name, str) or name not in scenario.drills:
+        return None
+    from rehearse.swarm.drill import LiveDrill, live_request
+
+    request = live_request(LiveDrill(scenario_path=scenario_path, overrides=overrides, drill=name), scenario)
+    return request.settings.load().digest() if request.settings.overrides != overrides else None
 
 
 def _figure(value: float | None, unit: str) -> str:
@@ -72,15 +116,15 @@ def print_judgement(console: Console, runs, judgement, required) -> None:
 
 
 @click.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
-@click.option("--scenario", "scenario_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="The scenario the runs were made with. [default: the bundled one]")
+@RUNS_ARGUMENT
+@SCENARIO_OPTION
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="The what-if overrides the runs were made with (repeatable).")
 @ALLOW_UNVERIFIED
 @ALLOW_INTERRUPTED
+@ALLOW_OTHER_SCENARIO
 def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[str, ...],
-          allow_unverified: bool, allow_interrupted: bool) -> None:
+          allow_unverified: bool, allow_interrupted: bool, allow_other_scenario: bool) -> None:
     """Judge run folders (simulated or live) by the scenario's launch gates.
 
     Peak concurrency (target active users, p95 per action, error rate in the peak window),
@@ -92,12 +136,13 @@ def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[s
     A check with nothing to judge is "not verified", never a pass. Exit 0 when every check
     passes; 1 when one fails, when a run against the target did not verify a check the
     scenario requires (gates.required), or when a run did not finish; 2 on bad input (a
-    missing table file, another campaign's run). A simulated run can fail a check but
-    verifies nothing about the target.
+    missing table file, another campaign's run, a run made with another version of the
+    scenario unless --allow-other-scenario). A simulated run can fail a check but verifies
+    nothing about the target.
     """
     from rehearse.reports.judge import judge
 
-    loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
+    loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides, allow_other_scenario)
     console = Console(highlight=False, width=max(Console().width, 120))
     judgement = judge(loaded, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
     print_judgement(console, loaded, judgement, scenario.gates.required)

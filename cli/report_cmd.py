@@ -7,24 +7,28 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
-from rehearse.cli.options import OutDir
+from rehearse.cli.check_cmd import (ALLOW_INTERRUPTED, ALLOW_OTHER_SCENARIO, ALLOW_UNVERIFIED, RUNS_ARGUMENT,
+                                    SCENARIO_OPTION)
+from rehearse.cli.options import InPath, OutDir
+from rehearse.scenarios import UsageError
 
 
 @click.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
-@click.option("--baseline", type=click.Path(path_type=Path, file_okay=False),
-              help="A run folder to compare the first run with: deltas, and regressions flagged.")
+@RUNS_ARGUMENT
+@click.option("--baseline", type=InPath(file_okay=False),
+              help="A run folder of the same campaign to compare the first run with: deltas, and regressions "
+                   "flagged.")
 @click.option("--out", type=OutDir(),
               help="Where the report files go. [default: report/ inside the first run folder]")
-@click.option("--scenario", "scenario_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="The scenario the runs were made with. [default: the bundled one]")
+@SCENARIO_OPTION
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="The what-if overrides the runs were made with (repeatable).")
 @ALLOW_UNVERIFIED
 @ALLOW_INTERRUPTED
+@ALLOW_OTHER_SCENARIO
 def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scenario_path: Path | None,
-           overrides: tuple[str, ...], allow_unverified: bool, allow_interrupted: bool) -> None:
+           overrides: tuple[str, ...], allow_unverified: bool, allow_interrupted: bool,
+           allow_other_scenario: bool) -> None:
     """Build the capacity report for run folders (simulated and live runs side by side).
 
     Writes report.html (self-contained, plots embedded), summary.md (fits a CI job summary),
@@ -39,9 +43,13 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     from rehearse.reports.figures import key_figures
     from rehearse.reports.judge import judge
 
-    loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides)
+    loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides, allow_other_scenario)
+    base_run = load_run(baseline) if baseline is not None else None
+    if base_run is not None and base_run.info.scenario != scenario.name:
+        raise UsageError(f"--baseline {baseline}: a run of {base_run.info.scenario!r}, not of {scenario.name!r}; "
+                         "compare with a run of the same campaign")
     judgement = judge(loaded, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
-    base = key_figures(load_run(baseline)) if baseline else None
+    base = key_figures(base_run) if base_run is not None else None
     drill = read_drill(runs[0])  # a drill's run folder: its timeline opens the report
     page = write_report(out or (runs[0] / "report"), loaded, judgement, base, drill)
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"report: {page}  ({judgement.tally.headline})")
