@@ -31,6 +31,14 @@ _KINDS = {
 }
 
 
+MEASURED = ("t", "latency_ms", "latency_p50", "latency_p95", "latency_p99")
+"""Float columns every row measures (when it happened, how long it took): a number, never NaN or
+infinite. The other float columns (the gauges' rps, lags, CPU) may be NaN (not measured in
+that interval) but never infinite; integer columns cannot hold either."""
+LATENCIES = MEASURED[1:]
+"""Durations: never below zero either."""
+
+
 class ObservationError(RehearseError):
     """Rows or files that do not fit contract 3: wrong columns, wrong types, not a run folder."""
 
@@ -66,7 +74,32 @@ class Table:
                 f"{missing or 'none'}, unexpected columns {unknown or 'none'} "
                 "(was it written in the other form of requests, or by another version?)"
             )
-        return frame.loc[:, list(self.columns)].astype(dict(self.columns))
+        frame = frame.loc[:, list(self.columns)].astype(dict(self.columns))
+        self._check_numbers(frame, source)
+        return frame
+
+    def _check_numbers(self, frame: pd.DataFrame, source: object) -> None:
+        """Refuse numbers a run cannot have measured: NaN or inf where every row measures a
+        number (MEASURED), inf in any float column, a latency below zero."""
+        for column, dtype in self.columns.items():
+            if dtype != "float64" or frame.empty:
+                continue
+            values = frame[column].to_numpy()
+            if column in LATENCIES:
+                bad, what = ~np.isfinite(values) | (values < 0), "NaN, infinite or below 0"
+            elif column in MEASURED:
+                bad, what = ~np.isfinite(values), "NaN or infinite"
+            else:
+                bad, what = np.isinf(values), "infinite (a value not measured is left empty, never infinite)"
+            count = int(bad.sum())
+            if count:
+                first = values[bad][0]
+                row = int(np.flatnonzero(bad)[0]) + 1
+                raise ObservationError(
+                    f"{source}: {self.name}.{column} holds {count:,} value(s) that are {what}, the first "
+                    f"{float(first)!r} in data row {row:,}; a run cannot have measured them: the file is "
+                    "damaged or was not written by rehearse; run the rehearsal again into a fresh folder"
+                )
 
     def _cast(self, column: str, values: list[Any]) -> pd.Series:
         dtype = self.columns[column]
