@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SPEED_MAX, FiniteFloat, InPath
+from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SPEED_MAX, FiniteFloat, InPath, Override
 from rehearse.reference_backend.app import Backend
 from rehearse.reference_backend.clock import RunningClock
 from rehearse.reference_backend.faults import FAULTS, check_faults
@@ -101,7 +101,7 @@ def default_db(scenario: Scenario) -> Path:
 @click.option("--speed", type=FiniteFloat(min=0, min_open=True, max=SPEED_MAX), default=1.0, show_default=True,
               help="Campaign seconds per wall-clock second.")
 @click.option("--seed", type=SEED, help="Seed for envelope amounts and draws [default: the scenario's].")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", type=Override(),
               help="Override a scenario value (repeatable), e.g. --set budget.grand_round_fen=500000.")
 @DRY_RUN
 def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: bool,

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from rehearse.cli.options import InPath
+from rehearse.cli.options import InPath, Override
 from rehearse.scenarios import UsageError
 
 STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow", "not_applicable": "dim"}
@@ -118,7 +118,7 @@ def print_judgement(console: Console, runs, judgement, required) -> None:
 @click.command()
 @RUNS_ARGUMENT
 @SCENARIO_OPTION
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", type=Override(),
               help="The what-if overrides the runs were made with (repeatable).")
 @ALLOW_UNVERIFIED
 @ALLOW_INTERRUPTED

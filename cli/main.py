@@ -92,6 +92,11 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             what = f"{exc.filename}: " if exc.filename else ""
             _one_line(f"{what}{exc.strerror or exc}; check the path and its permissions", 2)
+        except RecursionError:  # a scenario nested thousands of levels deep exhausts the YAML reader
+            if os.environ.get("REHEARSE_DEBUG"):
+                raise
+            _one_line("a value nested too deeply to read (thousands of brackets or indented levels in the "
+                      "scenario file?); flatten it", 2)
         except MemoryError:
             if os.environ.get("REHEARSE_DEBUG"):
                 raise

@@ -29,6 +29,10 @@ WALL_MAX_S = 86400.0
 """A wall time given on the command line: from a second to a day (swarm/settings.py MAX_WALL_S)."""
 TOKEN_MAX = 4096
 """Characters in a token sent as an HTTP header: more than any server takes in one header."""
+OVERRIDE_MAX = 4096
+"""Characters in one --set: below Python's 4,300 digits of a number read from text."""
+NESTING_MAX = 64
+"""Brackets nested in one --set value: far below what exhausts the YAML reader's recursion."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LONG_WORD = 200
 """Characters of one word an error line shows whole; a longer value (a 100 kB --window) is cut."""
@@ -163,6 +167,25 @@ class TotpSecret(click.ParamType):
         return value
 
 
+class Override(click.ParamType):
+    """A what-if override PATH=VALUE (the scenario loader reads it): bounded in length and in
+    nesting, so a value cannot exhaust the YAML reader (a 5,000-digit number, 5,000 brackets)."""
+
+    name = "PATH=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if len(value) > OVERRIDE_MAX:
+            self.fail(f"{value[:60]!r}... is {len(value):,} characters long; an override holds at most "
+                      f"{OVERRIDE_MAX:,} (put a large value in a scenario file)", param, ctx)
+        depth = deepest = 0
+        for char in value:
+            depth += (char in "[{") - (char in "]}")
+            deepest = max(deepest, depth)
+        if deepest > NESTING_MAX:
+            self.fail(f"{value[:60]!r}... nests {deepest} levels of brackets; at most {NESTING_MAX}", param, ctx)
+        return value
+
+
 def _env_hint(param: click.Parameter | None, ctx: click.Context | None) -> str:
     """' (from REHEARSE_X)' when the value came from the option's environment variable."""
     if param is None or ctx is None or param.name is None:
@@ -176,7 +199,7 @@ SEED = click.IntRange(0, SEED_MAX)
 
 SCENARIO_ARGUMENT = click.argument("scenario_path", metavar="[SCENARIO]", required=False,
                                    type=InPath(dir_okay=False, example="scenario.yaml"))
-OVERRIDES = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+OVERRIDES = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", type=Override(),
                          help="What-if override (repeatable).")
 DRY_RUN = click.option("--dry-run", is_flag=True,
                        help="Check every input as a real run would and print the plan; start nothing, "

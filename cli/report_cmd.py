@@ -9,7 +9,7 @@ from rich.console import Console
 
 from rehearse.cli.check_cmd import (ALLOW_INTERRUPTED, ALLOW_OTHER_SCENARIO, ALLOW_UNVERIFIED, RUNS_ARGUMENT,
                                     SCENARIO_OPTION)
-from rehearse.cli.options import InPath, OutDir
+from rehearse.cli.options import InPath, OutDir, Override
 from rehearse.scenarios import UsageError
 
 
@@ -21,7 +21,7 @@ from rehearse.scenarios import UsageError
 @click.option("--out", type=OutDir(),
               help="Where the report files go. [default: report/ inside the first run folder]")
 @SCENARIO_OPTION
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", type=Override(),
               help="The what-if overrides the runs were made with (repeatable).")
 @ALLOW_UNVERIFIED
 @ALLOW_INTERRUPTED

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SEED_MAX, OutDir, only_with
+from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SEED_MAX, OutDir, Override, only_with
 
 REPLICAS_MAX = 1000
 JOBS_MAX = 64
@@ -53,7 +53,7 @@ def _format(value: float | None, kind: str) -> str:
               help="Independent runs with consecutive seeds, summarised with mean and 5-95 % bands.")
 @click.option("--jobs", type=click.IntRange(1, JOBS_MAX), default=1, show_default=True,
               help="With --replicas 2 or more: processes running replicas in parallel.")
-@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+@click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", type=Override(),
               help="What-if override (repeatable), e.g. --set personas.mix.fraud_script=0.2.")
 @click.option("--out", type=OutDir(),
               help="Run folder (replica-NNN inside it when more than one). [default: runs/simulate-TIME]")

@@ -143,14 +143,14 @@ def masked(argv: list[str]) -> list[str]:
 
 
 def _personas(given: tuple[str, ...], known: tuple[str, ...]) -> list[str]:
-    if not given or "all" in given:
-        return list(known)
-    for name in given:
+    for name in (n for n in given if n != "all"):  # each name checked, even beside all
         if name == "preheat_browser" and name not in known:
             raise UsageError(f"--persona {name}: the campaign has no preheat (campaign.phases.preheat_start is "
                              f"left out); choose from {', '.join(known)} or all")
         if name not in known:
             raise UsageError(f"--persona {name}: no such persona; choose from {', '.join(PERSONA_CHOICES)}")
+    if not given or "all" in given:
+        return list(known)
     return list(dict.fromkeys(given))
 
 
@@ -187,10 +187,14 @@ class _Narrator:
         self.console.print(Text.assemble("    backend: ", item.answered))
         self.console.print(Text.assemble("    ", (item.judged, style)))
         if self.stepwise:
-            try:
-                self.console.input("[dim]Enter: next step[/] ")
-            except EOFError:  # stdin closed or not a terminal: no more waiting
-                self.stepwise = False
+            self.pause()
+
+    def pause(self) -> None:
+        """Wait for Enter; once stdin has ended (closed, or a pipe run dry) wait no more."""
+        try:
+            self.console.input("[dim]Enter: next step[/] ")
+        except EOFError:
+            self.stepwise = False
 
 
 def _summary(console: Console, result) -> None:

@@ -9,6 +9,7 @@ A rise from a baseline of exactly 0 counts as more than 10 %.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 RELATIVE_LIMIT = 0.10
@@ -31,13 +32,14 @@ class Delta:
 
 
 def flatten(figures: dict) -> dict[str, float | None]:
-    """Nested key figures spelled out: {"p95_ms": {"login": 9.0}} -> {"p95_ms.login": 9.0}."""
+    """Nested key figures spelled out: {"p95_ms": {"login": 9.0}} -> {"p95_ms.login": 9.0}; a
+    figure that is no finite number (NaN, inf) is missing, never a delta or a regression."""
     flat: dict[str, float | None] = {}
     for name, value in figures.items():
         if isinstance(value, dict):
             flat.update({f"{name}.{k}": v for k, v in flatten(value).items()})
         elif value is None or isinstance(value, (int, float)):
-            flat[name] = value
+            flat[name] = value if value is None or math.isfinite(value) else None
     return flat
 
 

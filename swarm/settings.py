@@ -94,7 +94,11 @@ class SwarmSettings:
         else:
             compress = self.compress
             whole = window.duration / compress
-            duration = min(self.duration_s, whole) if self.duration_s else whole
+            if self.duration_s is not None and self.duration_s > whole:
+                raise UsageError(f"--duration {self.duration_s:g}s: at --compress {compress:g} the {name} window "
+                                 f"({window.duration:g} campaign s) is played in {whole:g} s; give --duration up to "
+                                 f"{whole:g}s, or leave out --compress to fit the window into --duration")
+            duration = self.duration_s or whole
         if duration > MAX_WALL_S:
             raise UsageError(f"--compress {compress:g}: the {name} window ({window.duration:g} campaign s) "
                              f"would take {duration:,.0f} s to play; at most {MAX_WALL_S:g} s: raise --compress "

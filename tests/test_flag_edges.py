@@ -121,6 +121,7 @@ def test_empty_values_are_refused_and_the_flag_given_is_named(argv, message, cap
     (["swarm", "--ban-at", "-5m"], "--ban-at -5m: expected a duration from 0 on"),
     (["swarm", "--compress", "120", "--duration", "10s", "--ban-at", "30m"], "plays 20m of campaign time"),
     (["swarm", "--steps", "10", "--ban-at", "2m"], "--ban-at 2m: the run plays 20s"),
+    (["swarm", "--compress", "120", "--duration", "60s"], "--duration 60s: at --compress 120 the launch_hour window"),
     (["swarm", "--step-duration", "30s"], "--step-duration 30s: applies only with --steps"),
     (["swarm", "--racers", "5"], "--racers 5: applies only with --race-at"),
     (["swarm", "--steps", "10", "--duration", "30s"], "--duration 30s: a step load lasts its steps"),
@@ -358,3 +359,47 @@ def test_a_very_long_value_is_shortened_in_the_error_line(capsys):
 ], ids=lambda a: " ".join(a) if isinstance(a, list) else a)
 def test_numbers_are_finite_and_bounded_at_the_edge(argv, named, capsys):
     assert named in refused(argv, capsys)
+
+
+def test_a_figure_that_is_no_finite_number_is_missing_in_a_comparison():
+    from rehearse.reports.compare import compare
+
+    deltas = {d.figure: d for d in compare({"p95_ms": {"login": float("inf")}, "error_rate": float("nan")},
+                                           {"p95_ms": {"login": 9.0}, "error_rate": 0.01})}
+    assert (deltas["p95_ms.login"].current, deltas["p95_ms.login"].regressed) == (None, False)
+    assert deltas["error_rate"].delta is None
+
+
+@pytest.mark.parametrize("value, message", [
+    ("a=" + "[" * 5000 + "]" * 5000, "an override holds at most 4,096"),
+    ("seed=" + "9" * 5000, "an override holds at most 4,096"),
+    ("description=" + "[" * 80 + "]" * 80, "nests 80 levels of brackets; at most 64"),
+])
+def test_an_override_cannot_exhaust_the_yaml_reader(value, message, capsys):
+    err = refused(["simulate", "--set", value], capsys)
+    assert "Invalid value for '--set'" in err and message in err
+
+
+def test_a_scenario_nested_thousands_deep_is_one_line(tmp_path, capsys):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: x\nx: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert "nested too deeply" in refused(["scenario", "show", str(deep)], capsys)
+
+
+def test_every_persona_named_is_checked_even_beside_all(capsys):
+    assert "--persona nobody: no such persona" in refused(["walkthrough", "--persona", "all", "--persona", "nobody"],
+                                                          capsys)
+
+
+def test_a_stepwise_walkthrough_goes_on_when_stdin_ends():
+    from rich.console import Console
+
+    from rehearse.cli.walkthrough_cmd import _Narrator
+
+    class Closed(Console):
+        def input(self, *_args, **_kwargs):
+            raise EOFError
+
+    narrator = _Narrator(Closed(), load_scenario(), stepwise=True)
+    narrator.pause()  # stdin ended: no traceback, and no more waiting
+    assert narrator.stepwise is False
