@@ -102,19 +102,19 @@ def walkthrough(ctx: click.Context, scenario_path: Path | None, personas: tuple[
 def check_given_target(scenario, host: str | None, faults: tuple[str, ...], ops_token: str | None,
                        allow_remote: bool, dry_run: bool) -> None:
     """What the walkthrough (and target check) refuse about a given target before anything
-    starts: faults with it; and for a dry run what the walkthrough checks as it starts (a host
-    load may not go to, a missing token the contract needs) but reachability: a dry run sends
-    nothing."""
-    from rehearse.swarm.safety import check_host
+    starts, in the order the walkthrough checks them: faults with it, a host load may not go
+    to, one that does not answer (not for a dry run: it sends nothing), a missing token the
+    contract needs."""
+    from rehearse.swarm.safety import check_host, check_reachable
     from rehearse.walkthrough.run import _needs_token
 
     if host is None:
         return
     if faults:
         raise UsageError("--fault plants defects in the auto-started reference backend; drop it with --host")
-    if not dry_run:
-        return  # run_walkthrough checks the host, then that it answers, then the token
     check_host(host, allow_remote, scenario.target.allow_remote_hosts)
+    if not dry_run:
+        check_reachable(host)
     if not ops_token and _needs_token(scenario):
         raise UsageError(f"--host {host}: pass the backend's --ops-token (or REHEARSE_OPS_TOKEN): the contract "
                          "moves the backend's clock through an operation that sends it "
