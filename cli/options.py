@@ -212,7 +212,11 @@ def target_options(when: str = "") -> list[Callable[[Any], Any]]:
     --fault defects), --ops-token for its operations hooks, --allow-remote. `when` prefixes
     the help of commands where they apply only in one mode (e.g. "With --live: ")."""
     def say(text: str) -> str:
-        return f"{when}{text[0].lower()}{text[1:]}" if when else text
+        if not when:
+            return text
+        if text.startswith("With --host: "):  # "With --live: " + "With --host: " -> "With --live --host: "
+            return f"{when.rstrip(': ')} --host: {text.removeprefix('With --host: ')}"
+        return f"{when}{text[0].lower()}{text[1:]}"
 
     return [
         click.option("--host", help=say("Campaign backend URL. [default: start the reference backend on loopback]")),
