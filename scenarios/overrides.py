@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable
 
-import yaml
-
 from rehearse.scenarios.errors import ScenarioError
 
 
@@ -22,12 +20,16 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str 
         path, sep, raw = item.partition("=")
         if not sep or not path.strip():
             raise ScenarioError(f"{source} {item!r}: expected PATH=VALUE, e.g. budget.grand_round_fen=1000")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            raise ScenarioError(f"{source} {item!r}: the value does not parse as YAML") from None
+        value = _read_value(raw, f"{source} {item!r}") if raw.strip() else ""
         set_path(result, path.strip(), value, source=f"{source} {item!r}")
     return result
+
+
+def _read_value(raw: str, source: str) -> Any:
+    """A VALUE read as YAML under the scenario file's bounds (size, depth, aliases, tags)."""
+    from rehearse.scenarios.loader import read_yaml  # here, not at the top: the loader imports this module
+
+    return read_yaml(raw, source)[1]
 
 
 def set_path(data: Any, path: str, value: Any, source: str = "--set") -> None:

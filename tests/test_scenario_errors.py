@@ -59,7 +59,7 @@ CASES = {
         "(top level)", "remove zhongtai (no such institution)"),
     "impossible day-one share": (
         ("  participants_first_24h: 400000", "  participants_first_24h: 100000"),
-        "(top level)", "traffic.curve: no launch spike and tail fit 11% of participants on day one"),
+        "traffic.curve: ", "no launch spike and tail fit 11% of participants on day one"),
     "bad template in the target contract": (
         ('      path: /api/share', '      path: "/api/{secret.key}/share"'),
         "target.actions.share", "refers to {secret.key}; a template may use only"),
