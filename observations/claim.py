@@ -136,6 +136,7 @@ def claimed(folder: Path, force: bool = False) -> Iterator[Path]:
     """Hold `folder` for one run: created if needed, locked, checked unused (with `force`, a
     run it held is removed first). A claim the parent process holds is handed down."""
     folder = Path(folder)
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     handle = _lock(folder)
     if handle is None:
@@ -159,3 +160,9 @@ def claimed(folder: Path, force: bool = False) -> Iterator[Path]:
     finally:
         layout.release_reserve(folder)
         handle.close()  # the lock goes with the descriptor; the file stays (harmless, ignored)
+        if made and not _entries(folder):  # refused, or nothing written: leave no empty folder behind
+            (folder / LOCK).unlink(missing_ok=True)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass

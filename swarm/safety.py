@@ -28,7 +28,7 @@ MAX_REDIRECTS = 5
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # in a path: control characters (a request split)
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # in a path: what must be percent-encoded before sending
 PATH_SAFE = "/:@!$&'()*+,;=-._~%?#[]"
-_HEADER_VALUE_BAD = re.compile(r"[\r\n\x00]")
+_HEADER_VALUE_BAD = re.compile(r"[^\t\x20-\x7e]")  # CR, LF, NUL and other controls; non-ASCII
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
 
 
@@ -96,9 +96,10 @@ class Allowed:
         if headers is not None:
             for name, value in headers.items():
                 if not _TOKEN.match(str(name)) or _HEADER_VALUE_BAD.search(str(value)):
-                    raise OffLimits(f"{what} has a header {str(name)[:40]!r} that would split the request "
-                                    "(a name that is not a token, or CR/LF/NUL in its value): refused "
-                                    "before sending")
+                    raise OffLimits(f"{what} has a header {str(name)[:40]!r} that cannot be sent as it is "
+                                    "(a name that is not a token, or a control character or non-ASCII text "
+                                    "in its value, which could split the request): refused before sending; "
+                                    "encode the value (e.g. percent-encoding or base64) in the mapping")
 
     def next_hop(self, url: str, status: int, headers: Any) -> str | None:
         """Where a redirect answer points, if it may be followed: on the target's own origin
@@ -182,6 +183,10 @@ def check_host(url: str, allow_remote: bool, allow_list: list[str]) -> str:
         raise UsageError(f"--host {url}: port 0 cannot be connected to; {example}")
     if any(ch.isspace() for ch in url.strip()) or parts.query or parts.fragment:
         raise UsageError(f"--host {url}: give only scheme, host and port (and a base path); {example}")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"--host {parts.scheme}://***@{parts.hostname}: credentials in the URL would go "
+                         "with every request and into the run's facts; give the host alone, and the "
+                         "backend's token with --ops-token or in target.headers")
     host = parts.hostname
     if is_loopback(host):
         return host

@@ -74,7 +74,7 @@ def test_rows_come_back_exactly_with_their_dtypes(tmp_path: Path, fmt: str) -> N
     rows = [request_row(-30.0, persona="preheat_browser", status=403, ok=False, refused=True,
                         payout_fen=0, error="preheat: not open yet"),
             request_row(0.25, domain="a.example", payout_fen=12_345_678_901),
-            request_row(0.25, user="u2", latency_ms=float("nan"), error='quote " and, comma')]
+            request_row(0.25, user="u2", latency_ms=0.0, error='quote " and, comma')]
     with RunWriter(tmp_path, make_info(), fmt=fmt, now=lambda: END) as out:
         for row in rows:
             out.request(**row)
@@ -89,7 +89,7 @@ def test_rows_come_back_exactly_with_their_dtypes(tmp_path: Path, fmt: str) -> N
     assert run.rolled_up is False
     assert run.requests.to_dict("records")[:2] == rows[:2]
     assert run.requests.loc[2, "error"] == 'quote " and, comma'
-    assert pd.isna(run.requests.loc[2, "latency_ms"])
+    assert run.requests.loc[2, "latency_ms"] == 0.0  # a latency is always a number (NaN is refused)
     assert dtypes(run.requests) == expected_dtypes(REQUESTS)
     assert run.requests["payout_fen"].sum() == 12_345_678_989
     assert run.gauges["budget_left_fen"].tolist() == [1_000_000, pd.NA]

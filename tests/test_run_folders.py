@@ -84,3 +84,11 @@ def test_a_second_simulation_into_a_used_folder_is_refused(tmp_path, capsys):
         main(["simulate", "--out", str(used)])
     assert done.value.code == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_a_run_refused_after_its_claim_leaves_no_folder_behind(tmp_path):
+    folder = tmp_path / "new"
+    with pytest.raises(RuntimeError):
+        with claimed(folder):
+            raise RuntimeError("the host did not answer")
+    assert not folder.exists()

@@ -87,6 +87,13 @@ def run_walkthrough(request: WalkthroughRequest,
     info = RunInfo.start(scenario, engine="walkthrough", seed=request.seed, extra={
         "personas": list(request.personas), "at_s": request.at, "faults": sorted(request.faults),
         "host": "reference backend (auto-started)" if request.host is None else "given"})
+    if request.host is not None:  # refused before anything is made
+        check_host(request.host, request.allow_remote, scenario.target.allow_remote_hosts)
+        check_reachable(request.host)
+        if not request.ops_token and _needs_token(scenario):
+            raise UsageError(f"--host {request.host}: pass the backend's --ops-token (or "
+                             "REHEARSE_OPS_TOKEN): the contract moves the backend's clock through an "
+                             "operation that sends it (target.operations.set_clock)")
     with ExitStack() as stack:
         stack.enter_context(claimed(request.run_dir, request.force))  # one run, one folder
         if request.host is None:
@@ -98,12 +105,6 @@ def run_walkthrough(request: WalkthroughRequest,
             where = "the reference backend" + (f" with the fault(s) {', '.join(sorted(request.faults))}"
                                                if request.faults else " (healthy)")
         else:
-            check_host(request.host, request.allow_remote, scenario.target.allow_remote_hosts)
-            check_reachable(request.host)
-            if not request.ops_token and _needs_token(scenario):
-                raise UsageError(f"--host {request.host}: pass the backend's --ops-token (or "
-                                 "REHEARSE_OPS_TOKEN): the contract moves the backend's clock through an "
-                                 "operation that sends it (target.operations.set_clock)")
             host, token, where = request.host.rstrip("/"), request.ops_token, f"the backend at {request.host}"
         writer = stack.enter_context(RunWriter(request.run_dir, info, writer_id="walkthrough"))
         target = LiveTarget(scenario, contract, host, token, writer.request_values, request.seed)
