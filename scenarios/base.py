@@ -14,6 +14,16 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 
 
+class FieldError(ValueError):
+    """A check that fails at a field of its own choosing (a header's name inside target.headers, a
+    body value deep in a request): `loc` is that field's path from the scenario's top, which the
+    loader turns into the field and its line; the message says what is wrong and the fix."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class Section(BaseModel):
     """A part of a scenario: strict (unknown fields are errors) and frozen."""
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from rehearse.scenarios.base import FieldError
 from rehearse.scenarios.drills import INCIDENT_KINDS, RESPONSE_KINDS
 from rehearse.scenarios.errors import ScenarioError
 from rehearse.scenarios.model import Scenario
@@ -75,7 +76,7 @@ def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[st
     overrides = list(overrides)
     if overrides:
         data = apply_overrides(data, overrides)
-        source += f" (with --set {' '.join(overrides)})"
+        source += f" (with --set {' '.join(map(_shown, overrides))})"
     _refuse_huge_numbers(data, node, source)
     try:
         return Scenario.model_validate(data)
@@ -83,12 +84,20 @@ def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[st
         raise ScenarioError(_first_error(exc, data, node, source)) from None
 
 
+def _shown(override: str) -> str:
+    """An override as an error line may show it: line breaks and other unprintable characters escaped."""
+    return override if override.isprintable() else override.encode("unicode_escape", "backslashreplace").decode()
+
+
 def _first_error(exc: ValidationError, data: dict, node: yaml.Node | None, source: str) -> str:
     """The first validation error as one line: file, line, field path, what to fix."""
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc, explained = tuple(first["loc"]), _explain(first)
+    raised = (first.get("ctx") or {}).get("error")
     named = _FIELD_IN_MESSAGE.match(explained) if first["type"] == "value_error" else None
+    if isinstance(raised, FieldError):  # a check that says at which field it failed
+        loc, named = raised.loc, None
     if named:  # a cross-reference check that names its own field (drills.NAME.window: ...)
         loc = tuple(int(p) if p.isdigit() else p for p in named.group(1).split("."))
         explained = named.group(2)

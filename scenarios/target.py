@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
+import ipaddress
 import os
 import re
+import reprlib
 import string
 import sys
 from decimal import Decimal
@@ -29,7 +32,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rehearse.scenarios.base import Section
+from rehearse.scenarios.base import FieldError, Section
 
 ACTIONS = (
     "open_page",
@@ -87,31 +90,101 @@ def template_fields(text: str) -> list[str]:
         raise ValueError(f"template {text!r} does not parse: {exc}") from None
 
 
-def _check_templates(value: Any) -> None:
-    if isinstance(value, str):
-        for name in template_fields(value):
-            root = name.split(".")[0].split("[")[0]
-            if root not in TEMPLATE_ROOTS:
-                raise ValueError(
-                    f"template {value!r} refers to {{{name}}}; a template may use only "
-                    f"{', '.join('{' + r + '.…}' for r in TEMPLATE_ROOTS)}"
-                )
-    elif isinstance(value, dict):
-        for item in value.values():
-            _check_templates(item)
-    elif isinstance(value, list):
-        for item in value:
-            _check_templates(item)
+DEEP_ROOTS = ("session", "params")
+"""The roots whose fields may hold values of their own ({session.profile.id}: an extract gave a mapping)."""
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+"""An HTTP header name is a token (RFC 9110): no spaces, colons, line breaks or other separators."""
+PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+"""A session key (what `extract` names, what {session.NAME} reads): no dots, no leading _ (the
+harness's own keys, such as the cookie jar)."""
+SHARE_LINK_PATH = "{link.path}"
+"""The one path template that may begin with a field: the share link's path, which the harness
+makes from the link (always beginning with /) and sends to --host, never to the link's host."""
+
+
+def check_template(loc: tuple[str | int, ...], text: str) -> None:
+    """A template the contract fills as it is: it parses, and each field is {root.field} under a
+    known root, with no format spec or conversion; a FieldError at `loc` otherwise."""
+    try:
+        pieces = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise FieldError(loc, f"template {text!r} does not parse ({exc}); write {{{{ and }}}} for a "
+                              "literal brace") from None
+    for _, name, spec, conversion in pieces:
+        if name is None:
+            continue
+        plain = f"{{{name}}}"
+        if conversion is not None:
+            raise FieldError(loc, f"template {text!r} has a conversion '!{conversion}'; templates fill "
+                                  f"values as they are: write {plain}")
+        if spec:
+            raise FieldError(loc, f"template {text!r} has a format spec ':{spec}'; templates fill values "
+                                  f"as they are: write {plain}")
+        _check_field_name(loc, text, name)
+
+
+def _check_field_name(loc: tuple[str | int, ...], text: str, name: str) -> None:
+    """{root.field}: a known root, then dotted names (no [index], nothing empty)."""
+    root, _, rest = name.partition(".")
+    if "[" in name or "]" in name:
+        raise FieldError(loc, f"template {text!r} indexes with [...] in {{{name}}}; templates name "
+                              f"fields with dots only, e.g. {{{root.split('[')[0]}.FIELD}}")
+    if root not in TEMPLATE_ROOTS:
+        raise FieldError(loc, f"template {text!r} refers to {{{name}}}; a template may use only "
+                              f"{', '.join('{' + r + '.…}' for r in TEMPLATE_ROOTS)}")
+    parts = rest.split(".") if rest else []
+    if not parts or not all(p.strip() for p in parts):
+        raise FieldError(loc, f"template {text!r} names no field of {root} in {{{name}}}; write "
+                              f"{{{root}.FIELD}}, e.g. {_EXAMPLES[root]}")
+    if len(parts) > 1 and root not in DEEP_ROOTS:
+        raise FieldError(loc, f"template {text!r}: {{{name}}} reaches inside {root}.{parts[0]}, which "
+                              f"holds a plain value; write {{{root}.{parts[0]}}}")
+
+
+_EXAMPLES = {"user": "{user.phone}", "session": "{session.token}", "params": "{params.institution}",
+             "link": "{link.path}", "step": "{step.id}", "request": "{request.id}", "fn": "{fn.sign}"}
+
+
+def check_path(path: str) -> str:
+    """A request path is appended to --host: it begins with one literal "/" (or is the share
+    link's own path), so no template can send traffic to a host the target names."""
+    if not path.startswith(SHARE_LINK_PATH) and (not path.startswith("/") or path.startswith("//")):
+        raise ValueError(f"path {path!r} must begin with a single '/': the path is appended to --host and "
+                         "may not name a host (a URL, //host or a template first); write /api/..., with "
+                         f"templates after the first '/' (a share link's own path: {SHARE_LINK_PATH})")
+    bad = next((ch for ch in path if ch.isspace() or ord(ch) < 32 or ord(ch) == 127), None)
+    if bad is not None:
+        raise ValueError(f"path {path!r} holds {bad!r}; a path has no spaces or control characters: "
+                         "percent-encode it (%20)")
+    return path
+
+
+def check_headers(loc: tuple[str | int, ...], headers: dict[str, str]) -> None:
+    """Header names are HTTP tokens; values (templates: their text) hold no CR, LF or NUL, which
+    would end the header and start another (a request split in two). A FieldError at the header."""
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name):
+            raise FieldError((*loc, name), f"header name {name!r} is not an HTTP token (letters, digits and "
+                             "!#$%&'*+-.^_`|~; no spaces, colons or line breaks); write it like X-Device-Id")
+        bad = next((ch for ch in value if ch in "\r\n\0"), None)
+        if bad is not None:
+            raise FieldError((*loc, name), f"value {value!r} holds {bad!r}, which would end the header and "
+                                           "split the request; remove it")
 
 
 def templates_in(value: Any, where: str) -> list[tuple[str, str]]:
     """(where, template) for every string in a request's parts."""
+    return [(".".join(map(str, (where, *loc))), text) for loc, text in templates_at(value)]
+
+
+def templates_at(value: Any, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(location, template) for every string in a request's part, each location a key path."""
     if isinstance(value, str):
-        return [(where, value)]
+        return [(loc, value)]
     if isinstance(value, dict):
-        return [t for key, item in value.items() for t in templates_in(item, f"{where}.{key}")]
+        return [t for key, item in value.items() for t in templates_at(item, (*loc, key))]
     if isinstance(value, list):
-        return [t for n, item in enumerate(value) for t in templates_in(item, f"{where}.{n}")]
+        return [t for n, item in enumerate(value) for t in templates_at(item, (*loc, n))]
     return []
 
 
@@ -152,19 +225,85 @@ def _check_fields(where: str, template: str, known: dict[str, list[str]]) -> Non
 
 def import_named(name: str, what: str) -> Any:
     """The object a `module:attribute` name points to; a one-line ValueError if there is none.
-    Modules are found on PYTHONPATH and in the current folder (as `python -m` would)."""
+    Modules are found on PYTHONPATH and in the current folder (as `python -m` would). A module
+    that fails while loading, sys.exit() included, is reported; Ctrl-C is not caught."""
     module_name, _, attribute = name.partition(":")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
+        found = getattr(module, attribute, _NOTHING)
+    except SystemExit as exc:  # a script's `sys.exit()` at import would end the harness silently
+        raise ValueError(f"{what} {name}: cannot import {module_name}: it called sys.exit({exc.code!r}) while "
+                         "loading; keep the module's top level free of sys.exit (guard it with "
+                         "if __name__ == '__main__')") from None
     except Exception as exc:  # an import error, or the module failed while loading
-        raise ValueError(f"{what} {name}: cannot import {module_name} ({type(exc).__name__}: {exc}); "
+        raise ValueError(f"{what} {name}: cannot import {module_name} ({_raised(exc)}); "
                          "run from the folder that holds it, or add that folder to PYTHONPATH") from None
-    found = getattr(module, attribute, None)
-    if found is None:
+    if found is _NOTHING:
         raise ValueError(f"{what} {name}: {module_name} has no {attribute}")
     return found
+
+
+_NOTHING = object()
+CONTRACT_METHODS = ("build", "read")
+"""What every adapter offers (swarm.contract.Contract)."""
+
+
+def _raised(exc: BaseException) -> str:
+    """An exception in a few words on one line: `TypeError: x`, `sys.exit(3)`."""
+    if isinstance(exc, SystemExit):
+        return f"sys.exit({exc.code!r})"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
+def _described(found: Any) -> str:
+    """What an imported name turned out to be, e.g. "it is an int (5)"."""
+    kind = "class" if inspect.isclass(found) else type(found).__name__
+    shown = getattr(found, "__qualname__", None) if callable(found) else None
+    return f"it is {'an' if kind[:1] in 'aeiou' else 'a'} {kind} ({shown or reprlib.repr(found)})"
+
+
+def adapter_class(name: str) -> type:
+    """The adapter class a `module:Class` name points to, with the contract's methods."""
+    found = import_named(name, "adapter")
+    if not inspect.isclass(found):
+        raise ValueError(f"adapter {name}: {_described(found)}, not a class; name a class with build() and "
+                         "read() (see swarm.contract.Contract)")
+    missing = [f"{m}()" for m in CONTRACT_METHODS if not callable(getattr(found, m, None))]
+    if missing:
+        raise ValueError(f"adapter {name}: the class has no {' and no '.join(missing)}; give it "
+                         "build(act, user, session, step_id) and read(act, status, body, latency_ms, headers) "
+                         "(see swarm.contract.Contract), or subclass DeclarativeContract")
+    return found
+
+
+def make_adapter(target: "Target") -> Any:
+    """The target's adapter, built with the target; a one-line ValueError if it cannot be."""
+    name = target.adapter or ""
+    adapter = adapter_class(name)
+    try:
+        instance = adapter(target)
+    except (Exception, SystemExit) as exc:  # its own __init__ failed: say so in one line, not a traceback
+        raise ValueError(f"target.adapter: {name}(target) raised {_raised(exc)}; fix the class's "
+                         "__init__(self, target) (it is given the scenario's target section)") from None
+    missing = [f"{m}()" for m in CONTRACT_METHODS if not callable(getattr(instance, m, None))]
+    if missing:
+        raise ValueError(f"target.adapter: {name}(target) has no {' and no '.join(missing)} once built; "
+                         "keep the methods callable (see swarm.contract.Contract)")
+    return instance
+
+
+def _is_host(host: str) -> bool:
+    """A host as urlsplit gives it: a lower-case DNS name, or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOST.match(host))
+
+
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?)*$")
 
 
 class Condition(Section):
@@ -178,6 +317,14 @@ class Condition(Section):
     exists: bool | None = None
 
     model_config = {**Section.model_config, "populate_by_name": True}
+
+    @field_validator("header")
+    @classmethod
+    def _token(cls, header: str | None) -> str | None:
+        if header is not None and not HEADER_NAME.match(header):
+            raise ValueError(f"header {header!r} is not an HTTP header name (a token: letters, digits and "
+                             "!#$%&'*+-.^_`|~), so no answer could carry it; write it like Idempotent-Replayed")
+        return header
 
     @model_validator(mode="after")
     def _one_test(self) -> "Condition":
@@ -215,6 +362,9 @@ def parse_extract(spec: str) -> tuple[str, str, list[tuple[str, str]]]:
     if not name:
         raise ValueError(f"extract {spec!r} names nothing to read; write a body path (data.token), "
                          "header:NAME or cookie:NAME")
+    if source != "body" and not HEADER_NAME.match(name):
+        raise ValueError(f"extract {spec!r}: {name!r} is not a {source} name (a token: letters, digits and "
+                         "!#$%&'*+-.^_`|~), so no answer could carry it; write it like X-Token")
     transforms = []
     for part in transform_parts:
         kind, _, argument = part.partition(":")
@@ -252,7 +402,7 @@ class HttpRequest(Judging):
     """One action as an HTTP request, and how to read its response."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-    path: Annotated[str, Field(pattern=r"^(/|\{)")]
+    path: Annotated[str, Field(min_length=1, description="begins with /: appended to --host")]
     query: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] | None = None
@@ -270,18 +420,20 @@ class HttpRequest(Judging):
     follow_redirects: bool | None = Field(
         default=None, description="follow this action's redirects (on the target only); default: target's")
 
-    @model_validator(mode="after")
-    def _templates(self) -> "HttpRequest":
-        _check_templates(self.path)
-        _check_templates(self.query)
-        _check_templates(self.headers)
-        _check_templates(self.body)
-        for key, spec in self.extract.items():
+    _path = field_validator("path")(check_path)
+
+    @field_validator("extract")
+    @classmethod
+    def _extracts_parse(cls, extract: dict[str, str]) -> dict[str, str]:
+        for key, spec in extract.items():
+            if not PLAIN_NAME.match(key):
+                raise ValueError(f"extract.{key}: {key!r} is no session key; a key is a plain name (letters, "
+                                 "digits, _ and -, beginning with a letter), as {session.NAME} reads it")
             try:
                 parse_extract(spec)
             except ValueError as exc:
                 raise ValueError(f"extract.{key}: {exc}") from None
-        return self
+        return extract
 
 
 class Target(Judging):
@@ -305,11 +457,47 @@ class Target(Judging):
     operations: dict[OperationName, HttpRequest] = Field(default_factory=dict)
     allow_remote_hosts: list[str] = Field(default_factory=list)
 
-    @field_validator("headers")
+    @field_validator("allow_remote_hosts")
     @classmethod
-    def _header_templates(cls, headers: dict[str, str]) -> dict[str, str]:
-        _check_templates(headers)
-        return headers
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        for n, host in enumerate(hosts):
+            if not _is_host(host):
+                raise FieldError(("target", "allow_remote_hosts", n), f"{host!r} is not a host name; write the host alone, in lower case, as "
+                                 "--host names it (api.example.com or 10.0.0.5): no scheme, port or path")
+        return hosts
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_is_a_contract(cls, adapter: str | None) -> str | None:
+        if adapter is not None:
+            adapter_class(adapter)
+        return adapter
+
+    @field_validator("functions")
+    @classmethod
+    def _functions_are_functions(cls, functions: dict[str, str]) -> dict[str, str]:
+        """A function that cannot be imported, or is no function, fails here, before any traffic."""
+        for name, where in functions.items():
+            found = import_named(where, f"functions.{name}")
+            if inspect.isclass(found) or not callable(found):
+                raise ValueError(f"functions.{name} {where}: {_described(found)}, not a function; name a "
+                                 "function of one argument (module:function)")
+        return functions
+
+    @model_validator(mode="after")
+    def _requests_sound(self) -> "Target":
+        """Every header is one header, every template parses and names {root.field} with nothing
+        to format (it is filled as it is); a FieldError at the header or template otherwise."""
+        check_headers(("target", "headers"), self.headers)
+        for key, value in self.headers.items():
+            check_template(("target", "headers", key), value)
+        for where, request in self.requests():
+            loc = tuple(where.split("."))
+            check_headers((*loc, "headers"), request.headers)
+            for part in ("path", "query", "headers", "body"):
+                for at, template in templates_at(getattr(request, part), (*loc, part)):
+                    check_template(at, template)
+        return self
 
     @model_validator(mode="after")
     def _fields_exist(self) -> "Target":
@@ -331,14 +519,17 @@ class Target(Judging):
         return self
 
     @model_validator(mode="after")
-    def _importable(self) -> "Target":
-        """An adapter or function that cannot be imported fails here, before any traffic."""
+    def _adapter_builds(self) -> "Target":
+        """The adapter is built once with this target, so one whose __init__ fails fails here."""
         if self.adapter is not None:
-            import_named(self.adapter, "adapter")
-        for name, where in self.functions.items():
-            if not callable(import_named(where, f"functions.{name}")):
-                raise ValueError(f"functions.{name} {where}: not a function")
+            make_adapter(self)
         return self
+
+    def requests(self) -> list[tuple[str, HttpRequest]]:
+        """("target.actions.NAME" or "target.operations.NAME", request) for every mapped request."""
+        return [(f"target.{section}.{name}", request)
+                for section, mapping in (("actions", self.actions), ("operations", self.operations))
+                for name, request in mapping.items()]
 
     def judging(self, request: HttpRequest) -> Judging:
         """The judging rules of one request: its own, else the target's."""

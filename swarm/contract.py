@@ -33,6 +33,7 @@ from rehearse.scenarios.target import (
     HttpRequest,
     Target,
     import_named,
+    make_adapter,
     parse_extract,
     fields_used,
     unit_factor,
@@ -103,7 +104,9 @@ def compile_template(template: Any) -> Compiled:
     """A function of the roots that fills the template; parsed once, run per request.
 
     A string that is one whole field keeps the value's type; in a mapping, a key whose value
-    has nothing to fill is left out; anything else with a missing value gives MISSING."""
+    has nothing to fill is left out; anything else with a missing value gives MISSING. A field is
+    filled as it is: a format spec or conversion ({user.phone:d}, {x!r}) is a ContractError (the
+    scenario refuses them when it is read: `scenarios.target.check_template`)."""
     if isinstance(template, dict):
         items = [(key, compile_template(value)) for key, value in template.items()]
 
@@ -124,28 +127,29 @@ def compile_template(template: Any) -> Compiled:
         return fill_list
     if not isinstance(template, str):
         return lambda roots: template
-    pieces = list(string.Formatter().parse(template))
+    try:
+        pieces = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ContractError(f"template {template!r} does not parse ({exc})") from None
+    if any(spec or conversion for _, name, spec, conversion in pieces if name is not None):
+        raise ContractError(f"template {template!r} formats a field (a :spec or !conversion); templates fill "
+                            "values as they are: write {root.field}")
     if all(name is None for _, name, _, _ in pieces):
         text = template.replace("{{", "{").replace("}}", "}")
         return lambda roots: text
-    if len(pieces) == 1 and pieces[0][0] == "" and not pieces[0][2] and not pieces[0][3]:
+    if len(pieces) == 1 and pieces[0][0] == "":
         return _Field(pieces[0][1]).get
-    parts = [(literal, _Field(name) if name is not None else None, spec or "", conversion)
-             for literal, name, spec, conversion in pieces]
+    parts = [(literal, _Field(name) if name is not None else None) for literal, name, _, _ in pieces]
 
     def fill_text(roots: Mapping[str, Any]) -> Any:
         out = []
-        for literal, field_ref, spec, conversion in parts:
+        for literal, field_ref in parts:
             out.append(literal)
             if field_ref is not None:
                 value = field_ref.get(roots)
                 if value is MISSING:
                     return MISSING
-                if conversion == "r":
-                    value = repr(value)
-                elif conversion == "s":
-                    value = str(value)
-                out.append(format(value, spec))
+                out.append(format(value, ""))
         return "".join(out)
     return fill_text
 
@@ -557,16 +561,9 @@ class DeclarativeContract:
 
 
 def load_contract(target: Target) -> Contract:
-    """The declarative contract, or the adapter class the scenario names (module:Class)."""
-    if target.adapter is None:
-        return DeclarativeContract(target)
+    """The declarative contract, or the adapter class the scenario names (module:Class), built
+    with the target; whatever fails (an import, the class, its __init__) is one ContractError line."""
     try:
-        adapter = import_named(target.adapter, "target.adapter")
+        return DeclarativeContract(target) if target.adapter is None else make_adapter(target)
     except ValueError as exc:
         raise ContractError(str(exc)) from None
-    instance = adapter(target)
-    for method in ("build", "read"):
-        if not callable(getattr(instance, method, None)):
-            raise ContractError(f"target.adapter {target.adapter}: the class needs a {method}() method "
-                                "(see swarm.contract.Contract)")
-    return instance
