@@ -75,6 +75,25 @@ class Phases(Section):
         return "ended"
 
 
+def check_window_in_campaign(phases: Phases, start: float, duration: float, where: str) -> None:
+    """A stretch of campaign time (a traffic or drill window) lies inside the campaign: nothing is
+    played before its preheat (or launch) or after its end. A ValueError naming `where` otherwise."""
+    first, last = -phases.preheat_s, phases.live_s
+    if start < first or start + duration > last:
+        begins = "the preheat" if phases.has_preheat else "launch"
+        raise ValueError(f"{where}.start: the window {_hours(start)} to {_hours(start + duration)} from launch "
+                         f"is not inside the campaign ({_hours(first)} ({begins}) to {_hours(last)} (end)); "
+                         "move it, shorten it, or change campaign.phases")
+
+
+def _hours(seconds: float) -> str:
+    """A campaign time from launch in words: '+10 h', '-3 d', '+30.04 d', '+0 s'."""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if abs(seconds) >= size:
+            return f"{seconds / size:+.4g} {unit}"
+    return f"{seconds:+.4g} s"
+
+
 class Task(Section):
     id: Slug
     name: str

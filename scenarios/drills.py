@@ -24,6 +24,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from rehearse.scenarios.base import MAX_FEN, Section, Slug
+from rehearse.scenarios.campaign import check_window_in_campaign
 from rehearse.scenarios.limits import CHECK_KEYS
 from rehearse.scenarios.safeguards import Domain
 from rehearse.scenarios.target import ActionName
@@ -185,7 +186,9 @@ def check_drills(drills: Drills, sections: dict) -> None:
         if isinstance(drill.window, str) and drill.window not in windows:
             raise ValueError(f"{where}.window: {drill.window!r} is not in traffic.windows "
                              f"(known: {', '.join(sorted(windows)) or 'none'}); or give {{start, duration}}")
-        length = window_of(drill, windows)[1]
+        start, length = window_of(drill, windows)
+        if not isinstance(drill.window, str):
+            check_window_in_campaign(campaign.phases, start, length, f"{where}.window")
         for n, incident in enumerate(drill.incidents):
             at = f"{where}.incidents.{n}"
             if incident.at >= length:
@@ -195,6 +198,9 @@ def check_drills(drills: Drills, sections: dict) -> None:
             if incident.kind == "slowdown":
                 _check_offered(campaign, incident.actions, f"{at}.actions")
             if incident.kind == "ban_domains":
+                if incident.count is not None and incident.count > len(domains):
+                    raise ValueError(f"{at}.count: {incident.count} is more than the {len(domains)} domains "
+                                     "links.primary_domains and links.backup_domains hold; ban at most that many")
                 unknown = [d for d in incident.domains if d not in domains]
                 if unknown:
                     raise ValueError(f"{at}.domains: {', '.join(unknown)} not in links.primary_domains "

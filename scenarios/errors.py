@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
 
 class RehearseError(Exception):
-    """Something the user can fix: the message names what failed, the bad value and the fix."""
+    """Something the user can fix: the message names what failed, the bad value and the fix.
+    The message is one line: a line break or other control character a value brought into it
+    (a key in a --set, a file name) is shown escaped, as \\n."""
 
     exit_code = 1
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        text = str(message)
+        if _UNPRINTABLE.search(text):
+            text = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+        super().__init__(text, *args)
 
 
 class ScenarioError(RehearseError):

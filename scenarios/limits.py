@@ -49,7 +49,8 @@ class PeakGate(Section):
 
     window: Slug
     target_active_users: Annotated[int, Field(ge=1, le=MAX_PARTICIPANTS)]
-    p95: dict[str, Seconds] = Field(description="p95 latency per action; key 'default' for others")
+    p95: dict[str, Annotated[Seconds, Field(gt=0)]] = Field(
+        description="p95 latency per action, above 0 (no answer takes 0 s); key 'default' for others")
     error_rate_max: Share
 
     def p95_for(self, action: str) -> float | None:

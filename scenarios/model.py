@@ -8,7 +8,7 @@ import json
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rehearse.scenarios.base import Section, Slug
-from rehearse.scenarios.campaign import Campaign
+from rehearse.scenarios.campaign import Campaign, check_window_in_campaign
 from rehearse.scenarios.curve import ArrivalCurve, InfeasibleCurve
 from rehearse.scenarios.drills import Drills, check_drills
 from rehearse.scenarios.fund_loss import FundLossMonitor
@@ -49,6 +49,9 @@ class Scenario(Section):
         _check_optional_pools(self)
         _check_preheat(self)
         _check_actions_mapped(self)
+        for name, window in self.traffic.windows.items():
+            check_window_in_campaign(self.campaign.phases, window.start, window.duration,
+                                     f"traffic.windows.{name}")
         pools = list(self.pool_budgets())
         for n, topup in enumerate(self.budget.topups):
             if topup.pool not in pools:

@@ -182,7 +182,7 @@ def test_share_links_spread_over_domains_and_fail_over_after_a_ban(start_backend
 
 
 def test_pool_runs_dry_when_every_backup_is_used(start_backend, scenario):
-    with start_backend("links.backup_domains=[]", "links.primary_domains=[a.one.example]") as b:
+    with start_backend("links.backup_domains=[]", "links.primary_domains=[a.one.example]", "drills={}") as b:
         b.http.post("/ops/domains/ban", json={"domain": "a.one.example"}, headers=b.ops)
         refused = b.post("/api/share", b.user("13900000001"))
         assert (refused.status_code, refused.json()["error"]) == (503, "no_domain")

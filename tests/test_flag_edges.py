@@ -126,7 +126,7 @@ def test_empty_values_are_refused_and_the_flag_given_is_named(argv, message, cap
     (["swarm", "--racers", "5"], "--racers 5: applies only with --race-at"),
     (["swarm", "--steps", "10", "--duration", "30s"], "--duration 30s: a step load lasts its steps"),
     (["swarm", "--steps", "100,200", "--users", "50"], "--users 50: fewer Locust users than the largest step"),
-    (["swarm", "--duration", "1s", "--set", "traffic.windows.launch_hour={start: 0, duration: 30d}"],
+    (["swarm", "--duration", "1s", "--set", "traffic.windows.launch_hour={start: -7d, duration: 18d}"],
      "at most x1,000,000"),
     (["swarm", "--ops-token", "t0k"], "--ops-token: applies only with --host"),
     (["swarm", "--allow-remote"], "--allow-remote: applies only with --host"),
