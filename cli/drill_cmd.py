@@ -11,8 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, TotpSecret, WallTime, applied,
-                                  host_only, only_with, shown, target_options)
+from rehearse.cli.options import (DRY_RUN, FORCE, OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, TotpSecret, WallTime, applied,
+                                  force_only, host_only, only_with, shown, target_options)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError
 
@@ -37,11 +37,13 @@ STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "unverified":
 @click.option("--seed", type=SEED, help="Seed. [default: the scenario's]")
 @click.option("--out", type=OutDir(),
               help="Run folder. [default: runs/drill-NAME-TIME]")
+@FORCE
 @DRY_RUN
 @click.pass_context
 def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live: bool, host: str | None,
           faults: tuple[str, ...], duration: float | None, scale: str, ops_token: str | None, otp_secret: str | None,
-          allow_remote: bool, overrides: tuple[str, ...], seed: int | None, out: Path | None, dry_run: bool) -> None:
+          allow_remote: bool, overrides: tuple[str, ...], seed: int | None, out: Path | None, force: bool,
+          dry_run: bool) -> None:
     """Play an incident drill of the scenario (default: the bundled one) and judge it.
 
     A drill (the scenario's `drills:` section) injects incidents on a timeline (domain bans,
@@ -82,13 +84,13 @@ def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = out or Path("runs") / f"drill-{name}-{stamp}"
     if live:
-        from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress
+        from rehearse.cli.swarm_cmd import stop_if_harness_failed, stop_if_signalled, swarm_progress
         from rehearse.swarm.drill import LiveDrill, live_request
 
         request = live_request(LiveDrill(
             scenario_path=scenario_path, overrides=overrides, drill=name, host=host, faults=planted,
             duration_s=duration or 20.0, scale=scale, ops_token=ops_token,
-            otp_secret=otp_secret, allow_remote=allow_remote, seed=seed, out=folder), scenario)
+            otp_secret=otp_secret, allow_remote=allow_remote, seed=seed, out=folder, force=force), scenario)
         played = request.settings.load()
         if dry_run:
             from rehearse.swarm.orchestrate import check_target
@@ -98,6 +100,7 @@ def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live
             return
         result = swarm_progress(request, played, console)
         stop_if_signalled(result)
+        stop_if_harness_failed(result)
         if result.status != "finished":
             console.print(f"the live run ended {result.status}; judging what it measured")
     elif dry_run:
@@ -107,7 +110,7 @@ def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live
         from rehearse.simulator.run import run_drill
 
         with console.status(f"simulating the campaign with drill {name}"):
-            run_drill(scenario_path, overrides, name, seed, folder)
+            run_drill(scenario_path, overrides, name, seed, folder, force)
     result, page = judge_and_report(folder, scenario, name)
     out_console.print(*drill_tables(result.as_dict()))
     console.print(f"run folder: {folder}  report: {page}")
@@ -121,10 +124,11 @@ LIVE_ONLY = ("host", "faults", "duration", "scale", "ops_token", "otp_secret", "
 def _check_options(ctx: click.Context, name: str | None, live: bool, host: str | None) -> None:
     """Flags the drill's mode would ignore are refused: playing options without --drill (it
     lists the drills), live options without --live, a given target's options without --host."""
-    only_with(ctx, ("live", *LIVE_ONLY, "seed", "out"), name is not None, "to play a drill (without --drill "
+    only_with(ctx, ("live", *LIVE_ONLY, "seed", "out", "force"), name is not None, "to play a drill (without --drill "
               "the command lists them)", "add --drill NAME")
     only_with(ctx, LIVE_ONLY, live, "to a live drill", "add --live")
     host_only(ctx, host, ("ops_token", "allow_remote", "otp_secret"))
+    force_only(ctx, ctx.params.get("out"))
 
 
 def _print_plan(scenario, name: str, folder: Path, request=None, played=None) -> None:

@@ -204,6 +204,9 @@ OVERRIDES = click.option("--set", "overrides", multiple=True, metavar="PATH=VALU
 DRY_RUN = click.option("--dry-run", is_flag=True,
                        help="Check every input as a real run would and print the plan; start nothing, "
                             "send nothing, write nothing.")
+FORCE = click.option("--force", is_flag=True,
+                     help="With --out: replace the run that folder holds (a folder holding files no run "
+                          "wrote is never cleared). [default: a folder holding a run is refused]")
 SECRETS = ("ops_token", "otp_secret")
 
 
@@ -285,6 +288,17 @@ def only_with(ctx: click.Context, names: Iterable[str], applies: bool, needs: st
                      if ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
                      else f"drop {flag_name(ctx, name)}")
             raise UsageError(f"{shown(ctx, name)}: applies only {needs}; {add}, or {leave}")
+
+
+def force_only(ctx: click.Context, out: Path | None, dry_run: bool = False) -> None:
+    """--force replaces the run an --out folder holds: refused without --out (a default folder is
+    always new); checked before anything starts, for a dry run too (which clears nothing)."""
+    from rehearse.observations.claim import check_unused
+
+    only_with(ctx, ["force"], out is not None, "with --out (a default run folder is always new)",
+              "add --out DIR")
+    if out is not None:
+        check_unused(out, bool(ctx.params.get("force")))
 
 
 def host_only(ctx: click.Context, host: str | None, names: Iterable[str] = ("ops_token", "allow_remote")) -> None:

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
-from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, WallTime, applied,
+from rehearse.cli.options import (DRY_RUN, FORCE, OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, WallTime, applied,
                                   host_only, only_with, target_options)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import Scenario, load_scenario
@@ -32,12 +32,14 @@ class MainJob:
 def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
              duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
              peak: str | None = None, peak_step_s: float = 15.0, ops_token: str | None = None,
-             allow_remote: bool = False) -> MainJob:
+             allow_remote: bool = False, force: bool = False) -> MainJob:
     """The main job's phases as settings, refused here when any input is bad (before anything
-    runs, and for a dry run)."""
+    runs, and for a dry run): `out` must hold no run (or `force` it to be replaced)."""
+    from rehearse.observations.claim import check_unused
     from rehearse.swarm.orchestrate import SwarmRequest, check_target
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, parse_steps, peak_steps
 
+    check_unused(out, force)
     scenario = load_scenario(scenario_path, overrides)
     steps = () if peak == "0" else (parse_steps(peak, "--peak-steps")
                                     or peak_steps(scenario.gates.peak.target_active_users))
@@ -54,7 +56,7 @@ def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, 
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
                              run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)},
                              ops_token=ops_token)
-    request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote)
+    request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote, force=force)
     settings.plan(scenario)  # bad input is refused before anything runs
     if peak_settings is not None:
         peak_settings.plan(scenario)
@@ -66,25 +68,35 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
                  console: Console, progress: bool, allow_unverified: bool = False,
                  allow_interrupted: bool = False, peak: str | None = None, peak_step_s: float = 15.0,
-                 ops_token: str | None = None, allow_remote: bool = False):
+                 ops_token: str | None = None, allow_remote: bool = False, force: bool = False):
     """The main job; returns the report folder and the judgement (`reports.judge.Judgement`).
 
     Four phases: the simulator over the whole campaign; the peak at real concurrency (a step
     load in real time at 1:1 up to the peak gate's target, `peak` overriding the steps, "0" for
     none); the launch window compressed with its incidents (early birds, a ban, a budget race);
     the gates and the report."""
-    from rehearse.cli.swarm_cmd import stop_if_signalled, swarm_progress
+    from rehearse.observations.claim import claimed
+    from rehearse.swarm.safety import check_reachable
+
+    job = main_job(scenario_path, overrides, out, seed, duration, users, host, faults, peak, peak_step_s,
+                   ops_token, allow_remote, force)
+    if host:
+        check_reachable(host)  # a target that does not answer is refused before the simulation
+    with claimed(out, force):  # one job, one folder: its phases in subfolders of their own
+        return _phases(job, scenario_path, overrides, out, seed, duration, host, faults, console, progress,
+                       allow_unverified, allow_interrupted, peak_step_s, allow_remote)
+
+
+def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
+            duration: float, host: str | None, faults: tuple[str, ...], console: Console, progress: bool,
+            allow_unverified: bool, allow_interrupted: bool, peak_step_s: float, allow_remote: bool):
+    from rehearse.cli.swarm_cmd import stop_if_harness_failed, stop_if_signalled, swarm_progress
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
     from rehearse.reports.judge import judge
     from rehearse.simulator.run import RunRequest, run_replicas
     from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
-    from rehearse.swarm.safety import check_reachable
 
-    job = main_job(scenario_path, overrides, out, seed, duration, users, host, faults, peak, peak_step_s,
-                   ops_token, allow_remote)
-    if host:
-        check_reachable(host)  # a target that does not answer is refused before the simulation
     scenario, steps, peak_settings, request = job.scenario, job.steps, job.peak, job.live
     target = "the reference backend" if not host else host
     console.print(f"1/4 simulating the whole campaign ({scenario.name}) ...")
@@ -99,6 +111,7 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
             if result.reason:
                 console.print(f"the swarm ended early ({result.status}): {result.reason}")
         stop_if_signalled(result)
+        stop_if_harness_failed(result)
 
     if peak_settings is not None:
         console.print(f"2/4 the peak at real concurrency against {target}: "
@@ -183,6 +196,7 @@ OPTIONS = [
     OVERRIDES,
     ALLOW_UNVERIFIED,
     ALLOW_INTERRUPTED,
+    FORCE,
     DRY_RUN,
 ]
 with_options = applied(OPTIONS)
@@ -194,9 +208,12 @@ def _checked_job(ctx: click.Context, kind: str) -> tuple[Path, MainJob]:
     p = ctx.params
     host_only(ctx, p["host"])
     only_with(ctx, ["peak_step"], p["peak"] != "0", "with a peak phase", "give --peak-steps N,N,... (not 0)")
+    only_with(ctx, ["force"], p["out"] is not None, "with --out (a default run folder is always new)",
+              "add --out DIR")
     out = p["out"] or _default_out(kind)
     job = main_job(p["scenario_path"], p["overrides"], out, p["seed"], p["duration"], p["users"], p["host"],
-                   tuple(check_faults(p["faults"])), p["peak"], p["peak_step"], p["ops_token"], p["allow_remote"])
+                   tuple(check_faults(p["faults"])), p["peak"], p["peak_step"], p["ops_token"], p["allow_remote"],
+                   p["force"])
     return out, job
 
 
@@ -227,7 +244,7 @@ def print_plan(out: Path, job: MainJob) -> None:
 @with_options
 @click.pass_context
 def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
-        overrides, allow_unverified, allow_interrupted, dry_run) -> None:
+        overrides, allow_unverified, allow_interrupted, force, dry_run) -> None:
     """The whole rehearsal: simulate the campaign, play the peak at real concurrency and the
     launch window with its incidents against the target, check the gates, report.
 
@@ -242,7 +259,7 @@ def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, f
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, duration,
                                          users, host, tuple(check_faults(faults)), console, True, allow_unverified,
-                                         allow_interrupted, peak, peak_step, ops_token, allow_remote)
+                                         allow_interrupted, peak, peak_step, ops_token, allow_remote, force)
     print_answers(console, judgement)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
@@ -251,7 +268,7 @@ def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, f
 @with_options
 @click.pass_context
 def ci(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
-       overrides, allow_unverified, allow_interrupted, dry_run) -> None:
+       overrides, allow_unverified, allow_interrupted, force, dry_run) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
     when set, and the gates' exit code (0 all pass; 1 a check fails, a required one is not
     verified or the run did not finish; 2 bad input). --dry-run prints the four phases and
@@ -263,7 +280,7 @@ def ci(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, fa
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, duration,
                                          users, host, tuple(check_faults(faults)), console, False, allow_unverified,
-                                         allow_interrupted, peak, peak_step, ops_token, allow_remote)
+                                         allow_interrupted, peak, peak_step, ops_token, allow_remote, force)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SEED_MAX, OutDir, Override, only_with
+from rehearse.cli.options import (DRY_RUN, FORCE, SCENARIO_ARGUMENT, SEED, SEED_MAX, OutDir, Override, force_only,
+                                  only_with)
 
 REPLICAS_MAX = 1000
 JOBS_MAX = 64
@@ -57,10 +58,11 @@ def _format(value: float | None, kind: str) -> str:
               help="What-if override (repeatable), e.g. --set personas.mix.fraud_script=0.2.")
 @click.option("--out", type=OutDir(),
               help="Run folder (replica-NNN inside it when more than one). [default: runs/simulate-TIME]")
+@FORCE
 @DRY_RUN
 @click.pass_context
 def simulate(ctx: click.Context, scenario_path: Path | None, seed: int | None, replicas: int, jobs: int,
-             overrides: tuple[str, ...], out: Path | None, dry_run: bool) -> None:
+             overrides: tuple[str, ...], out: Path | None, force: bool, dry_run: bool) -> None:
     """Simulate the whole campaign (default: the bundled scenario) in campaign time.
 
     Preheat visitors, the launch spike, daily cycles and the long tail; sharers' invitees;
@@ -78,6 +80,7 @@ def simulate(ctx: click.Context, scenario_path: Path | None, seed: int | None, r
     from rehearse.scenarios import UsageError, load_scenario
     from rehearse.simulator.run import RunRequest, bands, default_out, run_replicas
 
+    force_only(ctx, out)
     only_with(ctx, ["jobs"], replicas > 1 or jobs == 1, "with --replicas 2 or more (one replica is one process)",
               "add --replicas N")
     scenario = load_scenario(scenario_path, overrides)  # bad input: one line, before anything runs
@@ -95,7 +98,7 @@ def simulate(ctx: click.Context, scenario_path: Path | None, seed: int | None, r
                        f"run folder: {out}"])
         return
     request = RunRequest(scenario_path=scenario_path, overrides=overrides, seed=seed, replicas=replicas,
-                         jobs=jobs, out=out)
+                         jobs=jobs, out=out, force=force)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("replicas"),
                   TimeElapsedColumn(), console=console, transient=True) as progress:

@@ -11,9 +11,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, SPEED_MAX, USERS_MAX, WORKERS_MAX,
-                                  FiniteFloat, OutDir, WallTime, applied, host_only, only_with, target_options)
+                                  FiniteFloat, OutDir, WallTime, applied, force_only, host_only, only_with,
+                                  target_options, FORCE)
 from rehearse.reference_backend.faults import check_faults
-from rehearse.scenarios.errors import Interrupted
+from rehearse.scenarios.errors import Interrupted, UsageError
 from rehearse.swarm.settings import MIN_STEP_S
 
 
@@ -47,13 +48,14 @@ from rehearse.swarm.settings import MIN_STEP_S
 @click.option("--step-duration", metavar="TIME", type=WallTime(min_s=MIN_STEP_S), default="20s", show_default=True,
               help="With --steps: wall time of each step.")
 @applied(target_options())
+@FORCE
 @DRY_RUN
 @click.pass_context
 def swarm(ctx: click.Context, scenario_path: Path | None, host: str | None, window: str | None, users: int | None,
           scale: str | None, compress: float | None, duration: float | None, workers: int, run_dir: Path | None,
           faults: tuple[str, ...], overrides: tuple[str, ...], seed: int | None, ban_at: str | None,
           race_at: str | None, racers: int, preheat_probe: bool, flagged_probe: bool, steps: str | None,
-          step_duration: float, ops_token: str | None, allow_remote: bool, dry_run: bool) -> None:
+          step_duration: float, ops_token: str | None, allow_remote: bool, force: bool, dry_run: bool) -> None:
     """Run a Locust swarm of the scenario's personas (default: the bundled scenario).
 
     Plays a window of the campaign (e.g. the launch hour) scaled down in population (--scale)
@@ -78,6 +80,7 @@ def swarm(ctx: click.Context, scenario_path: Path | None, host: str | None, wind
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, option_seconds, parse_scale, parse_steps
 
     host_only(ctx, host)
+    force_only(ctx, run_dir)
     only_with(ctx, ["step_duration"], steps is not None, "with --steps (a step load)", "add --steps N,N,...")
     only_with(ctx, ["racers"], race_at is not None, "with --race-at (a budget race)", "add --race-at TIME")
     rehearsal = RehearsalPlan(ban_at=option_seconds("--ban-at", ban_at), race_at=option_seconds("--race-at", race_at),
@@ -89,7 +92,7 @@ def swarm(ctx: click.Context, scenario_path: Path | None, host: str | None, wind
                              steps=parse_steps(steps), step_s=step_duration,
                              extra={"workers": workers, "faults": list(faults)})
     request = SwarmRequest(settings=settings, host=host, faults=tuple(check_faults(faults)),
-                           workers=workers, allow_remote=allow_remote)
+                           workers=workers, allow_remote=allow_remote, force=force)
     scenario = settings.load()
     if dry_run:
         from rehearse.swarm.orchestrate import check_target
@@ -173,6 +176,17 @@ def print_dry_run(lines: list[str]) -> None:
     click.echo("dry run: every input checked; nothing was started, sent or written")
     for line in lines:
         click.echo(line)
+
+
+def stop_if_harness_failed(result) -> None:
+    """After a swarm that a fault of the harness's own ended (a mapping aiming the load elsewhere:
+    bad input; its rows could not be written: interrupted), a command that would go on stops."""
+    from rehearse.scenarios.errors import RunInterrupted
+
+    if result.exit_code == UsageError.exit_code:
+        raise UsageError(f"{result.reason}; what was measured is in {result.run_dir}")
+    if result.exit_code == RunInterrupted.exit_code:
+        raise RunInterrupted(f"{result.reason}; what was measured is in {result.run_dir} (marked {result.status})")
 
 
 def stop_if_signalled(result) -> None:

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rehearse.cli.backend_cmd import campaign_time
-from rehearse.cli.options import DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, host_only, target_options
+from rehearse.cli.options import (DRY_RUN, FORCE, OVERRIDES, SCENARIO_ARGUMENT, SEED, OutDir, applied, force_only,
+                                  host_only, target_options)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import UsageError, load_scenario
 
@@ -39,11 +40,12 @@ def default_run_dir() -> Path:
 @OVERRIDES
 @click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
 @applied(target_options())
+@FORCE
 @DRY_RUN
 @click.pass_context
 def walkthrough(ctx: click.Context, scenario_path: Path | None, personas: tuple[str, ...], host: str | None, at: str,
                 stepwise: bool, run_dir: Path | None, faults: tuple[str, ...], overrides: tuple[str, ...],
-                seed: int | None, ops_token: str | None, allow_remote: bool, dry_run: bool) -> None:
+                seed: int | None, ops_token: str | None, allow_remote: bool, force: bool, dry_run: bool) -> None:
     """Walk each persona through the campaign against the backend, step by step.
 
     One participant per persona (normal, sharer with the friends its link brings, fraud script
@@ -69,6 +71,7 @@ def walkthrough(ctx: click.Context, scenario_path: Path | None, personas: tuple[
     from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
 
     host_only(ctx, host)
+    force_only(ctx, run_dir)
     scenario = load_scenario(scenario_path, overrides)
     chosen = _personas(personas, walkthrough_personas(scenario))
     check_given_target(scenario, host, faults, ops_token, allow_remote, dry_run)
@@ -85,7 +88,7 @@ def walkthrough(ctx: click.Context, scenario_path: Path | None, personas: tuple[
     request = WalkthroughRequest(
         scenario=scenario, personas=chosen, at=campaign_time(at, scenario), run_dir=run_dir or default_run_dir(),
         seed=scenario.seed if seed is None else seed, host=host, ops_token=ops_token,
-        allow_remote=allow_remote, faults=check_faults(faults),
+        allow_remote=allow_remote, faults=check_faults(faults), force=force,
         command=shlex.join(["rehearse", "walkthrough", *masked(sys.argv[2:])]) if sys.argv[1:2] == ["walkthrough"] else "")
     console = Console(highlight=False, emoji=False)
     narrator = _Narrator(console, scenario, stepwise)

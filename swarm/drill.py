@@ -35,6 +35,7 @@ class LiveDrill:
     allow_remote: bool = False
     seed: int | None = None
     out: Path | None = None
+    force: bool = False  # replace a run the folder holds
 
 
 def live_request(drill: LiveDrill, scenario: Scenario | None = None) -> SwarmRequest:
@@ -51,4 +52,4 @@ def live_request(drill: LiveDrill, scenario: Scenario | None = None) -> SwarmReq
                              ops_token=drill.ops_token, seed=drill.seed, drill=drill.drill,
                              extra={"faults": list(drill.faults)})
     return SwarmRequest(settings=settings, host=drill.host, faults=drill.faults, workers=0,
-                        allow_remote=drill.allow_remote, otp_secret=drill.otp_secret or "")
+                        allow_remote=drill.allow_remote, otp_secret=drill.otp_secret or "", force=drill.force)

@@ -136,9 +136,10 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "--run-time", f"{math.ceil(plan.duration_s) + 10}s", "--stop-timeout", "1",
             "--window", plan.window_name, "--max-slots", str(plan.max_slots),
-            "--scale", f"1:{plan.scale:g}", "--compress", repr(plan.compress),
-            "--rehearse-duration", f"{plan.duration_s!r}s", "--run-dir", str(run_dir),
+            "--scale", f"1:{plan.scale:g}", "--compress", repr(plan.compress), "--run-dir", str(run_dir),
             "--csv", str(run_dir / "locust")]
+    if not plan.steps:  # a step load lasts its steps
+        argv += ["--rehearse-duration", f"{plan.duration_s!r}s"]
     if s.scenario_path:
         argv += ["--scenario", str(s.scenario_path)]
     for override in s.overrides:

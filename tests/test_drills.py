@@ -152,7 +152,7 @@ def test_drill_without_a_name_lists_the_drills(capsys):
 
 @pytest.mark.parametrize("argv, expected", [
     (["drill", "--drill", "nope"], "--drill nope: the scenario has no such drill (known: ban_wave,"),
-    (["drill", "--drill", "ban_wave", "--host", "http://127.0.0.1:1"], "--host applies to a live drill"),
+    (["drill", "--drill", "ban_wave", "--host", "http://127.0.0.1:1"], "--host http://127.0.0.1:1: applies only to a live drill"),
     (["drill", "--drill", "ban_wave", "--live", "--fault", "nope"], "--fault nope: no such fault"),
 ])
 def test_drill_usage_errors_are_one_line_and_exit_2(capsys, argv, expected):
