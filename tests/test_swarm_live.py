@@ -49,9 +49,11 @@ def wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 30) -> No
         time.sleep(0.1)
 
 
-def fraud_paid(run_dir: Path) -> int:
+def fraud_paid(run_dir: Path) -> tuple[int, int]:
+    """What scripts were paid: fen, and attempts paid."""
     q = load_run(run_dir).requests
-    return int(q.loc[q["persona"] == "fraud_script", "payout_fen"].sum())
+    paid = q.loc[q["persona"] == "fraud_script", "payout_fen"]
+    return int(paid.sum()), int((paid > 0).sum())
 
 
 def test_swarm_writes_a_complete_run_folder(tmp_path):
@@ -81,9 +83,11 @@ def test_fraud_is_paid_far_more_without_antifraud(tmp_path):
     broken = rehearse("swarm", "--duration", "6s", "--users", "12", "--out", str(tmp_path / "broken"),
                       "--fault", "no-antifraud")
     assert healthy.returncode == broken.returncode == 0, healthy.stderr + broken.stderr
-    without = fraud_paid(tmp_path / "broken")
-    assert without >= 10_000  # at least 100 yuan to scripts in six seconds
-    assert without > 10 * fraud_paid(tmp_path / "healthy")
+    (without, attempts), (with_, _) = fraud_paid(tmp_path / "broken"), fraud_paid(tmp_path / "healthy")
+    # the amounts are the backend's random draws (85 to 170 yuan seen), the attempts paid are the
+    # scripts' own plays (99 seen): judge the count, and the money against the healthy run's
+    assert attempts >= 30, attempts
+    assert without > 10 * with_, (without, with_)
 
 
 def test_workers_merge_into_one_run_folder(tmp_path):
