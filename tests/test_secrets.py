@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -132,10 +133,12 @@ def backend_started(cwd: Path, *args: str) -> Iterator[None]:
             if "Ctrl-C to stop" in text:
                 break
         assert "ops token" in "".join(banner), "".join(banner)
+        # the rest of its stderr read as it comes: a pipe nobody reads would block the backend
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
         yield
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=30)
 
 
 def test_the_backend_database_and_the_folders_it_makes_are_the_owners_only(tmp_path):
