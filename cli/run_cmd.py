@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,8 @@ from rehearse.cli.options import (DRY_RUN, FORCE, OVERRIDES, SCENARIO_ARGUMENT, 
 from rehearse.reference_backend.faults import check_faults
 from rehearse.scenarios import Scenario, load_scenario
 from rehearse.swarm.settings import MIN_STEP_S
+
+TARGET_WAIT_S = 60.0  # how long a given target may take to answer again after the peak phase
 
 
 @dataclass(frozen=True)
@@ -32,20 +35,22 @@ class MainJob:
 def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
              duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
              peak: str | None = None, peak_step_s: float = 15.0, ops_token: str | None = None,
-             allow_remote: bool = False, force: bool = False) -> MainJob:
+             allow_remote: bool = False, force: bool = False, target_wait_s: float = TARGET_WAIT_S) -> MainJob:
     """The main job's phases as settings, refused here when any input is bad (before anything
-    runs, and for a dry run): `out` must hold no run (or `force` it to be replaced)."""
+    runs, and for a dry run): `out` must hold no run (or `force` it to be replaced). A given
+    target that does not answer after the peak phase is asked again for `target_wait_s`."""
     from rehearse.observations.claim import check_unused
     from rehearse.swarm.orchestrate import SwarmRequest, check_target
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, parse_steps, peak_steps
 
     check_unused(out, force)
     scenario = load_scenario(scenario_path, overrides)
+    job = uuid.uuid4().hex[:12]  # the phases' runs name their rehearsal: one target, one budget across them
     steps = () if peak == "0" else (parse_steps(peak, "--peak-steps")
                                     or peak_steps(scenario.gates.peak.target_active_users))
     peak_settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, scale=1.0, steps=steps,
                                   step_s=peak_step_s, run_dir=out / "peak", seed=seed, ops_token=ops_token,
-                                  extra={"faults": list(faults), "phase": "peak"},
+                                  extra={"faults": list(faults), "phase": "peak", "job": job}, lane=(0, 2),
                                   step_flags=("--peak-steps", "--peak-step-duration")) if steps else None
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
     # budget race at two thirds
@@ -53,10 +58,14 @@ def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, 
     rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3,
                               preheat=scenario.campaign.phases.has_preheat,  # early birds need a preheat
                               flagged=True)  # virtual and blacklisted numbers try to log in
+    # each phase plays participants of its own (phones, addresses, ids and {step.id}s): a target
+    # that keeps idempotency keys or one purchase per participant is judged on new traffic
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
-                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, extra={"faults": list(faults)},
+                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, lane=(1, 2),
+                             extra={"faults": list(faults), "phase": "live", "job": job},
                              ops_token=ops_token)
-    request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote, force=force)
+    request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote, force=force,
+                           wait_s=target_wait_s if peak_settings is not None else 0.0)
     settings.plan(scenario)  # bad input is refused before anything runs
     if peak_settings is not None:
         peak_settings.plan(scenario)
@@ -68,7 +77,8 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
                  duration: float, users: int | None, host: str | None, faults: tuple[str, ...],
                  console: Console, progress: bool, allow_unverified: bool = False,
                  allow_interrupted: bool = False, peak: str | None = None, peak_step_s: float = 15.0,
-                 ops_token: str | None = None, allow_remote: bool = False, force: bool = False):
+                 ops_token: str | None = None, allow_remote: bool = False, force: bool = False,
+                 target_wait_s: float = TARGET_WAIT_S):
     """The main job; returns the report folder and the judgement (`reports.judge.Judgement`).
 
     Four phases: the simulator over the whole campaign; the peak at real concurrency (a step
@@ -79,7 +89,7 @@ def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Pa
     from rehearse.swarm.safety import check_reachable
 
     job = main_job(scenario_path, overrides, out, seed, duration, users, host, faults, peak, peak_step_s,
-                   ops_token, allow_remote, force)
+                   ops_token, allow_remote, force, target_wait_s)
     if host:
         check_reachable(host)  # a target that does not answer is refused before the simulation
     with claimed(out, force):  # one job, one folder: its phases in subfolders of their own
@@ -93,9 +103,11 @@ def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...]
     from rehearse.cli.swarm_cmd import stop_if_harness_failed, stop_if_signalled, swarm_progress
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
+    from rehearse.reports.gates import silent_after
     from rehearse.reports.judge import judge
     from rehearse.simulator.run import RunRequest, run_replicas
     from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
+    from rehearse.swarm.safety import TargetSilent
 
     scenario, steps, peak_settings, request = job.scenario, job.steps, job.peak, job.live
     target = "the reference backend" if not host else host
@@ -123,10 +135,16 @@ def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...]
         console.print("2/4 the peak at real concurrency: skipped (--peak-steps 0)")
     console.print(f"3/4 the launch window against {target} for {duration:g} s, with a domain ban a third "
                   "of the way in and a budget race at two thirds ...")
-    play(request)
+    findings = []
+    try:
+        play(request)
+        runs.append(("live", load_run(out / "live")))
+    except TargetSilent as silent:  # still down after the peak: a finding, and the peak is judged
+        console.print(f"  not played: {silent} after the peak phase")
+        findings.append(silent_after("peak", silent.waited_s, silent.said))
     console.print("4/4 checking the gates and building the report ...")
-    runs.append(("live", load_run(out / "live")))
-    judgement = judge(runs, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
+    judgement = judge(runs, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted,
+                      findings=findings)
     report_dir = out / "report"
     write_report(report_dir, runs, judgement)
     return report_dir, judgement
@@ -192,6 +210,10 @@ OPTIONS = [
                  "1000,2000,4000,8000 for the bundled scenario]"),
     click.option("--peak-step-duration", "peak_step", type=WallTime(min_s=MIN_STEP_S), default="15s",
                  show_default=True, help="Wall time of each step of the peak phase."),
+    click.option("--target-wait", "target_wait", type=WallTime(), default=f"{TARGET_WAIT_S:g}s", show_default=True,
+                 help="With --host and a peak phase: how long a target that stopped answering after the peak "
+                      "may take to answer again before the launch window; past it, that is a finding (FAIL) "
+                      "and the peak is judged."),
     *target_options(),
     OVERRIDES,
     ALLOW_UNVERIFIED,
@@ -207,13 +229,16 @@ def _checked_job(ctx: click.Context, kind: str) -> tuple[Path, MainJob]:
     run folder and the main job."""
     p = ctx.params
     host_only(ctx, p["host"])
-    only_with(ctx, ["peak_step"], p["peak"] != "0", "with a peak phase", "give --peak-steps N,N,... (not 0)")
+    only_with(ctx, ["peak_step", "target_wait"], p["peak"] != "0", "with a peak phase",
+              "give --peak-steps N,N,... (not 0)")
+    only_with(ctx, ["target_wait"], p["host"] is not None, "with --host (the reference backend starts afresh "
+              "for each phase)", "add --host URL")
     only_with(ctx, ["force"], p["out"] is not None, "with --out (a default run folder is always new)",
               "add --out DIR")
     out = p["out"] or _default_out(kind)
     job = main_job(p["scenario_path"], p["overrides"], out, p["seed"], p["duration"], p["users"], p["host"],
                    tuple(check_faults(p["faults"])), p["peak"], p["peak_step"], p["ops_token"], p["allow_remote"],
-                   p["force"])
+                   p["force"], p["target_wait"])
     return out, job
 
 
@@ -243,8 +268,8 @@ def print_plan(out: Path, job: MainJob) -> None:
 @click.command()
 @with_options
 @click.pass_context
-def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
-        overrides, allow_unverified, allow_interrupted, force, dry_run) -> None:
+def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, target_wait, host, faults, ops_token,
+        allow_remote, overrides, allow_unverified, allow_interrupted, force, dry_run) -> None:
     """The whole rehearsal: simulate the campaign, play the peak at real concurrency and the
     launch window with its incidents against the target, check the gates, report.
 
@@ -259,7 +284,8 @@ def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, f
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, duration,
                                          users, host, tuple(check_faults(faults)), console, True, allow_unverified,
-                                         allow_interrupted, peak, peak_step, ops_token, allow_remote, force)
+                                         allow_interrupted, peak, peak_step, ops_token, allow_remote, force,
+                                         target_wait)
     print_answers(console, judgement)
     console.print(f"{judgement.tally.headline}\nreport: {report_dir / 'report.html'}")
 
@@ -267,8 +293,8 @@ def run(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, f
 @click.command()
 @with_options
 @click.pass_context
-def ci(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, faults, ops_token, allow_remote,
-       overrides, allow_unverified, allow_interrupted, force, dry_run) -> None:
+def ci(ctx, scenario_path, out, seed, duration, users, peak, peak_step, target_wait, host, faults, ops_token,
+       allow_remote, overrides, allow_unverified, allow_interrupted, force, dry_run) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
     when set, and the gates' exit code (0 all pass; 1 a check fails, a required one is not
     verified or the run did not finish; 2 bad input). --dry-run prints the four phases and
@@ -280,7 +306,8 @@ def ci(ctx, scenario_path, out, seed, duration, users, peak, peak_step, host, fa
     console = Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True)
     report_dir, judgement = rehearse_all(scenario_path, overrides, out, seed, duration,
                                          users, host, tuple(check_faults(faults)), console, False, allow_unverified,
-                                         allow_interrupted, peak, peak_step, ops_token, allow_remote, force)
+                                         allow_interrupted, peak, peak_step, ops_token, allow_remote, force,
+                                         target_wait)
     summary = (report_dir / "summary.md").read_text(encoding="utf-8")
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:

@@ -114,13 +114,16 @@ class Identity:
 
 
 class _Permutation:
-    """Serial numbers 0, 1, 2... mapped one-to-one onto 0..size-1 in a seeded, scrambled order."""
+    """Serial numbers 0, 1, 2... mapped one-to-one onto 0..size-1 in a seeded, scrambled order.
+    Lane `lane` of `lanes` takes every lanes-th serial from `lane` on: permutations of one seed
+    handed out in different lanes never give the same value."""
 
-    def __init__(self, size: int, rng: random.Random) -> None:
+    def __init__(self, size: int, rng: random.Random, lane: int = 0, lanes: int = 1) -> None:
         self.size = size
         self.scale = self._coprime(size, rng)
         self.offset = rng.randrange(size)
-        self.next_serial = 0
+        self.next_serial = lane
+        self.stride = lanes
 
     @staticmethod
     def _coprime(size: int, rng: random.Random) -> int:
@@ -131,9 +134,10 @@ class _Permutation:
 
     def take(self) -> int:
         if self.next_serial >= self.size:
-            raise OverflowError(f"all {self.size} values of this range have been handed out")
+            raise OverflowError(f"all {self.size // self.stride} values of this range for this lane have been "
+                                "handed out")
         value = (self.scale * self.next_serial + self.offset) % self.size
-        self.next_serial += 1
+        self.next_serial += self.stride
         return value
 
 
@@ -152,12 +156,18 @@ def persona_for(mix: Mix, rng: random.Random) -> str:
 class IdentityFactory:
     """Hands out identities for one run; the same scenario and seed give the same identities."""
 
-    def __init__(self, scenario: Scenario, seed: int, key_prefix: str = "") -> None:
+    def __init__(self, scenario: Scenario, seed: int, key_prefix: str = "", lane: int = 0, lanes: int = 1) -> None:
         """`key_prefix` keeps user keys apart between factories of one run (a swarm's workers,
-        the harness's own participants), e.g. "w1/" gives "w1/normal-000000"."""
+        the harness's own participants), e.g. "w1/" gives "w1/normal-000000". `lane` of
+        `lanes` keeps the phases of one rehearsal apart (the main job's peak and window against
+        one target): factories of one seed in different lanes never hand out the same phone
+        number or address, and each lane's keys are its own ("lane1/normal-000000")."""
+        if not 0 <= lane < lanes:
+            raise ValueError(f"lane {lane} of {lanes}: a lane is 0 to {lanes - 1}")
         self.scenario = scenario
-        self.key_prefix = key_prefix
-        self.rng = random.Random(seed)
+        self.seed, self.lane, self.lanes = seed, lane, lanes
+        self.key_prefix = key_prefix + (f"lane{lane}/" if lane else "")
+        self.rng = random.Random(seed if lane == 0 else f"{seed}/lane{lane}")
         faker = Faker("zh_CN")
         faker.seed_instance(seed)
         # Faker takes ~50 us a name; a seeded pool drawn once keeps identities cheap under load.
@@ -167,12 +177,17 @@ class IdentityFactory:
         self._channel_cum = list(itertools.accumulate(c.share for c in channels))
         self._serials: dict[str, itertools.count[int]] = {}
         self._phones: dict[str, _Permutation] = {}
-        self._cgnat = _Permutation(CGNAT.num_addresses, self.rng)
-        self._operator_nets = _Permutation(OPERATOR_NET.num_addresses // 256, self.rng)
+        self._cgnat = _Permutation(CGNAT.num_addresses, self._numbers("cgnat"), lane, lanes)
+        self._operator_nets = _Permutation(OPERATOR_NET.num_addresses // 256, self._numbers("operators"), lane, lanes)
         self._blacklist = frozenset(scenario.antifraud.blacklist)
         self._prefixes = [p for p in MOBILE_PREFIXES if not scenario.antifraud.is_virtual(p)]
         self.operator: FraudOperator | None = None
         self.operators_made = 0
+
+    def _numbers(self, kind: str) -> random.Random:
+        """The generator a range of numbers (phones under a prefix, addresses) is scrambled with:
+        one lane draws it from its own; lanes share one per range, so they can split it."""
+        return self.rng if self.lanes == 1 else random.Random(f"{self.seed}/{kind}")
 
     def persona_for(self, rng: random.Random | None = None) -> str:
         """A persona drawn by the mix, with the given generator (or the factory's own)."""
@@ -258,7 +273,8 @@ class IdentityFactory:
             digits = 11 - len(prefix)
             numbers = self._phones.get(prefix)
             if numbers is None:
-                numbers = self._phones[prefix] = _Permutation(10**digits, self.rng)
+                numbers = self._phones[prefix] = _Permutation(10**digits, self._numbers(prefix), self.lane,
+                                                              self.lanes)
             phone = f"{prefix}{numbers.take():0{digits}d}"
             if phone in self._blacklist:
                 continue

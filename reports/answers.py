@@ -20,7 +20,7 @@ from rehearse.reports.verdicts import Verdict
 
 RISKS = (("peak", "Peak"), ("failover", "Failover"), ("payout", "Budget"))
 # the checks each answer is made of (the others stay in the tables)
-MAIN = {"peak": ("active_users", "p95", "error_rate"),
+MAIN = {"peak": ("active_users", "p95", "error_rate", "answers_after_peak"),
         "failover": ("links_off", "pool_never_empty", "visits_lost"),
         "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "within_rules", "books_match")}
 

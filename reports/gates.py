@@ -18,6 +18,7 @@ import pandas as pd
 from rehearse.observations import Run
 from rehearse.observations.schema import UNANSWERED
 from rehearse.reports.load import counts
+from rehearse.reports.carried import MoneyBefore
 from rehearse.reports.payout_gate import payout_gate
 from rehearse.reports.steps import step_verdicts, steps_of
 from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, unverified
@@ -33,10 +34,11 @@ VISITS = ("open_page", "visit_link")
 LINKS_PER_DOMAIN = 5
 
 
-def all_gates(run: Run, scenario: Scenario) -> list[Verdict]:
-    """Every gate's verdicts for one run; a check of a feature the campaign leaves out is marked
-    not applicable instead."""
-    verdicts = peak_gate(run, scenario) + failover_gate(run, scenario) + payout_gate(run, scenario)
+def all_gates(run: Run, scenario: Scenario, before: MoneyBefore | None = None) -> list[Verdict]:
+    """Every gate's verdicts for one run (`before`: the money its target held when it began, if
+    earlier phases spent from it); a check of a feature the campaign leaves out is marked not
+    applicable instead."""
+    verdicts = peak_gate(run, scenario) + failover_gate(run, scenario) + payout_gate(run, scenario, before)
     if scenario.gates.rules.enabled:
         verdicts += rules_gate(run, scenario)
     return mark_not_applicable(verdicts, scenario.not_applicable())
@@ -64,6 +66,16 @@ def _at(t: float) -> str:
 
 
 # --- peak concurrency ---------------------------------------------------------------------
+
+def silent_after(phase: str, waited_s: float, said: str) -> Verdict:
+    """A finding of the main job: the target stopped answering after a phase (it never recovered
+    from the peak within the wait), so the phases after it were not played."""
+    return replace(judged("peak", "target answers after the peak", waited_s, 0, "s without an answer", False,
+                          [Evidence(None, f"the target stopped answering after the {phase} phase: no answer for "
+                                          f"{waited_s:,.0f} s ({said}); the phases after it were not played, "
+                                          "the phases played are judged")], slug="answers_after_peak"),
+                   run=phase, engine="swarm")
+
 
 def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     """In the peak window: the target active users served, p95 per action under its SLO, few errors."""

@@ -5,6 +5,9 @@ required checks no run against the target verified, and the runs that did not fi
     judgement.tally.headline    # "FAIL: 12 passed; 0 failed; 3 not verified; 1 required ..."
     judgement.exit_code         # 0 pass, 1 fail
 
+Money is judged per target: a phase played against the same given target as an earlier phase
+of the rehearsal is judged against what that phase left (reports/carried.py).
+
 A simulated run is a prediction: it can fail a check, it cannot verify the target, so the
 scenario's required checks (`gates.required`, less those not applicable to the campaign) are
 asked of the live runs only. A run that did
@@ -18,6 +21,7 @@ from typing import Sequence
 
 from rehearse.observations import Run
 from rehearse.reports.agreement import Agreement, load_check
+from rehearse.reports.carried import money_before
 from rehearse.reports.gates import all_gates
 from rehearse.reports.steps import Step, steps_of
 from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
@@ -54,17 +58,19 @@ def unfinished(label: str, run: Run) -> str | None:
 
 
 def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverified: bool = False,
-          allow_interrupted: bool = False) -> Judgement:
-    """Every gate on every run (and each live run's load against the simulated run's); the tally
+          allow_interrupted: bool = False, findings: Sequence[Verdict] = ()) -> Judgement:
+    """Every gate on every run (and each live run's load against the simulated run's), and the
+    rehearsal's own `findings` about the target (it stopped answering between phases); the tally
     with the live runs' missing evidence and unfinished runs."""
-    verdicts: list[Verdict] = []
+    verdicts: list[Verdict] = list(findings)
     missing: list[Verdict] = []
     stopped: list[str] = []
     per_run: list[list[Verdict]] = []  # each live run's required checks it did not verify
     checked = load_check(runs, scenario)
     load = {label: verdict for label, verdict, _ in checked}
+    before = money_before(runs, scenario)  # one target, one budget: earlier phases' payouts carry forward
     for label, run in runs:
-        found = all_gates(run, scenario) + ([load[label]] if label in load else [])
+        found = all_gates(run, scenario, before.get(label)) + ([load[label]] if label in load else [])
         judged = [replace(v, run=label, engine=run.info.engine) for v in found]
         verdicts += judged
         if run.info.live and not allow_unverified:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,6 +22,9 @@ from rehearse.reports.load import counts
 from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import PAYOUT_ACTIONS, prizes_allowed
+
+if TYPE_CHECKING:
+    from rehearse.reports.carried import MoneyBefore
 
 TOPUP = re.compile(r"^(?P<pool>\S+) \+(?P<fen>\d+) fen$")
 
@@ -117,13 +121,15 @@ STEP_SLICES = ("a step load plays seconds of each journey at the peak's concurre
                "fastest personas' (scripts), not the campaign's mix: judged where whole journeys are played")
 
 
-def payout_gate(run: Run, scenario: Scenario) -> list[Verdict]:
+def payout_gate(run: Run, scenario: Scenario, before: MoneyBefore | None = None) -> list[Verdict]:
     """Never above budget (total, per pool), never paid twice, within the rules, the target's
-    books, fraud's share, an early alarm."""
+    books, fraud's share, an early alarm. `before`: what the target held when the run began,
+    after earlier phases of the same rehearsal spent from it (reports/carried.py); None: its
+    whole budget."""
     gate = scenario.gates.payout
     payouts, books = Payouts.of(run), Books.of(run)
-    verdicts = [_never_overdrawn(run, scenario, payouts),
-                _no_pool_overdrawn(run, scenario, payouts, books),
+    verdicts = [_never_overdrawn(run, scenario, payouts, before),
+                _no_pool_overdrawn(run, scenario, payouts, books, before),
                 _paid_once(run, payouts, books),
                 _within_rules(run, scenario, payouts),
                 _books_match(run, scenario, payouts, books)]
@@ -164,9 +170,10 @@ def pool_caps(run: Run) -> list[tuple[float, str, int]]:
     return caps
 
 
-def _never_overdrawn(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
-    """Everything paid, in the order it was sent, against the whole budget plus the top-ups made
-    by then; a negative budget in the ledger's gauges fails it too."""
+def _never_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, before: MoneyBefore | None = None) -> Verdict:
+    """Everything paid, in the order it was sent, against the whole budget (or what earlier
+    phases left of it) plus the top-ups made by then; a negative budget in the ledger's gauges
+    fails it too."""
     gauges = run.gauges
     admitted = gauges[gauges["budget_left_fen"].notna() & (gauges["budget_left_fen"] < 0)] if len(gauges) else gauges
     why = payouts.why_nothing()
@@ -176,19 +183,21 @@ def _never_overdrawn(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
         if evidence:
             return judged("payout", "budget never overdrawn", None, 0, "fen over", False, evidence, "never_overdrawn")
         return unverified("payout", "budget never overdrawn", why, "never_overdrawn", 0, "fen over")
-    total = "the whole budget"
-    over = _overdraws({total: scenario.budget.total_fen}, [(t, total, fen) for t, _, fen in topups_seen(run)], [],
+    total = "the whole budget" if before is None else f"the budget left after {before.after}"
+    held = scenario.budget.total_fen if before is None else before.total_left
+    over = _overdraws({total: held}, [(t, total, fen) for t, _, fen in topups_seen(run)], [],
                       payouts.paid.assign(prize=total))
     paid = float(payouts.paid["payout_fen"].sum())
-    evidence = [e for e, _ in over] + evidence or [Evidence(
-        float(payouts.paid["t"].max()), f"{_yuan(paid)} paid of a {_yuan(scenario.budget.total_fen)} budget")]
+    of = (f"a {_yuan(held)} budget{_afresh(run)}" if before is None else
+          f"the {_yuan(held)} left after {before.after} ({_yuan(before.paid_fen)} paid there: the same target)")
+    evidence = [e for e, _ in over] + evidence or [Evidence(float(payouts.paid["t"].max()), f"{_yuan(paid)} paid of {of}")]
     worst = max((fen for _, fen in over), default=0)
     return judged("payout", "budget never overdrawn", float(worst), 0, "fen over", not over and not len(admitted),
                   evidence, "never_overdrawn")
 
 
 def _overdraws(budgets: dict[str, int], topups: list[tuple[float, str, int]], caps: list[tuple[float, str, int]],
-               paid: pd.DataFrame) -> list[tuple[Evidence, int]]:
+               paid: pd.DataFrame, start: str = "its budget") -> list[tuple[Evidence, int]]:
     """Each pool's payouts (rows whose `prize` names it, `t` when sent) against its money: the
     budget, or from a cap on the money left then, plus the top-ups made since. For each pool
     that paid more than it held: the first moment, and the most it went over (fen) before the
@@ -199,7 +208,7 @@ def _overdraws(budgets: dict[str, int], topups: list[tuple[float, str, int]], ca
         if pool not in budgets:
             continue
         timeline = _money_timeline(pool, topups, caps, rows)
-        held, spent, since = budgets[pool], 0, "its budget"
+        held, spent, since = budgets[pool], 0, start
         first: float | None = None
         worst = (0, 0, 0)  # (fen over, paid, held) at the worst moment since the last cap
         for t, _, what, fen in timeline + [(float("inf"), 0, "cap", 0)]:
@@ -244,7 +253,13 @@ def money_left(pool: str, times: list[float], budget: int, topups: list[tuple[fl
     return found
 
 
-def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -> Verdict:
+def _afresh(run: Run) -> str:
+    """How a run's target began, where it matters: one the harness started is fresh for the run."""
+    return " (a target started afresh for this run)" if run.info.extra.get("target") == "started" else ""
+
+
+def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Books,
+                       before: MoneyBefore | None = None) -> Verdict:
     admitted = [Evidence(None, f"the target's own ledger: {name} has {p['left_fen']:,} fen left")
                 for name, p in books.pools("end").items()
                 if isinstance(p.get("left_fen"), (int, float)) and p["left_fen"] < 0]
@@ -253,10 +268,13 @@ def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Bo
         if admitted:
             return judged("payout", "no pool overdrawn", None, 0, "pools", False, admitted, "no_pool_overdrawn")
         return unverified("payout", "no pool overdrawn", why, "no_pool_overdrawn", 0, "pools")
-    over = _overdraws(scenario.pool_budgets(), topups_seen(run), pool_caps(run), payouts.paid)
+    budgets = scenario.pool_budgets() if before is None else before.pools_left
+    over = _overdraws(budgets, topups_seen(run), pool_caps(run), payouts.paid,
+                      "its budget" if before is None else f"what was left after {before.after}")
     pools = len(over)
+    money = "its money" if before is None else f"what {before.after} left it (the same target)"
     evidence = [e for e, _ in over] + admitted or [Evidence(None, f"{payouts.paid['prize'].nunique()} pools paid from, "
-                                                  "each within its money")]
+                                                  f"each within {money}")]
     return judged("payout", "no pool overdrawn", float(pools), 0, "pools", not over and not admitted,
                   evidence, "no_pool_overdrawn")
 

@@ -9,7 +9,7 @@ from a checkout or from their own repository with a copy of that file:
 
 Options (besides Locust's): --scenario, --set PATH=VALUE, --window, --max-slots, --scale 1:K,
 --compress X, --rehearse-duration D, --run-dir, --ops-token (or REHEARSE_OPS_TOKEN),
---rehearse-seed, --allow-remote.
+--rehearse-seed, --lane L/N, --allow-remote.
 """
 
 from __future__ import annotations
@@ -219,6 +219,8 @@ def _arguments(parser) -> None:
                        help="before the window, a few participants try to take part in the preheat")
     group.add_argument("--flagged-probe", action="store_true", default=False,
                        help="at the window's start, a few virtual and blacklisted numbers try to log in")
+    group.add_argument("--lane", default="", help="L/N: this phase's participants of a rehearsal, never the same "
+                       "phones, addresses or ids as another lane's (default: 0/1)")
     group.add_argument("--allow-remote", action="store_true", default=False,
                        help="allow a non-loopback --host listed in the scenario's allow-list")
 

@@ -59,6 +59,7 @@ class SwarmRequest:
     allow_remote: bool = False
     otp_secret: str = ""  # for a drill's top-up (read from the auto-started backend's banner)
     force: bool = False  # replace a run the folder holds (else such a folder is refused)
+    wait_s: float = 0.0  # a given target that does not answer: ask again for this long (a later phase)
 
 
 @dataclass
@@ -160,6 +161,8 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
         argv.append("--flagged-probe")
     if plan.steps:
         argv += ["--steps", ",".join(map(str, plan.steps)), "--step-duration", f"{plan.step_s!r}s"]
+    if s.lane != (0, 1):
+        argv += ["--lane", f"{s.lane[0]}/{s.lane[1]}"]
     return argv
 
 
@@ -183,7 +186,7 @@ def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambd
     plan = settings.plan(scenario)
     check_target(request, scenario)
     if request.host:
-        check_reachable(request.host)
+        check_reachable(request.host, request.wait_s)
     run_dir = settings.run_dir or default_run_dir()
     with claimed(run_dir, request.force):  # one run, one folder: held until the run is gathered
         return _run_claimed(request, on_progress, scenario, plan, run_dir)
@@ -226,7 +229,7 @@ def _run_claimed(request: SwarmRequest, on_progress: Callable[[dict], None], sce
             _mark_interrupted(run_dir, float(progress.get("elapsed_s", 0.0)), f"the run failed: {exc}")
             raise
         _stop_in_order(procs, master, workers)
-        return _finish(run_dir, plan, host, master, stops.first, timed_out, progress)
+        return _finish(run_dir, plan, host, master, stops.first, timed_out, progress, parent_facts(request))
 
 
 def _start_locust(procs: Processes, request: SwarmRequest, plan: Plan, host: str, token: str,
@@ -274,11 +277,19 @@ def _mark_interrupted(run_dir: Path, played_s: float, reason: str) -> RunInfo:
     return info
 
 
+def parent_facts(request: SwarmRequest) -> dict:
+    """What only the command knows about a run, for run.json's extra: whether the harness started
+    the target for it (the reference backend, fresh for each run) or was given one (`--host`:
+    its state, the money it paid, carries over from run to run), and the caller's own facts (the
+    main job's phase and job id, the faults planted)."""
+    return {**request.settings.extra, "target": "given" if request.host else "started"}
+
+
 def _finish(run_dir: Path, plan: Plan, host: str, master: subprocess.Popen | None, signal_name: str | None,
-            timed_out: bool, progress: dict) -> SwarmResult:
-    """Merge the parts, settle run.json, and say why the run ended early if it did. A folder
-    that cannot be written any more (a disk full) keeps its parts as they are: the run reads
-    them, and the result says where they are."""
+            timed_out: bool, progress: dict, facts: dict | None = None) -> SwarmResult:
+    """Merge the parts, settle run.json (with the command's own `facts`), and say why the run
+    ended early if it did. A folder that cannot be written any more (a disk full) keeps its parts
+    as they are: the run reads them, and the result says where they are."""
     (run_dir / "progress.json").unlink(missing_ok=True)
     played = float(progress.get("elapsed_s", 0.0))
     unsaved = ""
@@ -290,6 +301,13 @@ def _finish(run_dir: Path, plan: Plan, host: str, master: subprocess.Popen | Non
                    f"unmerged in {run_dir / 'parts'}")
     run = load_run(run_dir)
     info = run.info
+    missing = {k: v for k, v in (facts or {}).items() if k not in info.extra}
+    if missing and not unsaved:
+        try:
+            info = info.model_copy(update={"extra": {**info.extra, **missing}})
+            write_info(run_dir, info)
+        except OSError as exc:
+            unsaved = f"; run.json could not be written to the end ({_said(exc)})"
     if unsaved and info.status in ("running", "incomplete"):
         info = info.model_copy(update={"status": "interrupted"})
     played = float(info.extra.get("played_s", played) or 0.0)  # type: ignore[arg-type]

@@ -127,7 +127,8 @@ class SwarmRuntime:
         self.platform = Platform(self.scenario.links, clock=self.now, scale=self.plan.scale,
                                  on_ban=self._on_ban)
         prefix = "" if role in ("local", "master") else f"{writer_id}/"  # keys unique across workers
-        self.player = Player(self.scenario, self.contract, IdentityFactory(self.scenario, seed + salt, prefix),
+        identities = IdentityFactory(self.scenario, seed + salt, prefix, *settings.lane)
+        self.player = Player(self.scenario, self.contract, identities,
                              random.Random(seed + salt), clock=self.now, compress=self.plan.compress,
                              record=self._record, platform=self.platform, stopping=self.stopping)
         if role in ("local", "master"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -200,10 +201,40 @@ def check_host(url: str, allow_remote: bool, allow_list: list[str]) -> str:
     return host
 
 
-def check_reachable(host: str) -> None:
-    """A given target must answer (any status) before load is sent to it."""
+class TargetSilent(RehearseError):
+    """A target that answered before (an earlier phase played against it) and stopped answering:
+    a finding about the target, judged with what was measured, not bad input."""
+
+    exit_code = 1
+
+    def __init__(self, host: str, waited_s: float, said: str) -> None:
+        super().__init__(f"{host} did not answer for {waited_s:,.0f} s ({said})")
+        self.host, self.waited_s, self.said = host, waited_s, said
+
+
+def _answers(host: str, timeout: float) -> str | None:
+    """None if the target answers (any status) within `timeout`, else what the transport said."""
     try:
-        httpx.get(host.rstrip("/") + "/", timeout=5)
+        httpx.get(host.rstrip("/") + "/", timeout=timeout)
+        return None
     except httpx.HTTPError as exc:
-        raise UsageError(f"--host {host}: nothing answers there ({type(exc).__name__}: {exc or 'no answer'}); "
-                         "start the backend, or check the scheme, host and port") from None
+        return f"{type(exc).__name__}: {exc or 'no answer'}"
+
+
+def check_reachable(host: str, wait_s: float = 0.0, ticker=time.monotonic, pause=time.sleep) -> None:
+    """A given target must answer (any status) before load is sent to it. With `wait_s` (a target
+    that answered an earlier phase, maybe still recovering from it) it is asked again until it
+    answers, for up to `wait_s`, and then it is a `TargetSilent` finding; without, bad input."""
+    said = _answers(host, 5.0)
+    if said is None:
+        return
+    if wait_s <= 0:
+        raise UsageError(f"--host {host}: nothing answers there ({said}); start the backend, or check the "
+                         "scheme, host and port")
+    began = ticker()
+    while (left := wait_s - (ticker() - began)) > 0:
+        pause(min(1.0, left))
+        said = _answers(host, max(0.5, min(5.0, wait_s - (ticker() - began))))
+        if said is None:
+            return
+    raise TargetSilent(host, wait_s, said)

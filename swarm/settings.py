@@ -67,6 +67,7 @@ class SwarmSettings:
     steps: tuple[int, ...] = ()  # a step load: participants active in each step (real time, 1:1)
     step_s: float = DEFAULT_STEP_S
     step_flags: tuple[str, str] = ("--steps", "--step-duration")  # what the command calls steps and step_s
+    lane: tuple[int, int] = (0, 1)  # (lane, lanes): a phase of a rehearsal plays participants of its own
 
     def load(self) -> Scenario:
         return load_scenario(self.scenario_path, self.overrides)
@@ -169,12 +170,23 @@ class SwarmSettings:
             steps=parse_steps(getattr(options, "steps", None) or None),  # Locust's default "": none
             step_s=option_seconds("--step-duration", getattr(options, "step_duration", None) or None)
             or DEFAULT_STEP_S,
+            lane=parse_lane(getattr(options, "lane", None) or None),
             rehearsal=RehearsalPlan(ban_at=option_seconds("--ban-at", getattr(options, "ban_at", None) or None),
                                     race_at=option_seconds("--race-at", getattr(options, "race_at", None) or None),
                                     racers=getattr(options, "racers", None) or RehearsalPlan.racers,
                                     preheat=bool(getattr(options, "preheat_probe", False)),
                                     flagged=bool(getattr(options, "flagged_probe", False))),
         )
+
+
+def parse_lane(text: str | None) -> tuple[int, int]:
+    """--lane L/N: the participants' lane of N (personas/identity.py); none: (0, 1)."""
+    if text is None:
+        return (0, 1)
+    match = re.fullmatch(r"(\d{1,3})/(\d{1,3})", text.strip())
+    if not match or not int(match.group(1)) < int(match.group(2)):
+        raise UsageError(f"--lane {text}: expected L/N with 0 <= L < N <= 999, e.g. 1/2")
+    return int(match.group(1)), int(match.group(2))
 
 
 def spoken(seconds: float) -> str:

@@ -2,7 +2,8 @@
 step allowed (with `tasks`, an envelope only once its institution's tasks are done; with
 `capacity`, slow once more participants than that are about), envelopes and the grand draw paid once per participant (or, with `pays_every_copy`,
 every request: a retried attempt is paid twice), and books that may under-record what was paid
-(`records_share`). It exists to show the payout gate judges from the harness's own rows."""
+(`records_share`), and that may stop answering between two phases of a rehearsal
+(`stall_after_load`). It exists to show the payout gate judges from the harness's own rows."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class Books:
     capacity: int | None = None  # participants at once (seen in the last SESSION_S) it serves fast
     slow_s: float = 1.5  # how long each answer takes beyond that capacity
     seen: dict[str, float] = field(default_factory=dict)
+    stall_after_load: bool = False  # asked whether it answers after serving load: it stops answering
+    served: int = 0  # requests answered but the harness's "does it answer" (GET /)
+    stalled_now: bool = False
+    closing: bool = False
 
     def over_capacity(self, who: str) -> bool:
         """Whether more participants than `capacity` are about now (this one included)."""
@@ -67,6 +72,16 @@ class Books:
             self.claimed.add((who, pool))
             self.paid[pool] = self.paid.get(pool, 0) + fen
         return JSONResponse({"amount_fen": fen})
+
+    def stalled(self, path: str) -> bool:
+        """Whether this request gets no answer: once the harness asks whether the target answers
+        (GET /) after load was served (between phases), none does, until the stub stops."""
+        with self.lock:
+            if path != "/":
+                self.served += 1
+            elif self.stall_after_load and self.served:
+                self.stalled_now = True
+            return self.stalled_now and not self.closing
 
     def ledger(self) -> dict:
         recorded = {pool: int(fen * self.records_share) for pool, fen in self.paid.items()}
@@ -111,6 +126,8 @@ def create_app(books: Books) -> Starlette:
         participant = request.headers.get("x-device-id", "") + "@" + request.headers.get("x-forwarded-for", "")
         if books.over_capacity(participant):
             await asyncio.sleep(books.slow_s)
+        while books.stalled(request.url.path):  # a target that never recovered: no answer until it stops
+            await asyncio.sleep(0.1)
         return await call_next(request)
 
     return Starlette(middleware=[Middleware(BaseHTTPMiddleware, dispatch=capacity)], routes=[
@@ -139,6 +156,7 @@ def serving(books: Books) -> Iterator[str]:
             thread.join(0.01)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
+        books.closing = True
         server.should_exit = True
         thread.join(10)
         sock.close()

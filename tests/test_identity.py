@@ -116,3 +116,19 @@ def test_persona_for_follows_the_mix_over_10000_draws(scenario):
         assert counts[name] / 10_000 == pytest.approx(share, abs=0.015)
     assert IdentityFactory(scenario, 1).persona_for(random.Random(2)) == \
         IdentityFactory(scenario, 3).persona_for(random.Random(2))
+
+
+def test_lanes_of_one_seed_never_share_a_phone_an_address_or_a_key(scenario):
+    """The main job's phases play participants of their own against one target."""
+    lanes = [IdentityFactory(scenario, 7, lane=n, lanes=2) for n in range(2)]
+    people = [[f.new(f.persona_for()) for _ in range(5000)] for f in lanes]
+    mine = [{(p.phone, p.user_key) for p in group if "+blacklisted" not in p.user_key} for group in people]
+    phones = [{phone for phone, _ in found} for found in mine]
+    keys = [{key for _, key in found} for found in mine]
+    addresses = [{p.ip for p in group if p.persona != "fraud_script"} for group in people]
+    assert not phones[0] & phones[1] and not keys[0] & keys[1] and not addresses[0] & addresses[1]
+    assert all(p.user_key.startswith("lane1/") for p in people[1])
+    again = IdentityFactory(scenario, 7, lane=1, lanes=2)
+    assert [again.new(again.persona_for()) for _ in range(50)] == people[1][:50]  # a lane is seeded too
+    with pytest.raises(ValueError, match="lane 2 of 2"):
+        IdentityFactory(scenario, 7, lane=2, lanes=2)
