@@ -84,8 +84,8 @@ def summary_tables(s: Scenario) -> list[Table]:
         ("invite", f"{c.invite.friends_required} friends -> one extra envelope "
                    f"(max {c.invite.max_rewards_per_user})" if c.invite else "none"),
         ("follow", c.follow.account if c.follow else "none"),
-        ("participants", f"{s.traffic.participants_first_24h:,} in 24 h, "
-                         f"{s.traffic.participants_total:,} in total"
+        ("participants", (f"{s.traffic.participants_first_24h:,} in 24 h, " if p.live_s > 86400 else "")
+                         + f"{s.traffic.participants_total:,} in total"
                          + (f", {s.traffic.preheat_visitors:,} preheat visitors" if p.has_preheat else "")),
         ("arrival peak", f"{peak_rate:,.1f} arrivals/s ({peak_rate * 60:,.0f}/min)"),
         ("channels", ", ".join(f"{ch.channel_id} {ch.share:.0%}" for ch in s.traffic.channels)),

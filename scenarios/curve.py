@@ -2,7 +2,9 @@
 
 The traffic section gives the shape (spike decay, daily cycle, tail half-life) and two targets
 (participants in the first 24 h and in total). The two amplitudes are the solution of a 2x2
-linear system, so both targets hold exactly; a shape that cannot meet them is an error.
+linear system, so both targets hold exactly; a shape that cannot meet them is an error. A
+campaign live for a day or less (a 2-hour flash sale) has one target, its total: its first 24 h
+are all of it, and the spike and the tail are split as the shape has them at launch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rehearse.scenarios.traffic import Traffic
 
 STEP_S = 60.0
 DAY_S = 86400.0
+MIN_LIVE_S = 600.0  # ten minutes: a flash sale's shortest
 
 
 class InfeasibleCurve(ValueError):
@@ -37,11 +40,9 @@ class ArrivalCurve:
         """The curve meeting the traffic section's targets (or the ones given: the simulator
         calibrates the organic part so that organic + invited + returning visitors meet them)."""
         live_s = phases.live_s
-        if live_s < DAY_S:
-            raise InfeasibleCurve(
-                f"the campaign is live for {live_s / 3600:g} h; participants_first_24h needs "
-                "at least one day between launch and end"
-            )
+        if live_s < MIN_LIVE_S:
+            raise InfeasibleCurve(f"the campaign is live for {live_s / 60:g} min; the arrival curve needs at least "
+                                  f"{MIN_LIVE_S / 60:g} min between launch and end")
         steps = int(np.ceil(live_s / STEP_S))
         t = np.arange(steps, dtype=float) * STEP_S
         widths = np.minimum(STEP_S, live_s - t)
@@ -52,6 +53,12 @@ class ArrivalCurve:
         cycle = np.asarray(traffic.curve.daily_cycle, dtype=float)
         cycle = cycle / cycle.mean()
         base = cycle[hour] * np.power(0.5, mid / traffic.curve.tail_half_life)
+        total_target = traffic.participants_total if total is None else total
+        if live_s <= DAY_S:  # the first 24 h are the whole campaign: one target, the shape's own split
+            shape = spike + base * (1.0 / max(float(base[0]), 1e-12))  # spike and tail meet at launch
+            rate = shape * (total_target / float((shape * widths).sum()))
+            cumulative = np.cumsum(rate * widths)
+            return cls(grid_t=t, rate=rate, cumulative=cumulative, total=float(cumulative[-1]))
         day_one = t < DAY_S
         system = np.array(
             [
@@ -60,9 +67,12 @@ class ArrivalCurve:
             ]
         )
         day_one_target = traffic.participants_first_24h if first_24h is None else first_24h
-        total_target = traffic.participants_total if total is None else total
         targets = np.array([day_one_target, total_target], dtype=float)
-        a, b = np.linalg.solve(system, targets)
+        try:
+            a, b = np.linalg.solve(system, targets)
+        except np.linalg.LinAlgError:
+            raise InfeasibleCurve(f"the launch spike and the tail cannot be told apart over {live_s / 3600:g} h "
+                                  "with this shape; lengthen the campaign, or shorten spike_decay") from None
         if a < -1e-9 or b < -1e-9:
             ratio = day_one_target / total_target
             raise InfeasibleCurve(

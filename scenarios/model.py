@@ -9,7 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rehearse.scenarios.base import Section, Slug
 from rehearse.scenarios.campaign import Campaign, check_window_in_campaign
-from rehearse.scenarios.curve import ArrivalCurve, InfeasibleCurve
+from rehearse.scenarios.curve import DAY_S, ArrivalCurve, InfeasibleCurve
 from rehearse.scenarios.drills import Drills, check_drills
 from rehearse.scenarios.fund_loss import FundLossMonitor
 from rehearse.scenarios.limits import BackendModel, Gates
@@ -63,6 +63,14 @@ class Scenario(Section):
                 f"gates.peak.window {self.gates.peak.window!r} is not in traffic.windows "
                 f"(known: {known})"
             )
+        live_s, first = self.campaign.phases.live_s, self.traffic.participants_first_24h
+        if live_s <= DAY_S and first not in (0, self.traffic.participants_total):
+            raise ValueError(f"traffic.participants_first_24h: the campaign is live for {_live(live_s)}, so its "
+                             "first 24 h are all of it; leave participants_first_24h out (participants_total "
+                             "says how many come)")
+        if live_s > DAY_S and not first:
+            raise ValueError(f"traffic.participants_first_24h: the campaign is live for {_live(live_s)}; give the "
+                             "participants expected in its first 24 h (the launch spike is fitted to it)")
         try:
             ArrivalCurve.build(self.traffic, self.campaign.phases)
         except InfeasibleCurve as exc:
@@ -170,3 +178,7 @@ def _check_actions_mapped(scenario: Scenario) -> None:
         raise ValueError(f"backend_model.actions: no queue for {', '.join(unmodelled)} (the campaign offers "
                          f"{'it' if len(unmodelled) == 1 else 'them'}): add each as "
                          "'ACTION: {service_time: ..., concurrency: ...}' under backend_model.actions")
+
+
+def _live(seconds: float) -> str:
+    return f"{seconds / 86400:g} days" if seconds > 86400 else f"{seconds / 3600:g} h"

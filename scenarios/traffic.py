@@ -48,7 +48,8 @@ class Window(Section):
 
 
 class Traffic(Section):
-    participants_first_24h: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)]
+    participants_first_24h: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)] = Field(
+        default=0, description="participants in the first 24 h; leave out for a campaign live a day or less")
     participants_total: Annotated[int, Field(ge=1, le=MAX_PARTICIPANTS)]
     preheat_visitors: Annotated[int, Field(ge=0, le=MAX_PARTICIPANTS)] = Field(
         default=0, description="visitors during the preheat (0 or left out without one)")
