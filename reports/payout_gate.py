@@ -89,7 +89,7 @@ class Payouts:
             return f"none of {int(self.weights.sum()):,} payout requests was paid (all refused or failed)"
         if not len(self.paid):
             return (f"{int(self.weights[done.index].sum()):,} payouts were answered as done but none carried an "
-                    "amount: map each payout action's payout_field in the target contract")
+                    "amount: map each payout action's payout_field (or payout_fixed_fen) in the target contract")
         return None
 
 

@@ -12,8 +12,9 @@ is left out.
 An answer is judged by its status and, where the mapping says so, its body: `refused_when`
 (any condition holds: refused by the campaign's rules), `ok_when` (every condition holds: done;
 else it broke), `reason` (where the refusal's reason is). Money is read from `payout_field` in
-`payout_unit` (fen, yuan or fen per unit), exactly, rounded to the nearest fen (halves away from
-zero).
+`payout_unit` (fen, yuan or fen per unit: units times a value), exactly, rounded to the nearest
+fen (halves away from zero); or every ok answer pays `payout_fixed_fen` (one unit of a sale, a
+success flag judged by `ok_when`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rehearse.scenarios.base import FieldError, Section
+from rehearse.scenarios.base import MAX_FEN, FieldError, Section
 
 ACTIONS = (
     "open_page",
@@ -413,6 +414,9 @@ class HttpRequest(Judging):
     payout_field: str | None = Field(
         default=None, description="dotted path of the amount paid in the response (see payout_unit)"
     )
+    payout_fixed_fen: Annotated[int, Field(ge=1, le=MAX_FEN)] | None = Field(
+        default=None, description="an ok answer pays this many fen (a sale's unit price, a fixed reward); "
+        "with ok_when for a success flag, e.g. {path: success, equals: true}")
     refused: list[Annotated[int, Field(ge=100, le=599)]] | None = Field(
         default=None, description="statuses that mean 'refused by the rules'; default: target's"
     )
@@ -421,6 +425,13 @@ class HttpRequest(Judging):
         default=None, description="follow this action's redirects (on the target only); default: target's")
 
     _path = field_validator("path")(check_path)
+
+    @model_validator(mode="after")
+    def _one_payout(self) -> "HttpRequest":
+        if self.payout_field is not None and self.payout_fixed_fen is not None:
+            raise ValueError("payout_field and payout_fixed_fen both given: give payout_field (the amount read "
+                             "from the answer) or payout_fixed_fen (the same amount for every ok answer), not both")
+        return self
 
     @field_validator("extract")
     @classmethod

@@ -540,7 +540,8 @@ class DeclarativeContract:
             value = extract.value(decoded, headers, cookies)
             if value is not None:
                 learned[extract.key] = value
-        payout = fen_of(dig(decoded, c.request.payout_field), c.unit) if c.request.payout_field else 0
+        payout = (c.request.payout_fixed_fen or 0 if c.request.payout_field is None
+                  else fen_of(dig(decoded, c.request.payout_field), c.unit))
         if payout and c.replayed_when and any(_holds(k, decoded, headers) for k in c.replayed_when):
             # the target says it paid this before: noted with its amount, for the judge to hold it to that
             return Outcome(True, status, latency_ms, False, 0, learned, replay_note(payout)), learned

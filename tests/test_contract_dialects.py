@@ -50,6 +50,22 @@ def test_business_codes_in_200_answers_are_judged_by_the_body():
     assert codes_as_text.refused and codes_as_text.error == "not started"
 
 
+def test_payouts_in_the_forms_backends_use():
+    """An amount in the answer, units times a value, or a fixed amount per ok answer (a sale's
+    unit, a success flag judged by ok_when): never a boolean read as an amount."""
+    contract = DeclarativeContract(_target({
+        "open_envelope": {"payout_field": "data.quantity", "payout_unit": 1999},  # units x 19.99 yuan
+        "grand_draw": {"ok_when": {"path": "success", "equals": True}, "payout_fixed_fen": 5000},
+    }, ok_when=None))
+    assert read(contract, "open_envelope", 200, b'{"data": {"quantity": 3}}')[0].payout_fen == 5997
+    sold, _ = read(contract, "grand_draw", 200, b'{"success": true}')
+    assert (sold.ok, sold.payout_fen) == (True, 5000)
+    none, _ = read(contract, "grand_draw", 200, b'{"success": false}')
+    assert (none.ok, none.payout_fen) == (False, 0)
+    with pytest.raises(ValueError, match="payout_field and payout_fixed_fen both given"):
+        _target({"grand_draw": {"payout_field": "amount", "payout_fixed_fen": 100}})
+
+
 def test_per_action_judging_overrides_the_target():
     contract = DeclarativeContract(_target({"share": {"ok_when": {"path": "data.url", "exists": True}}}))
     assert read(contract, "share", 200, b'{"code": 7, "data": {"url": "https://a.example/l/1"}}')[0].ok
