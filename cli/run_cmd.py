@@ -151,10 +151,10 @@ def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...]
 
 
 def print_answers(console: Console, judgement) -> None:
-    """The three answers first: peak, failover, budget."""
-    from rehearse.reports.answers import three_answers
+    """The answers first: peak, failover, budget, fraud."""
+    from rehearse.reports.answers import launch_answers
 
-    for answer in three_answers(judgement.verdicts):
+    for answer in launch_answers(judgement.verdicts):
         console.print(answer.line, markup=False, highlight=False)
     print_steps(console, judgement)
     print_agreements(console, judgement)

@@ -1,12 +1,13 @@
-"""The three answers a launch rehearsal owes a team before any detail: will the backend hold the
-peak, does it fail over when a link is banned, does it keep to its payout budget.
+"""The answers a launch rehearsal owes a team before any detail: will the backend hold the peak,
+does it fail over when a link is banned, does it keep to its payout budget, does it refuse script
+fraud (the campaign write-ups' risks: the peak, link bans, funds, scripts).
 
 Each answer is read from the verdicts of the runs against the target (by the engine that made
 the run, whatever its label); where no live run judged a risk, from the simulated run, labelled
 as a prediction. The words are the verdicts' own: a
 risk with a failed check is FAIL, one whose checks all passed is PASS, anything else NOT VERIFIED.
 
-    for answer in three_answers(judgement.verdicts):
+    for answer in launch_answers(judgement.verdicts):
         print(answer.line)     # "Budget: FAIL (live): anhe: 7,135 fen paid against 1,440 fen ..."
 """
 
@@ -18,11 +19,14 @@ from typing import Sequence
 from rehearse.observations.schema import SIMULATOR
 from rehearse.reports.verdicts import Verdict
 
-RISKS = (("peak", "Peak"), ("failover", "Failover"), ("payout", "Budget"))
-# the checks each answer is made of (the others stay in the tables)
-MAIN = {"peak": ("active_users", "p95", "error_rate", "answers_after_peak"),
-        "failover": ("links_off", "pool_never_empty", "visits_lost"),
-        "payout": ("never_overdrawn", "no_pool_overdrawn", "paid_once", "within_rules", "books_match")}
+RISKS = (("peak", "Peak"), ("failover", "Failover"), ("payout", "Budget"), ("fraud", "Fraud"))
+# the checks (gate.slug) each answer is made of, the first one saying which runs measured the
+# risk (the others stay in the tables)
+MAIN = {"peak": ("peak.active_users", "peak.p95", "peak.error_rate", "peak.answers_after_peak"),
+        "failover": ("failover.links_off", "failover.pool_never_empty", "failover.visits_lost"),
+        "payout": ("payout.never_overdrawn", "payout.no_pool_overdrawn", "payout.paid_once", "payout.within_rules",
+                   "payout.books_match"),
+        "fraud": ("rules.flagged_numbers_refused", "payout.fraud_share")}
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,13 @@ def _answer(risk: str, label: str, verdicts: list[Verdict], source: str) -> Answ
         parts += [f"errors {rate.figure:.2%}"] if rate is not None and rate.figure is not None else []
         word = "PASS" if active is not None and active.status == "pass" and not open_ else "NOT VERIFIED"
         return Answer(label, word, source, "; ".join(parts))
-    if open_ and not any(v.status == "pass" for v in verdicts if v.slug in MAIN[risk][:2]):
+    if open_ and not any(v.status == "pass" for v in verdicts if v.key in MAIN[risk][:2]):
         return Answer(label, "NOT VERIFIED", source, "; ".join(f"{v.check}: {_first(v)}" for v in open_[:2]))
     passed = [v for v in verdicts if v.status == "pass"]
     if risk == "failover":
         detail = "; ".join(_links(v) for v in passed if v.slug == "links_off") or "; ".join(_first(v) for v in passed[:2])
+    elif risk == "fraud":  # what was seen: the flagged logins refused, what scripts were paid
+        detail = "; ".join(dict.fromkeys(_first(v) for v in passed))
     else:
         detail = "; ".join(dict.fromkeys(v.check for v in passed))  # once, whichever runs passed it
     word = "PASS" if not open_ else "NOT VERIFIED"
@@ -83,15 +89,15 @@ def _links(v: Verdict) -> str:
     return f"{domain} off {v.figure:,.0f} s after its ban (promise {v.limit:,.0f} s)"
 
 
-def three_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
-    """Peak, failover and budget, from the live runs' verdicts (else the simulated ones)."""
+def launch_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
+    """Peak, failover, budget and fraud, from the live runs' verdicts (else the simulated ones)."""
     answers = []
     for risk, label in RISKS:
-        mine = [v for v in verdicts if v.gate == risk and v.slug in MAIN[risk]]
+        mine = [v for v in verdicts if v.key in MAIN[risk]]
         live = [v for v in mine if v.engine != SIMULATOR]
         # the runs that measured the risk answer it (the peak: a step load at 1:1; failover: a run
         # with a ban); the others can only add a failure
-        measured = {v.run for v in live if v.slug == MAIN[risk][0] and v.status != "unverified"}
+        measured = {v.run for v in live if v.key == MAIN[risk][0] and v.status != "unverified"}
         if measured:
             live = [v for v in live if v.run in measured or v.status == "fail"]
         if live:

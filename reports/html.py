@@ -9,7 +9,7 @@ from html import escape
 
 from rehearse.observations import Run
 from rehearse.reports.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
-from rehearse.reports.answers import three_answers
+from rehearse.reports.answers import launch_answers
 from rehearse.reports.steps import STEP_HEADER, Step, step_rows
 from rehearse.reports.compare import Delta, compare
 from rehearse.reports.figures import key_figures
@@ -62,12 +62,12 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
 
 
 def _answers(verdicts: list[Verdict]) -> str:
-    """The three answers (peak, failover, budget) before any detail."""
+    """The answers (peak, failover, budget, fraud) before any detail."""
     if not verdicts:
         return ""
     items = "".join(f'<li class="{escape(a.word.lower().replace(" ", "-"))}"><strong>{escape(a.risk)}: '
                     f"{escape(a.word)}</strong> ({escape(a.source)}): {escape(a.detail)}</li>"
-                    for a in three_answers(verdicts))
+                    for a in launch_answers(verdicts))
     return f'<ul class="answers">{items}</ul>'
 
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from rehearse.observations import Run
 from rehearse.reports.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
-from rehearse.reports.answers import three_answers
+from rehearse.reports.answers import launch_answers
 from rehearse.reports.steps import STEP_HEADER, Step, step_rows
 from rehearse.reports.compare import compare, regressions
 from rehearse.reports.figures import key_figures
@@ -26,7 +26,7 @@ def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     word, _, rest = (judged or tally(verdicts)).headline.partition(": ")
     lines = ["## Capacity report: " + word, ""]
     if verdicts:
-        lines += [f"- **{a.risk}: {a.word}** ({a.source}): {escape(a.detail, quote=False)}" for a in three_answers(verdicts)]
+        lines += [f"- **{a.risk}: {a.word}** ({a.source}): {escape(a.detail, quote=False)}" for a in launch_answers(verdicts)]
         lines += [""]
     lines += [rest + ".", ""]
     if verdicts:

@@ -1,11 +1,11 @@
-"""The three answers (peak, failover, budget) read from the verdicts: live first, a simulated run
+"""The answers (peak, failover, budget, fraud) read from the verdicts: live first, a simulated run
 only as a labelled prediction, and never a PASS for a risk nothing verified."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from rehearse.reports.answers import three_answers
+from rehearse.reports.answers import launch_answers
 from rehearse.reports.verdicts import Evidence, judged, unverified
 
 
@@ -23,7 +23,7 @@ def test_each_risk_is_answered_from_the_live_run():
                 live(judged("payout", "no attempt paid twice", 0, 0, "attempts", True, slug="paid_once")),
                 replace(judged("failover", "links off hb3.example", 20, 300, "s", True, slug="links_off"),
                         run="runs/sim-0412", engine="simulator")]
-    peak, failover, budget = three_answers(verdicts)
+    peak, failover, budget, _ = launch_answers(verdicts)
     assert peak.line == ("Peak: PASS (live): 8,000 active users against 8,000; p95 within its SLO for 1 actions; "
                          "errors 0.10%")
     assert failover.line == "Failover: FAIL (live): hb2.example still issued 2,444 s after its ban (promise 300 s)"
@@ -37,7 +37,24 @@ def test_nothing_verified_is_never_a_pass_and_a_simulation_is_labelled():
                 live(unverified("failover", "backup pool never empty", "no domain was banned", "pool_never_empty")),
                 replace(judged("payout", "no pool overdrawn", 0, 0, "pools", True, slug="no_pool_overdrawn"),
                         run="runs/sim-0412", engine="simulator")]
-    peak, failover, budget = three_answers(verdicts)
+    peak, failover, budget, _ = launch_answers(verdicts)
     assert (peak.word, failover.word) == ("NOT VERIFIED", "NOT VERIFIED")
     assert "at most 80 active users" in peak.detail and "no domain was banned" in failover.detail
     assert (budget.word, budget.source) == ("PASS", "simulated: a prediction")
+
+
+def test_fraud_is_the_fourth_answer():
+    """A backend that lets virtual-number scripts log in fails Fraud, whatever the other answers say."""
+    let_in = live(judged("rules", "virtual and blacklisted numbers refused", 28, 0, "logins", False,
+                         [Evidence(60, "fraud_script-000001+virtual logged in")], slug="flagged_numbers_refused"))
+    share = live(judged("payout", "fraud's share of payouts", 0.01, 0.02, "share", True,
+                        [Evidence(None, "1.00 yuan of 100.00 yuan to fraud scripts")], slug="fraud_share"))
+    *_, fraud = launch_answers([let_in, share])
+    assert fraud.line == ("Fraud: FAIL (live): virtual and blacklisted numbers refused: fraud_script-000001+virtual "
+                          "logged in")
+    refused = replace(let_in, status="pass", evidence=(Evidence(None, "12 logins of flagged numbers, all refused"),))
+    *_, fraud = launch_answers([refused, share])
+    assert fraud.line == ("Fraud: PASS (live): 12 logins of flagged numbers, all refused; 1.00 yuan of 100.00 yuan "
+                          "to fraud scripts")
+    *_, fraud = launch_answers([])
+    assert fraud.word == "NOT VERIFIED"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from rehearse.observations import GAUGES, REQUESTS, Run, RunInfo
-from rehearse.reports.answers import three_answers
+from rehearse.reports.answers import launch_answers
 from rehearse.reports.judge import judge
 from rehearse.reports.steps import knee_of, step_verdicts, steps_of
 from rehearse.scenarios import load_scenario
@@ -115,7 +115,7 @@ def test_a_one_second_spike_is_no_saturation(scenario):
 def test_the_step_run_answers_the_peak_and_a_run_without_steps_is_no_step_run(scenario):
     run = step_run(scenario, [{"target": 100}, {"target": 200}, {"target": 400}])
     judgement = judge([("peak", run)], scenario, allow_unverified=True)
-    peak = next(a for a in three_answers(judgement.verdicts) if a.risk == "Peak")
+    peak = next(a for a in launch_answers(judgement.verdicts) if a.risk == "Peak")
     assert peak.word == "PASS" and "400 active users against 400" in peak.detail
     assert judgement.steps[0][0] == "peak" and len(judgement.steps[0][1]) == 3
     plain = Run(info=run.info.model_copy(update={"extra": {}}), requests=run.requests, gauges=run.gauges,
