@@ -417,6 +417,12 @@ class DeclarativeContract:
         chosen = request.follow_redirects if request is not None else None
         return self.target.follow_redirects if chosen is None else chosen
 
+    def keyed_by_step(self, action: str) -> bool:
+        """Whether this action's request carries its step's id (`{step.id}`: an idempotency key),
+        so that an answer repeated for it may be the target replaying (swarm/player.py)."""
+        request = self.target.actions.get(action)  # type: ignore[call-overload]
+        return request is not None and bool(fields_used(request, "step", self.target.headers))
+
     def judges_body(self, action: str) -> bool:
         """Whether an answer's body, not only its status, says if it was done (business codes)."""
         c = self._compile(action, self.mapping(action))

@@ -15,17 +15,18 @@ engine says it is stopping, whatever the transport said.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.journeys import PERSONAS
 from rehearse.observations.schema import UNANSWERED
-from rehearse.personas.steps import WAITED, Act, Outcome, Spawn, Wait
+from rehearse.personas.steps import WAITED, Act, Outcome, Spawn, Wait, replay_note
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import prize_of
 from rehearse.swarm.contract import Contract, Link, RequestSpec, remember
@@ -93,6 +94,8 @@ class Player:
         self._seq = itertools.count()
         self.paid_by_persona: dict[str, int] = {}
         self._steps: dict[str, tuple[Act, str, int]] = {}  # user_key -> (last act, its attempt, steps)
+        # user_key -> attempt -> (fen, digest of the body) of each paying answer seen for it
+        self._paid_answers: dict[str, dict[str, set[tuple[int, bytes]]]] = {}
 
     # --- who plays next --------------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Player:
     def forget(self, user: Identity) -> None:
         """The participant is done: drop its attempt bookkeeping."""
         self._steps.pop(user.user_key, None)
+        self._paid_answers.pop(user.user_key, None)
 
     def _play(self, user: Identity, journey, send: Send, sleep: Callable[[float], None],
               running: Callable[[], bool] | None, send_burst: SendBurst | None) -> None:
@@ -199,6 +203,7 @@ class Player:
         # died, taking an auto-started backend with it) was cut by the harness, not the target.
         answers = [self.contract.read(act, *answer) if answer[0] or not self.stopping()
                    else (Outcome(ok=False, latency_ms=answer[2], error=UNANSWERED), {}) for answer in raw]
+        answers = self._unmarked_replays(act.action, user, attempt, raw, answers)
         outcome, learned = next((a for a in answers if a[0].ok), answers[0])
         for copy, copy_learned in answers:
             if copy is not outcome:  # the winner is recorded below, once
@@ -211,6 +216,28 @@ class Player:
                 self.platform.share(domain)
         self._settle(act, user, domain, outcome, attempt, sent_t)
         return outcome
+
+    def _unmarked_replays(self, action: str, user: Identity, attempt: str, raw: list, answers: list) -> list:
+        """An answer that pays, identical (body and amount) to one already seen for the same
+        attempt of an action keyed by `{step.id}`, is the target replaying its stored answer:
+        recorded as a replay with the amount it carried, never as a second payment. (A backend
+        that pays twice and answers alike is caught by its books: more paid than any answer
+        showed.)"""
+        keyed = getattr(self.contract, "keyed_by_step", None)
+        if keyed is None or not keyed(action):
+            return answers
+        seen = self._paid_answers.setdefault(user.user_key, {}).setdefault(attempt, set())
+        judged = []
+        for (outcome, learned), answer in zip(answers, raw):
+            if outcome.ok and outcome.payout_fen:
+                body = answer[1] if isinstance(answer[1], bytes) else str(answer[1] or "").encode()
+                key = (outcome.payout_fen, hashlib.blake2b(body, digest_size=16).digest())
+                if key in seen:
+                    outcome = replace(outcome, payout_fen=0, error=replay_note(outcome.payout_fen))
+                else:
+                    seen.add(key)
+            judged.append((outcome, learned))
+        return judged
 
     def _attempt(self, act: Act, user: Identity) -> str:
         """The attempt id of this act: a new one per step, the same one when the persona yields

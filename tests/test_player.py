@@ -65,3 +65,45 @@ def test_a_request_cut_off_by_a_stop_is_still_a_row(player, stop):
         player.act(Act("open_envelope", institution="anhe", burst=2), user, session, cut,
                    send_burst=lambda specs: cut(specs[0]))
     assert [(r["status"], r["ok"], r["error"], r["prize"]) for r in player.rows] == [(0, False, "unanswered", "anhe")] * 2
+
+
+@pytest.fixture
+def keyed_player(scenario):
+    """The bundled mapping with an idempotency key on the envelope: `Idempotency-Key: {step.id}`."""
+    from rehearse.scenarios import load_scenario
+
+    keyed = load_scenario(overrides=['target.actions.open_envelope={method: POST, path: '
+                                     '"/api/institutions/{params.institution}/envelope", payout_field: amount_fen, '
+                                     'headers: {Idempotency-Key: "{step.id}"}}'])
+    rows: list[dict] = []
+    p = Player(keyed, load_contract(keyed.target), IdentityFactory(keyed, 1), random.Random(1), clock=lambda: 60.0,
+               compress=1.0, record=lambda values: rows.append(dict(zip(REQUESTS.columns, values))))
+    p.rows = rows
+    return p
+
+
+def test_an_answer_repeated_for_one_idempotency_key_is_a_replay_not_a_second_payment(keyed_player):
+    user, session = keyed_player.identities.new("fraud_script"), {"token": "t", "sign": "s"}
+    burst = Act("open_envelope", institution="anhe", burst=3)
+    keyed_player.act(burst, user, session, paid, send_burst=lambda specs: [paid(s) for s in specs])
+    assert sorted((r["payout_fen"], r["error"]) for r in keyed_player.rows) == [
+        (0, "replayed: 88 fen"), (0, "replayed: 88 fen"), (88, "")]  # the copies recorded before the winner
+
+
+def test_two_different_answers_for_one_key_are_two_payments(keyed_player):
+    user, session = keyed_player.identities.new("fraud_script"), {"token": "t", "sign": "s"}
+    orders = iter(range(3))
+
+    def paid_an_order(spec):
+        return 200, json.dumps({"amount_fen": 88, "order": next(orders)}).encode(), 5.0
+
+    keyed_player.act(Act("open_envelope", institution="anhe", burst=2), user, session, paid_an_order,
+                     send_burst=lambda specs: [paid_an_order(s) for s in specs])
+    assert [r["payout_fen"] for r in keyed_player.rows] == [88, 88]
+
+
+def test_without_a_key_identical_answers_are_each_a_payment(player):
+    user, session = player.identities.new("fraud_script"), {"token": "t", "sign": "s"}
+    player.act(Act("open_envelope", institution="anhe", burst=2), user, session, paid,
+               send_burst=lambda specs: [paid(s) for s in specs])
+    assert [r["payout_fen"] for r in player.rows] == [88, 88]
