@@ -12,7 +12,7 @@ from rich.table import Table
 from rehearse.cli.options import InPath, Override
 from rehearse.scenarios import UsageError
 
-STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow", "not_applicable": "dim"}
+STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow", "not_applicable": "dim", "off": "dim"}
 ALLOW_UNVERIFIED = click.option(
     "--allow-unverified", is_flag=True,
     help="Exploring: a required check the runs did not verify does not fail the verdict.")
@@ -100,7 +100,8 @@ def verdict_table(title: str, verdicts, required: frozenset[str] = frozenset()) 
         evidence = v.evidence[0] if v.evidence else None
         where = "" if evidence is None or evidence.t is None else f"t={evidence.t:,.0f}s "
         word = v.word + (" (required)" if v.status == "unverified" and requires(v.key, tuple(required)) else "")
-        table.add_row(v.gate, v.check, f"[{STYLE[v.status]}]{word}[/]", _figure(v.figure, v.unit),
+        style = STYLE["unverified"] if v.status == "fail" and v.advisory else STYLE[v.status]
+        table.add_row(v.gate, v.check, f"[{style}]{word}[/]", _figure(v.figure, v.unit),
                       _figure(v.limit, v.unit), (where + evidence.detail) if evidence else "")
     return table
 

@@ -55,7 +55,8 @@ def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, 
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
     # budget race at two thirds
     window = scenario.traffic.windows[scenario.gates.peak.window]
-    rehearsal = RehearsalPlan(ban_at=window.duration / 3, race_at=window.duration * 2 / 3,
+    rehearsal = RehearsalPlan(ban_at=window.duration / 3 if scenario.links is not None else None,  # links to ban
+                              race_at=window.duration * 2 / 3,
                               preheat=scenario.campaign.phases.has_preheat,  # early birds need a preheat
                               flagged=True)  # virtual and blacklisted numbers try to log in
     # each phase plays participants of its own (phones, addresses, ids and {step.id}s): a target
@@ -258,8 +259,10 @@ def print_plan(out: Path, job: MainJob) -> None:
         f"-> {out / 'simulated'}",
         peak,
         f"3/4 the launch window {plan.window_name} ({plan.window.duration:g} campaign s) against {target} in "
-        f"{plan.duration_s:g} s (x{plan.compress:g}, 1:{plan.scale:g}): a domain ban at {r.ban_at:g} s, a budget "
-        f"race at {r.race_at:g} s{', early birds in the preheat' if r.preheat else ''}, flagged numbers "
+        f"{plan.duration_s:g} s (x{plan.compress:g}, 1:{plan.scale:g}): "
+        + (f"a domain ban at {r.ban_at:g} s, " if r.ban_at is not None else "no ban (the campaign issues no share "
+                                                                             "links), ")
+        + f"a budget race at {r.race_at:g} s{', early birds in the preheat' if r.preheat else ''}, flagged numbers "
         f"-> {out / 'live'}",
         f"4/4 check the gates and write the report -> {out / 'report'}",
     ])

@@ -93,9 +93,11 @@ def summary_tables(s: Scenario) -> list[Table]:
                                if v or k != "preheat_browser")),
         ("links", f"{len(s.links.primary_domains)} primary, {len(s.links.backup_domains)} backup "
                   f"domains; ban at {s.links.ban_rule.max_visits:,} visits or "
-                  f"{s.links.ban_rule.max_shares:,} shares per {s.links.ban_rule.window / 3600:g} h"),
-        ("budget", f"{_yuan(s.budget.total_fen)} (fund-loss warning x{s.budget.fund_loss.warning_ratio:g}, "
-                   f"stop x{s.budget.fund_loss.stop_ratio:g})"),
+                  f"{s.links.ban_rule.max_shares:,} shares per {s.links.ban_rule.window / 3600:g} h"
+                  if s.links is not None else "none: the campaign issues no share links"),
+        ("budget", _yuan(s.budget.total_fen) + (f" (fund-loss warning x{s.budget.fund_loss.warning_ratio:g}, "
+                                                f"stop x{s.budget.fund_loss.stop_ratio:g})"
+                                                if s.budget.fund_loss is not None else " (no fund-loss alarm)")),
         ("target", s.target.adapter or f"{len(s.target.actions)} actions mapped"),
     ]
     for row in rows:
@@ -116,4 +118,8 @@ def summary_tables(s: Scenario) -> list[Table]:
     gates.add_row("rules", "on" if g.rules.enabled else "off")
     for key, why in s.not_applicable().items():
         gates.add_row(key, f"not applicable: {why}")
+    for key in g.advisory:
+        gates.add_row(key, "advisory: judged and shown, never failing")
+    for key in g.off:
+        gates.add_row(key, "off: not judged")
     return [overview, gates]

@@ -178,6 +178,9 @@ HARNESS_KEY_PREFIX = "harness/"
 ACTIVE_BY_MINUTE = "active_by_minute"
 """The event a live run's load processes write at their close: participants playing in each
 campaign minute, as JSON {minute start (s): count}; the simulator's active users, counted live."""
+PROBE = "probe"
+"""The event of a probe by the harness's own participants that leaves the scenario's load as it is
+(early birds in the preheat, flagged numbers at the door), unlike an `incident` (a ban, a race)."""
 HARNESS_STOP = "harness_stop"
 """The event of the moment the harness began to stop (a signal, the run's end, its parent gone, a
 fault of its own), with the reason: requests cut from then on are `unanswered`, never the target's."""

@@ -162,6 +162,8 @@ class PayoutDesk:
     def reading(self) -> Reading:
         ack_paid = int(self.store.meta("ack_paid_fen") or 0)
         ack_plan = float(self.store.meta("ack_plan_fen") or 0)
+        if self.service.monitor is None:  # a campaign without a fund-loss alarm: never ahead of a plan
+            return Reading(OK, 0.0, self.store.paid_total(), 0.0)
         return self.service.monitor.read(self.service.now(), self.store.paid_total(), ack_paid, ack_plan)
 
     def paused(self) -> bool:
@@ -169,6 +171,8 @@ class PayoutDesk:
 
     def check_monitor(self) -> None:
         """Refuse the payout while paused, or (at the warning level) most of the time."""
+        if self.service.monitor is None:
+            return
         if self.paused():
             raise _paused()
         reading = self.reading()
@@ -205,7 +209,8 @@ class PayoutDesk:
             self.store.set_meta("payouts_paused", "0")
             self.store.set_meta("alarm_level", str(OK))
             self.store.set_meta("ack_paid_fen", str(self.store.paid_total()))
-            self.store.set_meta("ack_plan_fen", str(self.service.monitor.plan_fen(t)))
+            plan = self.service.monitor.plan_fen(t) if self.service.monitor is not None else 0.0
+            self.store.set_meta("ack_plan_fen", str(plan))
             self.store.log_event(t, "resume", f"payouts resumed by {operator}")
         return {"paused": False, "monitor": self.reading().as_dict()}
 

@@ -59,10 +59,11 @@ class CampaignService:
     def __post_init__(self) -> None:
         limits = self.scenario.antifraud.rate_limits
         # Limits count campaign seconds, so a compressed rehearsal is judged like the real campaign.
-        self.user_limits = self.user_limits or TokenBuckets(
-            limits.per_user.per_second, limits.per_user.burst, ticker=self.clock.now)
-        self.ip_limits = self.ip_limits or TokenBuckets(
-            limits.per_ip.per_second, limits.per_ip.burst, ticker=self.clock.now)
+        if limits is not None:
+            self.user_limits = self.user_limits or TokenBuckets(
+                limits.per_user.per_second, limits.per_user.burst, ticker=self.clock.now)
+            self.ip_limits = self.ip_limits or TokenBuckets(
+                limits.per_ip.per_second, limits.per_ip.burst, ticker=self.clock.now)
         self.monitor = self.scenario.fund_loss_plan()
         self._sessions: dict[str, int] = {}
         self._slowdowns: dict[str, tuple[float, float]] = {}  # action -> (factor, until campaign t)
@@ -106,11 +107,11 @@ class CampaignService:
         return "no-antifraud" not in self.faults
 
     def check_ip(self, ip: str) -> None:
-        if self.antifraud_on() and not self.ip_limits.allow(ip):
+        if self.antifraud_on() and self.ip_limits is not None and not self.ip_limits.allow(ip):
             raise Refused(429, "rate_limited", f"too many requests from {ip}; slow down")
 
     def check_user_rate(self, user_id: int) -> None:
-        if self.antifraud_on() and not self.user_limits.allow(f"u{user_id}"):
+        if self.antifraud_on() and self.user_limits is not None and not self.user_limits.allow(f"u{user_id}"):
             raise Refused(429, "rate_limited", "too many requests for this account; slow down")
 
     def sign(self, device_id: str | None) -> str | None:
@@ -188,7 +189,7 @@ class CampaignService:
     def require_offered(self, action: str) -> None:
         """A feature the campaign leaves out (no grand round, invite reward, account to follow)
         answers 404, like a route this backend does not have."""
-        why = self.scenario.campaign.lacks(action)
+        why = self.scenario.lacks(action)
         if why is not None:
             raise Refused(404, "not_offered", why)
 

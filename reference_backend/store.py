@@ -124,8 +124,9 @@ class Store:
                 [(p.name, p.count) for p in _grand_prizes(scenario) if p.count is not None],
             )
             links = scenario.links
-            rows = [(d, "primary", "active", i) for i, d in enumerate(links.primary_domains)]
-            rows += [(d, "backup", "standby", len(rows) + i) for i, d in enumerate(links.backup_domains)]
+            primary, backup = (links.primary_domains, links.backup_domains) if links is not None else ([], [])
+            rows = [(d, "primary", "active", i) for i, d in enumerate(primary)]
+            rows += [(d, "backup", "standby", len(rows) + i) for i, d in enumerate(backup)]
             db.executemany("INSERT INTO domains (domain, role, state, rank) VALUES (?, ?, ?, ?)", rows)
             db.executemany("INSERT OR IGNORE INTO blacklist (phone) VALUES (?)",
                            [(p,) for p in scenario.antifraud.blacklist])

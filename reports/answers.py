@@ -5,7 +5,8 @@ fraud (the campaign write-ups' risks: the peak, link bans, funds, scripts).
 Each answer is read from the verdicts of the runs against the target (by the engine that made
 the run, whatever its label); where no live run judged a risk, from the simulated run, labelled
 as a prediction. The words are the verdicts' own: a
-risk with a failed check is FAIL, one whose checks all passed is PASS, anything else NOT VERIFIED.
+risk with a failed check is FAIL, one whose checks all passed is PASS, one whose checks all judge a
+feature the campaign lacks (no share links) NOT APPLICABLE, anything else NOT VERIFIED.
 
     for answer in launch_answers(judgement.verdicts):
         print(answer.line)     # "Budget: FAIL (live): anhe: 7,135 fen paid against 1,440 fen ..."
@@ -32,7 +33,7 @@ MAIN = {"peak": ("peak.active_users", "peak.p95", "peak.error_rate", "peak.answe
 @dataclass(frozen=True)
 class Answer:
     risk: str
-    word: str  # PASS, FAIL or NOT VERIFIED
+    word: str  # PASS, FAIL, NOT VERIFIED, NOT APPLICABLE or OFF
     source: str  # "live" or "simulated: a prediction"
     detail: str
 
@@ -46,6 +47,19 @@ def _first(v: Verdict) -> str:
 
 
 def _answer(risk: str, label: str, verdicts: list[Verdict], source: str) -> Answer:
+    if verdicts and all(v.status in ("not_applicable", "off") for v in verdicts):
+        word = "OFF" if all(v.status == "off" for v in verdicts) else "NOT APPLICABLE"
+        return Answer(label, word, source, "; ".join(dict.fromkeys(_first(v) for v in verdicts)))
+    advised = [v for v in verdicts if v.status == "fail" and v.advisory]  # shown, never failing
+    verdicts = [v for v in verdicts if v.status not in ("not_applicable", "off") and v not in advised]
+    answer = _judged_answer(risk, label, verdicts, source)
+    if advised:
+        answer = Answer(answer.risk, answer.word, answer.source, answer.detail + " (advisory, not failing: "
+                        + "; ".join(f"{v.check}: {_first(v)}" for v in advised[:2]) + ")")
+    return answer
+
+
+def _judged_answer(risk: str, label: str, verdicts: list[Verdict], source: str) -> Answer:
     failed = [v for v in verdicts if v.status == "fail"]
     open_ = [v for v in verdicts if v.status == "unverified"]
     if failed:
@@ -99,7 +113,7 @@ def launch_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
         # with a ban); the others can only add a failure
         measured = {v.run for v in live if v.key == MAIN[risk][0] and v.status != "unverified"}
         if measured:
-            live = [v for v in live if v.run in measured or v.status == "fail"]
+            live = [v for v in live if v.run in measured or v.failed]
         if live:
             answers.append(_answer(risk, label, live, "live"))
         elif mine:

@@ -17,7 +17,7 @@ from rehearse.reports.rows import number
 DRILL_JSON = "drill.json"
 DRILL_MD = "drill.md"
 STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE", "unverified": "not verified",
-               "not_applicable": "not applicable"}
+               "not_applicable": "not applicable", "off": "off"}
 
 
 def clock(t: float | None) -> str:

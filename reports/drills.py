@@ -156,6 +156,9 @@ def _alarm(run: Run, scenario: Scenario, drill: Drill, within: float, start: flo
     """Once payouts run ahead of plan by the warning ratio during a wave, the alarm within the deadline."""
     rule = scenario.budget.fund_loss
     monitor = scenario.fund_loss_plan()
+    if rule is None or monitor is None:  # refused when the scenario is loaded; kept for a run judged later
+        return [judged("response", "fund-loss alarm", None, within, "s", None,
+                       [Evidence(None, "the campaign has no fund-loss alarm (budget.fund_loss is left out)")])]
     wave = min(start + i.at for i in drill.incidents if i.kind == "fraud_wave")
     g = run.gauges[(run.gauges["t"] >= wave) & run.gauges["paid_fen"].notna()]
     ahead = [float(r.t) for r in g.itertuples()

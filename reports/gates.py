@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from rehearse.observations import Run
-from rehearse.observations.schema import UNANSWERED
+from rehearse.observations.schema import HARNESS_KEY_PREFIX, HARNESS_PERSONAS, UNANSWERED
 from rehearse.reports.load import counts
 from rehearse.reports.carried import MoneyBefore
 from rehearse.reports.payout_gate import payout_gate
 from rehearse.reports.steps import step_verdicts, steps_of
-from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, unverified
+from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, turned_off, unverified
 from rehearse.scenarios import Scenario
 
 PARTICIPATION = ("login", "complete_task", "open_envelope", "open_invite_envelope", "grand_draw",
@@ -41,7 +41,22 @@ def all_gates(run: Run, scenario: Scenario, before: MoneyBefore | None = None) -
     verdicts = peak_gate(run, scenario) + failover_gate(run, scenario) + payout_gate(run, scenario, before)
     if scenario.gates.rules.enabled:
         verdicts += rules_gate(run, scenario)
-    return mark_not_applicable(verdicts, scenario.not_applicable())
+    return as_asked(mark_not_applicable(verdicts, scenario.not_applicable()), scenario)
+
+
+def as_asked(verdicts: list[Verdict], scenario: Scenario) -> list[Verdict]:
+    """The verdicts as the scenario's `gates` asks for them: a check turned off replaced by one
+    `off` verdict, an advisory one marked so (it never fails the rehearsal)."""
+    asked, seen = [], set()
+    for v in verdicts:
+        setting = scenario.gates.setting(v.key)
+        if setting == "off" and v.status != "not_applicable":
+            if v.key not in seen:
+                seen.add(v.key)
+                asked.append(replace(turned_off(v.gate, v.check, v.slug), run=v.run, engine=v.engine))
+        else:
+            asked.append(replace(v, advisory=setting == "advisory"))
+    return asked
 
 
 def mark_not_applicable(verdicts: list[Verdict], reasons: dict[str, str]) -> list[Verdict]:
@@ -219,8 +234,14 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
 
 
 def failover_gate(run: Run, scenario: Scenario) -> list[Verdict]:
-    """For each ban: time until no new link used the domain; visits lost; the pool never empty."""
+    """For each ban: time until no new link used the domain; visits lost; the pool never empty.
+    Not applicable to a campaign that issues no share links."""
     gate = scenario.gates.failover
+    if scenario.links is None:
+        why = scenario.not_applicable()["failover.links_off"]
+        return [not_applicable("failover", "links off banned domains", why, "links_off"),
+                not_applicable("failover", "visits lost to bans", why, "visits_lost"),
+                not_applicable("failover", "backup pool never empty", why, "pool_never_empty")]
     q = run.requests
     shares = q[(q["action"] == "share") & q["ok"] & (q["domain"] != "")]
     bans = _bans(run)
@@ -298,7 +319,10 @@ def _without_domains(gauges: pd.DataFrame) -> list[tuple[float, float]]:
 # --- the campaign's rules -----------------------------------------------------------------
 
 def rules_gate(run: Run, scenario: Scenario) -> list[Verdict]:
-    """Preheat closed, no envelope before any task, share caps held, flagged numbers refused."""
+    """Preheat closed, no envelope before any task, share caps held, flagged numbers refused.
+    The caps and locks are the campaign's participants' rules, judged on them: the harness's own
+    participants (probers, racers) are left out; its early birds and flagged numbers are there to
+    test the preheat and the flags, and are judged on those."""
     q = run.requests
     verdicts = []
     early = q[(q["t"] < 0) & q["action"].isin(PARTICIPATION)]
@@ -314,9 +338,10 @@ def rules_gate(run: Run, scenario: Scenario) -> list[Verdict]:
                            unverified("rules", "share cap held", why, "share_cap"),
                            unverified("rules", "virtual and blacklisted numbers refused", why,
                                       "flagged_numbers_refused")]
-    verdicts.append(_envelope_before_tasks(q, scenario))
+    campaign_own = q[~q["persona"].isin(HARNESS_PERSONAS) & ~q["user_id"].str.startswith(HARNESS_KEY_PREFIX)]
+    verdicts.append(_envelope_before_tasks(campaign_own, scenario))
     cap = scenario.campaign.caps.shares_per_user
-    shares = q[(q["action"] == "share") & q["ok"]].groupby("user_id").size()
+    shares = campaign_own[(campaign_own["action"] == "share") & campaign_own["ok"]].groupby("user_id").size()
     over = shares[shares > cap]
     verdicts.append(judged("rules", "share cap held", float(shares.max()) if len(shares) else None, cap, "links",
                            None if not len(shares) else not len(over),

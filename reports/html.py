@@ -24,7 +24,8 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.pass td.status { background: #d9f2d9; } tr.fail td.status { background: #f8d0d0; }
 tr.unverified td.status { background: #fff1c2; color: #6b5200; }
-tr.not_applicable td.status { color: #666; }
+tr.not_applicable td.status, tr.off td.status { color: #666; }
+tr.advisory td.status { background: #fff1c2; color: #6b5200; }
 ul.answers li { margin: 0.2em 0; } ul.answers li.fail strong { color: #b00; }
 ul.answers li.pass strong { color: #070; } ul.answers li.not-verified strong { color: #8a6d00; } tr.regressed { background: #f8d0d0; }
 .none { color: #888; font-style: italic; }
@@ -95,7 +96,8 @@ def _verdicts(verdicts: list[Verdict]) -> str:
     if not verdicts:
         return '<p class="none">No verdicts.</p>'
     status = VERDICT_HEADER.index("status")
-    return _table(VERDICT_HEADER, [(v.status, verdict_row(v)) for v in verdicts],
+    return _table(VERDICT_HEADER, [("advisory" if v.status == "fail" and v.advisory else v.status, verdict_row(v))
+                                   for v in verdicts],
                   lambda i: "status" if i == status else "")
 
 

@@ -74,7 +74,8 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
         judged = [replace(v, run=label, engine=run.info.engine) for v in found]
         verdicts += judged
         if run.info.live and not allow_unverified:
-            per_run.append(missing_evidence(judged, scenario.required_checks()))
+            per_run.append([v for v in missing_evidence(judged, scenario.required_checks())
+                            if scenario.requires(v.key)])
         line = unfinished(label, run)
         if line is not None and not allow_interrupted:
             stopped.append(line)

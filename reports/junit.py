@@ -20,15 +20,16 @@ def render_junit(verdicts: list[Verdict], judged: Tally | None = None) -> str:
     suite = ET.Element("testsuite", {
         "name": SUITE,
         "tests": str(len(cases)),
-        "failures": str(sum(v.status == "fail" or id(v) in required for v in cases)),
+        "failures": str(sum(v.failed or id(v) in required for v in cases)),
         "errors": "0",
-        "skipped": str(sum(v.status in ("unverified", "not_applicable") and id(v) not in required for v in cases)),
+        "skipped": str(sum(v.status in ("unverified", "not_applicable", "off") and id(v) not in required
+                           for v in cases)),
     })
     for verdict in cases:
         name = f"{verdict.run}: {verdict.check}" if verdict.run else verdict.check
         case = ET.SubElement(suite, "testcase", {"classname": verdict.gate, "name": name})
         evidence = "\n".join(evidence_lines(verdict, limit=len(verdict.evidence)))
-        if verdict.status == "fail":
+        if verdict.failed:
             failure = ET.SubElement(case, "failure", {"message": _figure(verdict)})
             failure.text = evidence
         elif id(verdict) in required:
@@ -38,6 +39,10 @@ def render_junit(verdicts: list[Verdict], judged: Tally | None = None) -> str:
             ET.SubElement(case, "skipped", {"message": "not verified: " + (evidence or "nothing to judge in this run")})
         elif verdict.status == "not_applicable":
             ET.SubElement(case, "skipped", {"message": "not applicable: " + evidence})
+        elif verdict.status == "off":
+            ET.SubElement(case, "skipped", {"message": "off: " + evidence})
+        elif verdict.status == "fail":  # advisory: shown, never failing the job
+            ET.SubElement(case, "system-out").text = f"FAIL (advisory, not failing): {_figure(verdict)}\n{evidence}"
         elif evidence:
             ET.SubElement(case, "system-out").text = evidence
     xml = ET.tostring(suite, encoding="unicode")

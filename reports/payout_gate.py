@@ -19,7 +19,7 @@ import pandas as pd
 from rehearse.observations import Run
 from rehearse.personas.steps import REPLAYED, paying_replays, replayed_fen
 from rehearse.reports.load import counts
-from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
+from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, unverified
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import PAYOUT_ACTIONS, prizes_allowed
 
@@ -275,6 +275,10 @@ def _no_pool_overdrawn(run: Run, scenario: Scenario, payouts: Payouts, books: Bo
     money = "its money" if before is None else f"what {before.after} left it (the same target)"
     evidence = [e for e, _ in over] + admitted or [Evidence(None, f"{payouts.paid['prize'].nunique()} pools paid from, "
                                                   f"each within {money}")]
+    uncut = run.events[run.events["kind"] == "race_uncut"]
+    if len(uncut) and not over and not admitted:  # say what the race could not show
+        evidence.append(Evidence(float(uncut["t"].iloc[0]), str(uncut["detail"].iloc[0]) + ": it raced repeated "
+                                 "taps, not a pool's last money"))
     return judged("payout", "no pool overdrawn", float(pools), 0, "pools", not over and not admitted,
                   evidence, "no_pool_overdrawn")
 
@@ -388,7 +392,10 @@ def _books_match(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -
         compare(str(pool), (before.get(str(pool)) or {}).get("paid_fen"), (after.get(str(pool)) or {}).get("paid_fen"),
                 int(rows["payout_fen"].sum()), int(slack.get(pool, 0)))
     if not checked:
-        return unverified("payout", name, "the target's ledger gives no paid_fen, in all or per pool", slug)
+        gave = [k for k in (books.end.get("gave") or []) if k != "gave"]
+        return unverified("payout", name, "the target's ledger gives no paid_fen, in all or per pool (it gave: "
+                          f"{', '.join(gave) or 'nothing'}): map paid_fen under target.operations.ledger.extract",
+                          slug)
     return judged("payout", name, float(len(wrong)), 0, "mismatches", not wrong,
                   wrong or [Evidence(None, f"the books record what the harness saw paid, less nothing and no more "
                                            f"than the answers it never saw could hold ({', '.join(checked[:6])})")],
@@ -399,10 +406,15 @@ def _books_match(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -
 
 def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
     """Once payouts run ahead of plan by the warning ratio, the alarm must come before `share`
-    of the budget is gone (a campaign spending as planned has nothing to judge)."""
+    of the budget is gone (a campaign spending as planned has nothing to judge). The alarm is an
+    event (the simulator's, a drill's); a target that shows none, nor an alarm level, cannot be
+    judged on it; one that shows its level and never raised it fails."""
+    monitor = scenario.fund_loss_plan()
+    if monitor is None or scenario.budget.fund_loss is None:
+        return not_applicable("payout", "alarm before the budget goes",
+                              scenario.not_applicable()["payout.alarm_before_budget"], "alarm_before_budget")
     budget_fen = scenario.budget.total_fen
     g = run.gauges[run.gauges["paid_fen"].notna()] if len(run.gauges) else run.gauges
-    monitor = scenario.fund_loss_plan()
     warning = scenario.budget.fund_loss.warning_ratio
     ahead = [float(r.t) for r in g.itertuples() if monitor.read(float(r.t), int(r.paid_fen)).ratio >= warning]
     spent = g[(g["paid_fen"] >= share * budget_fen) & (g["t"] >= ahead[0])] if ahead else g.iloc[0:0]
@@ -412,10 +424,22 @@ def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
         return unverified("payout", "alarm before the budget goes", why, "alarm_before_budget", share,
                           "share of budget")
     gone_t = float(spent["t"].iloc[0])
-    # the alarm as an event (the simulator's, a drill's); a target's own alarm-level gauge is what
-    # it says about itself, and that never passes a check
-    raised = [float(t) for t in run.events.loc[(run.events["kind"] == "alarm") & (run.events["t"] <= gone_t), "t"]]
+    alarms = run.events.loc[run.events["kind"] == "alarm", "t"]
+    raised = [float(t) for t in alarms if t <= gone_t]
     evidence = [Evidence(gone_t, f"{share:.0%} of the budget paid")]
+    levels = run.gauges["alarm_level"].dropna() if "alarm_level" in run.gauges else run.gauges.iloc[0:0]
+    if not raised and not len(alarms) and not len(levels):
+        return unverified("payout", "alarm before the budget goes", f"payouts ran ahead of plan and {share:.0%} "
+                          "of the budget was paid, but the target shows no fund-loss alarm the harness can see "
+                          "(no alarm event, no alarm_level in its answers): map an operation that gives "
+                          "alarm_level, or turn the check off (gates.off)", "alarm_before_budget", share,
+                          "share of budget")
+    if not raised and len(levels) and (run.gauges.loc[levels.index, "t"] <= gone_t).any() and \
+            (levels[run.gauges.loc[levels.index, "t"] <= gone_t] >= 1).any():
+        # a target's own alarm-level gauge is what it says about itself: it never passes a check
+        return unverified("payout", "alarm before the budget goes", "the target's own alarm_level rose before "
+                          f"{share:.0%} of the budget was paid, but no alarm event was seen",
+                          "alarm_before_budget", share, "share of budget")
     evidence += [Evidence(min(raised), "fund-loss alarm")] if raised else []
     return judged("payout", "alarm before the budget goes", share, share, "share of budget", bool(raised),
                   evidence, "alarm_before_budget")

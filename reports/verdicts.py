@@ -4,7 +4,8 @@ A check with nothing to judge (no ban happened, no ledger, an empty table) is **
 never a pass. The scenario names the checks a launch needs (`gates.required`); a required check
 not verified by a run against the target fails the rehearsal like a failed one. A check of a
 feature the campaign leaves out (no preheat, no tasks) is **not applicable**: neither judged nor
-required, and never a failure.
+required, and never a failure. The scenario may also make any check advisory (judged and shown,
+never failing: `gates.advisory`) or turn it off (`gates.off`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal, Sequence
 
-Status = Literal["pass", "fail", "unverified", "not_applicable"]
-STATUS_WORD = {"pass": "pass", "fail": "FAIL", "unverified": "not verified", "not_applicable": "not applicable"}
+Status = Literal["pass", "fail", "unverified", "not_applicable", "off"]
+STATUS_WORD = {"pass": "pass", "fail": "FAIL", "unverified": "not verified", "not_applicable": "not applicable",
+               "off": "off"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Verdict:
     run: str = ""  # the label of the run it judged ("simulated", "live", a folder)
     engine: str = ""  # the engine of that run ("simulator", "swarm", ...)
     out_of_time: bool = False  # not verified because the run ended too soon after the event (a late ban)
+    advisory: bool = False  # the scenario asks for it shown, never failing (`gates.advisory`)
 
     @property
     def key(self) -> str:
@@ -53,11 +56,17 @@ class Verdict:
         return self.status == "pass"
 
     @property
+    def failed(self) -> bool:
+        """A fail that fails the rehearsal (an advisory check's never does)."""
+        return self.status == "fail" and not self.advisory
+
+    @property
     def word(self) -> str:
-        return STATUS_WORD[self.status]
+        return STATUS_WORD[self.status] + (" (advisory)" if self.advisory and self.status == "fail" else "")
 
     def as_dict(self) -> dict:
         return {"run": self.run, "gate": self.gate, "check": self.check, "key": self.key, "status": self.status,
+                "advisory": self.advisory,
                 "figure": self.figure, "limit": self.limit, "unit": self.unit,
                 "evidence": [{"t": e.t, "detail": e.detail} for e in self.evidence]}
 
@@ -87,6 +96,12 @@ def not_applicable(gate: str, check: str, why: str, slug: str | None = None) -> 
                    evidence=(Evidence(None, why),), slug=slug or slug_of(check))
 
 
+def turned_off(gate: str, check: str, slug: str | None = None) -> Verdict:
+    """A check the scenario turned off (`gates.off`): not judged."""
+    return Verdict(gate=gate, check=check, status="off", figure=None, limit=None, unit="",
+                   evidence=(Evidence(None, "turned off in the scenario (gates.off)"),), slug=slug or slug_of(check))
+
+
 def requires(key: str, required: Sequence[str]) -> bool:
     """Whether the scenario's `gates.required` (gate names or `gate.slug` keys) names this check."""
     return key in required or key.split(".")[0] in required
@@ -103,6 +118,8 @@ class Tally:
     interrupted: tuple[str, ...] = ()  # one line per run that did not finish
     not_applicable: int = 0
     waived: tuple[str, ...] = ()  # required checks dropped: not applicable to the campaign
+    advisory_failed: int = 0  # advisory checks that failed: shown, never failing the rehearsal
+    off: int = 0  # checks the scenario turned off
 
     @property
     def ok(self) -> bool:
@@ -112,8 +129,12 @@ class Tally:
     def headline(self) -> str:
         """One line: PASS or FAIL and why, e.g. "FAIL: 1 failed, 2 required not verified"."""
         parts = [f"{self.passed} passed", f"{self.failed} failed", f"{self.unverified} not verified"]
+        if self.advisory_failed:
+            parts.append(f"{self.advisory_failed} advisory failed (not failing)")
         if self.not_applicable:
             parts.append(f"{self.not_applicable} not applicable")
+        if self.off:
+            parts.append(f"{self.off} off")
         if self.waived:
             parts.append(f"required but not applicable to this campaign, so not required: {', '.join(self.waived)}")
         if self.required_unverified:
@@ -150,7 +171,9 @@ def tally(verdicts: Sequence[Verdict], missing: Sequence[Verdict] = (), interrup
     about the target), a line per run that did not finish, and the required checks dropped as
     not applicable to the campaign (`waived`)."""
     return Tally(passed=sum(v.status == "pass" for v in verdicts),
-                 failed=sum(v.status == "fail" for v in verdicts),
+                 failed=sum(v.failed for v in verdicts),
                  unverified=sum(v.status == "unverified" for v in verdicts),
                  required_unverified=tuple(missing), interrupted=tuple(interrupted),
-                 not_applicable=sum(v.status == "not_applicable" for v in verdicts), waived=tuple(waived))
+                 not_applicable=sum(v.status == "not_applicable" for v in verdicts), waived=tuple(waived),
+                 advisory_failed=sum(v.status == "fail" and v.advisory for v in verdicts),
+                 off=sum(v.status == "off" for v in verdicts))

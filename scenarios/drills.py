@@ -177,16 +177,20 @@ def check_drills(drills: Drills, sections: dict) -> None:
     """Every name a drill uses exists in the scenario's other sections (already validated);
     a ValueError starting with the field's path (drills.NAME...) otherwise."""
     windows = sections["traffic"].windows
-    links = sections["links"]
+    links = sections.get("links")
     campaign = sections["campaign"]
     pools = campaign.pools()
-    domains = links.primary_domains + links.backup_domains
+    domains = links.primary_domains + links.backup_domains if links is not None else []
     for name, drill in drills.items():
         where = f"drills.{name}"
         if isinstance(drill.window, str) and drill.window not in windows:
             raise ValueError(f"{where}.window: {drill.window!r} is not in traffic.windows "
                              f"(known: {', '.join(sorted(windows)) or 'none'}); or give {{start, duration}}")
         start, length = window_of(drill, windows)
+        for n, response in enumerate(drill.expect):
+            if response.kind == "alarm" and sections["budget"].fund_loss is None:
+                raise ValueError(f"{where}.expect.{n}: an alarm response needs the campaign's fund-loss alarm "
+                                 "(budget.fund_loss is left out); remove it, or add budget.fund_loss")
         if not isinstance(drill.window, str):
             check_window_in_campaign(campaign.phases, start, length, f"{where}.window")
         for n, incident in enumerate(drill.incidents):
@@ -196,8 +200,11 @@ def check_drills(drills: Drills, sections: dict) -> None:
             if incident.kind == "delayed_topup" and incident.pool not in pools:
                 raise ValueError(f"{at}.pool: {incident.pool!r} is not a pool; use one of {', '.join(pools)}")
             if incident.kind == "slowdown":
-                _check_offered(campaign, incident.actions, f"{at}.actions")
+                _check_offered(campaign, links, incident.actions, f"{at}.actions")
             if incident.kind == "ban_domains":
+                if links is None:
+                    raise ValueError(f"{at}: a ban needs share links, and the campaign issues none (links: is "
+                                     "left out); remove the ban, or add links:")
                 if incident.count is not None and incident.count > len(domains):
                     raise ValueError(f"{at}.count: {incident.count} is more than the {len(domains)} domains "
                                      "links.primary_domains and links.backup_domains hold; ban at most that many")
@@ -207,10 +214,12 @@ def check_drills(drills: Drills, sections: dict) -> None:
                                      "or links.backup_domains")
 
 
-def _check_offered(campaign, actions: list[str], where: str) -> None:
-    """A drill slows down only actions the campaign offers (no grand_draw without a grand round)."""
+def _check_offered(campaign, links, actions: list[str], where: str) -> None:
+    """A drill slows down only actions the campaign offers (no grand_draw without a grand round,
+    no share without share links)."""
     for action in actions:
-        why = campaign.lacks(action)
+        why = campaign.lacks(action) or (None if links is not None or action not in ("share", "visit_link")
+                                         else "the campaign issues no share links")
         if why is not None:
             raise ValueError(f"{where}: {action} is not offered ({why}); remove it from the list")
 

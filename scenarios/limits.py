@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rehearse.scenarios.base import Section, Share, Slug
 from rehearse.scenarios.traffic import MAX_PARTICIPANTS
@@ -89,3 +89,32 @@ class Gates(Section):
         default_factory=lambda: list(LAUNCH_RISKS),
         description="checks a run against the target must verify (a gate name, or gate.check): "
                     "one not verified fails the rehearsal like a failed one")
+    advisory: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="checks judged and shown, never failing the rehearsal")
+    off: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="checks not judged at all (shown as off)")
+
+    @model_validator(mode="after")
+    def _one_setting_per_check(self) -> "Gates":
+        """A check is required, advisory or off, not two of them (a gate required with one of its
+        checks advisory or off is fine: the check's own setting wins)."""
+        lists = {"required": self.required, "advisory": self.advisory, "off": self.off}
+        for a, b in (("required", "advisory"), ("required", "off"), ("advisory", "off")):
+            both = [k for k in lists[a] if k in lists[b]]
+            if both:
+                raise ValueError(f"gates.{b}: {', '.join(sorted(set(both)))} is also in gates.{a}; give each check "
+                                 "one setting (required, advisory or off)")
+        return self
+
+    def setting(self, key: str) -> str:
+        """How the scenario asks for the check `gate.slug`: off, advisory, required or judged
+        (the default: a failure fails the rehearsal, not verified does not). A check's own key wins
+        over its gate's name."""
+        for name in ("off", "advisory", "required"):
+            if key in getattr(self, name):
+                return name
+        gate = key.split(".")[0]
+        for name in ("off", "advisory", "required"):
+            if gate in getattr(self, name):
+                return name
+        return "judged"

@@ -19,6 +19,10 @@ from rehearse.scenarios.target import Target
 from rehearse.scenarios.traffic import Traffic
 
 
+LINK_ACTIONS = ("share", "visit_link")
+NO_LINKS = "the campaign issues no share links (links: is left out)"
+
+
 class Scenario(Section):
     """A campaign to rehearse. Load one with `rehearse.scenarios.load_scenario(path)`."""
 
@@ -28,9 +32,11 @@ class Scenario(Section):
     campaign: Campaign
     traffic: Traffic
     personas: Personas
-    links: Links
+    links: Links | None = Field(default=None, description="share links and their domains; leave out for a "
+                                "campaign that issues none (no sharing, no ban, no failover to judge)")
     budget: Budget
-    antifraud: Antifraud
+    antifraud: Antifraud = Field(default_factory=lambda: Antifraud(),
+                                 description="flagged numbers, rate limits, signed payouts (all optional)")
     backend_model: BackendModel
     target: Target
     gates: Gates
@@ -39,7 +45,7 @@ class Scenario(Section):
     @field_validator("drills")
     @classmethod
     def _drills_refer_to_the_scenario(cls, drills: Drills, info: ValidationInfo) -> Drills:
-        if drills and all(k in info.data for k in ("traffic", "links", "budget", "campaign")):
+        if drills and all(k in info.data for k in ("traffic", "budget", "campaign")):
             check_drills(drills, info.data)
         return drills
 
@@ -48,6 +54,7 @@ class Scenario(Section):
         _check_institution_budgets(self)
         _check_optional_pools(self)
         _check_preheat(self)
+        _check_links(self)
         _check_actions_mapped(self)
         for name, window in self.traffic.windows.items():
             check_window_in_campaign(self.campaign.phases, window.start, window.duration,
@@ -96,12 +103,31 @@ class Scenario(Section):
             largest["invite"] = campaign.invite.reward.max_possible_fen
         return largest
 
+    def lacks(self, action: str) -> str | None:
+        """Why the campaign does not offer this action (a feature left out), or None if it does."""
+        if action in LINK_ACTIONS and self.links is None:
+            return NO_LINKS
+        return self.campaign.lacks(action)
+
+    def actions(self) -> tuple[str, ...]:
+        """The actions this campaign offers, in the target contract's order."""
+        return tuple(a for a in self.campaign.actions() if self.lacks(a) is None)
+
     def not_applicable(self) -> dict[str, str]:
         """The checks (gate.check keys) that judge a feature this campaign leaves out, and why."""
+        antifraud = self.antifraud
+        no_links = None if self.links is not None else NO_LINKS
         reasons = {"rules.preheat_closed": None if self.campaign.phases.has_preheat
                    else "the campaign has no preheat",
                    "rules.envelopes_locked": None if self.campaign.has_tasks
-                   else "no institution has tasks: every envelope is open"}
+                   else "no institution has tasks: every envelope is open",
+                   "rules.share_cap": no_links,
+                   "failover.links_off": no_links, "failover.visits_lost": no_links,
+                   "failover.pool_never_empty": no_links,
+                   "rules.flagged_numbers_refused": None if antifraud.virtual_segments or antifraud.blacklist
+                   else "the campaign flags no numbers (antifraud.virtual_segments and blacklist are empty)",
+                   "payout.alarm_before_budget": None if self.budget.fund_loss is not None
+                   else "the campaign has no fund-loss alarm (budget.fund_loss is left out)"}
         return {key: why for key, why in reasons.items() if why is not None}
 
     def required_checks(self) -> list[str]:
@@ -109,12 +135,21 @@ class Scenario(Section):
         waived = self.not_applicable()
         return [key for key in self.gates.required if key not in waived]
 
+    def requires(self, key: str) -> bool:
+        """Whether a run against the target must verify the check `gate.slug`: required by the
+        scenario (by its key or its gate's name; its own advisory or off setting wins), and
+        applicable to the campaign."""
+        return self.gates.setting(key) == "required" and key not in self.not_applicable()
+
     def arrival_curve(self) -> ArrivalCurve:
         """The arrival rate and cumulative share over campaign time."""
         return ArrivalCurve.build(self.traffic, self.campaign.phases)
 
-    def fund_loss_plan(self) -> FundLossMonitor:
-        """The fund-loss plan over the whole budget (see `rehearse.scenarios.fund_loss`)."""
+    def fund_loss_plan(self) -> FundLossMonitor | None:
+        """The fund-loss plan over the whole budget (see `rehearse.scenarios.fund_loss`), or None
+        for a campaign without a fund-loss alarm."""
+        if self.budget.fund_loss is None:
+            return None
         return FundLossMonitor(self.budget.fund_loss, self.budget.total_fen, self.arrival_curve())
 
     def digest(self) -> str:
@@ -164,10 +199,22 @@ def _check_preheat(scenario: Scenario) -> None:
                          "remove it, or add campaign.phases.preheat_start")
 
 
+def _check_links(scenario: Scenario) -> None:
+    """Without share links nobody shares: no sharers, no invite reward (friends come through links)."""
+    if scenario.links is not None:
+        return
+    if scenario.personas.mix.sharer > 0:
+        raise ValueError(f"personas.mix.sharer: {scenario.personas.mix.sharer:g}, but {NO_LINKS}; remove sharer "
+                         "from the mix and give its share to the other personas, or add links:")
+    if scenario.campaign.invite is not None:
+        raise ValueError(f"campaign.invite: friends are invited through share links, but {NO_LINKS}; remove "
+                         "campaign.invite (and budget.invite_fen), or add links:")
+
+
 def _check_actions_mapped(scenario: Scenario) -> None:
     """Every action the campaign offers has a request in the target contract and a queue in the
     simulator's backend model (an action it does not offer needs neither)."""
-    offered = scenario.campaign.actions()
+    offered = scenario.actions()
     unmapped = scenario.target.missing_actions(offered)
     if unmapped:
         raise ValueError(f"target.actions: no request mapped for {', '.join(unmapped)} (the campaign offers "

@@ -157,7 +157,7 @@ class ParticipantRules:
         """The id of the game rule (tasks, envelopes, draws, invites, caps) that turns a
         logged-in participant's action down, or None."""
         campaign = self.scenario.campaign
-        if campaign.lacks(action) is not None:
+        if self.scenario.lacks(action) is not None:
             return "not_offered"
         if action == "complete_task":
             return "task_cap" if self.task_completions >= campaign.caps.task_completions_per_user else None

@@ -86,7 +86,8 @@ class Budget(Section):
     institutions_fen: dict[Slug, Fen]
     grand_round_fen: Fen | None = Field(default=None, description="needed with a grand round, else left out")
     invite_fen: Fen | None = Field(default=None, description="needed with an invite reward, else left out")
-    fund_loss: FundLoss
+    fund_loss: FundLoss | None = Field(default=None, description="the fund-loss alarm: leave out for a "
+                                       "campaign without one (a sale selling ahead of plan by nature)")
     topups: list[TopUp] = Field(default_factory=list, description="scheduled top-ups (simulator, drills)")
 
     @property
@@ -117,9 +118,10 @@ class Antifraud(Section):
     signed_payouts: bool = Field(
         default=False, description="payout calls must carry the signature the campaign page (or a "
         "share link's landing) hands out, so scripts that call the payout interface directly fail")
-    virtual_segments: list[Annotated[str, Field(pattern=r"^1\d{2,3}$")]]
+    virtual_segments: list[Annotated[str, Field(pattern=r"^1\d{2,3}$")]] = Field(
+        default_factory=list, description="number segments refused at login (virtual operators)")
     blacklist: list[Phone] = Field(default_factory=list)
-    rate_limits: RateLimits
+    rate_limits: RateLimits | None = Field(default=None, description="leave out where the backend has none")
     effectiveness: Effectiveness = Effectiveness()
 
     @field_validator("virtual_segments")

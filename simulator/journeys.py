@@ -53,14 +53,14 @@ class RulesBackend:
         if name == "login":
             if antifraud.is_virtual(self.user.phone) and self._caught(antifraud.effectiveness.virtual_segments):
                 return _refused(403, "virtual_number")
-            if fraud and self._caught(self.scenario.personas.fraud_script.blacklisted_share
+            if fraud and antifraud.blacklist and self._caught(self.scenario.personas.fraud_script.blacklisted_share
                                       * antifraud.effectiveness.blacklist):
                 return _refused(403, "blacklisted")
             rules.settle(name, params)
             return Outcome(ok=True, status=200, data={"invite_code": f"c-{self.user.user_key}", "token": "t"})
         if not rules.logged_in:
             return _refused(401, "login_required")
-        if fraud and self._caught(antifraud.effectiveness.rate_limits * 0.5):
+        if fraud and antifraud.rate_limits is not None and self._caught(antifraud.effectiveness.rate_limits * 0.5):
             return _refused(429, "rate_limited")  # scripts fire fast: some calls hit the limits
         if name in PAYOUT_ACTIONS and antifraud.signed_payouts and not rules.signed \
                 and self._caught(antifraud.effectiveness.signed_payouts):

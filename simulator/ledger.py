@@ -81,8 +81,9 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
             ledger.fraud_paid[b] = paid_now[fraud[rows]].sum()
             state["paid"] += int(ledger.paid[b])
             ledger.left[b] = left.sum()
-            reading = monitor.read(env.now + bucket_s, state["paid"], state["ack_paid"], state["ack_plan"])
-            if reading.level > state["level"] and not state["paused"]:
+            reading = (None if monitor is None  # a campaign without a fund-loss alarm
+                       else monitor.read(env.now + bucket_s, state["paid"], state["ack_paid"], state["ack_plan"]))
+            if reading is not None and reading.level > state["level"] and not state["paused"]:
                 detail = f"fund-loss ratio {reading.ratio:.2f}"
                 ledger.events.append((env.now + bucket_s, "alarm", detail))
                 if reading.level == WARNING:

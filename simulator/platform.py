@@ -34,11 +34,15 @@ class PlatformTimeline:
     events: list[tuple[float, str, str]] = field(default_factory=list)
 
 
-def run_platform(links: Links, bucket_s: float, visits: np.ndarray, shares: np.ndarray,
+def run_platform(links: Links | None, bucket_s: float, visits: np.ndarray, shares: np.ndarray,
                  scale: float = 1.0, forced: Sequence[ForcedBan] = ()) -> PlatformTimeline:
     """Play the platform over the buckets (visits[b], shares[b] per bucket); `forced` bans
-    (a drill's) hit at their time: the listed domains, or the first `count` issuing ones."""
+    (a drill's) hit at their time: the listed domains, or the first `count` issuing ones.
+    A campaign without share links (`links` None) loses nobody and has no pool to count."""
     buckets = len(visits)
+    if links is None:
+        return PlatformTimeline(np.zeros(buckets), np.zeros(buckets), np.full(buckets, np.nan),
+                                np.full(buckets, np.nan))
     env = simpy.Environment()
     issuing = list(links.primary_domains)
     spares = list(links.backup_domains)

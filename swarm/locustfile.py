@@ -450,8 +450,9 @@ def _race(runtime: SwarmRuntime) -> None:
     race = runtime.race
     ready = [r for r in gevent.pool.Pool(20).map(lambda _: race.prepare(runtime.rehearsal_send),
                                                  range(race.plan.racers)) if r is not None]
-    if not ready or race.cut() is None:
+    if not ready:
         return
+    race.cut()  # without limit_pool the racers tap all the same, against what the pool holds
     volley = Volley(runtime.host, shooters=len(ready))
     refused: list[OffLimits] = []
 

@@ -26,7 +26,7 @@ import json
 import random
 from typing import Any, Callable
 
-from rehearse.observations.schema import HARNESS_KEY_PREFIX
+from rehearse.observations.schema import HARNESS_KEY_PREFIX, PROBE
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.steps import Act, Outcome
 from rehearse.scenarios import Scenario
@@ -36,6 +36,8 @@ from rehearse.swarm.player import Player, Send
 from rehearse.swarm.settings import RehearsalPlan
 
 PROBES_PER_S = 5.0  # share links asked for per wall second
+RACE_UNCUT = "race_uncut"
+"""The event of a budget race run without its cut (the target has no `limit_pool`), and why."""
 Event = Callable[[float, str, str], None]
 
 
@@ -93,12 +95,17 @@ class Race:
         return user, session
 
     def cut(self) -> int | None:
-        """Cut the pool through `limit_pool`; the money left in it, or None if the target cannot."""
+        """Cut the pool through `limit_pool`; the money left in it, or None if the target cannot
+        (said as a `race_uncut` event: the race is run all the same)."""
         left = race_cap_fen(self.institution, self.plan.racers)
         pool = self.institution.id
         if self.operation("limit_pool", pool=pool, left_fen=left) is None:
-            self.event(self.clock(), "incident_failed", f"the target could not cut pool {pool} for the budget race "
-                                                        "(no limit_pool operation, or it refused)")
+            # the race is still run, against what the pool holds: repeated taps, not its last money
+            self.event(self.clock(), RACE_UNCUT, f"the target could not cut pool {pool} for the budget race (no "
+                                                 "limit_pool operation, or it refused): the racers open its envelope "
+                                                 "at once against what it holds")
+            self.event(self.clock(), "incident", f"budget race: {self.plan.racers} participants open {pool}'s "
+                                                 f"envelope at once, {self.plan.copies} copies each, uncut")
             return None
         self.event(self.clock(), "pool_cap", json.dumps({"pool": pool, "left_fen": left}))
         self.event(self.clock(), "incident", f"budget race: {self.plan.racers} participants open {pool}'s envelope "
@@ -140,7 +147,7 @@ def early_birds(scenario: Scenario, contract: Contract, seed: int, send: Send,
                                     "taking part before launch is not tried")
         return
     player, identities = rehearsal_player(scenario, contract, seed, lambda: t, record)
-    event(t, "incident", f"preheat: {EARLY_BIRDS} participants try to take part {-t / 3600:,.1f} h before launch")
+    event(t, PROBE, f"preheat: {EARLY_BIRDS} participants try to take part {-t / 3600:,.1f} h before launch")
     for _ in range(EARLY_BIRDS):
         user, session = identities.new("preheat_browser", t), {}
         for act in early_steps(scenario):
@@ -162,7 +169,7 @@ def flagged_numbers(scenario: Scenario, contract: Contract, seed: int, send: Sen
         return
     t = clock()
     player, identities = rehearsal_player(scenario, contract, seed, clock, record)
-    event(t, "incident", f"flagged numbers: {len(tried)} script accounts (one per virtual segment and per "
+    event(t, PROBE, f"flagged numbers: {len(tried)} script accounts (one per virtual segment and per "
                          "blacklisted number) try to log in")
     for kind, listed in tried:
         user, session = identities.new("fraud_script", t, number=kind, listed=listed), {}

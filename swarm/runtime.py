@@ -124,8 +124,9 @@ class SwarmRuntime:
                                  compress=self.plan.compress, extra=self._extra())
         writer_id = re.sub(r"[^A-Za-z0-9_-]", "-", worker_id)[:40]
         self.writer = RunWriter(self.run_dir, info, writer_id=writer_id)
-        self.platform = Platform(self.scenario.links, clock=self.now, scale=self.plan.scale,
-                                 on_ban=self._on_ban)
+        # a campaign without share links has no platform to ban them
+        self.platform = None if self.scenario.links is None else Platform(
+            self.scenario.links, clock=self.now, scale=self.plan.scale, on_ban=self._on_ban)
         prefix = "" if role in ("local", "master") else f"{writer_id}/"  # keys unique across workers
         identities = IdentityFactory(self.scenario, seed + salt, prefix, *settings.lane)
         self.player = Player(self.scenario, self.contract, identities,
@@ -398,7 +399,7 @@ class SwarmRuntime:
 
     def probe(self) -> None:
         """One share link from the prober; at the set moment, ban the domain it was issued on."""
-        if self.prober is None:
+        if self.prober is None or self.platform is None:
             return
         self.prober.probe()
         if not self._banned and self.due(self.settings.rehearsal.ban_at):
@@ -449,9 +450,10 @@ class SwarmRuntime:
             row["arrivals"] = arrivals
         row.update({k: v for k, v in figures.items() if v is not None})
         if self.role == "local":
-            snapshot = self.platform.snapshot()
-            row.update(healthy_domains=len(snapshot.healthy), banned_domains=len(snapshot.banned),
-                       fraud_paid_fen=self.player.paid_by_persona.get("fraud_script", 0))
+            row.update(fraud_paid_fen=self.player.paid_by_persona.get("fraud_script", 0))
+            if self.platform is not None:
+                snapshot = self.platform.snapshot()
+                row.update(healthy_domains=len(snapshot.healthy), banned_domains=len(snapshot.banned))
         for name in ("ledger", "link_pool"):
             values = self.operation(name) or {}
             row.update({k: v for k, v in values.items()
@@ -464,12 +466,16 @@ class SwarmRuntime:
         """The target's books (paid in all and per pool, prizes paid twice), as an event: at the
         start ("ledger_start") and the end ("ledger") for the payout gate's cross-check."""
         try:
-            values = self.operation("ledger") or {}
+            values = self.operation("ledger")
         except (httpx.HTTPError, OSError):
             return
-        facts = {k: values[k] for k in ("paid_fen", "pools", "paid_twice") if values.get(k) is not None}
-        if facts:
-            self.writer.event(self.now(), kind, json.dumps(facts, sort_keys=True))
+        if values is None:  # no ledger operation mapped
+            return
+        facts: dict[str, Any] = {k: values[k] for k in ("paid_fen", "pools", "paid_twice")
+                                 if values.get(k) is not None}
+        # what the ledger gave, so a missing figure is named, never read as 0 or as no ledger at all
+        facts["gave"] = sorted(str(k) for k, v in values.items() if v is not None)
+        self.writer.event(self.now(), kind, json.dumps(facts, sort_keys=True, default=str))
 
     def target_down(self) -> bool:
         return self._failures_in_a_row >= TARGET_DOWN_SECONDS

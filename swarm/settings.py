@@ -112,13 +112,16 @@ class SwarmSettings:
             raise UsageError(f"--users {self.users}: expected 1 to {MAX_USERS:,} Locust users")
         plan = Plan(window_name=name, window=window, compress=compress, scale=self.scale,
                     max_slots=self.users or MAX_USERS, duration_s=duration)
-        self._check_incidents(plan)
+        self._check_incidents(plan, scenario)
         return plan
 
-    def _check_incidents(self, plan: Plan) -> None:
+    def _check_incidents(self, plan: Plan, scenario: Scenario) -> None:
         """The ban and the race must come within what the run plays of its window (campaign
         seconds from its start), or they would never happen."""
         played = plan.duration_s * plan.compress
+        if self.rehearsal.ban_at is not None and scenario.links is None:
+            raise UsageError(f"--ban-at {spoken(self.rehearsal.ban_at)}: the scenario's campaign issues no share "
+                             "links (links: is left out), so there is no domain to ban; leave out --ban-at")
         for flag, at in (("--ban-at", self.rehearsal.ban_at), ("--race-at", self.rehearsal.race_at)):
             if at is not None and not 0 <= at < played:
                 raise UsageError(f"{flag} {spoken(at)}: the run plays {spoken(played)} of campaign time of the "
@@ -147,7 +150,7 @@ class SwarmSettings:
         duration = self.step_s * len(self.steps)
         plan = Plan(window_name=name, window=window, compress=1.0, scale=1.0,
                     max_slots=self.users or MAX_USERS, duration_s=duration, steps=self.steps, step_s=self.step_s)
-        self._check_incidents(plan)
+        self._check_incidents(plan, scenario)
         return plan
 
     @classmethod

@@ -249,3 +249,19 @@ def test_a_copy_without_an_answer_does_not_make_a_race(scenario):
     rows = [request(10.0, "open_envelope", user="f-1", payout_fen=88, attempt="f-1#4"),
             request(10.0, "open_envelope", user="f-1", ok=False, status=0, error="unanswered", attempt="f-1#4")]
     assert key(payout_gate(make_run(healthy_requests() + rows), scenario), "payout.paid_once").status == "unverified"
+
+
+def test_a_ledger_without_paid_fen_names_what_it_gave(scenario):
+    stock = json.dumps({"gave": ["stock_left"]})
+    check = key(payout_gate(make_run(envelopes(3), events=[(0.0, "ledger_start", stock), (99.0, "ledger", stock)]),
+                            scenario), "payout.books_match")
+    assert check.status == "unverified"
+    assert "gives no paid_fen, in all or per pool (it gave: stock_left): map paid_fen" in check.evidence[0].detail
+
+
+def test_a_budget_race_run_without_its_cut_says_what_it_could_not_show(scenario):
+    uncut = [(50.0, "race_uncut", "the target could not cut pool anhe for the budget race (no limit_pool operation, "
+                                  "or it refused)")]
+    check = key(payout_gate(make_run(envelopes(3), events=uncut), scenario), "payout.no_pool_overdrawn")
+    assert check.status == "pass"
+    assert any("could not cut pool anhe" in e.detail and "not a pool's last money" in e.detail for e in check.evidence)

@@ -33,7 +33,7 @@ class RulesTarget:
     """Answers every step as the campaign's rules say (no I/O)."""
 
     def __init__(self, scenario: Scenario) -> None:
-        self.domain = scenario.links.primary_domains[0]
+        self.domain = scenario.links.primary_domains[0] if scenario.links is not None else ""
         self.t = 0.0
 
     def at(self, t: float) -> None:
