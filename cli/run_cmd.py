@@ -19,6 +19,9 @@ from rehearse.scenarios import Scenario, load_scenario
 from rehearse.swarm.settings import MIN_STEP_S
 
 TARGET_WAIT_S = 60.0  # how long a given target may take to answer again after the peak phase
+FAILOVER_LEAD_S = 10.0  # the real-time failover phase bans this long after its start (the prober has links)
+FAILOVER_MARGIN_S = 15.0  # and plays this long past the promise: links after the last banned one show it gone
+FAILOVER_MAX_S = 900.0  # a promise longer than this (with lead and margin) is not played in real time
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class MainJob:
     steps: tuple[int, ...]
     peak: object | None  # SwarmSettings of the peak phase
     live: object  # SwarmRequest of the launch window
+    failover: object | None = None  # SwarmRequest of the ban in real time, for a target on its own clock
+    failover_skipped: str = ""  # why a target on its own clock cannot get one (a promise too long to play)
 
 
 def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
@@ -40,6 +45,7 @@ def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, 
     runs, and for a dry run): `out` must hold no run (or `force` it to be replaced). A given
     target that does not answer after the peak phase is asked again for `target_wait_s`."""
     from rehearse.observations.claim import check_unused
+    from rehearse.swarm.contract import follows_our_clock, load_contract
     from rehearse.swarm.orchestrate import SwarmRequest, check_target
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, parse_steps, peak_steps
 
@@ -50,19 +56,22 @@ def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, 
                                     or peak_steps(scenario.gates.peak.target_active_users))
     peak_settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, scale=1.0, steps=steps,
                                   step_s=peak_step_s, run_dir=out / "peak", seed=seed, ops_token=ops_token,
-                                  extra={"faults": list(faults), "phase": "peak", "job": job}, lane=(0, 2),
+                                  extra={"faults": list(faults), "phase": "peak", "job": job}, lane=(0, LANES),
                                   step_flags=("--peak-steps", "--peak-step-duration")) if steps else None
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
     # budget race at two thirds
     window = scenario.traffic.windows[scenario.gates.peak.window]
-    rehearsal = RehearsalPlan(ban_at=window.duration / 3 if scenario.links is not None else None,  # links to ban
+    # a target on its own clock times its failover in real seconds: the compressed window cannot
+    # show it, so its ban is played in real time after the window (the failover phase)
+    own_clock = host is not None and not follows_our_clock(load_contract(scenario.target))
+    rehearsal = RehearsalPlan(ban_at=window.duration / 3 if scenario.links is not None and not own_clock else None,
                               race_at=window.duration * 2 / 3,
                               preheat=scenario.campaign.phases.has_preheat,  # early birds need a preheat
                               flagged=True)  # virtual and blacklisted numbers try to log in
     # each phase plays participants of its own (phones, addresses, ids and {step.id}s): a target
     # that keeps idempotency keys or one purchase per participant is judged on new traffic
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, duration_s=duration,
-                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, lane=(1, 2),
+                             run_dir=out / "live", seed=seed, rehearsal=rehearsal, lane=(1, LANES),
                              extra={"faults": list(faults), "phase": "live", "job": job},
                              ops_token=ops_token)
     request = SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote, force=force,
@@ -71,7 +80,41 @@ def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, 
     if peak_settings is not None:
         peak_settings.plan(scenario)
     check_target(request, scenario)
-    return MainJob(scenario=scenario, steps=steps, peak=peak_settings, live=request)
+    failover, skipped = (_failover_phase(scenario, scenario_path, overrides, out, seed, users, host, faults,
+                                         ops_token, allow_remote, force, target_wait_s, job) if own_clock
+                         else (None, ""))
+    return MainJob(scenario=scenario, steps=steps, peak=peak_settings, live=request, failover=failover,
+                   failover_skipped=skipped)
+
+
+LANES = 3  # the phases against one target that play participants: the peak, the window, the failover
+
+
+def _failover_phase(scenario: Scenario, scenario_path: Path | None, overrides: tuple[str, ...], out: Path,
+                    seed: int | None, users: int | None, host: str | None, faults: tuple[str, ...],
+                    ops_token: str | None, allow_remote: bool, force: bool, target_wait_s: float,
+                    job: str) -> tuple[object | None, str]:
+    """The ban again, in real time at the window's scale, for a target that keeps its own clock
+    (played only then: the compressed window cannot show a failover timed in real seconds): a
+    ban FAILOVER_LEAD_S in, played for the promise plus FAILOVER_MARGIN_S. None, and why, when
+    the campaign has no share links or the promise is too long to play."""
+    from rehearse.swarm.orchestrate import SwarmRequest
+    from rehearse.swarm.settings import RehearsalPlan, SwarmSettings
+
+    if scenario.links is None:
+        return None, ""
+    window = scenario.traffic.windows[scenario.gates.peak.window]
+    wanted = FAILOVER_LEAD_S + scenario.gates.failover.max_seconds + FAILOVER_MARGIN_S
+    if wanted > FAILOVER_MAX_S:
+        return None, (f"the failover promise ({scenario.gates.failover.max_seconds:g} s) is too long to play in "
+                      f"real time here (at most {FAILOVER_MAX_S - FAILOVER_LEAD_S - FAILOVER_MARGIN_S:g} s)")
+    settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, compress=1.0,
+                             duration_s=min(wanted, window.duration), run_dir=out / "failover", seed=seed,
+                             rehearsal=RehearsalPlan(ban_at=FAILOVER_LEAD_S), lane=(2, LANES), ops_token=ops_token,
+                             extra={"faults": list(faults), "phase": "failover", "job": job})
+    settings.plan(scenario)
+    return SwarmRequest(settings=settings, host=host, faults=faults, allow_remote=allow_remote, force=force,
+                        wait_s=target_wait_s if host else 0.0), ""
 
 
 def rehearse_all(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, seed: int | None,
@@ -134,8 +177,11 @@ def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...]
         runs.append(("peak", load_run(out / "peak")))
     else:
         console.print("2/4 the peak at real concurrency: skipped (--peak-steps 0)")
-    console.print(f"3/4 the launch window against {target} for {duration:g} s, with a domain ban a third "
-                  "of the way in and a budget race at two thirds ...")
+    ban = ("a domain ban a third of the way in" if request.settings.rehearsal.ban_at is not None
+           else "no ban (the campaign issues no share links)" if scenario.links is None
+           else "no ban (the target keeps its own clock: its ban is played in real time)")
+    console.print(f"3/4 the launch window against {target} for {duration:g} s, with {ban} and a budget race at "
+                  "two thirds ...")
     findings = []
     try:
         play(request)
@@ -143,6 +189,19 @@ def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...]
     except TargetSilent as silent:  # still down after the peak: a finding, and the peak is judged
         console.print(f"  not played: {silent} after the peak phase")
         findings.append(silent_after("peak", silent.waited_s, silent.said))
+    if job.failover_skipped:
+        console.print(f"  the target keeps its own clock, so its failover is not played: {job.failover_skipped}")
+    if job.failover is not None and "live" in dict(runs):
+        played = job.failover.settings.duration_s
+        console.print(f"3/4 the target keeps its own clock: the ban in real time, {played:g} s (the failover "
+                      f"promise, {scenario.gates.failover.max_seconds:g} s, and {played - scenario.gates.failover.max_seconds:g} s "
+                      "around it) ...")
+        try:
+            play(job.failover)
+            runs.append(("failover", load_run(out / "failover")))
+        except TargetSilent as silent:
+            console.print(f"  not played: {silent} after the launch window")
+            findings.append(silent_after("live", silent.waited_s, silent.said))
     console.print("4/4 checking the gates and building the report ...")
     judgement = judge(runs, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted,
                       findings=findings)
@@ -264,6 +323,10 @@ def print_plan(out: Path, job: MainJob) -> None:
                                                                              "links), ")
         + f"a budget race at {r.race_at:g} s{', early birds in the preheat' if r.preheat else ''}, flagged numbers "
         f"-> {out / 'live'}",
+        *([f"    for a target that keeps its own clock (no set_clock): the ban again in real time, "
+           f"{job.failover.settings.duration_s:g} s -> {out / 'failover'}"] if job.failover is not None else
+          [f"    for a target that keeps its own clock: no real-time failover ({job.failover_skipped})"]
+          if job.failover_skipped else []),
         f"4/4 check the gates and write the report -> {out / 'report'}",
     ])
 

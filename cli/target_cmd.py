@@ -28,15 +28,19 @@ def target() -> None:
               help="Campaign time the participants play at: launch, preheat, a traffic window, launch+2h ...")
 @OVERRIDES
 @click.option("--seed", type=SEED, help="Seed for identities and journeys. [default: the scenario's]")
+@click.option("--no-payouts", is_flag=True,
+              help="Send no payout request (envelopes, draws, invite envelopes): spend nothing of the target's "
+                   "pools or stock; their mapping is then not checked.")
 @applied(target_options())
 @DRY_RUN
 @click.pass_context
 def check(ctx: click.Context, scenario_path: Path | None, at: str, overrides: tuple[str, ...], seed: int | None,
-          host: str | None, faults: tuple[str, ...], ops_token: str | None, allow_remote: bool, dry_run: bool) -> None:
+          no_payouts: bool, host: str | None, faults: tuple[str, ...], ops_token: str | None, allow_remote: bool,
+          dry_run: bool) -> None:
     """Check a target mapping against a live backend, request by request.
 
-    One participant of each persona (a normal participant, a sharer and the friend its link
-    brings, a script on each kind of number, a preheat browser) goes through the whole funnel
+    One participant of each persona of the mix (a normal participant, a sharer and the friend its
+    link brings, a script on each kind of number, a preheat browser) goes through the whole funnel
     over HTTP. For every request: what was sent and what came back (tokens, signatures and
     cookies masked), what the mapping extracted, and how the answer was judged (ok and the
     payout in fen, refused and why, or broken). Then warnings for what the mapping gets wrong:
@@ -44,12 +48,16 @@ def check(ctx: click.Context, scenario_path: Path | None, at: str, overrides: tu
     broken, a session value no answer gave, a share with no link domain. Exit 0 with no
     warning, 1 with warnings, 2 on bad input. Run it while writing a mapping.
 
+    It places real payout requests (orders on a sale): it says how many before it starts;
+    --no-payouts sends none.
+
     \b
     Examples:
       rehearse target check                                   # the bundled scenario and backend
       rehearse target check my_campaign.yaml --host http://127.0.0.1:9000 --ops-token KEY
     """
-    from rehearse.walkthrough.cast import WALKTHROUGH_PERSONAS
+    from rehearse.scenarios.rules import PAYOUT_ACTIONS
+    from rehearse.walkthrough.cast import payouts_asked, walkthrough_personas
     from rehearse.walkthrough.run import WalkthroughRequest, run_walkthrough
     from rehearse.walkthrough.target_check import MappingCheck
 
@@ -58,21 +66,27 @@ def check(ctx: click.Context, scenario_path: Path | None, at: str, overrides: tu
     check_given_target(scenario, host, faults, ops_token, allow_remote, dry_run)
     start = campaign_time(at, scenario)
     planted = check_faults(faults)
+    personas = list(walkthrough_personas(scenario))
+    seed = scenario.seed if seed is None else seed
+    spends = ("no payout request (--no-payouts)" if no_payouts else
+              f"up to {payouts_asked(scenario, personas, start, seed)} payout requests (double taps included), "
+              "paid from the target's pools or stock: pass --no-payouts to send none")
+    plan = [f"target check {scenario.name}: {', '.join(personas)}, every request of the mapping shown, from "
+            f"campaign time {start:+g} s; {spends}",
+            f"target: {host or 'the reference backend'}" + (f" with {', '.join(sorted(planted))}" if planted else "")]
     if dry_run:
         from rehearse.cli.swarm_cmd import print_dry_run
 
-        print_dry_run([f"target check {scenario.name}: {', '.join(WALKTHROUGH_PERSONAS)}, every request of the "
-                       f"mapping shown, from campaign time {start:+g} s",
-                       f"target: {host or 'the reference backend'}"
-                       + (f" with {', '.join(sorted(planted))}" if planted else "")])
+        print_dry_run(plan)
         return
     console = Console(highlight=False, emoji=False)
+    console.print(plan[0], markup=False)
     checker = MappingCheck(scenario, on_exchange=lambda e: _print_exchange(console, e))
     with tempfile.TemporaryDirectory(prefix="rehearse-target-check-") as folder:
         request = WalkthroughRequest(
-            scenario=scenario, personas=list(WALKTHROUGH_PERSONAS), at=start,
-            run_dir=Path(folder) / "run", seed=scenario.seed if seed is None else seed, host=host,
-            ops_token=ops_token, allow_remote=allow_remote, faults=planted, trace=checker.observe)
+            scenario=scenario, personas=personas, at=start, run_dir=Path(folder) / "run", seed=seed, host=host,
+            ops_token=ops_token, allow_remote=allow_remote, faults=planted, trace=checker.observe,
+            skip=frozenset(PAYOUT_ACTIONS) if no_payouts else frozenset())
         run_walkthrough(request, on_group=lambda g: console.rule(f"[bold]{g.title}"),
                         on_start=lambda lines: [console.print(line, markup=False) for line in lines])
     _print_summary(console, checker)

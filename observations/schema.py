@@ -178,6 +178,9 @@ HARNESS_KEY_PREFIX = "harness/"
 ACTIVE_BY_MINUTE = "active_by_minute"
 """The event a live run's load processes write at their close: participants playing in each
 campaign minute, as JSON {minute start (s): count}; the simulator's active users, counted live."""
+CLOCK_START = "clock_start"
+"""The event of the moment a live run's campaign clock started (t: the window's start), with the
+wall time (UTC, ISO 8601): what places its events on the wall clock across the phases of a rehearsal."""
 PROBE = "probe"
 """The event of a probe by the harness's own participants that leaves the scenario's load as it is
 (early birds in the preheat, flagged numbers at the door), unlike an `incident` (a ban, a race)."""

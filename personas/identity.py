@@ -112,6 +112,17 @@ class Identity:
     link: str | None = None
     operator: FraudOperator | None = field(default=None, compare=False)
 
+    @property
+    def key(self) -> str:
+        """The participant's key, unique in the run ("normal-000042", "harness/prober-000004")."""
+        return self.user_key
+
+    @property
+    def email(self) -> str:
+        """A synthetic address unique to the participant, on the reserved example.com domain."""
+        slug = "-".join(part for part in re.split(r"[^a-z0-9]+", self.user_key.lower()) if part)
+        return f"{slug}@example.com"
+
 
 class _Permutation:
     """Serial numbers 0, 1, 2... mapped one-to-one onto 0..size-1 in a seeded, scrambled order.

@@ -10,14 +10,20 @@ harness started for a run (the reference backend, fresh for each phase) starts a
 
     before = money_before(runs, scenario)      # {"live": MoneyBefore(phases=("peak",), ...)}
     payout_gate(run, scenario, before.get("live"))
+
+So do the link bans: a domain banned (and reported to the target) in one phase and banned again
+in a later one was the target's to replace from the first report, so a failover timed in real
+seconds (a target on its own clock) counts from then (`bans_before`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Sequence
 
 from rehearse.observations import Run
+from rehearse.observations.schema import CLOCK_START
 from rehearse.reports.payout_gate import Payouts, money_left, pool_caps, topups_seen
 from rehearse.scenarios import Scenario
 
@@ -75,3 +81,43 @@ def _after(label: str, run: Run, scenario: Scenario, before: MoneyBefore | None)
     return MoneyBefore(phases=(*(before.phases if before else ()), label),
                        paid_fen=(before.paid_fen if before else 0) + spent,
                        total_left=total + sum(fen for _, _, fen in topups) - spent, pools_left=pools)
+
+
+@dataclass(frozen=True)
+class EarlierBan:
+    """A domain banned in an earlier phase against the same target: which, and when (wall clock)."""
+
+    phase: str
+    at: datetime
+
+
+def ban_walls(run: Run) -> list[tuple[str, datetime]]:
+    """Each ban of a live run (domain, wall time), placed by its clock start; [] without one."""
+    starts = run.events[run.events["kind"] == CLOCK_START]
+    if not len(starts):
+        return []
+    try:
+        start = datetime.fromisoformat(str(starts["detail"].iloc[0]))
+    except ValueError:
+        return []
+    t0, compress = float(starts["t"].iloc[0]), float(run.info.compress or 1.0)
+    bans = run.events[run.events["kind"] == "ban"]
+    return [(str(r.detail).split(":")[0].strip(), start + timedelta(seconds=(float(r.t) - t0) / compress))
+            for r in bans.itertuples()]
+
+
+def bans_before(runs: Sequence[tuple[str, Run]]) -> dict[str, dict[str, EarlierBan]]:
+    """For each run after the first of its rehearsal against one given target: the domains the
+    earlier phases banned, each with its first ban."""
+    found: dict[str, dict[str, EarlierBan]] = {}
+    state: dict[tuple[str, str], dict[str, EarlierBan]] = {}
+    for label, run in runs:
+        key = shares_target(run)
+        if key is None:
+            continue
+        earlier = state.setdefault(key, {})
+        if earlier:
+            found[label] = dict(earlier)
+        for domain, at in ban_walls(run):
+            earlier.setdefault(domain, EarlierBan(label, at))
+    return found

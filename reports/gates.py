@@ -18,7 +18,7 @@ import pandas as pd
 from rehearse.observations import Run
 from rehearse.observations.schema import HARNESS_KEY_PREFIX, HARNESS_PERSONAS, UNANSWERED
 from rehearse.reports.load import counts
-from rehearse.reports.carried import MoneyBefore
+from rehearse.reports.carried import EarlierBan, MoneyBefore, ban_walls
 from rehearse.reports.payout_gate import payout_gate
 from rehearse.reports.steps import step_verdicts, steps_of
 from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, turned_off, unverified
@@ -34,11 +34,13 @@ VISITS = ("open_page", "visit_link")
 LINKS_PER_DOMAIN = 5
 
 
-def all_gates(run: Run, scenario: Scenario, before: MoneyBefore | None = None) -> list[Verdict]:
+def all_gates(run: Run, scenario: Scenario, before: MoneyBefore | None = None,
+              banned_before: dict[str, EarlierBan] | None = None) -> list[Verdict]:
     """Every gate's verdicts for one run (`before`: the money its target held when it began, if
-    earlier phases spent from it); a check of a feature the campaign leaves out is marked not
-    applicable instead."""
-    verdicts = peak_gate(run, scenario) + failover_gate(run, scenario) + payout_gate(run, scenario, before)
+    earlier phases spent from it; `banned_before`: the domains they banned); a check of a
+    feature the campaign leaves out is marked not applicable instead."""
+    verdicts = (peak_gate(run, scenario) + failover_gate(run, scenario, banned_before)
+                + payout_gate(run, scenario, before))
     if scenario.gates.rules.enabled:
         verdicts += rules_gate(run, scenario)
     return as_asked(mark_not_applicable(verdicts, scenario.not_applicable()), scenario)
@@ -178,24 +180,42 @@ def _run_end(run: Run) -> float:
     return max(ends) if ends else float("-inf")
 
 
+def keeps_wall_clock(run: Run) -> bool:
+    """Whether the run's target kept its own (wall) clock: the contract maps no set_clock, or the
+    target refused it."""
+    return run.info.extra.get("target_clock") == "wall" or bool((run.events["kind"] == "clock_refused").any())
+
+
 def target_seconds_per_campaign_second(run: Run) -> float:
     """How a time span in the run's campaign seconds reads on the target's own clock: the same
     when the target follows the harness's campaign clock (or for the simulator), 1/compress
     when it keeps the wall clock (its failover timers run in real time, so they are judged so)."""
-    keeps_wall = run.info.extra.get("target_clock") == "wall" or bool((run.events["kind"] == "clock_refused").any())
-    return 1.0 / run.info.compress if keeps_wall and run.info.compress > 0 else 1.0
+    return 1.0 / run.info.compress if keeps_wall_clock(run) and run.info.compress > 0 else 1.0
 
 
-def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: pd.DataFrame) -> Verdict:
+def failover_judged(run: Run, scenario: Scenario) -> bool:
+    """Whether the run judged every ban's failover (each `links off` passed or failed)."""
+    verdicts = [v for v in failover_gate(run, scenario) if v.slug == "links_off"]
+    return bool(verdicts) and all(v.status in ("pass", "fail") for v in verdicts)
+
+
+def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: pd.DataFrame,
+               earlier: EarlierBan | None = None, ban_wall=None) -> Verdict:
     """Seconds from the ban until no new link used the domain, from the links the target issued
     (a live run) or the simulator's failover event. Links after the last one on the banned
     domain must show it out of rotation: at least one round of the whole pool. Judged on the
-    target's clock: real seconds for a target that keeps the wall clock."""
+    target's clock: real seconds for a target that keeps the wall clock, counted from the first
+    ban of the domain where an earlier phase of the rehearsal banned it already (`earlier`)."""
     limit = scenario.gates.failover.max_seconds
     name, slug = f"links off {domain}", "links_off"
     banned = [Evidence(ban_t, f"{domain} banned")]
     scale = target_seconds_per_campaign_second(run)
-    if scale != 1.0:
+    head_start = 0.0  # real seconds the target had had since an earlier phase's ban of the domain
+    if keeps_wall_clock(run) and earlier is not None and ban_wall is not None and earlier.at < ban_wall:
+        head_start = (ban_wall - earlier.at).total_seconds()
+        banned.append(Evidence(None, f"first banned in the {earlier.phase} phase, {head_start:,.0f} s before: "
+                                     "counted from then"))
+    if scale != 1.0 or keeps_wall_clock(run):
         banned.append(Evidence(None, "in real seconds: the target keeps its own (wall) clock"))
     if not run.rolled_up and not len(shares) and run.info.live:
         return judged("failover", name, None, limit, "s", None,
@@ -204,7 +224,7 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
     if len(shares):
         later = shares[(shares["domain"] == domain) & (shares["t"] > ban_t)]
         last_on_it = float(later["t"].max()) if len(later) else ban_t
-        seconds = (last_on_it - ban_t) * scale
+        seconds = (last_on_it - ban_t) * scale + (head_start if len(later) else 0.0)
         if seconds > limit:
             return judged("failover", name, seconds, limit, "s", False, banned + [Evidence(
                 float(later["t"].max()), f"{len(later)} links issued on it after the ban, the last {seconds:,.0f} s after")],
@@ -233,9 +253,10 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
                   banned + [Evidence(None, f"never replaced in the {watched:,.0f} s the run went on")], slug)
 
 
-def failover_gate(run: Run, scenario: Scenario) -> list[Verdict]:
+def failover_gate(run: Run, scenario: Scenario, banned_before: dict[str, EarlierBan] | None = None) -> list[Verdict]:
     """For each ban: time until no new link used the domain; visits lost; the pool never empty.
-    Not applicable to a campaign that issues no share links."""
+    Not applicable to a campaign that issues no share links. `banned_before`: the domains earlier
+    phases against the same target banned (a failover counts from the first ban)."""
     gate = scenario.gates.failover
     if scenario.links is None:
         why = scenario.not_applicable()["failover.links_off"]
@@ -245,7 +266,9 @@ def failover_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     q = run.requests
     shares = q[(q["action"] == "share") & q["ok"] & (q["domain"] != "")]
     bans = _bans(run)
-    verdicts = [_links_off(run, scenario, ban_t, domain, shares) for ban_t, domain in bans]
+    walls = ban_walls(run) if banned_before else []
+    verdicts = [_links_off(run, scenario, ban_t, domain, shares, (banned_before or {}).get(domain),
+                           walls[n][1] if n < len(walls) else None) for n, (ban_t, domain) in enumerate(bans)]
     no_ban = "no domain was banned in this run"
     if not bans:
         verdicts.append(unverified("failover", "links off banned domains", no_ban, "links_off", gate.max_seconds, "s"))

@@ -21,7 +21,7 @@ from typing import Sequence
 
 from rehearse.observations import Run
 from rehearse.reports.agreement import Agreement, load_check
-from rehearse.reports.carried import money_before
+from rehearse.reports.carried import bans_before, money_before
 from rehearse.reports.gates import all_gates
 from rehearse.reports.steps import Step, steps_of
 from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
@@ -69,8 +69,9 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
     checked = load_check(runs, scenario)
     load = {label: verdict for label, verdict, _ in checked}
     before = money_before(runs, scenario)  # one target, one budget: earlier phases' payouts carry forward
+    banned = bans_before(runs)  # and its bans: a domain banned again counts from its first ban
     for label, run in runs:
-        found = all_gates(run, scenario, before.get(label)) + ([load[label]] if label in load else [])
+        found = all_gates(run, scenario, before.get(label), banned.get(label)) + ([load[label]] if label in load else [])
         judged = [replace(v, run=label, engine=run.info.engine) for v in found]
         verdicts += judged
         if run.info.live and not allow_unverified:

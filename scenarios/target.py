@@ -83,10 +83,15 @@ EXTRACT_SOURCES = ("header", "cookie")
 TRANSFORMS = ("host", "path", "regex")
 
 
+FILTER_NAMES = ("slug", "email", "lower", "upper")
+"""The filters a template field may name after a bar: {user.key|email} (swarm/contract.py FILTERS)."""
+
+
 def template_fields(text: str) -> list[str]:
-    """The field names a template refers to, e.g. ["user.phone"] for "{user.phone}"."""
+    """The field names a template refers to, e.g. ["user.phone"] for "{user.phone}" (and for
+    "{user.phone|slug}": filters are not part of the name)."""
     try:
-        return [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        return [name.split("|")[0].strip() for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
         raise ValueError(f"template {text!r} does not parse: {exc}") from None
 
@@ -121,7 +126,12 @@ def check_template(loc: tuple[str | int, ...], text: str) -> None:
         if spec:
             raise FieldError(loc, f"template {text!r} has a format spec ':{spec}'; templates fill values "
                                   f"as they are: write {plain}")
-        _check_field_name(loc, text, name)
+        field, *filters = name.split("|")
+        for f in filters:
+            if f.strip() not in FILTER_NAMES:
+                raise FieldError(loc, f"template {text!r} names the filter |{f.strip()}; a field may be passed "
+                                      f"through {', '.join('|' + n for n in FILTER_NAMES)}")
+        _check_field_name(loc, text, field.strip())
 
 
 def _check_field_name(loc: tuple[str | int, ...], text: str, name: str) -> None:
@@ -202,7 +212,7 @@ def _known_fields(session_keys: set[str], functions: set[str]) -> dict[str, list
     """The fields a template may name under each root (params: per action, see ACTION_PARAMS)."""
     from rehearse.personas.identity import Identity  # the identity is what {user.…} reads
 
-    return {"user": sorted(f.name for f in dataclasses.fields(Identity)),
+    return {"user": sorted([f.name for f in dataclasses.fields(Identity)] + ["key", "email"]),
             "link": ["domain", "path", "url"],
             "session": sorted(session_keys),
             "step": ["id"],

@@ -82,14 +82,30 @@ DEFAULT_REASONS = ("error", "msg", "message", "detail")
 Compiled = Callable[[Mapping[str, Any]], Any]
 
 
-class _Field:
-    """A reference such as {user.phone}, resolved against the roots (dicts or objects)."""
+def _slug(value: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
 
-    __slots__ = ("name", "root", "parts")
+
+FILTERS: dict[str, Callable[[Any], str]] = {
+    "slug": _slug,  # lower case, each run of other characters one "-": "harness/prober-4" -> "harness-prober-4"
+    "email": lambda value: f"{_slug(value) or 'participant'}@example.com",  # a valid, reserved-domain address
+    "lower": lambda value: str(value).lower(),
+    "upper": lambda value: str(value).upper(),
+}
+"""What `{root.field|filter}` does to a value before it is sent (several apply left to right)."""
+
+
+class _Field:
+    """A reference such as {user.phone} or {user.key|email}, resolved against the roots (dicts
+    or objects), then passed through its filters."""
+
+    __slots__ = ("name", "root", "parts", "filters")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.root, *self.parts = name.split(".")
+        field, *filters = name.split("|")
+        self.root, *self.parts = field.strip().split(".")
+        self.filters = [FILTERS[f.strip()] for f in filters]  # checked when the scenario is read
 
     def get(self, roots: Mapping[str, Any]) -> Any:
         value = roots.get(self.root)
@@ -97,7 +113,11 @@ class _Field:
             if value is None:
                 return MISSING
             value = value.get(part) if type(value) is dict else getattr(value, part, None)
-        return MISSING if value is None else value
+        if value is None:
+            return MISSING
+        for apply in self.filters:
+            value = apply(value)
+        return value
 
 
 def compile_template(template: Any) -> Compiled:
@@ -309,8 +329,9 @@ def _same(value: Any, wanted: Any) -> bool:
 
 @dataclass(frozen=True)
 class Call:
-    """What a template function ({fn.NAME}) is given: the request as built so far (without
-    the fields that call functions) and where it comes from."""
+    """What a template function ({fn.NAME}) is given: the request as built so far (with the
+    values of the functions called before it, in `target.functions` order, and without the
+    fields of the others) and where it comes from."""
 
     action: str
     user: Any
@@ -323,6 +344,7 @@ class Call:
     query: Mapping[str, Any]
     body: Any
     headers: Mapping[str, str]
+    fn: Mapping[str, Any] = field(default_factory=dict)  # the values of the functions called before it
 
 
 @dataclass(frozen=True)
@@ -398,7 +420,8 @@ class DeclarativeContract:
                 replayed_when=tuple(judging.replayed_when or ()),
                 throttled_when=tuple(judging.throttled_when or ()), reasons=reasons,
                 unit=unit_factor(judging.payout_unit or "fen"),
-                functions=tuple(sorted(fields_used(request, "fn", self.target.headers))),
+                functions=tuple(f for f in self.target.functions
+                                if f in fields_used(request, "fn", self.target.headers)),
                 uses_request=bool(fields_used(request, "request", self.target.headers)),
                 needs_body=bool(any(e.source == "body" for e in extract) or request.payout_field
                                 or any(k.path is not None for k in conditions)),
@@ -460,10 +483,11 @@ class DeclarativeContract:
         roots.setdefault("request", {"id": self._request_id()})
         roots["fn"] = {}
         spec = self._filled(c, name, roots)
-        if c.functions:
+        for fn in c.functions:  # in target.functions' order, each seeing the values filled before it
             call = Call(name, roots["user"], roots["session"], roots["params"], roots["step"]["id"],
-                        roots["request"]["id"], spec.method, spec.path, spec.query, spec.json, spec.headers)
-            roots["fn"] = {fn: self._functions[fn](call) for fn in c.functions}
+                        roots["request"]["id"], spec.method, spec.path, spec.query, spec.json, spec.headers,
+                        dict(roots["fn"]))
+            roots["fn"][fn] = self._functions[fn](call)
             spec = self._filled(c, name, roots)
         return spec
 
@@ -565,6 +589,16 @@ class DeclarativeContract:
             if value not in (None, ""):
                 return PhoneMask()(str(value))
         return None
+
+
+def follows_our_clock(contract: Contract) -> bool:
+    """Whether the contract can move the target's campaign clock (it maps `set_clock`): else the
+    target keeps its own, wall, clock."""
+    build = getattr(contract, "build_operation", None)
+    try:
+        return build is not None and build("set_clock", {"t": 0.0, "speed": 1.0}) is not None
+    except ContractError:  # mapped, needing a value only a run has (the ops token)
+        return True
 
 
 def load_contract(target: Target) -> Contract:

@@ -26,7 +26,7 @@ import httpx
 
 from rehearse.observations import GAUGES, ObservationError, RunInfo, RunWriter
 from rehearse.observations.claim import claimed
-from rehearse.observations.schema import ACTIVE_BY_MINUTE, HARNESS_STOP
+from rehearse.observations.schema import ACTIVE_BY_MINUTE, CLOCK_START, HARNESS_STOP
 from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.steps import Act
 from rehearse.scenarios import Scenario
@@ -309,6 +309,7 @@ class SwarmRuntime:
         freeze_start_up()  # before the clock starts: the start-up heap out of later collections
         self.started = self.ticker()
         if self.role in ("local", "master"):
+            self.writer.event(self.now(), CLOCK_START, datetime.now(timezone.utc).isoformat())
             if self.settings.rehearsal.preheat:
                 early_birds(self.scenario, self.contract, self.seed + 104729, self.rehearsal_send, self._record,
                             self.operation, self.writer.event)

@@ -2,8 +2,9 @@
 step allowed (with `tasks`, an envelope only once its institution's tasks are done; with
 `capacity`, slow once more participants than that are about), envelopes and the grand draw paid once per participant (or, with `pays_every_copy`,
 every request: a retried attempt is paid twice), and books that may under-record what was paid
-(`records_share`), and that may stop answering between two phases of a rehearsal
-(`stall_after_load`). It exists to show the payout gate judges from the harness's own rows."""
+(`records_share`), that may stop answering between two phases of a rehearsal
+(`stall_after_load`), and that may replace a banned link domain some real seconds after the
+ban is reported (`failover_s`: mapped without set_clock, it is a target on its own clock). It exists to show the payout gate judges from the harness's own rows."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 DOMAIN = "hb1.yearend-wealth.example"
+BACKUP = "bk1.redenv-go.example"  # what replaces DOMAIN once its ban is reported (with failover_s)
 SESSION_S = 30.0  # a participant counts as about for this long after its last request (think times)
 
 
@@ -39,6 +41,8 @@ class Books:
     slow_s: float = 1.5  # how long each answer takes beyond that capacity
     seen: dict[str, float] = field(default_factory=dict)
     stall_after_load: bool = False  # asked whether it answers after serving load: it stops answering
+    failover_s: float | None = None  # a banned domain is replaced this many real seconds after its report
+    banned_at: dict[str, float] = field(default_factory=dict)  # domain -> when its ban was reported (monotonic)
     served: int = 0  # requests answered but the harness's "does it answer" (GET /)
     stalled_now: bool = False
     closing: bool = False
@@ -116,7 +120,18 @@ def create_app(books: Books) -> Starlette:
         return JSONResponse({"error": "not_earned"}, status_code=409)
 
     async def share(request: Request) -> JSONResponse:
-        return JSONResponse({"url": f"https://{DOMAIN}/s/c1", "domain": DOMAIN})
+        domain = DOMAIN
+        reported = books.banned_at.get(DOMAIN)
+        if reported is not None and books.failover_s is not None and time.monotonic() - reported >= books.failover_s:
+            domain = BACKUP  # replaced, failover_s after the ban was reported
+        return JSONResponse({"url": f"https://{domain}/s/c1", "domain": domain})
+
+    async def ban(request: Request) -> JSONResponse:
+        domain = (await request.json()).get("domain", "")
+        with books.lock:
+            books.banned_at.setdefault(domain, time.monotonic())
+        return JSONResponse({"domain": domain})
+
 
     async def ledger(request: Request) -> JSONResponse:
         return JSONResponse(books.ledger())
@@ -139,6 +154,7 @@ def create_app(books: Books) -> Starlette:
         Route("/api/invite/envelope", refused, methods=["POST"]),
         Route("/api/share", share, methods=["POST"]), Route("/api/follow", ok, methods=["POST"]),
         Route("/ops/ledger", ledger), Route("/ops/clock", ok, methods=["POST"]),
+        Route("/ops/domains/ban", ban, methods=["POST"]),
     ])
 
 

@@ -263,3 +263,52 @@ def test_a_rate_limit_in_a_business_code_is_a_throttled_refusal():
     contract = DeclarativeContract(_target({}, throttled_when={"path": "code", "equals": 42901}))
     slow, _ = read(contract, "login", 200, b'{"code": 42901, "msg": "slow down"}')
     assert (slow.ok, slow.refused, slow.error) == (False, True, "throttled: slow down")
+
+
+def test_template_filters_make_a_harness_key_a_valid_email_slug_or_case():
+    from rehearse.personas.identity import Identity
+
+    user = Identity(persona="prober", user_key="harness/lane1/Prober-000004", phone="13912345678", name="x",
+                    channel="Video_A", ip="100.64.1.2", device_id="d1")
+    contract = DeclarativeContract(_target({"login": {
+        "method": "POST", "path": "/u/{user.key|slug}",
+        "body": {"email": "{user.key|email}", "mail": "{user.email}", "ch": "{user.channel|lower}",
+                 "CH": "{user.channel | upper}", "both": "{user.channel|slug|upper}"}}}))
+    spec = contract.build(Act("login", invite_code=None), user, {}, "s1")
+    assert spec.path == "/u/harness-lane1-prober-000004"
+    assert spec.json == {"email": "harness-lane1-prober-000004@example.com",
+                         "mail": "harness-lane1-prober-000004@example.com", "ch": "video_a", "CH": "VIDEO_A",
+                         "both": "VIDEO-A"}
+
+
+def test_an_unknown_filter_is_a_one_line_error():
+    with pytest.raises(ScenarioError, match=r"names the filter \|shout; a field may be passed through \|slug"):
+        load_scenario(overrides=['target.actions.login.body={phone: "{user.phone|shout}"}'])
+
+
+def first(call) -> str:
+    return f"a:{call.step_id}"
+
+
+def second(call) -> str:
+    """A function that reads the one called before it (target.functions' order)."""
+    return f"b({call.fn['first']}|{call.body.get('one')})"
+
+
+def test_functions_are_called_in_their_order_each_seeing_the_values_filled_before_it():
+    contract = DeclarativeContract(_target({"open_envelope": {
+        "method": "POST", "path": "/bag/open", "body": {"one": "{fn.first}", "two": "{fn.second}"}}},
+        functions={"first": "test_contract_dialects:first", "second": "test_contract_dialects:second"}))
+    spec = contract.build(Act("open_envelope", institution="anhe"), USER, {}, "u1#4")
+    assert spec.json == {"one": "a:u1#4", "two": "b(a:u1#4|a:u1#4)"}
+
+
+def test_a_refusal_by_body_condition_holds_for_a_400_too():
+    contract = DeclarativeContract(_target({"open_envelope": {"method": "POST", "path": "/buy"}},
+                                           ok_when=None, reason="error",
+                                           refused_when={"path": "error", "in": ["sold_out", "already_ordered"]}))
+    act = Act("open_envelope", institution="anhe")
+    refused, _ = contract.read(act, 400, b'{"error": "sold_out"}', 3.0)
+    broken, _ = contract.read(act, 400, b'{"error": "bad json"}', 3.0)
+    assert refused.refused and not refused.ok and refused.error == "sold_out"
+    assert not broken.refused and not broken.ok

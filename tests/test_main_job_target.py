@@ -49,3 +49,30 @@ def test_each_phase_plays_participants_of_its_own_and_spends_what_the_last_one_l
     report = json.loads((tmp_path / "ci" / "report" / "report.json").read_text())
     total = next(v for v in report["verdicts"] if v["run"] == "live" and v["key"] == "payout.never_overdrawn")
     assert "left after peak" in " ".join(e["detail"] for e in total["evidence"]), total
+
+
+# a target mapped without set_clock keeps its own clock: its failover is timed in real seconds
+OWN_CLOCK = ('target.operations={report_ban: {method: POST, path: /ops/domains/ban, body: {domain: "{params.domain}"}}, '
+             'ledger: {method: GET, path: /ops/ledger, extract: {paid_fen: total.paid_fen, pools: pools, '
+             'paid_twice: paid_twice}}}')
+
+
+def test_a_target_on_its_own_clock_gets_its_ban_in_real_time_and_a_slow_failover_fails(tmp_path, capsys):
+    books = Books(failover_s=30.0)  # replaces a banned domain 30 real seconds after the report
+    sets = [a for o in (*SMALL, OWN_CLOCK, "gates.failover.max_seconds=20s") for a in ("--set", o)]
+    with serving(books) as url, pytest.raises(SystemExit) as exited:
+        main(["ci", "--host", url, "--out", str(tmp_path / "ci"), "--swarm-duration", "6s", *sets,
+              "--peak-steps", "0"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 1, err[-3000:]
+    assert "no ban (the target keeps its own clock" in err and "the ban in real time, 45 s" in err, err[-3000:]
+    from rehearse.observations import load_run
+
+    live = load_run(tmp_path / "ci" / "live").events
+    assert not live["detail"].str.contains("platform bans").any()  # the rehearsal bans nothing in the window
+    failover = load_run(tmp_path / "ci" / "failover")
+    assert failover.info.compress == 1.0 and failover.events["detail"].str.contains("platform bans").sum() == 1
+    report = json.loads((tmp_path / "ci" / "report" / "report.json").read_text())
+    off = [v for v in report["verdicts"] if v["run"] == "failover" and v["key"] == "failover.links_off"]
+    assert off and off[0]["status"] == "fail" and 28 <= off[0]["figure"] <= 40, off
+    assert "Failover: FAIL (live)" in err and "promise 20 s" in err

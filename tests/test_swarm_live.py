@@ -72,8 +72,9 @@ def test_swarm_writes_a_complete_run_folder(tmp_path):
     assert fraud["refused"].sum() > 0 and not (fraud["action"] == "open_page").any()
     assert len(run.gauges) >= 5 and run.gauges["budget_left_fen"].notna().all()
     # (the platform may ban domains on its own rule late in the window: those events come between)
-    assert [k for k in run.events["kind"] if k != "ban"] == ["ledger_start", "ledger", "run_end", "active_by_minute"]
-    ledger = json.loads(run.events["detail"].iloc[0])
+    assert [k for k in run.events["kind"] if k != "ban"] == ["clock_start", "ledger_start", "ledger", "run_end",
+                                                             "active_by_minute"]
+    ledger = json.loads(run.events.loc[run.events["kind"] == "ledger_start", "detail"].iloc[0])
     assert ledger["paid_twice"] == 0 and set(ledger["pools"]) >= {"anhe", "grand", "invite"}
     assert "Personas" in done.stdout and f"run folder: {out}" in done.stderr
 

@@ -62,3 +62,17 @@ def test_the_lucky_bag_mapping_has_no_warning_and_a_broken_one_names_its_mistake
     broken = check("target.actions.share.extract={share_url: data.url}")
     assert broken.returncode == 1
     assert "target.actions.share: an ok share gave no link" in " ".join(broken.stdout.split())
+
+
+def test_it_says_what_it_will_spend_and_no_payouts_spends_nothing():
+    said = subprocess.run([sys.executable, "-m", "rehearse", "target", "check", "--dry-run"], capture_output=True,
+                          text=True, timeout=120)
+    assert said.returncode == 0 and "payout requests (double taps included)" in said.stdout + said.stderr
+    done = target_check("personas.mix={normal: 0.9, sharer: 0, fraud_script: 0.06, preheat_browser: 0.04}")
+    assert "Sharer" not in done.stdout and "Normal participant" in done.stdout  # only the mix's personas
+    argv = [sys.executable, "-m", "rehearse", "target", "check", "--no-payouts"]
+    quiet = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200",
+                                                                                   **__import__("os").environ})
+    assert "no payout request (--no-payouts)" in quiet.stdout, quiet.stdout[-2000:] + quiet.stderr[-2000:]
+    sent = [line.split()[0] for line in quiet.stdout.splitlines() if line[:1].isalpha() and " /" in line]
+    assert sent and not {"open_envelope", "grand_draw", "open_invite_envelope"} & set(sent)

@@ -33,10 +33,28 @@ WALKTHROUGH_PERSONAS = tuple(PERSONA_LABELS)
 
 
 def walkthrough_personas(scenario: Scenario) -> tuple[str, ...]:
-    """The personas a walkthrough of this campaign can show (a preheat browser needs a preheat)."""
-    if scenario.campaign.phases.has_preheat:
-        return WALKTHROUGH_PERSONAS
-    return tuple(p for p in WALKTHROUGH_PERSONAS if p != "preheat_browser")
+    """The personas a walkthrough of this campaign can show: those of its mix (a preheat
+    browser needs a preheat; a campaign without sharers shows none)."""
+    mix = scenario.personas.mix.weights()
+    return tuple(p for p in WALKTHROUGH_PERSONAS if mix.get(p, 0) > 0
+                 and (p != "preheat_browser" or scenario.campaign.phases.has_preheat))
+
+
+def payouts_asked(scenario: Scenario, personas: list[str], at: float, seed: int) -> int:
+    """How many payout requests (double taps' copies included) the cast sends where every rule
+    lets it: what a walkthrough or `target check` asks the target to pay, at most."""
+    from rehearse.scenarios.rules import PAYOUT_ACTIONS
+
+    walk_scenario, asked = complete_funnel(scenario), 0
+
+    def count(report: StepReport) -> None:
+        nonlocal asked
+        if report.act.action in PAYOUT_ACTIONS:
+            asked += len(report.copies) or 1
+
+    for g in cast(walk_scenario, personas, at, seed):
+        Walkthrough(walk_scenario, RulesTarget(walk_scenario), g.identities, on_step=count).play(g.participants)
+    return asked
 
 
 DOUBLE_TAP = 0.15

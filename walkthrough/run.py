@@ -49,6 +49,7 @@ class WalkthroughRequest:
     trace: Callable[[Any], None] | None = None
     """Given every request and its judged answer (`rehearse target check`)."""
     force: bool = False  # replace a run the folder holds (else such a folder is refused)
+    skip: frozenset[str] = frozenset()  # actions never sent to the target (`target check --no-payouts`)
 
 
 @dataclass
@@ -107,7 +108,7 @@ def run_walkthrough(request: WalkthroughRequest,
         else:
             host, token, where = request.host.rstrip("/"), request.ops_token, f"the backend at {request.host}"
         writer = stack.enter_context(RunWriter(request.run_dir, info, writer_id="walkthrough"))
-        target = LiveTarget(scenario, contract, host, token, writer.request_values, request.seed)
+        target = LiveTarget(scenario, contract, host, token, writer.request_values, request.seed, request.skip)
         stack.callback(target.close)
         phase = scenario.campaign.phases.phase_at(request.at)
         result.header = [

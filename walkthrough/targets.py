@@ -25,6 +25,8 @@ from rehearse.swarm.player import Answer, Player
 from rehearse.swarm.safety import guarded_client
 from rehearse.walkthrough.engine import Copy, Participant
 
+NOT_SENT = "not sent (--no-payouts)"
+"""The answer a skipped action gets: nothing was asked of the target."""
 REQUEST_TIMEOUT_S = 10.0
 """A walkthrough waits this long for one answer, then counts the request as failed."""
 
@@ -63,8 +65,10 @@ class LiveTarget:
     """A campaign backend at `host`, driven through the target contract."""
 
     def __init__(self, scenario: Scenario, contract: Contract, host: str, ops_token: str | None,
-                 record: Callable[[tuple[Any, ...]], None], seed: int) -> None:
+                 record: Callable[[tuple[Any, ...]], None], seed: int, skip: frozenset[str] = frozenset()) -> None:
+        """`skip`: actions never sent (`target check --no-payouts`): answered here as refused."""
         self.scenario = scenario
+        self.skip = skip
         self.contract = contract
         self.client = guarded_client(host, timeout=REQUEST_TIMEOUT_S)
         self.ops_params = {"ops_token": ops_token} if ops_token else {}
@@ -95,6 +99,8 @@ class LiveTarget:
             self._clock_t = t
 
     def act(self, who: Participant, act: Act) -> tuple[Outcome, list[Copy]]:
+        if act.action in self.skip:
+            return Outcome(ok=False, status=0, refused=True, error=NOT_SENT), []
         self._rows = []
         outcome = self.player.act(act, who.user, who.session, self._send, self._send_burst)
         # t, engine, persona, user_id, action, channel, domain, status, ok, refused, latency_ms, payout_fen, error
