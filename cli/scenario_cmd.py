@@ -109,12 +109,14 @@ def summary_tables(s: Scenario) -> list[Table]:
     gates.add_row("peak", f"{g.peak.target_active_users:,} active users in {g.peak.window}; "
                           f"p95 {', '.join(f'{k} {v * 1000:g} ms' for k, v in g.peak.p95.items())}; "
                           f"errors <= {g.peak.error_rate_max:.1%}")
-    gates.add_row("failover", f"banned domain gone from new links within {g.failover.max_seconds:g} s; "
-                              f"lost visits <= {g.failover.max_lost_visits_share:.0%}; "
-                              f"pool never empty: {g.failover.pool_never_empty}")
-    gates.add_row("payout", f"never over budget, never paid twice; fraud share <= "
-                            f"{g.payout.fraud_share_max:.0%}; alarm before "
-                            f"{g.payout.alarm_before_budget_share:.0%} of budget is gone")
+    if g.failover is not None:
+        gates.add_row("failover", f"banned domain gone from new links within {g.failover.max_seconds:g} s; "
+                                  f"lost visits <= {g.failover.max_lost_visits_share:.0%}; "
+                                  f"backup pool never empty: {'yes' if g.failover.pool_never_empty else 'not judged'}")
+    alarm = (f"; alarm before {g.payout.alarm_before_budget_share:.0%} of budget is gone"
+             if g.payout.alarm_before_budget_share is not None else "")
+    gates.add_row("payout", f"never over budget, never paid twice; fraud share <= {g.payout.fraud_share_max:.0%}"
+                            + alarm)
     gates.add_row("rules", "on" if g.rules.enabled else "off")
     for key, why in s.not_applicable().items():
         gates.add_row(key, f"not applicable: {why}")

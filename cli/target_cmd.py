@@ -82,13 +82,19 @@ def check(ctx: click.Context, scenario_path: Path | None, at: str, overrides: tu
     console = Console(highlight=False, emoji=False)
     console.print(plan[0], markup=False)
     checker = MappingCheck(scenario, on_exchange=lambda e: _print_exchange(console, e))
+    operations: list[str] = []  # the read-only operations, called once at the end
     with tempfile.TemporaryDirectory(prefix="rehearse-target-check-") as folder:
         request = WalkthroughRequest(
             scenario=scenario, personas=personas, at=start, run_dir=Path(folder) / "run", seed=seed, host=host,
             ops_token=ops_token, allow_remote=allow_remote, faults=planted, trace=checker.observe,
-            skip=frozenset(PAYOUT_ACTIONS) if no_payouts else frozenset())
+            skip=frozenset(PAYOUT_ACTIONS) if no_payouts else frozenset(),
+            at_end=lambda live: operations.extend(checker.check_operations(live)))
         run_walkthrough(request, on_group=lambda g: console.rule(f"[bold]{g.title}"),
                         on_start=lambda lines: [console.print(line, markup=False) for line in lines])
+    if operations:
+        console.rule("[bold]Operations (read only, called once)")
+        for line in operations:
+            console.print(line, markup=False)
     _print_summary(console, checker)
     raise SystemExit(1 if checker.warnings() else 0)
 

@@ -111,7 +111,9 @@ def launch_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
         live = [v for v in mine if v.engine != SIMULATOR]
         # the runs that measured the risk answer it (the peak: a step load at 1:1; failover: a run
         # with a ban); the others can only add a failure
-        measured = {v.run for v in live if v.key == MAIN[risk][0] and v.status != "unverified"}
+        measured = {v.run for v in live if v.key == MAIN[risk][0] and v.status in ("pass", "fail")}
+        if not measured:  # the first check does not apply (no flagged numbers): any check judged
+            measured = {v.run for v in live if v.status in ("pass", "fail")}
         if measured:
             live = [v for v in live if v.run in measured or v.failed]
         if live:

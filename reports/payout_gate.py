@@ -391,6 +391,10 @@ def _books_match(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -
     for pool, rows in payouts.paid.groupby("prize"):
         compare(str(pool), (before.get(str(pool)) or {}).get("paid_fen"), (after.get(str(pool)) or {}).get("paid_fen"),
                 int(rows["payout_fen"].sum()), int(slack.get(pool, 0)))
+    if not checked and (books.end.get("unread") or books.start.get("unread")):
+        return unverified("payout", name, "the target's ledger operation is mapped but did not answer with its "
+                          "figures (an error status or a refusal): check target.operations.ledger's path and "
+                          "token with rehearse target check", slug)
     if not checked:
         gave = [k for k in (books.end.get("gave") or []) if k != "gave"]
         return unverified("payout", name, "the target's ledger gives no paid_fen, in all or per pool (it gave: "

@@ -65,7 +65,8 @@ class FailoverGate(Section):
 
 class PayoutGate(Section):
     fraud_share_max: Share
-    alarm_before_budget_share: Share
+    alarm_before_budget_share: Share | None = Field(
+        default=None, description="needed with a fund-loss alarm (budget.fund_loss), else left out")
 
 
 class RulesGate(Section):
@@ -81,7 +82,8 @@ class LoadGate(Section):
 
 class Gates(Section):
     peak: PeakGate
-    failover: FailoverGate
+    failover: FailoverGate | None = Field(default=None, description="needed with share links (links:), else "
+                                                                     "left out")
     payout: PayoutGate
     rules: RulesGate = RulesGate()
     load: LoadGate = LoadGate()

@@ -200,8 +200,15 @@ def _check_preheat(scenario: Scenario) -> None:
 
 
 def _check_links(scenario: Scenario) -> None:
-    """Without share links nobody shares: no sharers, no invite reward (friends come through links)."""
+    """Without share links nobody shares: no sharers, no invite reward (friends come through links);
+    with them, the failover they promise is judged; with a fund-loss alarm, when it must come."""
+    if scenario.budget.fund_loss is not None and scenario.gates.payout.alarm_before_budget_share is None:
+        raise ValueError("gates.payout.alarm_before_budget_share: missing value: the campaign has a fund-loss alarm "
+                         "(budget.fund_loss), so say by what share of the budget it must come (e.g. 0.3)")
     if scenario.links is not None:
+        if scenario.gates.failover is None:
+            raise ValueError("gates.failover: missing value: the campaign issues share links, so give the failover "
+                             "it promises (e.g. {max_seconds: 5m})")
         return
     if scenario.personas.mix.sharer > 0:
         raise ValueError(f"personas.mix.sharer: {scenario.personas.mix.sharer:g}, but {NO_LINKS}; remove sharer "

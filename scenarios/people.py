@@ -34,8 +34,8 @@ class Mix(Section):
     with a preheat)."""
 
     normal: Share
-    sharer: Share
-    fraud_script: Share
+    sharer: Share = 0.0
+    fraud_script: Share = 0.0
     preheat_browser: Share = 0.0
 
     @model_validator(mode="after")

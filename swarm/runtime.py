@@ -466,11 +466,15 @@ class SwarmRuntime:
     def _record_ledger(self, kind: str = "ledger") -> None:
         """The target's books (paid in all and per pool, prizes paid twice), as an event: at the
         start ("ledger_start") and the end ("ledger") for the payout gate's cross-check."""
+        build = getattr(self.contract, "build_operation", None)
+        if build is None or build("ledger", dict(self.ops_params)) is None:
+            return  # no ledger operation mapped
         try:
             values = self.operation("ledger")
         except (httpx.HTTPError, OSError):
-            return
-        if values is None:  # no ledger operation mapped
+            values = None
+        if values is None:  # mapped, but it failed or was refused: said, never read as "not mapped"
+            self.writer.event(self.now(), kind, json.dumps({"gave": [], "unread": True}))
             return
         facts: dict[str, Any] = {k: values[k] for k in ("paid_fen", "pools", "paid_twice")
                                  if values.get(k) is not None}

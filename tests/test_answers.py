@@ -58,3 +58,17 @@ def test_fraud_is_the_fourth_answer():
                           "to fraud scripts")
     *_, fraud = launch_answers([])
     assert fraud.word == "NOT VERIFIED"
+
+
+def test_fraud_without_flagged_numbers_is_answered_by_the_run_that_judged_the_scripts_share():
+    from rehearse.reports.verdicts import not_applicable
+
+    flags = "the campaign flags no numbers"
+    verdicts = [replace(not_applicable("rules", "virtual and blacklisted numbers refused", flags,
+                                       "flagged_numbers_refused"), run=run, engine="swarm") for run in ("peak", "live")]
+    verdicts += [replace(unverified("payout", "fraud's share of payouts", "a step load plays the fastest personas",
+                                    "fraud_share"), run="peak", engine="swarm"),
+                 live(judged("payout", "fraud's share of payouts", 0.02, 0.05, "share", True,
+                             [Evidence(None, "2.00 yuan of 100.00 yuan to fraud scripts")], slug="fraud_share"))]
+    fraud = launch_answers(verdicts)[3]
+    assert fraud.word == "PASS" and "to fraud scripts" in fraud.detail, fraud.line

@@ -265,3 +265,10 @@ def test_a_budget_race_run_without_its_cut_says_what_it_could_not_show(scenario)
     check = key(payout_gate(make_run(envelopes(3), events=uncut), scenario), "payout.no_pool_overdrawn")
     assert check.status == "pass"
     assert any("could not cut pool anhe" in e.detail and "not a pool's last money" in e.detail for e in check.evidence)
+
+
+def test_a_ledger_mapped_but_failing_is_not_called_unmapped(scenario):
+    unread = json.dumps({"gave": [], "unread": True})
+    check = key(payout_gate(make_run(envelopes(3), events=[(0.0, "ledger_start", unread), (99.0, "ledger", unread)]),
+                            scenario), "payout.books_match")
+    assert check.status == "unverified" and "mapped but did not answer with its figures" in check.evidence[0].detail

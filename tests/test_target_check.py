@@ -37,6 +37,9 @@ def test_the_bundled_mapping_has_no_warning_and_prints_no_secret():
      "session.token (used by "),
     ("target.actions.view_rules.ok_when={path: rules_version, exists: true}",
      "target.actions.view_rules: the answer was judged broken"),
+    ("target.operations.ledger.path=/ops/ledgerz", "target.operations.ledger: the answer (404"),
+    ("target.operations.link_pool.extract={healthy_domains: issuingz}",
+     "target.operations.link_pool.extract: nothing at healthy_domains"),
 ])
 def test_a_broken_mapping_gets_the_warning_that_names_the_mistake(override, warning):
     done = target_check(override)

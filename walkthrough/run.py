@@ -50,6 +50,8 @@ class WalkthroughRequest:
     """Given every request and its judged answer (`rehearse target check`)."""
     force: bool = False  # replace a run the folder holds (else such a folder is refused)
     skip: frozenset[str] = frozenset()  # actions never sent to the target (`target check --no-payouts`)
+    at_end: Callable[[Any], None] | None = None
+    """Called with the live target once every participant has played, before it stops (`target check`)."""
 
 
 @dataclass
@@ -129,6 +131,8 @@ def run_walkthrough(request: WalkthroughRequest,
 
                 walk = Walkthrough(walk_scenario, target, group.identities, on_step=step, on_wait=on_wait)
                 walk.play(group.participants)
+            if request.at_end is not None:
+                request.at_end(target)
         except KeyboardInterrupt:
             result.header.append("Interrupted: the walkthrough stopped before its end.")
             raise

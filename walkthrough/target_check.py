@@ -30,9 +30,12 @@ from rehearse.personas.steps import Act, Outcome, replayed_fen
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.target import fields_used
 from rehearse.swarm.contract import COOKIES, Contract, RequestSpec
+from rehearse.swarm.http import send
 
 SECRET = re.compile(r"token|secret|sign|otp|password|passwd|key|auth|cookie|sid|session", re.IGNORECASE)
 """Header and field names whose values a check never prints."""
+READ_ONLY_OPERATIONS = ("ledger", "link_pool", "stats")
+"""The operations a check calls once (they change nothing on the target)."""
 BODY_SHOWN = 300
 """Characters of an answer's body shown."""
 
@@ -141,6 +144,7 @@ class MappingCheck:
     exchanges: list[Exchange] = field(default_factory=list)
     on_exchange: Callable[[ShownExchange], None] = lambda _: None
     phones: PhoneMask = field(default_factory=PhoneMask)
+    operation_warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for phone in self.scenario.antifraud.blacklist:
@@ -162,10 +166,35 @@ class MappingCheck:
             answer=f"{exchange.status} {shown_body(exchange.body, phones)} ({exchange.latency_ms:.0f} ms)",
             judged=phones(judged(exchange)), learned=phones(learned_text(exchange)))
 
+    def check_operations(self, target: Any) -> list[str]:
+        """Call each read-only operation the mapping has (ledger, link_pool, stats) once on
+        `target` (a walkthrough's LiveTarget): a line per call, and a warning where it failed or
+        an `extract` found nothing."""
+        lines = []
+        for name in READ_ONLY_OPERATIONS:
+            request = self.scenario.target.operations.get(name)  # type: ignore[call-overload]
+            if request is None:
+                continue
+            spec = target.contract.build_operation(name, dict(target.ops_params))
+            status, body, _, headers = send(target.client, spec)
+            values = target.contract.read_operation(name, status, body, headers)
+            lines.append(self.phones(f"{name:<20}{spec.method} {spec.path} -> {status} {shown_body(body, self.phones)}"))
+            if values is None:
+                self.operation_warnings.append(
+                    f"target.operations.{name}: the answer ({status} {shown_body(body, self.phones)}) gave nothing: "
+                    "check its path, its token (--ops-token) and its conditions")
+                continue
+            empty = sorted(k for k, v in values.items() if v is None)
+            if empty:
+                self.operation_warnings.append(
+                    f"target.operations.{name}.extract: nothing at {', '.join(empty)} in the answer "
+                    f"({shown_body(body, self.phones)}); fix the paths")
+        return lines
+
     def warnings(self) -> list[str]:
         """What the mapping gets wrong, each once, fit to print (phone numbers masked)."""
         target = self.scenario.target
-        out: list[str] = []
+        out: list[str] = list(self.operation_warnings)
         seen_actions = {e.act.action for e in self.exchanges}
         for e in self.exchanges:
             o, action, body = e.outcome, e.act.action, shown_body(e.body, self.phones)
