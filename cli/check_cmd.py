@@ -146,6 +146,6 @@ def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[s
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides, allow_other_scenario)
     console = Console(highlight=False, width=max(Console().width, 120))
     judgement = judge(loaded, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
-    print_judgement(console, loaded, judgement, scenario.gates.required)
+    print_judgement(console, loaded, judgement, {v.key for v in judgement.verdicts if scenario.requires(v.key)})
     if judgement.exit_code:
         raise click.exceptions.Exit(judgement.exit_code)

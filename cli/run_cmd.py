@@ -108,8 +108,11 @@ def _failover_phase(scenario: Scenario, scenario_path: Path | None, overrides: t
     if wanted > FAILOVER_MAX_S:
         return None, (f"the failover promise ({scenario.gates.failover.max_seconds:g} s) is too long to play in "
                       f"real time here (at most {FAILOVER_MAX_S - FAILOVER_LEAD_S - FAILOVER_MARGIN_S:g} s)")
+    if wanted > window.duration:  # never cut short: a phase shorter than the promise proves nothing
+        return None, (f"the {scenario.gates.peak.window} window ({window.duration:g} s) is shorter than the failover "
+                      f"promise and {FAILOVER_LEAD_S + FAILOVER_MARGIN_S:g} s around it ({wanted:g} s)")
     settings = SwarmSettings(scenario_path=scenario_path, overrides=overrides, users=users, compress=1.0,
-                             duration_s=min(wanted, window.duration), run_dir=out / "failover", seed=seed,
+                             duration_s=wanted, run_dir=out / "failover", seed=seed,
                              rehearsal=RehearsalPlan(ban_at=FAILOVER_LEAD_S), lane=(2, LANES), ops_token=ops_token,
                              extra={"faults": list(faults), "phase": "failover", "job": job})
     settings.plan(scenario)
@@ -193,8 +196,8 @@ def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...]
         console.print(f"  the target keeps its own clock, so its failover is not played: {job.failover_skipped}")
     if job.failover is not None and "live" in dict(runs):
         played = job.failover.settings.duration_s
-        console.print(f"3/4 the target keeps its own clock: the ban in real time, {played:g} s (the failover "
-                      f"promise, {scenario.gates.failover.max_seconds:g} s, and {played - scenario.gates.failover.max_seconds:g} s "
+        console.print(f"3/4 (continued) the target keeps its own clock: its ban in real time, {played:g} s (the "
+                      f"failover promise, {scenario.gates.failover.max_seconds:g} s, and {played - scenario.gates.failover.max_seconds:g} s "
                       "around it) ...")
         try:
             play(job.failover)
@@ -319,11 +322,12 @@ def print_plan(out: Path, job: MainJob) -> None:
         peak,
         f"3/4 the launch window {plan.window_name} ({plan.window.duration:g} campaign s) against {target} in "
         f"{plan.duration_s:g} s (x{plan.compress:g}, 1:{plan.scale:g}): "
-        + (f"a domain ban at {r.ban_at:g} s, " if r.ban_at is not None else "no ban (the campaign issues no share "
-                                                                             "links), ")
+        + (f"a domain ban at {r.ban_at:g} s, " if r.ban_at is not None else
+           "no ban (the campaign issues no share links), " if scenario.links is None else
+           "no ban (the target keeps its own clock: its ban is played in real time), ")
         + f"a budget race at {r.race_at:g} s{', early birds in the preheat' if r.preheat else ''}, flagged numbers "
         f"-> {out / 'live'}",
-        *([f"    for a target that keeps its own clock (no set_clock): the ban again in real time, "
+        *([f"    for a target that keeps its own clock (no set_clock): its ban in real time, "
            f"{job.failover.settings.duration_s:g} s -> {out / 'failover'}"] if job.failover is not None else
           [f"    for a target that keeps its own clock: no real-time failover ({job.failover_skipped})"]
           if job.failover_skipped else []),

@@ -33,7 +33,7 @@ MAIN = {"peak": ("peak.active_users", "peak.p95", "peak.error_rate", "peak.answe
 @dataclass(frozen=True)
 class Answer:
     risk: str
-    word: str  # PASS, FAIL, NOT VERIFIED, NOT APPLICABLE or OFF
+    word: str  # PASS, FAIL, FAIL (advisory), NOT VERIFIED, NOT APPLICABLE or OFF
     source: str  # "live" or "simulated: a prediction"
     detail: str
 
@@ -52,6 +52,9 @@ def _answer(risk: str, label: str, verdicts: list[Verdict], source: str) -> Answ
         return Answer(label, word, source, "; ".join(dict.fromkeys(_first(v) for v in verdicts)))
     advised = [v for v in verdicts if v.status == "fail" and v.advisory]  # shown, never failing
     verdicts = [v for v in verdicts if v.status not in ("not_applicable", "off") and v not in advised]
+    if not verdicts:  # only advisory checks judged it, and they failed: never a PASS
+        return Answer(label, "FAIL (advisory)", source, "; ".join(f"{v.check}: {_first(v)}" for v in advised[:2])
+                      + " (advisory: not failing the rehearsal)")
     answer = _judged_answer(risk, label, verdicts, source)
     if advised:
         answer = Answer(answer.risk, answer.word, answer.source, answer.detail + " (advisory, not failing: "

@@ -222,7 +222,8 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
                       banned + [Evidence(None, "no share link was issued in the run: nothing shows which domains it used")],
                       slug)
     if len(shares):
-        later = shares[(shares["domain"] == domain) & (shares["t"] > ban_t)]
+        # after an earlier phase's ban, every link this run saw on the domain came after a ban
+        later = shares[(shares["domain"] == domain) & ((shares["t"] > ban_t) | (head_start > 0))]
         last_on_it = float(later["t"].max()) if len(later) else ban_t
         seconds = (last_on_it - ban_t) * scale + (head_start if len(later) else 0.0)
         if seconds > limit:

@@ -22,7 +22,7 @@ from typing import Sequence
 from rehearse.observations import Run
 from rehearse.reports.agreement import Agreement, load_check
 from rehearse.reports.carried import bans_before, money_before
-from rehearse.reports.gates import all_gates
+from rehearse.reports.gates import all_gates, as_asked
 from rehearse.reports.steps import Step, steps_of
 from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
 from rehearse.scenarios import Scenario
@@ -71,7 +71,8 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
     before = money_before(runs, scenario)  # one target, one budget: earlier phases' payouts carry forward
     banned = bans_before(runs)  # and its bans: a domain banned again counts from its first ban
     for label, run in runs:
-        found = all_gates(run, scenario, before.get(label), banned.get(label)) + ([load[label]] if label in load else [])
+        found = all_gates(run, scenario, before.get(label), banned.get(label)) + as_asked(
+            [load[label]] if label in load else [], scenario)
         judged = [replace(v, run=label, engine=run.info.engine) for v in found]
         verdicts += judged
         if run.info.live and not allow_unverified:

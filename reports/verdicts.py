@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Literal, Sequence
 
+from rehearse.scenarios.limits import CHECKS  # a gate name in gates.required stands for each of its checks
+
 Status = Literal["pass", "fail", "unverified", "not_applicable", "off"]
 STATUS_WORD = {"pass": "pass", "fail": "FAIL", "unverified": "not verified", "not_applicable": "not applicable",
                "off": "off"}
@@ -155,8 +157,9 @@ def missing_evidence(verdicts: Sequence[Verdict], required: Sequence[str]) -> li
             missing.setdefault(v.key, v)
     # a key judged only by verdicts the run ran out of time for is not verified either
     seen = {v.key for v in verdicts if not v.out_of_time}
-    for key in required:
-        if "." in key and key not in seen:
+    every = [k for key in required for k in ([key] if "." in key else [f"{key}.{c}" for c in CHECKS.get(key, ())])]
+    for key in dict.fromkeys(every):
+        if key not in seen:
             gate, slug = key.split(".", 1)
             run = verdicts[0].run if verdicts else ""
             missing[key] = replace(unverified(gate, slug.replace("_", " "), "no check of this kind was judged in "

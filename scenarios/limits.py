@@ -101,8 +101,11 @@ class Gates(Section):
         """A check is required, advisory or off, not two of them (a gate required with one of its
         checks advisory or off is fine: the check's own setting wins)."""
         lists = {"required": self.required, "advisory": self.advisory, "off": self.off}
+        written = "required" in self.model_fields_set  # the default list gives way to a gate's setting
         for a, b in (("required", "advisory"), ("required", "off"), ("advisory", "off")):
             both = [k for k in lists[a] if k in lists[b]]
+            if a == "required" and written:  # a required check of a gate made advisory or off
+                both += [k for k in lists[a] if "." in k and k.split(".")[0] in lists[b]]
             if both:
                 raise ValueError(f"gates.{b}: {', '.join(sorted(set(both)))} is also in gates.{a}; give each check "
                                  "one setting (required, advisory or off)")
@@ -112,11 +115,11 @@ class Gates(Section):
         """How the scenario asks for the check `gate.slug`: off, advisory, required or judged
         (the default: a failure fails the rehearsal, not verified does not). A check's own key wins
         over its gate's name."""
-        for name in ("off", "advisory", "required"):
+        gate = key.split(".")[0]
+        for name in ("off", "advisory"):
             if key in getattr(self, name):
                 return name
-        gate = key.split(".")[0]
-        for name in ("off", "advisory", "required"):
+        for name in ("off", "advisory"):  # a gate's setting wins over the default required list
             if gate in getattr(self, name):
                 return name
-        return "judged"
+        return "required" if key in self.required or gate in self.required else "judged"

@@ -555,7 +555,9 @@ class DeclarativeContract:
         if cookies and self.target.cookies:
             learned[COOKIES] = cookies
         throttled = bool(c.throttled_when) and any(_holds(k, decoded, headers) for k in c.throttled_when)
-        refused = throttled or (bool(c.refused_when) and any(_holds(k, decoded, headers) for k in c.refused_when))
+        # a server error is broken whatever its body says: body refusals hold for 2xx and 4xx
+        refused = status < 500 and (throttled or (bool(c.refused_when)
+                                                  and any(_holds(k, decoded, headers) for k in c.refused_when)))
         if refused or not ok:
             refused = refused or status in c.refused
             reason = self._reason(c, decoded)

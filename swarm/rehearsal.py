@@ -124,9 +124,11 @@ class Race:
 
 
 def rehearsal_player(scenario: Scenario, contract: Contract, seed: int, clock: Callable[[], float],
-                     record: Callable[[tuple[Any, ...]], None]) -> tuple[Player, IdentityFactory]:
-    """A player for the harness's own participants (no platform: their shares ban nothing)."""
-    identities = IdentityFactory(scenario, seed, key_prefix=HARNESS_KEY_PREFIX)
+                     record: Callable[[tuple[Any, ...]], None],
+                     lane: tuple[int, int] = (0, 1)) -> tuple[Player, IdentityFactory]:
+    """A player for the harness's own participants (no platform: their shares ban nothing), in
+    the phase's identity lane (no two phases of a rehearsal share a phone or an address)."""
+    identities = IdentityFactory(scenario, seed, HARNESS_KEY_PREFIX, *lane)
     return Player(scenario, contract, identities, random.Random(seed), clock=clock, compress=1.0,
                   record=record), identities
 

@@ -151,7 +151,7 @@ class SwarmRuntime:
             self.rehearsal_http = guarded_client(host, timeout=10,
                                                  limits=httpx.Limits(max_connections=connections))
             player, identities = rehearsal_player(self.scenario, self.contract, seed + salt + 7919, self.now,
-                                                  self._record)
+                                                  self._record, settings.lane)
             self.prober = Prober(player, identities, self.rehearsal_send) if plan.ban_at is not None else None
             self.race = Race(self.scenario, player, identities, plan, self.operation, self.writer.event,
                              self.now) if plan.race_at is not None else None

@@ -165,3 +165,34 @@ def test_an_advisory_check_left_unverified_is_not_required_even_in_a_required_ga
 def test_a_check_given_two_settings_is_refused():
     with pytest.raises(ScenarioError, match="gates.off: payout.fraud_share is also in gates.advisory"):
         load_scenario(overrides=["gates.advisory=[payout.fraud_share]", "gates.off=[payout.fraud_share]"])
+
+
+def test_only_advisory_failures_never_answer_pass(scenario):
+    rows = healthy_requests() + [request(90.0, "login", persona="fraud_script", user="fraud_script-3+virtual")]
+    advised = load_scenario(overrides=["gates.advisory=[rules.flagged_numbers_refused]", "gates.off=[payout.fraud_share]"])
+    fraud = next(a for a in launch_answers(judge([("live", make_run(rows, healthy_gauges()))], advised,
+                                                 allow_unverified=True).verdicts) if a.risk == "Fraud")
+    assert fraud.word == "FAIL (advisory)" and "fraud_script-3+virtual logged in" in fraud.detail, fraud.line
+
+
+def test_a_gate_turned_off_wins_over_the_default_required_list_but_not_over_a_written_one():
+    off = load_scenario(overrides=["gates.off=[peak]"])
+    assert off.gates.setting("peak.active_users") == "off" and not off.requires("peak.p95")
+    with pytest.raises(ScenarioError, match="gates.advisory: peak.p95 is also in gates.required"):
+        load_scenario(overrides=["gates.required=[peak.p95, payout]", "gates.advisory=[peak]"])
+
+
+def test_a_required_gate_stands_for_each_of_its_checks():
+    from rehearse.reports.verdicts import missing_evidence
+
+    missing = {v.key for v in missing_evidence([], ["failover"])}
+    assert missing == {"failover.links_off", "failover.visits_lost", "failover.pool_never_empty"}
+
+
+def test_a_failover_phase_is_never_cut_shorter_than_the_promise(tmp_path):
+    from rehearse.cli.run_cmd import _failover_phase
+
+    short = load_scenario(overrides=["traffic.windows.launch_hour.duration=2m", "drills={}"])
+    phase, why = _failover_phase(short, None, ("traffic.windows.launch_hour.duration=2m", "drills={}"), tmp_path,
+                                 None, None, "http://127.0.0.1:9", (), None, False, False, 0.0, "job")
+    assert phase is None and "shorter than the failover promise" in why

@@ -312,3 +312,10 @@ def test_a_refusal_by_body_condition_holds_for_a_400_too():
     broken, _ = contract.read(act, 400, b'{"error": "bad json"}', 3.0)
     assert refused.refused and not refused.ok and refused.error == "sold_out"
     assert not broken.refused and not broken.ok
+
+
+def test_a_server_error_is_broken_whatever_its_body_says():
+    contract = DeclarativeContract(_target({"open_envelope": {"method": "POST", "path": "/buy"}}, ok_when=None,
+                                           reason="error", refused_when={"path": "error", "in": ["sold_out"]}))
+    outcome, _ = contract.read(Act("open_envelope", institution="anhe"), 503, b'{"error": "sold_out"}', 3.0)
+    assert not outcome.ok and not outcome.refused
