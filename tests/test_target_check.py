@@ -76,6 +76,6 @@ def test_it_says_what_it_will_spend_and_no_payouts_spends_nothing():
     argv = [sys.executable, "-m", "rehearse", "target", "check", "--no-payouts"]
     quiet = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200",
                                                                                    **__import__("os").environ})
-    assert "no payout request (--no-payouts)" in quiet.stdout, quiet.stdout[-2000:] + quiet.stderr[-2000:]
+    assert "no payout request (--no-payouts)" in " ".join(quiet.stdout.split()), quiet.stdout[-2000:] + quiet.stderr[-2000:]
     sent = [line.split()[0] for line in quiet.stdout.splitlines() if line[:1].isalpha() and " /" in line]
     assert sent and not {"open_envelope", "grand_draw", "open_invite_envelope"} & set(sent)
