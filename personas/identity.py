@@ -25,6 +25,7 @@ from typing import Iterable
 from faker import Faker
 
 from rehearse.scenarios import Scenario
+from rehearse.scenarios.target import FILTERS
 from rehearse.scenarios.people import Mix, PERSONA_NAMES
 
 MOBILE_PREFIXES = tuple(
@@ -120,8 +121,7 @@ class Identity:
     @property
     def email(self) -> str:
         """A synthetic address unique to the participant, on the reserved example.com domain."""
-        slug = "-".join(part for part in re.split(r"[^a-z0-9]+", self.user_key.lower()) if part)
-        return f"{slug}@example.com"
+        return FILTERS["email"](self.user_key)
 
 
 class _Permutation:

@@ -193,11 +193,6 @@ def target_seconds_per_campaign_second(run: Run) -> float:
     return 1.0 / run.info.compress if keeps_wall_clock(run) and run.info.compress > 0 else 1.0
 
 
-def failover_judged(run: Run, scenario: Scenario) -> bool:
-    """Whether the run judged every ban's failover (each `links off` passed or failed)."""
-    verdicts = [v for v in failover_gate(run, scenario) if v.slug == "links_off"]
-    return bool(verdicts) and all(v.status in ("pass", "fail") for v in verdicts)
-
 
 def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: pd.DataFrame,
                earlier: EarlierBan | None = None, ban_wall=None) -> Verdict:

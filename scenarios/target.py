@@ -83,8 +83,19 @@ EXTRACT_SOURCES = ("header", "cookie")
 TRANSFORMS = ("host", "path", "regex")
 
 
-FILTER_NAMES = ("slug", "email", "lower", "upper")
-"""The filters a template field may name after a bar: {user.key|email} (swarm/contract.py FILTERS)."""
+def slug(value: object) -> str:
+    """Lower case, each run of other characters one "-": "harness/prober-4" -> "harness-prober-4"."""
+    return re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
+
+
+FILTERS = {
+    "slug": slug,
+    "email": lambda value: f"{slug(value) or 'participant'}@example.com",  # a valid, reserved-domain address
+    "lower": lambda value: str(value).lower(),
+    "upper": lambda value: str(value).upper(),
+}
+"""What `{root.field|filter}` does to a value before it is sent (several apply left to right)."""
+FILTER_NAMES = tuple(FILTERS)
 
 
 def template_fields(text: str) -> list[str]:

@@ -29,6 +29,7 @@ from rehearse.personas.identity import PhoneMask
 from rehearse.personas.steps import THROTTLED, Act, Outcome, replay_note
 from rehearse.scenarios.errors import RehearseError
 from rehearse.scenarios.target import (
+    FILTERS,
     Condition,
     HttpRequest,
     Target,
@@ -82,17 +83,6 @@ DEFAULT_REASONS = ("error", "msg", "message", "detail")
 Compiled = Callable[[Mapping[str, Any]], Any]
 
 
-def _slug(value: Any) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
-
-
-FILTERS: dict[str, Callable[[Any], str]] = {
-    "slug": _slug,  # lower case, each run of other characters one "-": "harness/prober-4" -> "harness-prober-4"
-    "email": lambda value: f"{_slug(value) or 'participant'}@example.com",  # a valid, reserved-domain address
-    "lower": lambda value: str(value).lower(),
-    "upper": lambda value: str(value).upper(),
-}
-"""What `{root.field|filter}` does to a value before it is sent (several apply left to right)."""
 
 
 class _Field:

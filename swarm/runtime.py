@@ -31,7 +31,7 @@ from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.steps import Act
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.errors import RunInterrupted
-from rehearse.swarm.contract import Contract, RequestSpec, load_contract
+from rehearse.swarm.contract import Contract, RequestSpec, follows_our_clock, load_contract
 from rehearse.swarm.http import send
 from rehearse.swarm.safety import Allowed, OffLimits, guarded_client
 from rehearse.swarm.incidents import LiveIncidents
@@ -296,9 +296,7 @@ class SwarmRuntime:
     def _target_clock(self) -> str:
         """"campaign" when the target's clock follows the harness's (the contract maps set_clock),
         else "wall": its own timers then run in real time, and so are judged."""
-        build = getattr(self.contract, "build_operation", None)
-        mapped = build is not None and build("set_clock", {**self.ops_params, "t": 0.0}) is not None
-        return "campaign" if mapped else "wall"
+        return "campaign" if follows_our_clock(self.contract) else "wall"
 
     # --- time ------------------------------------------------------------------------------
 
