@@ -119,6 +119,10 @@ def launch_answers(verdicts: Sequence[Verdict]) -> list[Answer]:
             measured = {v.run for v in live if v.status in ("pass", "fail")}
         if measured:
             live = [v for v in live if v.run in measured or v.failed]
+        # a check one run could not judge (a step load's fraud share) that another judged is answered
+        # by that one, as the judge verifies a required check once one live run verified it
+        judged_keys = {v.key for v in live if v.status in ("pass", "fail")}
+        live = [v for v in live if not (v.status == "unverified" and v.key in judged_keys)]
         if live:
             answers.append(_answer(risk, label, live, "live"))
         elif mine:

@@ -72,3 +72,14 @@ def test_fraud_without_flagged_numbers_is_answered_by_the_run_that_judged_the_sc
                              [Evidence(None, "2.00 yuan of 100.00 yuan to fraud scripts")], slug="fraud_share"))]
     fraud = launch_answers(verdicts)[3]
     assert fraud.word == "PASS" and "to fraud scripts" in fraud.detail, fraud.line
+
+
+def test_a_check_another_run_judged_does_not_hold_the_answer_open():
+    peak = [replace(judged("rules", "virtual and blacklisted numbers refused", 0, 0, "logins", True,
+                           slug="flagged_numbers_refused"), run="peak", engine="swarm"),
+            replace(unverified("payout", "fraud's share of payouts", "a step load", "fraud_share"), run="peak",
+                    engine="swarm")]
+    window = [live(judged("rules", "virtual and blacklisted numbers refused", 0, 0, "logins", True,
+                          slug="flagged_numbers_refused")),
+              live(judged("payout", "fraud's share of payouts", 0.0, 0.05, "share", True, slug="fraud_share"))]
+    assert launch_answers(peak + window)[3].word == "PASS"
