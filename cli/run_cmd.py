@@ -87,6 +87,20 @@ def main_job(scenario_path: Path | None, overrides: tuple[str, ...], out: Path, 
                    failover_skipped=skipped)
 
 
+def _with_money_left(request, runs, scenario: Scenario):
+    """The window's swarm told what the given target's pools hold after the phases before it, by
+    the harness's reckoning (a race the target cannot cut is sized to meet their end)."""
+    from dataclasses import replace
+
+    from rehearse.reports.carried import money_after
+
+    left = money_after(runs, scenario)
+    if left is None:
+        return request
+    rehearsal = replace(request.settings.rehearsal, money_left=tuple(sorted(left.pools_left.items())))
+    return replace(request, settings=replace(request.settings, rehearsal=rehearsal))
+
+
 LANES = 3  # the phases against one target that play participants: the peak, the window, the failover
 
 
@@ -178,6 +192,7 @@ def _phases(job: MainJob, scenario_path: Path | None, overrides: tuple[str, ...]
                       "in real time at 1:1 ...")
         play(SwarmRequest(settings=peak_settings, host=host, faults=faults, allow_remote=allow_remote))
         runs.append(("peak", load_run(out / "peak")))
+        request = _with_money_left(request, runs[1:], scenario)
     else:
         console.print("2/4 the peak at real concurrency: skipped (--peak-steps 0)")
     ban = ("a domain ban a third of the way in" if request.settings.rehearsal.ban_at is not None

@@ -69,6 +69,18 @@ def money_before(runs: Sequence[tuple[str, Run]], scenario: Scenario) -> dict[st
     return found
 
 
+def money_after(runs: Sequence[tuple[str, Run]], scenario: Scenario) -> MoneyBefore | None:
+    """What the target of `runs` (phases of one rehearsal against one given target, in the order
+    played) held once the last ended, by the harness's reckoning; None for a target started
+    afresh for each run (its money does not carry over)."""
+    state: MoneyBefore | None = None
+    for label, run in runs:
+        if shares_target(run) is None:
+            return None
+        state = _after(label, run, scenario, state)
+    return state
+
+
 def _after(label: str, run: Run, scenario: Scenario, before: MoneyBefore | None) -> MoneyBefore:
     """The money left once `run` ended, from what was left when it began."""
     paid = Payouts.of(run).paid

@@ -51,6 +51,10 @@ class UniformAmount(Section):
     def max_possible_fen(self) -> int:
         return self.max_fen
 
+    @property
+    def min_possible_fen(self) -> int:
+        return self.min_fen
+
     def sample(self, rng: random.Random) -> int:
         return rng.randint(self.min_fen, self.max_fen)
 
@@ -74,6 +78,10 @@ class WeightedAmount(Section):
     @property
     def max_possible_fen(self) -> int:
         return max(c.amount_fen for c in self.choices)
+
+    @property
+    def min_possible_fen(self) -> int:
+        return min(c.amount_fen for c in self.choices)
 
     def sample(self, rng: random.Random) -> int:
         weights = [c.weight for c in self.choices]

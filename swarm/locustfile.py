@@ -212,6 +212,8 @@ def _arguments(parser) -> None:
     group.add_argument("--race-at", default="", help="cut a prize pool small this far into the window and "
                        "race its payouts with fresh participants")
     group.add_argument("--racers", type=int, default=0, help="participants in the budget race (default 40)")
+    group.add_argument("--money-left", default="", help="POOL=FEN,...: each pool's money when the run began, "
+                       "by the harness's reckoning of earlier phases (written by `rehearse run`)")
     group.add_argument("--steps", default="", help="a step load: participants active in each step, e.g. "
                        "1000,2000,4000 (real time, 1:1; the window's participants paced by concurrency)")
     group.add_argument("--step-duration", default="", help="wall time of each step (default 20s)")
@@ -449,7 +451,7 @@ def _race(runtime: SwarmRuntime) -> None:
     """Bring every racer to the envelope, cut the pool, then all tap in one volley."""
     race = runtime.race
     ready = [r for r in gevent.pool.Pool(20).map(lambda _: race.prepare(runtime.rehearsal_send),
-                                                 range(race.plan.racers)) if r is not None]
+                                                 range(race.size())) if r is not None]
     if not ready:
         return
     race.cut()  # without limit_pool the racers tap all the same, against what the pool holds
@@ -465,7 +467,7 @@ def _race(runtime: SwarmRuntime) -> None:
     gevent.joinall([gevent.spawn(tap, r) for r in ready], timeout=30)
     if refused:
         raise refused[0]
-    runtime.writer.event(runtime.now(), "race_end", f"{len(ready)} of {race.plan.racers} racers reached the envelope")
+    runtime.writer.event(runtime.now(), "race_end", f"{len(ready)} of {race.racers} racers reached the envelope")
 
 
 def _flush_every_second(runtime: SwarmRuntime) -> None:

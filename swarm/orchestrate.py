@@ -155,6 +155,8 @@ def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> 
         argv += ["--ban-at", f"{s.rehearsal.ban_at!r}s"]
     if s.rehearsal.race_at is not None:
         argv += ["--race-at", f"{s.rehearsal.race_at!r}s", "--racers", str(s.rehearsal.racers)]
+    if s.rehearsal.money_left:
+        argv += ["--money-left", ",".join(f"{pool}={fen}" for pool, fen in s.rehearsal.money_left)]
     if s.rehearsal.preheat:
         argv.append("--preheat-probe")
     if s.rehearsal.flagged:

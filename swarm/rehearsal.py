@@ -9,7 +9,10 @@
   then its prize pool is cut small through the target's `limit_pool` operation and they all
   open its envelope at the same moment, each as a burst of copies (a double tap, a script racing
   the interface), until it refuses. The payout gate judges the cap, the attempts and the rules from
-  the rows.
+  the rows. A target that maps no `limit_pool` (a sale's stock cannot be cut) is raced at the end
+  of what it holds by the harness's own reckoning: the pool with the fewest envelopes left (what
+  earlier phases of the rehearsal and this run were seen paid from it taken off its budget), with
+  enough racers to spend it all and a quarter more (at most MAX_UNCUT_RACERS).
 
 - **Early birds.** Before the window is played, a few fresh participants try to take part
   during the preheat (the target's clock set back to the middle of it through `set_clock`): log
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from rehearse.observations.schema import HARNESS_KEY_PREFIX, PROBE
 from rehearse.personas.identity import Identity, IdentityFactory
@@ -62,9 +65,29 @@ class Prober:
         return domain
 
 
-def race_pool(scenario: Scenario) -> Institution:
-    """The institution whose pool the race cuts: the one with the fewest tasks to unlock."""
-    return min(scenario.campaign.institutions, key=lambda i: len(i.tasks))
+MAX_UNCUT_RACERS = 300
+"""The most participants an uncut race sends (each tap `copies` requests at once): bounded, so a
+pool holding more envelopes than this is raced with repeated taps, not to its end (and says so)."""
+
+
+def race_pool(scenario: Scenario, left_fen: Mapping[str, int] | None = None) -> Institution:
+    """The institution whose pool the race cuts: the one with the fewest tasks to unlock; for a
+    race that cannot cut (`left_fen`: each pool's money left by the harness's reckoning), the one
+    with the fewest envelopes left, then the fewest tasks."""
+    if left_fen is None:
+        return min(scenario.campaign.institutions, key=lambda i: len(i.tasks))
+    return min(scenario.campaign.institutions, key=lambda i: (envelopes_left(i, left_fen.get(i.id, 0)), len(i.tasks)))
+
+
+def envelopes_left(institution: Institution, left_fen: int) -> int:
+    """How many of the institution's smallest envelopes `left_fen` pays (at least 0)."""
+    return max(0, -(-left_fen // max(1, institution.envelope.min_possible_fen)))
+
+
+def uncut_racers(planned: int, envelopes: int) -> int:
+    """Racers for a pool nobody can cut: every envelope left and a quarter more (at least ten
+    more), never fewer than planned, at most MAX_UNCUT_RACERS."""
+    return min(MAX_UNCUT_RACERS, max(planned, envelopes + max(10, envelopes // 4)))
 
 
 def race_cap_fen(institution: Institution, racers: int) -> int:
@@ -74,13 +97,35 @@ def race_cap_fen(institution: Institution, racers: int) -> int:
 
 
 class Race:
-    """Fresh participants, ready at the envelope of one pool, opening it all at once."""
+    """Fresh participants, ready at the envelope of one pool, opening it all at once.
+
+    `cuttable`: the target maps `limit_pool` (the race cuts the pool small, `plan.racers` race);
+    otherwise `size()` picks the pool and the racers from the money left by the harness's
+    reckoning: `plan.money_left` (what earlier phases left; else each pool's budget) less what
+    `paid(pool)` says this run saw paid from it."""
 
     def __init__(self, scenario: Scenario, player: Player, identities: IdentityFactory, plan: RehearsalPlan,
-                 operation: Callable[..., dict | None], event: Event, clock: Callable[[], float]) -> None:
+                 operation: Callable[..., dict | None], event: Event, clock: Callable[[], float],
+                 cuttable: bool = True, paid: Callable[[str], int] = lambda pool: 0) -> None:
         self.scenario, self.player, self.identities, self.plan = scenario, player, identities, plan
         self.operation, self.event, self.clock = operation, event, clock
+        self.cuttable, self.paid = cuttable, paid
         self.institution = race_pool(scenario)
+        self.racers = plan.racers
+        self.left_fen: int | None = None  # an uncut race: its pool's money left, by the harness's reckoning
+
+    def size(self) -> int:
+        """The racers to bring to the envelope, the pool chosen: as planned where the target can
+        cut the pool; otherwise the pool with the fewest envelopes left and enough racers to
+        spend them all (the last units of a sale, met by simultaneous orders)."""
+        if self.cuttable:
+            return self.racers
+        start = dict(self.plan.money_left) or self.scenario.pool_budgets()
+        left = {i.id: start.get(i.id, 0) - self.paid(i.id) for i in self.scenario.campaign.institutions}
+        self.institution = race_pool(self.scenario, left)
+        self.left_fen = left[self.institution.id]
+        self.racers = uncut_racers(self.plan.racers, envelopes_left(self.institution, self.left_fen))
+        return self.racers
 
     def prepare(self, send: Send) -> tuple[Identity, dict[str, Any]] | None:
         """One racer up to the envelope: page (its signature), login, the institution's tasks."""
@@ -96,21 +141,30 @@ class Race:
 
     def cut(self) -> int | None:
         """Cut the pool through `limit_pool`; the money left in it, or None if the target cannot
-        (said as a `race_uncut` event: the race is run all the same)."""
-        left = race_cap_fen(self.institution, self.plan.racers)
+        (the race is run all the same: to the pool's end by the harness's reckoning where `size()`
+        could bring enough racers, else as repeated taps, said as a `race_uncut` event)."""
+        left = race_cap_fen(self.institution, self.racers)
         pool = self.institution.id
-        if self.operation("limit_pool", pool=pool, left_fen=left) is None:
-            # the race is still run, against what the pool holds: repeated taps, not its last money
-            self.event(self.clock(), RACE_UNCUT, f"the target could not cut pool {pool} for the budget race (no "
-                                                 "limit_pool operation, or it refused): the racers open its envelope "
-                                                 "at once against what it holds")
-            self.event(self.clock(), "incident", f"budget race: {self.plan.racers} participants open {pool}'s "
-                                                 f"envelope at once, {self.plan.copies} copies each, uncut")
+        if self.cuttable and self.operation("limit_pool", pool=pool, left_fen=left) is not None:
+            self.event(self.clock(), "pool_cap", json.dumps({"pool": pool, "left_fen": left}))
+            self.event(self.clock(), "incident", f"budget race: {self.racers} participants open {pool}'s envelope "
+                                                 f"at once, {self.plan.copies} copies each, against {left:,} fen left")
+            return left
+        envelopes = None if self.left_fen is None else envelopes_left(self.institution, self.left_fen)
+        if envelopes is not None and envelopes < self.racers:  # sized to the pool's end: it must refuse the rest
+            self.event(self.clock(), "incident", f"budget race: {self.racers} participants open {pool}'s envelope at "
+                                                 f"once, {self.plan.copies} copies each, uncut, against the "
+                                                 f"{max(0, self.left_fen):,} fen ({envelopes:,} envelopes) it holds by "
+                                                 "the harness's reckoning")
             return None
-        self.event(self.clock(), "pool_cap", json.dumps({"pool": pool, "left_fen": left}))
-        self.event(self.clock(), "incident", f"budget race: {self.plan.racers} participants open {pool}'s envelope "
-                                             f"at once, {self.plan.copies} copies each, against {left:,} fen left")
-        return left
+        held = ("" if envelopes is None else f", holding {envelopes:,} envelopes by the harness's reckoning (more than "
+                f"{self.racers:,} racers can spend)")
+        self.event(self.clock(), RACE_UNCUT, f"the target could not cut pool {pool} for the budget race (no "
+                                             f"limit_pool operation, or it refused){held}: the racers open its "
+                                             "envelope at once against what it holds")
+        self.event(self.clock(), "incident", f"budget race: {self.racers} participants open {pool}'s "
+                                             f"envelope at once, {self.plan.copies} copies each, uncut")
+        return None
 
     def open(self, racer: tuple[Identity, dict[str, Any]], send: Send,
              send_burst: Callable[..., list[tuple[int, bytes, float]]]) -> Outcome:

@@ -16,6 +16,7 @@ import random
 import re
 import time
 import zlib
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from typing import Any, Callable
 
 import httpx
 
-from rehearse.observations import GAUGES, ObservationError, RunInfo, RunWriter
+from rehearse.observations import GAUGES, REQUESTS, ObservationError, RunInfo, RunWriter
 from rehearse.observations.claim import claimed
 from rehearse.observations.schema import ACTIVE_BY_MINUTE, CLOCK_START, HARNESS_STOP
 from rehearse.personas.identity import Identity, IdentityFactory
@@ -38,7 +39,7 @@ from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
 from rehearse.swarm.arrivals import Schedule, expected_active, schedule_for, slots_wanted
 from rehearse.swarm.player import Answer, Arrival, Player
-from rehearse.swarm.rehearsal import Prober, Race, early_birds, flagged_numbers, rehearsal_player
+from rehearse.swarm.rehearsal import MAX_UNCUT_RACERS, Prober, Race, early_birds, flagged_numbers, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 from rehearse.swarm.selfmeasure import p95
@@ -49,6 +50,7 @@ _OWN_GAUGES = frozenset({"t", "active_users", "arrivals", "rps", "slots", "waiti
                          "loop_lag_ms", "cpu_percent", "host_cpu_percent"})
 TARGET_DOWN_SECONDS = 3  # seconds in a row with every request failing: the target died
 MINUTE_S = 60.0
+PAYOUT_COLUMN, PRIZE_COLUMN = list(REQUESTS.columns).index("payout_fen"), list(REQUESTS.columns).index("prize")
 RAMP_S = 5.0  # a step load reaches each step's number over this many seconds (no herd)
 STEP_SLOT_MARGIN = 1.15  # a step load's slots per participant it keeps playing
 
@@ -146,15 +148,17 @@ class SwarmRuntime:
         self.rehearsal_http: httpx.Client | None = None
         self._banned = False
         plan = settings.rehearsal
+        self.paid_fen: Counter[str] = Counter()  # what this process saw paid from each prize pool
+        cuttable = self.scenario.target.operations.get("limit_pool") is not None
         if role in ("local", "master") and (plan.ban_at is not None or plan.race_at is not None or plan.preheat):
-            connections = plan.racers * plan.copies + 10
+            connections = (plan.racers if cuttable else max(plan.racers, MAX_UNCUT_RACERS)) * plan.copies + 10
             self.rehearsal_http = guarded_client(host, timeout=10,
                                                  limits=httpx.Limits(max_connections=connections))
             player, identities = rehearsal_player(self.scenario, self.contract, seed + salt + 7919, self.now,
                                                   self._record, settings.lane)
             self.prober = Prober(player, identities, self.rehearsal_send) if plan.ban_at is not None else None
             self.race = Race(self.scenario, player, identities, plan, self.operation, self.writer.event,
-                             self.now) if plan.race_at is not None else None
+                             self.now, cuttable, self.paid_fen.__getitem__) if plan.race_at is not None else None
 
     def _incidents(self, seed: int) -> LiveIncidents:
         """The drill's incidents, played against this run's platform and target."""
@@ -364,6 +368,8 @@ class SwarmRuntime:
     # --- observations ----------------------------------------------------------------------
 
     def _record(self, values: tuple[Any, ...]) -> None:
+        if (values[PAYOUT_COLUMN] or 0) > 0:
+            self.paid_fen[values[PRIZE_COLUMN]] += values[PAYOUT_COLUMN]
         try:
             self.writer.request_values(values)
         except ObservationError as exc:  # the disk refused: stop at once, keep what is written

@@ -47,6 +47,9 @@ class RehearsalPlan:
     copies: int = 3  # requests per racer's tap, sent at once
     preheat: bool = False  # before the window: a few participants try to take part in the preheat
     flagged: bool = False  # at the window's start: a few virtual and blacklisted numbers try to log in
+    # each pool's money (fen) when the run began, by the harness's reckoning of the rehearsal's
+    # earlier phases against the same target; () = each pool's budget. Sizes a race nobody can cut.
+    money_left: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,22 @@ class SwarmSettings:
                                     race_at=option_seconds("--race-at", getattr(options, "race_at", None) or None),
                                     racers=getattr(options, "racers", None) or RehearsalPlan.racers,
                                     preheat=bool(getattr(options, "preheat_probe", False)),
-                                    flagged=bool(getattr(options, "flagged_probe", False))),
+                                    flagged=bool(getattr(options, "flagged_probe", False)),
+                                    money_left=parse_money_left(getattr(options, "money_left", None) or None)),
         )
+
+
+def parse_money_left(text: str | None) -> tuple[tuple[str, int], ...]:
+    """`--money-left POOL=FEN,...` (written by the main job, never by hand): each pool's money."""
+    if not text:
+        return ()
+    found = []
+    for part in text.split(","):
+        pool, _, fen = part.partition("=")
+        if not pool or not fen.lstrip("-").isdigit():
+            raise UsageError(f"--money-left {text!r}: give POOL=FEN,... (integer fen), e.g. anhe=150000")
+        found.append((pool, int(fen)))
+    return tuple(found)
 
 
 def parse_lane(text: str | None) -> tuple[int, int]:

@@ -60,3 +60,81 @@ def test_what_a_budget_race_cut_carries_forward_as_the_cut(small_pool):
     cut = [(5.0, "pool_cap", '{"pool": "anhe", "left_fen": 300}')]
     judgement = judge([phase("peak", range(2), events=cut), phase("live", range(2))], small_pool)
     assert verdict(judgement, "live", "no_pool_overdrawn").status == "fail"  # 300 - 200 = 100 left; 200 asked
+
+
+# --- a race the target cannot cut is sized to the end of what the pools hold ------------------
+
+def test_what_the_phases_left_is_handed_to_the_next_one(small_pool):
+    """`money_after`: the given target's pools after the phases played (the window's race is sized
+    from it); nothing for a target started afresh for each phase."""
+    from rehearse.reports.carried import money_after
+
+    peak = phase("peak", range(6))
+    left = money_after([peak], small_pool)
+    assert left is not None and left.pools_left["anhe"] == 400 and left.paid_fen == 600
+    assert money_after([phase("peak", range(6), target="started")], small_pool) is None
+
+
+def _race(scenario, plan, cuttable=False, paid=None):
+    from rehearse.swarm.rehearsal import Race
+
+    events = []
+    race = Race(scenario, None, None, plan, lambda name, **params: None, lambda t, kind, detail: events.append(
+        (kind, detail)), lambda: 0.0, cuttable, lambda pool: (paid or {}).get(pool, 0))
+    return race, events
+
+
+def test_an_uncut_race_meets_the_last_envelopes_by_the_harnesss_reckoning():
+    """A sale of 300 units: earlier phases left 60, this run was seen paid 20: 40 units left, so
+    50 racers (every unit and ten more) race the pool with the fewest envelopes left, and the race
+    says it raced the pool's end (no race_uncut: its evidence is the rows)."""
+    from rehearse.swarm.rehearsal import RACE_UNCUT
+    from rehearse.swarm.settings import RehearsalPlan
+
+    sale = load_scenario("examples/flash_sale/scenario.yaml")
+    plan = RehearsalPlan(race_at=10.0, racers=40, money_left=(("kettle-k2", 60 * 9900),))
+    race, events = _race(sale, plan, paid={"kettle-k2": 20 * 9900})
+    assert race.size() == 50 and race.institution.id == "kettle-k2" and race.left_fen == 40 * 9900
+    assert race.cut() is None
+    assert [kind for kind, _ in events] == ["incident"]
+    assert "against the 396,000 fen (40 envelopes) it holds by the harness's reckoning" in events[0][1]
+    assert RACE_UNCUT not in {kind for kind, _ in events}
+
+
+def test_an_uncut_race_larger_than_the_bound_says_it_raced_repeated_taps():
+    from rehearse.swarm.rehearsal import MAX_UNCUT_RACERS, RACE_UNCUT
+    from rehearse.swarm.settings import RehearsalPlan
+
+    sale = load_scenario("examples/flash_sale/scenario.yaml")  # 300 units, nothing paid yet
+    race, events = _race(sale, RehearsalPlan(race_at=10.0, racers=40))
+    assert race.size() == MAX_UNCUT_RACERS
+    race.cut()
+    uncut = dict(events)[RACE_UNCUT]
+    assert f"holding 300 envelopes by the harness's reckoning (more than {MAX_UNCUT_RACERS} racers can spend)" in uncut
+
+
+def test_a_race_the_target_can_cut_keeps_its_planned_size(small_pool):
+    from rehearse.swarm.settings import RehearsalPlan
+
+    race, _ = _race(small_pool, RehearsalPlan(race_at=10.0, racers=40), cuttable=True)
+    assert race.size() == 40
+
+
+def test_an_uncut_race_picks_the_pool_with_the_fewest_envelopes_left():
+    from rehearse.swarm.rehearsal import race_pool, uncut_racers
+
+    scenario = load_scenario()
+    ids = [i.id for i in scenario.campaign.institutions]
+    left = {i: 10**9 for i in ids} | {ids[-1]: 0}
+    assert race_pool(scenario, left).id == ids[-1]
+    assert uncut_racers(40, 0) == 40 and uncut_racers(40, 100) == 125 and uncut_racers(40, 10**6) == 300
+
+
+def test_the_money_left_crosses_to_the_load_process_as_data():
+    from rehearse.scenarios import UsageError
+    from rehearse.swarm.settings import parse_money_left
+
+    assert parse_money_left("anhe=150000,kettle-k2=-9900") == (("anhe", 150000), ("kettle-k2", -9900))
+    assert parse_money_left(None) == ()
+    with pytest.raises(UsageError, match="--money-left 'anhe': give POOL=FEN"):
+        parse_money_left("anhe")
