@@ -10,8 +10,10 @@ SKU = "kettle-k2"
 NAME = "K2 smart kettle, launch edition"
 PRICE_FEN = 9900
 """99.00 yuan a unit (the scenario's envelope: a weighted choice of this one amount)."""
-STOCK = 78
-"""Units on sale (the scenario's budget: STOCK x PRICE_FEN fen)."""
+STOCK = 300
+"""Units on sale (the scenario's budget: STOCK x PRICE_FEN fen). Sized for the main job on one
+machine: its peak phase (a few hundred participants, one unit each at most) leaves the launch
+window units to sell and its budget race the last of them."""
 SALE_S = 2 * 3600.0
 """The sale runs two hours from its opening."""
 LIMIT_PER_CUSTOMER = 1
