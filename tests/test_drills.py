@@ -60,6 +60,13 @@ def test_fraud_wave_without_antifraud_fails_on_fraud_share_and_raises_the_alarm(
     assert any(m.phase == "noticed" and m.detail.startswith("alarm") for m in result.timeline)
 
 
+def test_an_advisory_steady_state_check_is_shown_failed_but_never_fails_the_drill(tmp_path):
+    result = _judged(tmp_path, "fraud_wave", NO_ANTIFRAUD, "gates.advisory=[payout.fraud_share]")
+    share = next(v for v in result.steady_state if v.check == "fraud's share of payouts")
+    assert (share.status, share.advisory) == ("fail", True)
+    assert result.status == "pass", _statuses(result)
+
+
 @pytest.mark.parametrize("delay, took", [("null", None), ("20m", 1200.0)])
 def test_delayed_topup_that_never_comes_or_comes_late_fails(tmp_path, delay, took):
     result = _judged(tmp_path, "delayed_topup", f"drills.delayed_topup.incidents.0.delay={delay}")
