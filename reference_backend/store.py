@@ -112,7 +112,8 @@ class Store:
             if self.meta("scenario") is not None:
                 return
             self.set_meta("scenario", scenario.name)
-            self.set_meta("ops_token", secrets.token_urlsafe(24))
+            # hex: never starts with "-", so `--ops-token TOKEN` always parses as a value
+            self.set_meta("ops_token", secrets.token_hex(24))
             self.set_meta("otp_secret", pyotp.random_base32())
             self.set_meta("sign_key", secrets.token_hex(16))
             db.executemany(

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lucky_bag: error: {exc}", file=sys.stderr)
         return 2
     game = Game(Campaign(), CampaignClock(args.at, args.speed), faults, random.Random(args.seed))
-    admin_key = args.admin_key or secrets.token_urlsafe(16)
+    admin_key = args.admin_key or secrets.token_hex(16)  # never starts with "-": passes as a flag value
     host, port = sock.getsockname()[:2]
     print(f"Lucky Bag backend at http://{host}:{port}", flush=True)
     print(f"ops key (header X-Admin-Key): {admin_key}", flush=True)
