@@ -152,5 +152,10 @@ def test_each_flash_sale_fault_fails_the_check_that_guards_against_it(tmp_path, 
     options, run, guards = CAUGHT_BY[fault]
     code, report, answers = ci(tmp_path, fault, *options)
     assert code == 1, why_failed(report)
-    assert any((run, check) in failed(report) for check in guards), why_failed(report)
-    assert answers[{"pool-exhausted": "Peak"}.get(fault, "Budget")][0] == "FAIL", answers
+    # pool-exhausted errors wherever orders overlap on its one connection: the peak step shows it
+    # on a quiet machine; on one loaded by the rest of the suite the overlap may come only in the
+    # window, whose error rate then fails the run (no answer line draws on the window's error rate)
+    runs = (run, "live") if fault == "pool-exhausted" else (run,)
+    assert any((r, check) in failed(report) for r in runs for check in guards), why_failed(report)
+    if fault != "pool-exhausted" or (run, "error rate") in failed(report):
+        assert answers[{"pool-exhausted": "Peak"}.get(fault, "Budget")][0] == "FAIL", answers

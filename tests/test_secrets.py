@@ -138,7 +138,11 @@ def backend_started(cwd: Path, *args: str) -> Iterator[None]:
         yield
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # seen once under the full suite's load: not what is tested here
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def test_the_backend_database_and_the_folders_it_makes_are_the_owners_only(tmp_path):
