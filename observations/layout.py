@@ -9,6 +9,10 @@ from rehearse.observations.files import FORMATS, Format
 
 RUN_JSON = "run.json"
 PARTS = "parts"
+JOURNAL = "journal.json"
+"""A rehearsal's record of its phases (rehearsal/journal.py), at the top of the main job's folder."""
+SWARM_SPEC = "swarm.json"
+"""A swarm run's settings as its load processes read them (swarm/settings.py `write_spec`)."""
 RESERVE = ".rehearse.reserve"
 """Space a claimed run folder holds back (observations/claim.py): freed when a write fails (a disk
 full), so the run can still be marked interrupted and say where its rows are."""

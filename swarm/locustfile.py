@@ -9,7 +9,8 @@ from a checkout or from their own repository with a copy of that file:
 
 Options (besides Locust's): --scenario, --set PATH=VALUE, --window, --max-slots, --scale 1:K,
 --compress X, --rehearse-duration D, --run-dir, --ops-token (or REHEARSE_OPS_TOKEN),
---rehearse-seed, --lane L/N, --allow-remote.
+--rehearse-seed, --lane L/N, --allow-remote. `rehearse swarm` (and the main job) pass none of
+these: their load processes read the run's settings from one file, --rehearse-spec.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import signal
 import time
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlencode
 
 import gevent
@@ -171,6 +173,11 @@ class CampaignShape(LoadTestShape):
         runtime: SwarmRuntime | None = getattr(self.runner.environment, "rehearse", None)
         if runtime is None:
             return None
+        held = getattr(self, "_last", None)
+        if runtime.starting and held is not None:
+            # the run's start-up (early birds, the target's clock, its books) is still asking a
+            # slow target: a new user count now would make Locust kill it and start the run again
+            return held
         run_time = self.get_run_time()
         if run_time >= runtime.plan.duration_s or runtime.stopped_early:
             return None
@@ -178,7 +185,8 @@ class CampaignShape(LoadTestShape):
         load = runtime.load_figures(_waiting(self.runner.environment))
         slots = runtime.slots_at(run_time, current, load["active"], load["waiting"])
         # idle slots cost nothing until an arrival is due: reach the target within a few seconds
-        return slots, float(max(SPAWN_RATE_MIN, (slots - current) / SPAWN_SECONDS))
+        self._last = slots, float(max(SPAWN_RATE_MIN, (slots - current) / SPAWN_SECONDS))
+        return self._last
 
 
 SPAWN_RATE_MIN = 20.0
@@ -223,6 +231,8 @@ def _arguments(parser) -> None:
                        help="at the window's start, a few virtual and blacklisted numbers try to log in")
     group.add_argument("--lane", default="", help="L/N: this phase's participants of a rehearsal, never the same "
                        "phones, addresses or ids as another lane's (default: 0/1)")
+    group.add_argument("--rehearse-spec", default="", help="the run's settings as `rehearse` writes them for its "
+                       "load processes (instead of the flags above)")
     group.add_argument("--allow-remote", action="store_true", default=False,
                        help="allow a non-loopback --host listed in the scenario's allow-list")
 
@@ -241,7 +251,9 @@ def _attach(environment) -> SwarmRuntime | None:
     runner = environment.runner
     options = environment.parsed_options
     try:
-        settings = SwarmSettings.from_options(options) if options is not None else SwarmSettings()
+        spec = getattr(options, "rehearse_spec", "") if options is not None else ""
+        settings = (SwarmSettings.read_spec(Path(spec), getattr(options, "ops_token", None)) if spec
+                    else SwarmSettings.from_options(options) if options is not None else SwarmSettings())
         if not environment.host:
             raise RehearseError("--host is required: the campaign backend's URL, e.g. http://127.0.0.1:8700")
         scenario = settings.load()
@@ -450,21 +462,33 @@ def _play_rehearsal(runtime: SwarmRuntime) -> None:
 def _race(runtime: SwarmRuntime) -> None:
     """Bring every racer to the envelope, cut the pool, then all tap in one volley."""
     race = runtime.race
-    ready = [r for r in gevent.pool.Pool(20).map(lambda _: race.prepare(runtime.rehearsal_send),
-                                                 range(race.size())) if r is not None]
-    if not ready:
-        return
-    race.cut()  # without limit_pool the racers tap all the same, against what the pool holds
-    volley = Volley(runtime.host, shooters=len(ready))
-    refused: list[OffLimits] = []
+    preparing, tapping = gevent.pool.Pool(20), gevent.pool.Group()
+    try:
+        # spawned from here (not Pool.map, whose own spawner would outlive this greenlet's end)
+        coming = [preparing.spawn(race.prepare, runtime.rehearsal_send) for _ in range(race.size())]
+        preparing.join()
+        failed = next((g.exception for g in coming if g.exception is not None), None)
+        if failed is not None:
+            raise failed
+        ready = [g.value for g in coming if g.value is not None]
+        if not ready:
+            return
+        race.cut()  # without limit_pool the racers tap all the same, against what the pool holds
+        volley = Volley(runtime.host, shooters=len(ready))
+        refused: list[OffLimits] = []
 
-    def tap(racer) -> None:
-        try:
-            race.open(racer, runtime.rehearsal_send, volley.burst)
-        except OffLimits as exc:
-            refused.append(exc)
+        def tap(racer) -> None:
+            try:
+                race.open(racer, runtime.rehearsal_send, volley.burst)
+            except OffLimits as exc:
+                refused.append(exc)
 
-    gevent.joinall([gevent.spawn(tap, r) for r in ready], timeout=30)
+        for racer in ready:
+            tapping.spawn(tap, racer)
+        tapping.join(timeout=30)
+    finally:  # the run ending mid-race (this greenlet killed) ends its racers too, before the run is saved
+        preparing.kill(timeout=5)
+        tapping.kill(timeout=5)
     if refused:
         raise refused[0]
     runtime.writer.event(runtime.now(), "race_end", f"{len(ready)} of {race.racers} racers reached the envelope")
@@ -529,7 +553,9 @@ def _on_test_stop(environment, **_kwargs) -> None:
                  "rehearse_rehearsal"):
         greenlet = getattr(environment, name, None)
         if greenlet is not None and greenlet is not gevent.getcurrent():
-            greenlet.kill(block=False)
+            # the rehearsal's own participants (a race's racers) end before the run is saved:
+            # one still playing after it would find the writer closed (a false "interrupted")
+            greenlet.kill(block=name == "rehearse_rehearsal", timeout=10)
             setattr(environment, name, None)
     gauges = getattr(environment, "rehearse_gauges", None)
     if gauges is not None and gauges is not gevent.getcurrent():

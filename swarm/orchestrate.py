@@ -23,17 +23,18 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import httpx
 
+from rehearse.observations import layout
 from rehearse.observations import ObservationError, RunInfo, consolidate, load_run, read_info, write_info
 from rehearse.observations.claim import check_unused, claimed
 from rehearse.observations.schema import utc_now
 from rehearse.scenarios import RehearseError, Scenario, UsageError
-from rehearse.scenarios.errors import RunInterrupted
+from rehearse.scenarios.errors import Interrupted, RunInterrupted
 from rehearse.swarm.processes import Processes, StopSignals, Stopped, wait_for
 from rehearse.swarm.runtime import default_run_dir, run_facts
 from rehearse.swarm.safety import check_host, check_reachable
@@ -132,39 +133,14 @@ def start_reference_backend(procs: Processes, request: SwarmRequest, plan: Plan,
 
 
 def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> list[str]:
-    """The Locust command line shared by every process of the run."""
-    s = request.settings
+    """The Locust command line shared by every process of the run: Locust's own options, and the
+    run's settings as one spec file (`SwarmSettings.write_spec`, written here into the run folder)."""
+    spec = replace(request.settings, run_dir=run_dir).write_spec(run_dir / layout.SWARM_SPEC)
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
             "--run-time", f"{math.ceil(plan.duration_s) + 10}s", "--stop-timeout", "1",
-            "--window", plan.window_name, "--max-slots", str(plan.max_slots),
-            "--scale", f"1:{plan.scale:g}", "--compress", repr(plan.compress), "--run-dir", str(run_dir),
-            "--csv", str(run_dir / "locust")]
-    if not plan.steps:  # a step load lasts its steps
-        argv += ["--rehearse-duration", f"{plan.duration_s!r}s"]
-    if s.scenario_path:
-        argv += ["--scenario", str(s.scenario_path)]
-    for override in s.overrides:
-        argv += ["--set", override]
-    if s.seed is not None:
-        argv += ["--rehearse-seed", str(s.seed)]
+            "--csv", str(run_dir / "locust"), "--rehearse-spec", str(spec)]
     if request.allow_remote:
         argv.append("--allow-remote")
-    if s.drill:
-        argv += ["--drill", s.drill]
-    if s.rehearsal.ban_at is not None:
-        argv += ["--ban-at", f"{s.rehearsal.ban_at!r}s"]
-    if s.rehearsal.race_at is not None:
-        argv += ["--race-at", f"{s.rehearsal.race_at!r}s", "--racers", str(s.rehearsal.racers)]
-    if s.rehearsal.money_left:
-        argv += ["--money-left", ",".join(f"{pool}={fen}" for pool, fen in s.rehearsal.money_left)]
-    if s.rehearsal.preheat:
-        argv.append("--preheat-probe")
-    if s.rehearsal.flagged:
-        argv.append("--flagged-probe")
-    if plan.steps:
-        argv += ["--steps", ",".join(map(str, plan.steps)), "--step-duration", f"{plan.step_s!r}s"]
-    if s.lane != (0, 1):
-        argv += ["--lane", f"{s.lane[0]}/{s.lane[1]}"]
     return argv
 
 
@@ -328,6 +304,21 @@ def _finish(run_dir: Path, plan: Plan, host: str, master: subprocess.Popen | Non
         exit_code = 1 if timed_out else code or 0
     return SwarmResult(run_dir=run_dir, status=info.status, host=host, plan=plan, exit_code=exit_code,
                        logs=logs, reason=reason, signal=signal_name if info.status != "finished" else None)
+
+
+def stop_if_harness_failed(result) -> None:
+    """After a swarm that a fault of the harness's own ended (a mapping aiming the load elsewhere:
+    bad input; its rows could not be written: interrupted), a command that would go on stops."""
+    if result.exit_code == UsageError.exit_code:
+        raise UsageError(f"{result.reason}; what was measured is in {result.run_dir}")
+    if result.exit_code == RunInterrupted.exit_code:
+        raise RunInterrupted(f"{result.reason}; what was measured is in {result.run_dir} (marked {result.status})")
+
+
+def stop_if_signalled(result) -> None:
+    """After a swarm that a stop signal ended, a command that would go on (run, drill) stops."""
+    if result.signal:
+        raise Interrupted(f"{result.reason}; what was measured is in {result.run_dir} (marked {result.status})")
 
 
 def _said(exc: BaseException) -> str:

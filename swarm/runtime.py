@@ -93,6 +93,7 @@ class SwarmRuntime:
         self.run_dir = settings.run_dir or default_run_dir()
         self.ticker = ticker
         self.started: float | None = None
+        self.starting = False  # in `start`: the target's books being read, its clock set (the shape holds)
         self.stopped_early = False
         self.active = 0  # participants in their journeys now (this process)
         self.arrived = 0  # participants who started their journey (this process)
@@ -310,6 +311,13 @@ class SwarmRuntime:
         cross-checked against what the harness saw it pay."""
         freeze_start_up()  # before the clock starts: the start-up heap out of later collections
         self.started = self.ticker()
+        self.starting = True
+        try:
+            self._start_up()
+        finally:
+            self.starting = False
+
+    def _start_up(self) -> None:
         if self.role in ("local", "master"):
             self.writer.event(self.now(), CLOCK_START, datetime.now(timezone.utc).isoformat())
             if self.settings.rehearsal.preheat:

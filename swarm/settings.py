@@ -1,12 +1,22 @@
-"""A swarm run's settings, from `rehearse swarm` options or plain `locust` arguments."""
+"""A swarm run's settings, from `rehearse swarm` options or plain `locust` arguments.
+
+The command hands them to its load processes as one spec file (`write_spec`, read back by
+`read_spec`: the same model, validated), never as flags: a new setting is a field of
+`SwarmSettings` and nothing else. Plain `locust -f locustfile.py` still takes flags
+(`from_options`). The ops token never goes into the file (it travels in REHEARSE_OPS_TOKEN).
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 from argparse import Namespace
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from pydantic import ConfigDict, with_config
 
 from rehearse.scenarios import Scenario, UsageError, load_scenario
 from rehearse.scenarios.units import parse_duration
@@ -36,6 +46,10 @@ def parse_scale(text: str | float | None) -> float:
     return float(match.group(1))
 
 
+SPEC_CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False)  # read_spec: an unknown field is refused
+
+
+@with_config(SPEC_CONFIG)
 @dataclass(frozen=True)
 class RehearsalPlan:
     """The live incidents of a rehearsal (swarm/rehearsal.py): when the ban and the budget race
@@ -52,6 +66,7 @@ class RehearsalPlan:
     money_left: tuple[tuple[str, int], ...] = ()
 
 
+@with_config(SPEC_CONFIG)
 @dataclass(frozen=True)
 class SwarmSettings:
     scenario_path: Path | None = None
@@ -155,6 +170,32 @@ class SwarmSettings:
                     max_slots=self.users or MAX_USERS, duration_s=duration, steps=self.steps, step_s=self.step_s)
         self._check_incidents(plan, scenario)
         return plan
+
+    def write_spec(self, path: Path) -> Path:
+        """The settings as the load processes read them (`read_spec`), the ops token left out."""
+        from pydantic import TypeAdapter
+
+        data = TypeAdapter(SwarmSettings).dump_python(replace(self, ops_token=None), mode="json")
+        part = path.with_name(f".{path.name}.part")
+        part.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(part, path)
+        return path
+
+    @classmethod
+    def read_spec(cls, path: Path, ops_token: str | None = None) -> "SwarmSettings":
+        """The settings `write_spec` wrote, checked field by field (types, no unknown field)."""
+        from pydantic import TypeAdapter, ValidationError
+
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            settings = TypeAdapter(cls).validate_python(data)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            detail = exc.errors()[0] if isinstance(exc, ValidationError) else None
+            said = (f"{'.'.join(map(str, detail['loc'])) or 'the file'}: {detail['msg']}" if detail
+                    else getattr(exc, "strerror", None) or str(exc).splitlines()[0])
+            raise UsageError(f"--rehearse-spec {path}: {said}; the file is written by `rehearse` for its load "
+                             "processes: run the command again rather than editing it") from None
+        return replace(settings, ops_token=ops_token or None)
 
     @classmethod
     def from_options(cls, options: Namespace) -> "SwarmSettings":

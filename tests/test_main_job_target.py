@@ -76,3 +76,20 @@ def test_a_target_on_its_own_clock_gets_its_ban_in_real_time_and_a_slow_failover
     off = [v for v in report["verdicts"] if v["run"] == "failover" and v["key"] == "failover.links_off"]
     assert off and off[0]["status"] == "fail" and 28 <= off[0]["figure"] <= 40, off
     assert "Failover: FAIL (live)" in err and "promise 20 s" in err
+
+
+def test_a_window_that_ends_mid_race_ends_its_racers_before_the_run_is_saved(tmp_path, capsys):
+    # a slow target (2 s an answer past 12 participants at once) keeps the racers preparing when
+    # the window ends: they end with it, and none finds the run already saved (once: exit 4,
+    # "could not save the run's rows", the harness's fault named for what the target did)
+    sets = [a for o in SMALL for a in ("--set", o)]
+    with serving(Books(capacity=12, slow_s=2.0)) as url, pytest.raises(SystemExit) as exited:
+        main(["ci", "--host", url, "--ops-token", "unused", "--out", str(tmp_path / "ci"), "--swarm-duration",
+              "6s", *sets, "--peak-steps", "0"])
+    err = capsys.readouterr().err
+    assert exited.value.code in (0, 1), err[-3000:]
+    from rehearse.observations import load_run
+
+    live = load_run(tmp_path / "ci" / "live")
+    assert live.info.status == "finished" and "race_end" not in set(live.events["kind"])  # ended mid-race
+    assert "could not save" not in (tmp_path / "ci" / "live" / "locust.log").read_text()

@@ -115,3 +115,71 @@ def test_load_stays_on_loopback_unless_opted_in_twice():
     assert check_host("http://192.0.2.10:8700", True, ["192.0.2.10"]) == "192.0.2.10"
     with pytest.raises(UsageError, match="expected a URL"):
         check_host("127.0.0.1:8700", False, [])
+
+
+# --- the settings' one way into a load process: the spec file -----------------------------------
+
+def _every_field_set():
+    from pathlib import Path
+
+    from rehearse.swarm.settings import RehearsalPlan
+
+    return SwarmSettings(scenario_path=Path("s.yaml"), overrides=("a.b=1", "c=2"), window="launch_hour", users=7,
+                         scale=10.0, compress=120.0, duration_s=12.5, run_dir=Path("/tmp/r"), ops_token="secret-token",
+                         seed=3, extra={"job": "j", "faults": ["double-pay"], "phase": "live"}, drill="ban_wave",
+                         rehearsal=RehearsalPlan(ban_at=1.5, race_at=2.5, racers=9, copies=5, preheat=True,
+                                                 flagged=True, money_left=(("anhe", 150000), ("grand", 0))),
+                         steps=(10, 20), step_s=7.0, step_flags=("--peak-steps", "--peak-step-duration"), lane=(1, 3))
+
+
+def test_the_settings_reach_a_load_process_whole_as_one_spec_file_without_the_token(tmp_path):
+    from dataclasses import replace
+
+    settings = _every_field_set()
+    path = settings.write_spec(tmp_path / "swarm.json")
+    assert "secret-token" not in path.read_text()  # the token travels in REHEARSE_OPS_TOKEN
+    assert SwarmSettings.read_spec(path, "from-env") == replace(settings, ops_token="from-env")
+    # every field goes: one a flag never carried (a racer's copies) as well
+    assert SwarmSettings.read_spec(path).rehearsal.copies == 5
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda d: d.update(surprise=1), "surprise: Unexpected keyword argument"),
+    (lambda d: d.update(steps=["x"]), "steps.0: Input should be a valid integer"),
+    (lambda d: d["rehearsal"].update(ban_at="soon"), "rehearsal.ban_at: Input should be a valid number"),
+    (lambda d: d.update(scale=float("inf")), "scale: Input should be a finite number"),
+    (lambda d: d.clear() or d.update(lane=[1]), "lane.1: Field required"),
+])
+def test_a_spec_file_not_as_rehearse_wrote_it_is_refused_in_one_line(tmp_path, edit, said):
+    import json
+
+    path = _every_field_set().write_spec(tmp_path / "swarm.json")
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="run the command again") as refused:
+        SwarmSettings.read_spec(path)
+    assert str(refused.value).startswith(f"--rehearse-spec {path}: {said}") and "\n" not in str(refused.value)
+
+
+def test_any_json_in_a_spec_file_is_read_or_refused_in_one_line(tmp_path):
+    import json
+
+    from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+    base = json.loads(_every_field_set().write_spec(tmp_path / "base.json").read_text())
+    values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                      max_size=3), max_leaves=8)
+
+    @hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(field=st.sampled_from(sorted(base)), value=values)
+    def check(field, value):
+        path = tmp_path / "swarm.json"
+        path.write_text(json.dumps({**base, field: value}))
+        try:
+            SwarmSettings.read_spec(path)
+        except UsageError as exc:
+            assert "\n" not in str(exc)
+
+    check()
