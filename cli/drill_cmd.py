@@ -84,8 +84,9 @@ def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     folder = out or Path("runs") / f"drill-{name}-{stamp}"
     if live:
-        from rehearse.cli.swarm_cmd import stop_if_harness_failed, stop_if_signalled, swarm_progress
+        from rehearse.cli.swarm_cmd import swarm_progress
         from rehearse.swarm.drill import LiveDrill, live_request
+        from rehearse.swarm.orchestrate import stop_if_harness_failed, stop_if_signalled
 
         request = live_request(LiveDrill(
             scenario_path=scenario_path, overrides=overrides, drill=name, host=host, faults=planted,

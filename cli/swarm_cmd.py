@@ -14,7 +14,6 @@ from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, S
                                   FiniteFloat, OutDir, WallTime, applied, force_only, host_only, only_with,
                                   target_options, FORCE)
 from rehearse.reference_backend.faults import check_faults
-from rehearse.scenarios.errors import Interrupted, UsageError
 from rehearse.swarm.settings import MIN_STEP_S
 
 
@@ -118,27 +117,43 @@ def swarm_progress(request, scenario, console: Console):
     from rehearse.swarm.orchestrate import check_target, run_swarm
     from rehearse.swarm.safety import check_reachable
 
-    plan = request.settings.plan(scenario)
-    host = request.host
     check_target(request, scenario)
-    if host:
-        check_reachable(host)
-    console.print(f"[bold]swarm[/] {escape(swarm_banner(request, scenario, plan).removeprefix('swarm '))}")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-                  TextColumn("{task.fields[figures]}"), console=console, transient=False) as progress:
-        bar = progress.add_task("playing", total=plan.duration_s, figures="starting")
-
-        def show(data: dict) -> None:
-            paid = data.get("paid_fen")
-            progress.update(bar, completed=min(data.get("elapsed_s", 0), plan.duration_s), figures=(
-                f"{data.get('active_users', 0)} users, {data.get('rps', 0):.0f} req/s, "
-                f"{data.get('requests', 0):,} requests, {data.get('failures', 0):,} failed"
-                + (f", paid {paid / 100:,.2f} yuan" if paid is not None else "")))
-
-        result = run_swarm(request, show, scenario)
-    if result.reason:
-        console.print(f"[yellow]the run ended early ({result.status}):[/] {escape(result.reason)}")
+    if request.host:
+        check_reachable(request.host, request.wait_s)
+    with SwarmBar(console, request, scenario) as bar:
+        result = run_swarm(request, bar.show, scenario)
+    said_ended_early(console, result.status, result.reason)
     return result
+
+
+def said_ended_early(console: Console, status: str, reason: str) -> None:
+    if reason:
+        console.print(f"[yellow]the run ended early ({status}):[/] {escape(reason)}")
+
+
+class SwarmBar:
+    """A swarm's banner, then a progress bar fed the swarm's figures (`show`) until closed."""
+
+    def __init__(self, console: Console, request, scenario) -> None:
+        self.plan = request.settings.plan(scenario)
+        console.print(f"[bold]swarm[/] {escape(swarm_banner(request, scenario, self.plan).removeprefix('swarm '))}")
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[figures]}"), console=console, transient=False)
+        self.bar = self.progress.add_task("playing", total=self.plan.duration_s, figures="starting")
+
+    def __enter__(self) -> "SwarmBar":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.progress.stop()
+
+    def show(self, data: dict) -> None:
+        paid = data.get("paid_fen")
+        self.progress.update(self.bar, completed=min(data.get("elapsed_s", 0), self.plan.duration_s), figures=(
+            f"{data.get('active_users', 0)} users, {data.get('rps', 0):.0f} req/s, "
+            f"{data.get('requests', 0):,} requests, {data.get('failures', 0):,} failed"
+            + (f", paid {paid / 100:,.2f} yuan" if paid is not None else "")))
 
 
 def swarm_banner(request, scenario, plan) -> str:
@@ -176,23 +191,6 @@ def print_dry_run(lines: list[str]) -> None:
     click.echo("dry run: every input checked; nothing was started, sent or written")
     for line in lines:
         click.echo(line)
-
-
-def stop_if_harness_failed(result) -> None:
-    """After a swarm that a fault of the harness's own ended (a mapping aiming the load elsewhere:
-    bad input; its rows could not be written: interrupted), a command that would go on stops."""
-    from rehearse.scenarios.errors import RunInterrupted
-
-    if result.exit_code == UsageError.exit_code:
-        raise UsageError(f"{result.reason}; what was measured is in {result.run_dir}")
-    if result.exit_code == RunInterrupted.exit_code:
-        raise RunInterrupted(f"{result.reason}; what was measured is in {result.run_dir} (marked {result.status})")
-
-
-def stop_if_signalled(result) -> None:
-    """After a swarm that a stop signal ended, a command that would go on (run, drill) stops."""
-    if result.signal:
-        raise Interrupted(f"{result.reason}; what was measured is in {result.run_dir} (marked {result.status})")
 
 
 def summary_tables(run, status: str) -> list:

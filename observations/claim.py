@@ -36,11 +36,12 @@ class FolderInUse(UsageError):
 
 
 def run_files(folder: Path) -> list[Path]:
-    """What in `folder` belongs to a run: run.json, parts/, table files, at the top or in a
-    phase folder one level down (the main job's simulated/, peak/, live/)."""
+    """What in `folder` belongs to a run: run.json, parts/, table files (and a rehearsal's
+    journal.json), at the top or in a phase folder one level down (the main job's simulated/,
+    peak/, live/)."""
     found = []
     for where in (folder, *(p for p in _subfolders(folder))):
-        for name in (layout.RUN_JSON, layout.PARTS, *(f"{t}.{f}" for t in _TABLES for f in FORMATS)):
+        for name in (layout.RUN_JSON, layout.PARTS, layout.JOURNAL, *(f"{t}.{f}" for t in _TABLES for f in FORMATS)):
             if (where / name).exists():
                 found.append(where / name)
     return found

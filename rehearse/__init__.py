@@ -10,6 +10,8 @@ folders, as the project's users asked, and import as `rehearse.<part>`:
     rehearse.walkthrough        one journey at a time, narrated against the campaign's rules
     rehearse.observations       the run folder every engine writes
     rehearse.reports            gates and capacity reports
+    rehearse.rehearsal          the main job as data: its phases, playing them, the journal
+    rehearse.testing            the pytest plugin that runs a rehearsal from a QA suite
     rehearse.reference_backend  the bundled sample campaign backend
     rehearse.cli                the `rehearse` command
 """

@@ -190,9 +190,10 @@ def test_a_required_gate_stands_for_each_of_its_checks():
 
 
 def test_a_failover_phase_is_never_cut_shorter_than_the_promise(tmp_path):
-    from rehearse.cli.run_cmd import _failover_phase
+    from rehearse.rehearsal.spec import RehearsalInputs, _failover_phase
 
     short = load_scenario(overrides=["traffic.windows.launch_hour.duration=2m", "drills={}"])
-    phase, why = _failover_phase(short, None, ("traffic.windows.launch_hour.duration=2m", "drills={}"), tmp_path,
-                                 None, None, "http://127.0.0.1:9", (), None, False, False, 0.0, "job")
+    inputs = RehearsalInputs(out=tmp_path, overrides=("traffic.windows.launch_hour.duration=2m", "drills={}"),
+                             host="http://127.0.0.1:9", target_wait_s=0.0)
+    phase, why = _failover_phase(short, inputs, {"job": "job"})
     assert phase is None and "shorter than the failover promise" in why

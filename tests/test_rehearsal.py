@@ -1,0 +1,104 @@
+"""A rehearsal as data: its phases built from the inputs, its journal, and the pytest plugin a QA
+repository runs one from."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rehearse.cli.main import main
+from rehearse.rehearsal import NOT_PLAYED, PLAYED, RehearsalInputs, build_rehearsal
+from stub_backend import Books, serving
+from test_main_job_target import OWN_CLOCK
+from test_simulator import SMALL
+
+
+def test_the_bundled_rehearsal_simulates_then_plays_the_peak_and_the_window(tmp_path):
+    rehearsal = build_rehearsal(RehearsalInputs(out=tmp_path / "r"))
+    assert [p.name for p in rehearsal.phases] == ["simulated", "peak", "live"]
+    assert [p.kind for p in rehearsal.phases] == ["simulate", "swarm", "swarm"]
+    assert rehearsal.steps == (1000, 2000, 4000, 8000) and not rehearsal.skipped
+    assert [p.run_dir for p in rehearsal.phases] == [tmp_path / "r" / n for n in ("simulated", "peak", "live")]
+    live = rehearsal.phase("live").request
+    assert live.host is None and live.settings.extra == {"faults": [], "job": rehearsal.job, "phase": "live"}
+
+
+def test_a_skipped_peak_and_a_target_on_its_own_clock_say_so_in_the_phases(tmp_path):
+    rehearsal = build_rehearsal(RehearsalInputs(out=tmp_path / "r", peak_steps="0", host="http://127.0.0.1:9",
+                                                overrides=(OWN_CLOCK,)))
+    assert [p.name for p in rehearsal.phases] == ["simulated", "live", "failover"]
+    assert rehearsal.skipped == {"peak": "--peak-steps 0"}
+    assert rehearsal.phase("failover").after == "live"
+    assert rehearsal.phase("live").request.settings.rehearsal.ban_at is None  # its ban is in real time
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"faults": ("no-such",)}, "--fault no-such: no such fault"),
+    ({"peak_steps": "10,x"}, "--peak-steps"),
+    ({"host": "http://example.com"}, "example.com"),
+])
+def test_bad_inputs_are_refused_before_anything_runs(tmp_path, inputs, message):
+    from rehearse.scenarios import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        build_rehearsal(RehearsalInputs(out=tmp_path / "r", **inputs))
+    assert not (tmp_path / "r").exists()
+
+
+QA_TEST = '''
+import json
+
+from rehearse.rehearsal import PLAYED, SKIPPED
+
+SMALL = {small!r}
+
+
+def test_a_rehearsal_from_the_qa_suite(rehearse):
+    events = []
+    journal = rehearse(overrides=SMALL, peak_steps="0", duration_s=6, on_event=events.append)
+    assert [(r.name, r.status) for r in journal.phases] == [("peak", SKIPPED), ("simulated", PLAYED),
+                                                            ("live", PLAYED)]
+    assert journal.record("live").run_status == "finished" and journal.status == "completed"
+    assert {{type(e).__name__ for e in events}} >= {{"PhaseStarted", "SwarmProgress", "PhaseEnded", "Judging"}}
+    assert any(line.startswith("Budget: ") for line in journal.answers), journal.answers
+    assert (journal.report_dir / "report.html").exists()
+'''
+
+
+@pytest.mark.xdist_group("live")
+def test_a_qa_repository_runs_a_rehearsal_from_its_own_tests_through_the_plugin(tmp_path):
+    qa = tmp_path / "qa"
+    qa.mkdir()
+    (qa / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # its own settings, not ours
+    (qa / "conftest.py").write_text('pytest_plugins = ["rehearse.testing"]\n', encoding="utf-8")
+    (qa / "test_launch.py").write_text(QA_TEST.format(small=SMALL), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+                           str(tmp_path / "base"), "test_launch.py"], cwd=qa, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    journal = json.loads(next((tmp_path / "base").rglob("journal.json")).read_text())
+    assert journal["status"] == "completed" and journal["verdict"]["headline"].startswith(("PASS", "FAIL"))
+    assert journal["rehearsal"]["skipped"] == {"peak": "--peak-steps 0"}
+    assert [p["name"] for p in journal["phases"]] == ["peak", "simulated", "live"]
+
+
+@pytest.mark.xdist_group("live")
+def test_rehearse_run_waits_for_a_target_silent_after_the_peak_and_judges_it(tmp_path, capsys):
+    # `run` (progress bars) and `ci` play the same rehearsal: a target silent after the peak is
+    # asked again for --target-wait, then it is a finding, not bad input (exit 0: `run` never fails)
+    sets = [a for o in SMALL for a in ("--set", o)]
+    with serving(Books(stall_after_load=True)) as url, pytest.raises(SystemExit) as exited:
+        main(["run", "--host", url, "--ops-token", "unused", "--out", str(tmp_path / "run"), "--swarm-duration",
+              "6s", *sets, "--set", "gates.peak.target_active_users=20", "--peak-steps", "10,20",
+              "--peak-step-duration", "5s", "--target-wait", "2s"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 0, err[-2000:]
+    assert "did not answer for 2 s" in err and "Peak: FAIL (live)" in err, err[-2000:]
+    journal = json.loads((tmp_path / "run" / "journal.json").read_text())
+    assert {p["name"]: p["status"] for p in journal["phases"]} == {"simulated": PLAYED, "peak": PLAYED,
+                                                                    "live": NOT_PLAYED}
+    live = next(p for p in journal["phases"] if p["name"] == "live")
+    assert "after the peak phase" in live["reason"] and live["run_dir"] is None
