@@ -16,7 +16,7 @@ from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import prize_of
 from rehearse.scenarios.target import ACTIONS
 from rehearse.simulator.arrivals import (
-    FRAUD, INVITED, INVITEE, NORMAL, ORGANIC, PERSONAS, PREHEAT, PREHEAT_VISIT, RETURNED, SHARER,
+    FRAUD, INVITED, INVITEE, NORMAL, ORGANIC, PERSONAS, PREHEAT_VISIT, RETURNED, SHARER,
     Participants, generate, with_fraud_surges,
 )
 from rehearse.simulator.incidents import Disturbances

@@ -9,7 +9,7 @@ import pytest
 
 from rehearse.observations import EVENTS, GAUGES, REQUESTS, Run, RunInfo
 from rehearse.scenarios.rules import prize_of
-from rehearse.reports.gates import LINKS_PER_DOMAIN, all_gates, failover_gate, payout_gate, peak_gate, rules_gate
+from rehearse.reports.gates import LINKS_PER_DOMAIN, all_gates, failover_gate, peak_gate, rules_gate
 
 START = datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc)
 

@@ -13,7 +13,7 @@ import pytest
 from rehearse.cli.main import main
 from rehearse.observations import load_run
 from rehearse.personas.journeys import journey_for
-from rehearse.personas.steps import Act, Outcome, Spawn, Wait
+from rehearse.personas.steps import Act, Outcome, Spawn
 from rehearse.reports.judge import judge
 from rehearse.scenarios import load_scenario
 from rehearse.scenarios.rules import prizes_allowed
