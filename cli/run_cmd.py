@@ -30,11 +30,11 @@ class ConsoleView:
             if event.phase.name == "live" and "peak" in self.rehearsal.skipped:
                 self.console.print("2/4 the peak at real concurrency: skipped (--peak-steps 0)")
             self.console.print(f"{event.phase.title} ...")
-            if self.bars and event.phase.kind == "swarm":
+        elif isinstance(event, SwarmProgress) and self.bars:
+            if self.bar is None:  # drawn once the swarm runs (not while a silent target is asked again)
                 from rehearse.cli.swarm_cmd import SwarmBar
 
                 self.bar = SwarmBar(self.console, event.phase.request, self.rehearsal.scenario).__enter__()
-        elif isinstance(event, SwarmProgress) and self.bar is not None:
             self.bar.show(event.figures)
         elif isinstance(event, PhaseEnded):
             self._ended(event.phase, event.record)
@@ -43,19 +43,19 @@ class ConsoleView:
 
     def _ended(self, phase, record) -> None:
         from rehearse.cli.swarm_cmd import said_ended_early
-        from rehearse.rehearsal import NOT_PLAYED, PLAYED
+        from rehearse.rehearsal import NOT_PLAYED, STOPPED
 
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
-        if record.status == PLAYED and record.reason:
+        if record.run_status and record.reason:  # its swarm ended early (a stop: the error follows)
             if self.bars:
                 said_ended_early(self.console, record.run_status, record.reason)
             else:
                 self.console.print(f"the swarm ended early ({record.run_status}): {record.reason}")
         elif record.status == NOT_PLAYED and record.started_at:  # it tried: the target was silent
             self.console.print(f"  not played: {record.reason}")
-        if phase.name == "live" and "failover" in self.rehearsal.skipped:
+        if phase.name == "live" and "failover" in self.rehearsal.skipped and record.status != STOPPED:
             self.console.print("  the target keeps its own clock, so its failover is not played: "
                                f"{self.rehearsal.skipped['failover']}")
 

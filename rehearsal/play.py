@@ -17,8 +17,9 @@ from typing import Callable
 from rehearse.observations.schema import utc_now
 from rehearse.rehearsal.journal import (NOT_PLAYED, PLAYED, SKIPPED, STOPPED, Journal, Judging, PhaseEnded,
                                         PhaseRecord, PhaseStarted, SwarmProgress)
-from rehearse.rehearsal.spec import Phase, Rehearsal
-from rehearse.scenarios import Scenario
+from rehearse.rehearsal.spec import PHASE_ORDER, Phase, Rehearsal
+from rehearse.scenarios import Scenario, UsageError
+from rehearse.scenarios.errors import RunInterrupted
 
 Event = PhaseStarted | SwarmProgress | PhaseEnded | Judging
 
@@ -37,7 +38,10 @@ def run_rehearsal(rehearsal: Rehearsal, on_event: Callable[[Event], None] = lamb
             _play(journal, on_event)
         except BaseException as exc:
             journal.status, journal.reason, journal.ended_at = "stopped", _said(exc), utc_now().isoformat()
-            journal.write()
+            try:
+                journal.write()
+            except OSError:  # a disk full: the error that stopped the rehearsal is the one to tell
+                pass
             raise
     return journal
 
@@ -47,12 +51,18 @@ def _play(journal: Journal, on_event: Callable[[Event], None]) -> None:
     from rehearse.reports.bundle import write_report
     from rehearse.reports.gates import silent_after
     from rehearse.reports.judge import judge
+    from rehearse.swarm.orchestrate import stop_if_harness_failed, stop_if_signalled
 
     rehearsal = journal.rehearsal
     runs = []  # (label, Run) of each phase played, in order
     findings = []
-    journal.phases += [PhaseRecord(name, SKIPPED, reason=why) for name, why in rehearsal.skipped.items()]
-    for phase in rehearsal.phases:
+    for name in PHASE_ORDER:
+        phase = rehearsal.phase(name)
+        if name in rehearsal.skipped:
+            journal.phases.append(PhaseRecord(name, SKIPPED, reason=rehearsal.skipped[name]))
+            continue
+        if phase is None:
+            continue
         if phase.after is not None and phase.after not in dict(runs):
             _ended(journal, on_event, phase, PhaseRecord(phase.name, NOT_PLAYED,
                                                          reason=f"the {phase.after} phase was not played"))
@@ -60,20 +70,27 @@ def _play(journal: Journal, on_event: Callable[[Event], None]) -> None:
         on_event(PhaseStarted(phase))
         began = utc_now().isoformat()
         try:
-            ended = _phase(phase, runs, rehearsal.scenario, on_event)
+            result = _phase(phase, runs, rehearsal.scenario, on_event)
         except _Silent as silent:  # still down after the phase before: a finding, and that phase is judged
             before = runs[-1][0]
             findings.append(silent_after(before, silent.error.waited_s, silent.error.said))
-            record = PhaseRecord(phase.name, NOT_PLAYED, reason=f"{silent.error} after the {before} phase",
+            record = PhaseRecord(phase.name, NOT_PLAYED, reason=f"{silent.error} after {_spoken(before)}",
                                  started_at=began, ended_at=utc_now().isoformat())
-        except BaseException as exc:
-            journal.phases.append(PhaseRecord(phase.name, STOPPED, phase.run_dir, reason=_said(exc),
-                                              started_at=began, ended_at=utc_now().isoformat()))
+        except BaseException as exc:  # bad input found late, a stop signal in the simulation, ...
+            _stopped(journal, on_event, phase, PhaseRecord(phase.name, STOPPED, phase.run_dir, reason=_said(exc),
+                                                           started_at=began, ended_at=utc_now().isoformat()))
             raise
         else:
+            status, reason = (result.status, result.reason) if result is not None else ("finished", "")
+            record = PhaseRecord(phase.name, PLAYED, phase.run_dir, run_status=status, reason=reason,
+                                 started_at=began, ended_at=utc_now().isoformat())
+            if result is not None and (result.signal or result.exit_code in (UsageError.exit_code,
+                                                                             RunInterrupted.exit_code)):
+                # a stop signal, or a fault of the harness's own: the rehearsal goes no further
+                _stopped(journal, on_event, phase, replace(record, status=STOPPED))
+                stop_if_signalled(result)
+                stop_if_harness_failed(result)
             runs.append((phase.name, load_run(phase.run_dir)))
-            record = PhaseRecord(phase.name, PLAYED, phase.run_dir, run_status=runs[-1][1].info.status,
-                                 reason=ended, started_at=began, ended_at=utc_now().isoformat())
         _ended(journal, on_event, phase, record)
     on_event(Judging())
     i = rehearsal.inputs
@@ -83,6 +100,16 @@ def _play(journal: Journal, on_event: Callable[[Event], None]) -> None:
     write_report(journal.report_dir, runs, journal.judgement)
     journal.status, journal.ended_at = "completed", utc_now().isoformat()
     journal.write()
+
+
+def _spoken(phase: str) -> str:
+    return "the launch window" if phase == "live" else f"the {phase} phase"
+
+
+def _stopped(journal: Journal, on_event: Callable[[Event], None], phase: Phase, record: PhaseRecord) -> None:
+    """The phase the rehearsal stopped in: recorded, and its view closed (the error follows)."""
+    journal.phases.append(record)
+    on_event(PhaseEnded(phase, record))
 
 
 def _ended(journal: Journal, on_event: Callable[[Event], None], phase: Phase, record: PhaseRecord) -> None:
@@ -96,23 +123,20 @@ class _Silent(Exception):
         self.error = error
 
 
-def _phase(phase: Phase, runs: list, scenario: Scenario, on_event: Callable[[Event], None]) -> str:
-    """Play one phase into its run folder; why its run ended early ("" when it played to its end)."""
+def _phase(phase: Phase, runs: list, scenario: Scenario, on_event: Callable[[Event], None]):
+    """Play one phase into its run folder: the swarm's result (None for the simulation)."""
     from rehearse.simulator.run import run_replicas
-    from rehearse.swarm.orchestrate import run_swarm, stop_if_harness_failed, stop_if_signalled
+    from rehearse.swarm.orchestrate import run_swarm
     from rehearse.swarm.safety import TargetSilent
 
     if phase.kind == "simulate":
         run_replicas(phase.request)
-        return ""
+        return None
     request = _with_money_left(phase.request, runs, scenario)
     try:
-        result = run_swarm(request, lambda figures: on_event(SwarmProgress(phase, figures)), scenario)
+        return run_swarm(request, lambda figures: on_event(SwarmProgress(phase, figures)), scenario)
     except TargetSilent as silent:
         raise _Silent(silent) from None
-    stop_if_signalled(result)
-    stop_if_harness_failed(result)
-    return result.reason
 
 
 def _with_money_left(request, runs: list, scenario: Scenario):

@@ -23,6 +23,7 @@ FAILOVER_MAX_S = 900.0  # a promise longer than this (with lead and margin) is n
 LANES = 3  # the phases against one target that play participants: the peak, the window, the failover
 PEAK_STEP_S = 15.0
 WINDOW_S = 30.0
+PHASE_ORDER = ("simulated", "peak", "live", "failover")  # played (or skipped) in this order
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class RehearsalInputs:
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "faults", tuple(self.faults))
+        if isinstance(self.peak_steps, (int, list, tuple)):  # 0, [500, 1000]: as --peak-steps takes them
+            steps = [self.peak_steps] if isinstance(self.peak_steps, int) else self.peak_steps
+            object.__setattr__(self, "peak_steps", ",".join(map(str, steps)))
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,23 @@ ROOT = Path(__file__).parents[1]
 BOUND_S = 120
 
 
-def run(args: list, cwd: Path, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=BOUND_S,
-                          env={**os.environ, "COLUMNS": "200"}, **kw)
+def run(args: list, cwd: Path) -> subprocess.CompletedProcess:
+    """The command to its end within BOUND_S; past it, a failure that says what it was doing (its
+    output, and where py-spy is at hand its stacks), never a bare timeout."""
+    argv = [str(a) for a in args]
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        out, err = proc.communicate(timeout=BOUND_S)
+    except subprocess.TimeoutExpired:
+        spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+        stacks = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True,
+                                timeout=30).stdout if spy else "(py-spy is not installed: no stacks)"
+        proc.kill()
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"{' '.join(argv[:4])} ... still running after {BOUND_S} s\n--- its stacks\n{stacks[-6000:]}"
+                    f"\n--- its stderr (end)\n{err[-4000:]}")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,12 @@ def test_a_skipped_peak_and_a_target_on_its_own_clock_say_so_in_the_phases(tmp_p
     assert rehearsal.phase("live").request.settings.rehearsal.ban_at is None  # its ban is in real time
 
 
+@pytest.mark.parametrize("steps, want", [(0, ()), ("0", ()), ([10, 20], (10, 20)), (30, (30,))])
+def test_a_qa_test_may_give_the_peak_steps_as_numbers(tmp_path, steps, want):
+    rehearsal = build_rehearsal(RehearsalInputs(out=tmp_path / "r", peak_steps=steps))
+    assert rehearsal.steps == want and ("peak" in rehearsal.skipped) == (want == ())
+
+
 @pytest.mark.parametrize("inputs, message", [
     ({"faults": ("no-such",)}, "--fault no-such: no such fault"),
     ({"peak_steps": "10,x"}, "--peak-steps"),
@@ -59,7 +65,7 @@ SMALL = {small!r}
 def test_a_rehearsal_from_the_qa_suite(rehearse):
     events = []
     journal = rehearse(overrides=SMALL, peak_steps="0", duration_s=6, on_event=events.append)
-    assert [(r.name, r.status) for r in journal.phases] == [("peak", SKIPPED), ("simulated", PLAYED),
+    assert [(r.name, r.status) for r in journal.phases] == [("simulated", PLAYED), ("peak", SKIPPED),
                                                             ("live", PLAYED)]
     assert journal.record("live").run_status == "finished" and journal.status == "completed"
     assert {{type(e).__name__ for e in events}} >= {{"PhaseStarted", "SwarmProgress", "PhaseEnded", "Judging"}}
@@ -82,7 +88,7 @@ def test_a_qa_repository_runs_a_rehearsal_from_its_own_tests_through_the_plugin(
     journal = json.loads(next((tmp_path / "base").rglob("journal.json")).read_text())
     assert journal["status"] == "completed" and journal["verdict"]["headline"].startswith(("PASS", "FAIL"))
     assert journal["rehearsal"]["skipped"] == {"peak": "--peak-steps 0"}
-    assert [p["name"] for p in journal["phases"]] == ["peak", "simulated", "live"]
+    assert [p["name"] for p in journal["phases"]] == ["simulated", "peak", "live"]
 
 
 @pytest.mark.xdist_group("live")
@@ -102,3 +108,32 @@ def test_rehearse_run_waits_for_a_target_silent_after_the_peak_and_judges_it(tmp
                                                                     "live": NOT_PLAYED}
     live = next(p for p in journal["phases"] if p["name"] == "live")
     assert "after the peak phase" in live["reason"] and live["run_dir"] is None
+
+
+@pytest.mark.xdist_group("live")
+def test_ctrl_c_in_the_launch_window_stops_the_rehearsal_and_the_journal_says_where(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "ci"
+    sets = [a for o in SMALL for a in ("--set", o)]
+    proc = subprocess.Popen([sys.executable, "-m", "rehearse", "ci", "--out", str(out), "--peak-steps", "0",
+                             "--swarm-duration", "60s", *sets], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "live" / "progress.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # the launch window is playing once its progress is written
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=90)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "the swarm ended early (interrupted): stopped by SIGINT" in err and "Traceback" not in err, err[-2000:]
+    journal = json.loads((out / "journal.json").read_text())
+    assert journal["status"] == "stopped" and "stopped by SIGINT" in journal["reason"]
+    assert [(p["name"], p["status"]) for p in journal["phases"]] == [("simulated", PLAYED), ("peak", "skipped"),
+                                                                     ("live", "stopped")]
+    live = journal["phases"][-1]
+    assert live["run_status"] == "interrupted" and live["run_dir"] == str(out / "live")
+    assert json.loads((out / "live" / "run.json").read_text())["status"] == "interrupted"
