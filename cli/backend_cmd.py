@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rehearse.cli.options import DRY_RUN, SCENARIO_ARGUMENT, SEED, SPEED_MAX, Fi
 from rehearse.reference_backend.app import Backend
 from rehearse.reference_backend.clock import RunningClock
 from rehearse.reference_backend.faults import FAULTS, check_faults
+from rehearse.reference_backend.ready import Ready
 from rehearse.reference_backend.server import LOOPBACK, bind_loopback, serve
 from rehearse.reference_backend.store import make_folder
 from rehearse.scenarios import Scenario, UsageError, load_scenario
@@ -103,10 +105,13 @@ def default_db(scenario: Scenario) -> Path:
 @click.option("--seed", type=SEED, help="Seed for envelope amounts and draws [default: the scenario's].")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE", type=Override(),
               help="Override a scenario value (repeatable), e.g. --set budget.grand_round_fen=500000.")
+@click.option("--ready-file", type=InPath(dir_okay=False, example="private/backend.ready.json"),
+              help="Once listening, write the URL, ops token and 2FA secret there as JSON (owner only), "
+                   "for a program that started the backend; removed when it stops.")
 @DRY_RUN
 def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: bool,
             faults: tuple[str, ...], at: str, speed: float, seed: int | None,
-            overrides: tuple[str, ...], dry_run: bool) -> None:
+            overrides: tuple[str, ...], ready_file: Path | None, dry_run: bool) -> None:
     """Serve the reference campaign backend for SCENARIO (default: the bundled one).
 
     A real, small implementation of the campaign: phone login with anti-fraud, tasks,
@@ -158,4 +163,17 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
     console.print(f"  ops token  {app_backend.ops_token}   (header X-Ops-Token)")
     console.print(f"  2FA secret {app_backend.otp_secret}   (TOTP, for /ops/topup)")
     console.print("  Ctrl-C to stop")
-    serve(app_backend, sock)
+    if ready_file is None:
+        serve(app_backend, sock)
+        return
+    try:
+        Ready(url=f"http://{LOOPBACK}:{sock.getsockname()[1]}", ops_token=app_backend.ops_token,
+              otp_secret=app_backend.otp_secret, pid=os.getpid()).write(ready_file)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"--ready-file {ready_file}: cannot be written ({exc.strerror}); "
+                         "point it into a folder you own") from None
+    try:
+        serve(app_backend, sock)
+    finally:
+        ready_file.unlink(missing_ok=True)

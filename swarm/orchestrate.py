@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -33,6 +32,7 @@ from rehearse.observations import layout
 from rehearse.observations import ObservationError, RunInfo, consolidate, load_run, read_info, write_info
 from rehearse.observations.claim import check_unused, claimed
 from rehearse.observations.schema import utc_now
+from rehearse.reference_backend.ready import Ready
 from rehearse.scenarios import RehearseError, Scenario, UsageError
 from rehearse.scenarios.errors import Interrupted, RunInterrupted
 from rehearse.swarm.processes import Processes, StopSignals, Stopped, wait_for
@@ -91,8 +91,9 @@ def private_dir(run_dir: Path) -> Path:
 
 def start_reference_backend(procs: Processes, request: SwarmRequest, plan: Plan, run_dir: Path,
                             stops: StopSignals | None = None) -> tuple[str, str]:
-    """Start `rehearse backend` for the run; (url, ops token). Its log and database hold the
-    token, the TOTP secret and full synthetic phone numbers: they go to the private/ folder."""
+    """Start `rehearse backend` for the run; (url, ops token), read from the ready file it writes
+    once listening. That file, its log and its database hold the token, the TOTP secret and full
+    synthetic phone numbers: they go to the private/ folder."""
     private = private_dir(run_dir)
     log = private / "backend.log"
     argv = [sys.executable, "-m", "rehearse", "backend", "--port", "0", "--reset",
@@ -104,32 +105,31 @@ def start_reference_backend(procs: Processes, request: SwarmRequest, plan: Plan,
         argv += ["--set", override]
     for fault in request.faults:
         argv += ["--fault", fault]
-    proc = procs.start(argv, log, env={**os.environ, "COLUMNS": "300"})
-    found: dict[str, str] = {}
+    ready_file = private / "backend.ready.json"
+    ready_file.unlink(missing_ok=True)  # a stale one from a run before
+    proc = procs.start(argv + ["--ready-file", str(ready_file)], log)
+    found: list[Ready] = []
 
-    def banner() -> bool:
+    def ready() -> bool:
         if proc.poll() is not None:
             raise RehearseError(f"the reference backend exited at start: {log.read_text().strip()[-300:]}")
-        text = log.read_text()
-        url = re.search(r"http://127\.0\.0\.1:\d+", text)
-        token = re.search(r"ops token\s+(\S+)", text)
-        secret = re.search(r"2FA secret\s+(\S+)", text)
-        if url and token:
-            found.update(url=url.group(0), token=token.group(1), secret=secret.group(1) if secret else "")
-            return True
-        return False
+        written = Ready.read(ready_file)
+        if written is not None:
+            found.append(written)
+        return bool(found)
 
-    wait_for(banner, STARTUP_TIMEOUT_S, "the reference backend's start", log, stops)
+    wait_for(ready, STARTUP_TIMEOUT_S, "the reference backend's start", log, stops)
+    url = found[0].url
 
     def healthy() -> bool:
         try:
-            return httpx.get(f"{found['url']}/healthz", timeout=1).status_code == 200
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
     wait_for(healthy, STARTUP_TIMEOUT_S, "the reference backend's first answer", log, stops)
-    request.otp_secret = request.otp_secret or found["secret"]
-    return found["url"], found["token"]
+    request.otp_secret = request.otp_secret or found[0].otp_secret
+    return url, found[0].ops_token
 
 
 def locust_argv(request: SwarmRequest, plan: Plan, host: str, run_dir: Path) -> list[str]:

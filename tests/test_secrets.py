@@ -155,6 +155,28 @@ def test_the_backend_database_and_the_folders_it_makes_are_the_owners_only(tmp_p
         assert mode(tmp_path) == 0o755  # a folder that was there is not the backend's to change
 
 
+def test_the_ready_file_says_where_the_backend_listens_is_the_owners_only_and_goes_when_it_stops(tmp_path):
+    import httpx
+
+    from rehearse.reference_backend.ready import Ready
+
+    ready = tmp_path / "backend.ready.json"
+    with backend_started(tmp_path, "--db", str(tmp_path / "b.sqlite3"), "--ready-file", str(ready)):
+        written = Ready.read(ready)
+        assert written is not None and mode(ready) == 0o600
+        answer = httpx.get(f"{written.url}/ops/stats", headers={"X-Ops-Token": written.ops_token}, timeout=10)
+        assert answer.status_code == 200, answer.text  # the token in the file operates the backend
+        assert httpx.get(f"{written.url}/ops/stats", timeout=10).status_code == 401
+    assert not ready.exists()
+
+
+def test_a_ready_file_that_cannot_be_written_is_refused_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "rehearse", "backend", "--port", "0", "--db",
+                           str(tmp_path / "b.sqlite3"), "--ready-file", str(tmp_path / "absent" / "r.json")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--ready-file" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_an_existing_database_and_its_default_folder_are_tightened_when_the_backend_opens_them(tmp_path):
     from rehearse.reference_backend.app import Backend
     from rehearse.scenarios import load_scenario
