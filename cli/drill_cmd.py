@@ -73,7 +73,7 @@ def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live
     if name is None:
         out_console.print(drill_list(scenario))
         return
-    from rehearse.reports.drills import find_drill
+    from rehearse.scenarios.drills import find_drill
 
     find_drill(scenario, name)
     if otp_secret is not None and not any(i.kind == "delayed_topup" for i in scenario.drills[name].incidents):

@@ -5,18 +5,15 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from rehearse.observations.layout import FORMATS, RUN_JSON, Format
 from rehearse.observations.schema import ObservationError, Table
 
 if TYPE_CHECKING:
     from rehearse.observations.schema import RunInfo
-
-Format = Literal["parquet", "csv"]
-FORMATS: tuple[Format, ...] = ("parquet", "csv")
-
 
 def default_format() -> Format:
     """Parquet when pyarrow can be imported, else CSV; checked on each call so tests can switch."""
@@ -50,8 +47,6 @@ def write_text(path: Path, text: str) -> None:
 def write_info(folder: Path, info: "RunInfo") -> None:
     """run.json, replaced whole; while the run is "running" it names its writer (this process),
     so a reader can tell a run still being written from one whose writer died."""
-    from rehearse.observations.layout import RUN_JSON
-
     if info.status == "running":
         info = info.model_copy(update={"writer_pid": os.getpid(), "writer_host": socket.gethostname()})
         dropped: set[str] = set()

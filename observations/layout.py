@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
-from rehearse.observations.files import FORMATS, Format
+Format = Literal["parquet", "csv"]
+"""How a table is stored (observations/files.py reads and writes both)."""
+FORMATS: tuple[Format, ...] = ("parquet", "csv")
 
 RUN_JSON = "run.json"
 PARTS = "parts"

@@ -27,8 +27,8 @@ from rehearse.reports.gates import all_gates, failover_gate
 from rehearse.reports.load import bucket_seconds
 from rehearse.reports.payout_gate import Payouts, money_left, pool_caps, topups_seen
 from rehearse.reports.verdicts import Evidence, Verdict, judged
-from rehearse.scenarios import Scenario, UsageError
-from rehearse.scenarios.drills import Drill, window_of
+from rehearse.scenarios import Scenario
+from rehearse.scenarios.drills import Drill, find_drill, window_of
 from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.scenarios.traffic import Window
 
@@ -70,15 +70,6 @@ class DrillResult:
                 "timeline": [{"t": m.t, "phase": m.phase, "detail": m.detail} for m in self.timeline],
                 "responses": [v.as_dict() for v in self.responses],
                 "steady_state": [v.as_dict() for v in self.steady_state]}
-
-
-def find_drill(scenario: Scenario, name: str) -> Drill:
-    """The scenario's drill called `name`, or a UsageError listing the known ones."""
-    try:
-        return scenario.drills[name]
-    except KeyError:
-        known = ", ".join(scenario.drills) or "none (add a drills: section)"
-        raise UsageError(f"--drill {name}: the scenario has no such drill (known: {known})") from None
 
 
 def judge_drill(run: Run, scenario: Scenario, name: str) -> DrillResult:

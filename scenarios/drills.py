@@ -19,7 +19,7 @@ scenario by `Scenario`, so a typo is a one-line error naming the field.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
@@ -28,7 +28,11 @@ from rehearse.scenarios.campaign import check_window_in_campaign
 from rehearse.scenarios.limits import CHECK_KEYS
 from rehearse.scenarios.safeguards import Domain
 from rehearse.scenarios.target import ActionName
+from rehearse.scenarios.errors import UsageError
 from rehearse.scenarios.units import Seconds
+
+if TYPE_CHECKING:
+    from rehearse.scenarios.model import Scenario
 
 class DrillWindow(Section):
     """A stretch of campaign time given inline (start is seconds from launch)."""
@@ -228,3 +232,12 @@ def window_of(drill: Drill, windows: dict) -> tuple[float, float]:
     """(start, duration) of the drill's window, in campaign seconds."""
     window = windows[drill.window] if isinstance(drill.window, str) else drill.window
     return float(window.start), float(window.duration)
+
+
+def find_drill(scenario: "Scenario", name: str) -> Drill:
+    """The scenario's drill called `name`, or a UsageError listing the known ones."""
+    try:
+        return scenario.drills[name]
+    except KeyError:
+        known = ", ".join(scenario.drills) or "none (add a drills: section)"
+        raise UsageError(f"--drill {name}: the scenario has no such drill (known: {known})") from None

@@ -11,6 +11,7 @@ import copy
 from typing import Any, Iterable
 
 from rehearse.scenarios.errors import ScenarioError
+from rehearse.scenarios.yaml_text import read_yaml
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str = "--set") -> dict[str, Any]:
@@ -27,8 +28,6 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str 
 
 def _read_value(raw: str, source: str) -> Any:
     """A VALUE read as YAML under the scenario file's bounds (size, depth, aliases, tags)."""
-    from rehearse.scenarios.loader import read_yaml  # here, not at the top: the loader imports this module
-
     return read_yaml(raw, source)[1]
 
 

@@ -19,7 +19,6 @@ success flag judged by `ok_when`).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 import ipaddress
@@ -219,11 +218,15 @@ def fields_used(request: "HttpRequest", root: str, shared_headers: dict[str, str
             if name.partition(".")[0] == root}
 
 
+USER_FIELDS = ("persona", "user_key", "key", "phone", "name", "channel", "ip", "device_id", "email",
+               "arrival_t", "invite_code", "link", "operator")
+"""What {user.…} may name: the fields of a participant's identity (personas/identity.py's
+`Identity`, which a test holds to this list)."""
+
+
 def _known_fields(session_keys: set[str], functions: set[str]) -> dict[str, list[str]]:
     """The fields a template may name under each root (params: per action, see ACTION_PARAMS)."""
-    from rehearse.personas.identity import Identity  # the identity is what {user.…} reads
-
-    return {"user": sorted([f.name for f in dataclasses.fields(Identity)] + ["key", "email"]),
+    return {"user": sorted(USER_FIELDS),
             "link": ["domain", "path", "url"],
             "session": sorted(session_keys),
             "step": ["id"],

@@ -104,7 +104,7 @@ def run_drill(scenario_path: Path | None, overrides: tuple[str, ...], drill: str
 
     scenario = load_scenario(scenario_path, overrides)
     if drill not in scenario.drills:
-        from rehearse.reports.drills import find_drill
+        from rehearse.scenarios.drills import find_drill
         find_drill(scenario, drill)  # raises, naming the known drills
     seed = scenario.seed if seed is None else seed
     start, duration = window_of(scenario.drills[drill], scenario.traffic.windows)

@@ -16,6 +16,14 @@ from rehearse.reference_backend.service import Settings
 from rehearse.scenarios import Scenario, load_scenario
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The live tier (a backend and a load generator each, one at a time in xdist's "live"
+    group) also carries the `live` mark: `pytest -m live` runs it alone, `-m "not live"` the rest."""
+    for item in items:
+        if any(mark.args[:1] == ("live",) for mark in item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.live)
+
+
 @pytest.fixture(scope="session")
 def scenario() -> Scenario:
     return load_scenario()

@@ -13,7 +13,7 @@ import yaml
 
 from rehearse.cli.main import main
 from rehearse.scenarios import ScenarioError, default_scenario_path, load_scenario, parse_scenario
-from rehearse.scenarios.loader import MAX_DEPTH, MAX_NODES, MAX_SCENARIO_BYTES
+from rehearse.scenarios.yaml_text import MAX_DEPTH, MAX_NODES, MAX_SCENARIO_BYTES
 
 BUNDLED = default_scenario_path().read_text(encoding="utf-8")
 
