@@ -99,9 +99,9 @@ def persona_requests(count: int) -> list[list]:
 
     from rehearse.personas.identity import IdentityFactory
     from rehearse.scenarios import load_scenario
-    from rehearse.swarm.contract import load_contract
+    from rehearse.client.contract import load_contract
     from rehearse.swarm.locustfile import _query
-    from rehearse.swarm.player import Player
+    from rehearse.client.player import Player
 
     scenario = load_scenario(overrides=FAST_PERSONAS)
     out: list[list] = []

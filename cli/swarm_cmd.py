@@ -115,7 +115,7 @@ def swarm_progress(request, scenario, console: Console):
     """Run the swarm with a progress bar; the SwarmResult. Bad input is refused before the
     banner; a run that ends early says why."""
     from rehearse.swarm.orchestrate import check_target, run_swarm
-    from rehearse.swarm.safety import check_reachable
+    from rehearse.client.safety import check_reachable
 
     check_target(request, scenario)
     if request.host:

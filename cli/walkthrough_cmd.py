@@ -108,7 +108,7 @@ def check_given_target(scenario, host: str | None, faults: tuple[str, ...], ops_
     starts, in the order the walkthrough checks them: faults with it, a host load may not go
     to, one that does not answer (not for a dry run: it sends nothing), a missing token the
     contract needs."""
-    from rehearse.swarm.safety import check_host, check_reachable
+    from rehearse.client.safety import check_host, check_reachable
     from rehearse.walkthrough.run import _needs_token
 
     if host is None:

@@ -28,7 +28,7 @@ def run_rehearsal(rehearsal: Rehearsal, on_event: Callable[[Event], None] = lamb
     """Every phase of `rehearsal`, then the gates and the report; the journal of what happened
     (also in `journal.json` in the rehearsal's folder)."""
     from rehearse.observations.claim import claimed
-    from rehearse.swarm.safety import check_reachable
+    from rehearse.client.safety import check_reachable
 
     if rehearsal.inputs.host:
         check_reachable(rehearsal.inputs.host)  # a target that does not answer is refused before the simulation
@@ -127,7 +127,7 @@ def _phase(phase: Phase, runs: list, scenario: Scenario, on_event: Callable[[Eve
     """Play one phase into its run folder: the swarm's result (None for the simulation)."""
     from rehearse.simulator.run import run_replicas
     from rehearse.swarm.orchestrate import run_swarm
-    from rehearse.swarm.safety import TargetSilent
+    from rehearse.client.safety import TargetSilent
 
     if phase.kind == "simulate":
         run_replicas(phase.request)

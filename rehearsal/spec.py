@@ -102,7 +102,7 @@ def build_rehearsal(inputs: RehearsalInputs) -> Rehearsal:
     from rehearse.observations.claim import check_unused
     from rehearse.reference_backend.faults import check_faults
     from rehearse.simulator.run import RunRequest
-    from rehearse.swarm.contract import follows_our_clock, load_contract
+    from rehearse.client.contract import follows_our_clock, load_contract
     from rehearse.swarm.orchestrate import SwarmRequest, check_target
     from rehearse.swarm.settings import RehearsalPlan, SwarmSettings, parse_steps, peak_steps
 

@@ -272,7 +272,7 @@ def import_named(name: str, what: str) -> Any:
 
 _NOTHING = object()
 CONTRACT_METHODS = ("build", "read")
-"""What every adapter offers (swarm.contract.Contract)."""
+"""What every adapter offers (rehearse.client.contract.Contract)."""
 
 
 def _raised(exc: BaseException) -> str:
@@ -294,12 +294,12 @@ def adapter_class(name: str) -> type:
     found = import_named(name, "adapter")
     if not inspect.isclass(found):
         raise ValueError(f"adapter {name}: {_described(found)}, not a class; name a class with build() and "
-                         "read() (see swarm.contract.Contract)")
+                         "read() (see rehearse.client.contract.Contract)")
     missing = [f"{m}()" for m in CONTRACT_METHODS if not callable(getattr(found, m, None))]
     if missing:
         raise ValueError(f"adapter {name}: the class has no {' and no '.join(missing)}; give it "
                          "build(act, user, session, step_id) and read(act, status, body, latency_ms, headers) "
-                         "(see swarm.contract.Contract), or subclass DeclarativeContract")
+                         "(see rehearse.client.contract.Contract), or subclass DeclarativeContract")
     return found
 
 
@@ -315,7 +315,7 @@ def make_adapter(target: "Target") -> Any:
     missing = [f"{m}()" for m in CONTRACT_METHODS if not callable(getattr(instance, m, None))]
     if missing:
         raise ValueError(f"target.adapter: {name}(target) has no {' and no '.join(missing)} once built; "
-                         "keep the methods callable (see swarm.contract.Contract)")
+                         "keep the methods callable (see rehearse.client.contract.Contract)")
     return instance
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from rehearse.scenarios import Scenario
 from rehearse.simulator.arrivals import INVITEE, PERSONAS, Participants, generate
-from rehearse.swarm.player import Arrival
+from rehearse.client.player import Arrival
 from rehearse.swarm.shape import Plan
 
 SLOT_MARGIN = 1.3  # slots per expected active participant

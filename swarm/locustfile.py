@@ -31,12 +31,12 @@ from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 
 from rehearse.scenarios.errors import RehearseError, RunInterrupted
-from rehearse.swarm.contract import RequestSpec
-from rehearse.swarm.player import Answer, NotSent
+from rehearse.client.contract import RequestSpec
+from rehearse.client.player import Answer, NotSent
 from rehearse.swarm.rehearsal import PROBES_PER_S
 from rehearse.swarm.runtime import SwarmRuntime
 from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine, host_cpu_percent
-from rehearse.swarm.safety import MAX_REDIRECTS, OffLimits, check_host, url_safe
+from rehearse.client.safety import MAX_REDIRECTS, OffLimits, check_host, url_safe
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.volley import Volley
 

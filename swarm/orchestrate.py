@@ -37,7 +37,7 @@ from rehearse.scenarios import RehearseError, Scenario, UsageError
 from rehearse.scenarios.errors import Interrupted, RunInterrupted
 from rehearse.swarm.processes import Processes, StopSignals, Stopped, wait_for
 from rehearse.swarm.runtime import default_run_dir, run_facts
-from rehearse.swarm.safety import check_host, check_reachable
+from rehearse.client.safety import check_host, check_reachable
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 

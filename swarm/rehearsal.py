@@ -34,8 +34,8 @@ from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.steps import Act, Outcome
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.campaign import Institution
-from rehearse.swarm.contract import Contract
-from rehearse.swarm.player import Player, Send
+from rehearse.client.contract import Contract
+from rehearse.client.player import Player, Send
 from rehearse.swarm.settings import RehearsalPlan
 
 PROBES_PER_S = 5.0  # share links asked for per wall second

@@ -32,13 +32,13 @@ from rehearse.personas.identity import Identity, IdentityFactory
 from rehearse.personas.steps import Act
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.errors import RunInterrupted
-from rehearse.swarm.contract import Contract, RequestSpec, follows_our_clock, load_contract
-from rehearse.swarm.http import send
-from rehearse.swarm.safety import Allowed, OffLimits, guarded_client
+from rehearse.client.contract import Contract, RequestSpec, follows_our_clock, load_contract
+from rehearse.client.http import send
+from rehearse.client.safety import Allowed, OffLimits, guarded_client
 from rehearse.swarm.incidents import LiveIncidents
 from rehearse.swarm.platform import Platform
 from rehearse.swarm.arrivals import Schedule, expected_active, schedule_for, slots_wanted
-from rehearse.swarm.player import Answer, Arrival, Player
+from rehearse.client.player import Answer, Arrival, Player
 from rehearse.swarm.rehearsal import MAX_UNCUT_RACERS, Prober, Race, early_birds, flagged_numbers, rehearsal_player
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan

@@ -23,8 +23,8 @@ import threading
 import time
 from urllib.parse import urlencode, urlsplit
 
-from rehearse.swarm.contract import RequestSpec
-from rehearse.swarm.safety import Allowed, OffLimits, url_safe
+from rehearse.client.contract import RequestSpec
+from rehearse.client.safety import Allowed, OffLimits, url_safe
 
 Answer = tuple  # (status, body, latency in ms, headers); headers left out when nothing came back
 TIMEOUT_S = 10.0

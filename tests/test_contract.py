@@ -8,8 +8,8 @@ import pytest
 
 from rehearse.personas.steps import Act
 from rehearse.scenarios import ScenarioError, load_scenario
-from rehearse.swarm.contract import ContractError, DeclarativeContract, RequestSpec, load_contract
-from rehearse.swarm.http import send
+from rehearse.client.contract import ContractError, DeclarativeContract, RequestSpec, load_contract
+from rehearse.client.http import send
 
 USER = SimpleNamespace(phone="13912345678", channel="video_a", ip="100.64.1.2", device_id="d1")
 
@@ -133,3 +133,11 @@ def test_operations_against_the_reference_backend(start_backend, scenario):
         no_token = contract.build_operation("ledger", {})
         assert contract.read_operation("ledger", *send(b.http, no_token)[:2]) is None
         assert contract.build_operation("no_such_operation", token) is None
+
+
+def test_adapters_written_against_the_old_import_path_still_import():
+    from rehearse.client import contract
+    from rehearse.swarm.contract import Contract, DeclarativeContract, RequestSpec
+
+    assert (Contract, DeclarativeContract, RequestSpec) == (contract.Contract, contract.DeclarativeContract,
+                                                           contract.RequestSpec)

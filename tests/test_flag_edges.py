@@ -31,7 +31,7 @@ def nothing_starts(monkeypatch, tmp_path):
     import rehearse.cli.backend_cmd as backend_cmd
     import rehearse.simulator.run as simulator_run
     import rehearse.swarm.orchestrate as orchestrate
-    import rehearse.swarm.safety as safety
+    import rehearse.client.safety as safety
     import rehearse.walkthrough.run as walkthrough_run
 
     def started(what: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import tomllib
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ LAYERS = (
     "scenarios",  # the campaign as data, and the harness's errors
     "personas",  # who takes part and what each step means
     "observations",  # run folders: the one shape every engine writes
+    "client",  # the target contract client the engines share (requests, answers, the transport seam)
     "reference_backend",  # the bundled campaign backend
     "simulator",  # the SimPy model of the campaign
     "reports",  # judging runs, and rendering the judgement

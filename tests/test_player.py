@@ -12,8 +12,8 @@ from gevent import GreenletExit
 from rehearse.observations import REQUESTS
 from rehearse.personas.identity import IdentityFactory
 from rehearse.personas.steps import Act
-from rehearse.swarm.contract import load_contract
-from rehearse.swarm.player import Player
+from rehearse.client.contract import load_contract
+from rehearse.client.player import Player
 
 
 @pytest.fixture

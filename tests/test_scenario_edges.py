@@ -223,7 +223,7 @@ def test_the_share_links_path_and_literal_paths_stay_allowed():
 
 def test_the_contract_refuses_a_formatted_field_too():
     """Defence in depth: a Target built without validation still cannot format a field."""
-    from rehearse.swarm.contract import ContractError, compile_template
+    from rehearse.client.contract import ContractError, compile_template
 
     with pytest.raises(ContractError, match=r"template '\{user.phone:d\}' formats a field"):
         compile_template({"phone": "{user.phone:d}"})
@@ -325,7 +325,7 @@ def test_a_bad_function_is_one_line_when_the_scenario_is_read(function, expected
 
 
 def test_an_adapter_that_fails_when_the_contract_is_loaded_is_one_contract_error(modules):
-    from rehearse.swarm.contract import ContractError, load_contract
+    from rehearse.client.contract import ContractError, load_contract
 
     scenario = load_scenario(overrides=["target.adapter=edge_shapes:FailsTheSecondTime"])  # built once here
     with pytest.raises(ContractError, match=r"^target.adapter: edge_shapes:FailsTheSecondTime\(target\) raised "

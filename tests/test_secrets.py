@@ -22,7 +22,7 @@ from rehearse.cli.main import main
 from rehearse.personas.identity import IdentityFactory, PhoneMask, masked_phone
 from rehearse.personas.steps import Act, Outcome
 from rehearse.scenarios.rules import ParticipantRules
-from rehearse.swarm.contract import RequestSpec
+from rehearse.client.contract import RequestSpec
 from rehearse.walkthrough.engine import Copy, Participant, StepReport
 from rehearse.walkthrough.markdown import Played, render
 from rehearse.walkthrough.narrate import line

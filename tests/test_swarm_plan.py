@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rehearse.scenarios import UsageError
-from rehearse.swarm.safety import check_host, is_loopback
+from rehearse.client.safety import check_host, is_loopback
 from rehearse.swarm.settings import SwarmSettings, parse_scale
 import numpy as np
 

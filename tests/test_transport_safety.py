@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from rehearse.cli.main import main
-from rehearse.swarm.contract import RequestSpec
-from rehearse.swarm.http import send
-from rehearse.swarm.safety import Allowed, OffLimits, guarded_client, url_safe
+from rehearse.client.contract import RequestSpec
+from rehearse.client.http import send
+from rehearse.client.safety import Allowed, OffLimits, guarded_client, url_safe
 from rehearse.swarm.volley import Volley
 
 ROOT = Path(__file__).parents[1]
@@ -111,7 +111,7 @@ def test_a_request_that_would_split_is_refused():
 
 def test_a_host_with_credentials_in_it_is_refused():
     from rehearse.scenarios import UsageError
-    from rehearse.swarm.safety import check_host
+    from rehearse.client.safety import check_host
 
     with pytest.raises(UsageError, match="credentials in the URL") as refused:
         check_host("http://admin:s3cret@127.0.0.1:8700", False, [])
@@ -169,7 +169,7 @@ def test_the_swarm_never_follows_a_redirect_elsewhere(tmp_path):
 
 AIMING_ADAPTER = '''
 import os
-from rehearse.swarm.contract import DeclarativeContract
+from rehearse.client.contract import DeclarativeContract
 
 class Aimed(DeclarativeContract):
     """Sends the campaign page to wherever the target said (as a mapping filled from an answer would)."""

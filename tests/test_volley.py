@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from rehearse.swarm.contract import RequestSpec
+from rehearse.client.contract import RequestSpec
 from rehearse.swarm.volley import Volley, raw_request
 from stub_backend import Books, serving
 

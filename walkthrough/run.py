@@ -21,9 +21,9 @@ from rehearse.reference_backend.clock import ManualClock
 from rehearse.reference_backend.server import running_backend
 from rehearse.reference_backend.service import Settings
 from rehearse.scenarios import Scenario
-from rehearse.swarm.contract import load_contract
+from rehearse.client.contract import load_contract
 from rehearse.scenarios import UsageError
-from rehearse.swarm.safety import check_host, check_reachable
+from rehearse.client.safety import check_host, check_reachable
 from rehearse.walkthrough.cast import Group, cast, complete_funnel
 from rehearse.walkthrough.engine import Participant, StepReport, Walkthrough
 from rehearse.walkthrough.markdown import Played, write

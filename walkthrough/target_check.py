@@ -29,8 +29,8 @@ from rehearse.personas.identity import PhoneMask
 from rehearse.personas.steps import Act, Outcome, replayed_fen
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.target import fields_used
-from rehearse.swarm.contract import COOKIES, Contract, RequestSpec
-from rehearse.swarm.http import send
+from rehearse.client.contract import COOKIES, Contract, RequestSpec
+from rehearse.client.http import send
 
 SECRET = re.compile(r"token|secret|sign|otp|password|passwd|key|auth|cookie|sid|session", re.IGNORECASE)
 """Header and field names whose values a check never prints."""

@@ -19,10 +19,10 @@ from rehearse.personas.identity import IdentityFactory
 from rehearse.personas.steps import Act, Outcome
 from rehearse.scenarios import RehearseError, Scenario
 from rehearse.scenarios.rules import PAYOUT_ACTIONS
-from rehearse.swarm.contract import Contract, RequestSpec
-from rehearse.swarm.http import send
-from rehearse.swarm.player import Answer, Player
-from rehearse.swarm.safety import guarded_client
+from rehearse.client.contract import Contract, RequestSpec
+from rehearse.client.http import send
+from rehearse.client.player import Answer, Player
+from rehearse.client.safety import guarded_client
 from rehearse.walkthrough.engine import Copy, Participant
 
 NOT_SENT = "not sent (--no-payouts)"

@@ -1,6 +1,6 @@
 """Sending a RequestSpec with httpx (the walkthrough's and the tools' transport).
 
-The client is `swarm.safety.guarded_client`'s: every request, each hop of a redirect included,
+The client is `client.safety.guarded_client`'s: every request, each hop of a redirect included,
 is checked at its transport; a request aimed elsewhere raises `OffLimits` (a mapping's mistake,
 never an answer of the target's)."""
 
@@ -10,8 +10,8 @@ import time
 
 import httpx
 
-from rehearse.swarm.contract import RequestSpec
-from rehearse.swarm.safety import MAX_REDIRECTS, REDIRECTS, OffLimits
+from rehearse.client.contract import RequestSpec
+from rehearse.client.safety import MAX_REDIRECTS, REDIRECTS, OffLimits
 
 
 def send(client: httpx.Client, spec: RequestSpec,
