@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from rehearse.observations import RunInfo, load_run, save_run
-from rehearse.reports.gates import all_gates
+from rehearse.judging.gates import all_gates
 from rehearse.reports.html import render_html
 from rehearse.reports.json_report import report_json
 from rehearse.reports.junit import render_junit

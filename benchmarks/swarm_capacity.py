@@ -12,7 +12,7 @@ process on core 1 (taskset) plays, in turn:
   `persona_requests`) with a lognormal think time between them, the scenario's normal persona's
   (median, sigma). Its request rate is its own (N / mean think time), not the persona mix's.
 
-Each step is measured on its hold (after SETTLE_S, as reports/steps.py judges a step):
+Each step is measured on its hold (after SETTLE_S, as judging/steps.py judges a step):
 
 - sent: requests/s that went out; asked: requests/s the users asked for. Plain: N / mean think
   time. Personas: N x the requests/s per playing participant of the first step (a proxy that
@@ -139,7 +139,7 @@ class StepFigures:
     lag_ms: float
     cpu_percent: float
     rss_mb: float
-    status: str = ""  # personas: reports/steps.py's verdict on the step
+    status: str = ""  # personas: judging/steps.py's verdict on the step
     worst: tuple[tuple[str, float], ...] = ()  # personas: the slowest actions' p95 (ms)
 
     @property
@@ -186,10 +186,10 @@ def hold_figures(users: int, playing: float, latencies: pd.Series, seconds: floa
 
 
 def persona_figures(run_dir: Path, rss: pd.DataFrame) -> list[StepFigures]:
-    """The persona run's steps (reports/steps.py) with all-action latency, gauges and RSS."""
+    """The persona run's steps (judging/steps.py) with all-action latency, gauges and RSS."""
     from rehearse.observations import load_run
     from rehearse.observations.schema import HARNESS_PERSONAS, UNANSWERED
-    from rehearse.reports.steps import steps_of
+    from rehearse.judging.steps import steps_of
     from rehearse.scenarios import load_scenario
 
     run = load_run(run_dir)
@@ -216,7 +216,7 @@ def persona_figures(run_dir: Path, rss: pd.DataFrame) -> list[StepFigures]:
 def plain_figures(out: Path, rss: pd.DataFrame, steps: list[int], step_s: float,
                   mean_think_s: float) -> list[StepFigures]:
     """The plain run's steps, held over the same seconds of each step as the personas'."""
-    from rehearse.reports.steps import SETTLE_S
+    from rehearse.judging.steps import SETTLE_S
 
     saved = json.loads(out.read_text())
     started = float(saved["started"])
@@ -271,7 +271,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     check_tools()
-    from rehearse.reports.steps import SETTLE_S
+    from rehearse.judging.steps import SETTLE_S
     from rehearse.scenarios import load_scenario
     from rehearse.swarm.runtime import RAMP_S
 

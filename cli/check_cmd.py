@@ -91,7 +91,7 @@ def _figure(value: float | None, unit: str) -> str:
 
 def verdict_table(title: str, verdicts, required: frozenset[str] = frozenset()) -> Table:
     """One run's verdicts; a check in `required` (keys) not verified is marked as such."""
-    from rehearse.reports.verdicts import requires
+    from rehearse.judging.verdicts import requires
 
     table = Table(title=title)
     for column in ("gate", "check", "status", "figure", "limit", "evidence"):
@@ -141,7 +141,7 @@ def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[s
     scenario unless --allow-other-scenario). A simulated run can fail a check but verifies
     nothing about the target.
     """
-    from rehearse.reports.judge import judge
+    from rehearse.judging.judge import judge
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides, allow_other_scenario)
     console = Console(highlight=False, width=max(Console().width, 120))

@@ -153,9 +153,9 @@ def judge_and_report(folder: Path, scenario, name: str):
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
     from rehearse.reports.drill_report import write_drill
-    from rehearse.reports.drills import judge_drill
-    from rehearse.reports.judge import Judgement
-    from rehearse.reports.verdicts import tally
+    from rehearse.judging.drills import judge_drill
+    from rehearse.judging.judge import Judgement
+    from rehearse.judging.verdicts import tally
 
     run = load_run(folder)
     result = judge_drill(run, scenario, name)

@@ -41,7 +41,7 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     from rehearse.reports.bundle import write_report
     from rehearse.reports.drill_report import read_drill
     from rehearse.reports.figures import key_figures
-    from rehearse.reports.judge import judge
+    from rehearse.judging.judge import judge
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides, allow_other_scenario)
     base_run = load_run(baseline) if baseline is not None else None

@@ -62,7 +62,7 @@ class ConsoleView:
 
 def print_answers(console: Console, judgement) -> None:
     """The answers first: peak, failover, budget, fraud."""
-    from rehearse.reports.answers import launch_answers
+    from rehearse.judging.answers import launch_answers
 
     for answer in launch_answers(judgement.verdicts):
         console.print(answer.line, markup=False, highlight=False)
@@ -74,7 +74,7 @@ def print_steps(console: Console, judgement) -> None:
     """Each step load's steps: participants playing, requests/s, worst p95, held or not."""
     from rich.table import Table
 
-    from rehearse.reports.steps import STEP_HEADER, step_rows
+    from rehearse.judging.steps import STEP_HEADER, step_rows
 
     for label, steps in judgement.steps:
         table = Table(*STEP_HEADER, title=f"{label}: the peak at real concurrency (real time, 1:1)",
@@ -88,7 +88,7 @@ def print_agreements(console: Console, judgement) -> None:
     """Each live run's load beside the simulator's: what differs, or that it agrees."""
     from rich.table import Table
 
-    from rehearse.reports.agreement import AGREEMENT_HEADER, agreement_rows, agreement_title
+    from rehearse.judging.agreement import AGREEMENT_HEADER, agreement_rows, agreement_title
 
     for label, agreement in judgement.agreements:
         off = agreement.disagreeing()

@@ -87,7 +87,7 @@ class Journal:
     @property
     def answers(self) -> list[str]:
         """The launch answers (peak, failover, budget, fraud), once judged."""
-        from rehearse.reports.answers import launch_answers
+        from rehearse.judging.answers import launch_answers
 
         return [] if self.judgement is None else [a.line for a in launch_answers(self.judgement.verdicts)]
 

@@ -49,8 +49,8 @@ def run_rehearsal(rehearsal: Rehearsal, on_event: Callable[[Event], None] = lamb
 def _play(journal: Journal, on_event: Callable[[Event], None]) -> None:
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
-    from rehearse.reports.gates import silent_after
-    from rehearse.reports.judge import judge
+    from rehearse.judging.gates import silent_after
+    from rehearse.judging.judge import judge
     from rehearse.swarm.orchestrate import stop_if_harness_failed, stop_if_signalled
 
     rehearsal = journal.rehearsal
@@ -142,7 +142,7 @@ def _phase(phase: Phase, runs: list, scenario: Scenario, on_event: Callable[[Eve
 def _with_money_left(request, runs: list, scenario: Scenario):
     """A swarm with a budget race told what the given target's pools hold after the live phases
     before it, by the harness's reckoning (a race the target cannot cut is sized to meet their end)."""
-    from rehearse.reports.carried import money_after
+    from rehearse.judging.carried import money_after
 
     if request.settings.rehearsal.race_at is None:
         return request

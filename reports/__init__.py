@@ -1,1 +1,1 @@
-"""Launch gates over observations, and the capacity report built from them."""
+"""The capacity report: a judgement (judging/) rendered as HTML, Markdown, JUnit and JSON, with key figures, plots and a baseline comparison."""

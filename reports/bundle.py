@@ -11,7 +11,7 @@ from rehearse.reports.html import render_html
 from rehearse.reports.json_report import report_json
 from rehearse.reports.junit import render_junit
 from rehearse.reports.markdown import render_markdown
-from rehearse.reports.judge import Judgement
+from rehearse.judging.judge import Judgement
 
 
 def write_report(folder: Path, runs: list[tuple[str, Run]], judgement: Judgement,

@@ -12,7 +12,7 @@ import pandas as pd
 
 from rehearse.observations import Run
 from rehearse.observations.schema import UNANSWERED
-from rehearse.reports.load import action_p95, counts, load_curve
+from rehearse.judging.load import action_p95, counts, load_curve
 
 FRAUD = "fraud_script"
 

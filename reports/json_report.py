@@ -5,7 +5,7 @@ from __future__ import annotations
 from rehearse.observations import Run
 from rehearse.reports.compare import compare
 from rehearse.reports.figures import key_figures
-from rehearse.reports.verdicts import Tally, Verdict, tally
+from rehearse.judging.verdicts import Tally, Verdict, tally
 
 
 def report_json(runs: list[tuple[str, Run]], verdicts: list[Verdict],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from rehearse.reports.rows import evidence_lines, number
-from rehearse.reports.verdicts import Tally, Verdict
+from rehearse.judging.verdicts import Tally, Verdict
 
 SUITE = "rehearse gates"
 

@@ -6,13 +6,13 @@ from html import escape
 from typing import Sequence
 
 from rehearse.observations import Run
-from rehearse.reports.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
-from rehearse.reports.answers import launch_answers
-from rehearse.reports.steps import STEP_HEADER, Step, step_rows
+from rehearse.judging.agreement import AGREEMENT_HEADER, Agreement, agreement_rows, agreement_title
+from rehearse.judging.answers import launch_answers
+from rehearse.judging.steps import STEP_HEADER, Step, step_rows
 from rehearse.reports.compare import compare, regressions
 from rehearse.reports.figures import key_figures
 from rehearse.reports.rows import DELTA_HEADER, VERDICT_HEADER, delta_row, figure_rows, verdict_row
-from rehearse.reports.verdicts import Tally, Verdict, tally
+from rehearse.judging.verdicts import Tally, Verdict, tally
 
 
 def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],

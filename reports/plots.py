@@ -18,8 +18,8 @@ from matplotlib.ticker import StrMethodFormatter
 
 from rehearse.observations import Run
 from rehearse.reports.figures import FRAUD
-from rehearse.reports.load import load_curve
-from rehearse.reports.steps import Step
+from rehearse.judging.load import load_curve
+from rehearse.judging.steps import Step
 
 SIZE = (7.0, 3.0)  # inches
 DPI = 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from rehearse.reports.compare import Delta
-from rehearse.reports.verdicts import Verdict
+from rehearse.judging.verdicts import Verdict
 
 HOUR = 3600.0
 EVIDENCE_LINES = 3

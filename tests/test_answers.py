@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rehearse.reports.answers import launch_answers
-from rehearse.reports.verdicts import Evidence, judged, unverified
+from rehearse.judging.answers import launch_answers
+from rehearse.judging.verdicts import Evidence, judged, unverified
 
 
 def live(v):
@@ -61,7 +61,7 @@ def test_fraud_is_the_fourth_answer():
 
 
 def test_fraud_without_flagged_numbers_is_answered_by_the_run_that_judged_the_scripts_share():
-    from rehearse.reports.verdicts import not_applicable
+    from rehearse.judging.verdicts import not_applicable
 
     flags = "the campaign flags no numbers"
     verdicts = [replace(not_applicable("rules", "virtual and blacklisted numbers refused", flags,

@@ -11,10 +11,10 @@ import pytest
 
 from rehearse.cli.main import main
 from rehearse.observations import load_run
-from rehearse.reports.answers import launch_answers
-from rehearse.reports.gates import all_gates, failover_gate, rules_gate
-from rehearse.reports.judge import judge
-from rehearse.reports.payout_gate import payout_gate
+from rehearse.judging.answers import launch_answers
+from rehearse.judging.gates import all_gates, failover_gate, rules_gate
+from rehearse.judging.judge import judge
+from rehearse.judging.payout_gate import payout_gate
 from rehearse.scenarios import ScenarioError, load_scenario
 from stub_backend import Books, serving
 from test_gates import healthy_gauges, healthy_requests, make_run, request, status
@@ -183,7 +183,7 @@ def test_a_gate_turned_off_wins_over_the_default_required_list_but_not_over_a_wr
 
 
 def test_a_required_gate_stands_for_each_of_its_checks():
-    from rehearse.reports.verdicts import missing_evidence
+    from rehearse.judging.verdicts import missing_evidence
 
     missing = {v.key for v in missing_evidence([], ["failover"])}
     assert missing == {"failover.links_off", "failover.visits_lost", "failover.pool_never_empty"}

@@ -13,7 +13,7 @@ import pytest
 from rehearse.cli.main import main
 from rehearse.observations import GAUGES, REQUESTS, Run, RunInfo, load_run
 from rehearse.personas.steps import replay_note
-from rehearse.reports.drills import judge_drill
+from rehearse.judging.drills import judge_drill
 from rehearse.scenarios import ScenarioError, load_scenario
 from rehearse.scenarios.drills import window_of
 from rehearse.simulator.run import run_drill
@@ -193,7 +193,7 @@ def test_an_incident_the_target_could_not_play_fails_the_drill():
 
 def test_every_check_a_steady_state_can_name_is_one_the_gates_judge():
     """A renamed gate check must not drop out of a drill's steady state unnoticed."""
-    from rehearse.reports.judge import judge
+    from rehearse.judging.judge import judge
     from rehearse.scenarios.limits import CHECKS
 
     served = dict(t=10.0, engine="swarm", persona="normal", user_id="u1", action="open_envelope",

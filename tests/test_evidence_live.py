@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from rehearse.observations import load_run
-from rehearse.reports.gates import all_gates
+from rehearse.judging.gates import all_gates
 from rehearse.scenarios import load_scenario
 from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
 from rehearse.swarm.settings import SwarmSettings

@@ -9,7 +9,7 @@ import pytest
 
 from rehearse.observations import EVENTS, GAUGES, REQUESTS, Run, RunInfo
 from rehearse.scenarios.rules import prize_of
-from rehearse.reports.gates import LINKS_PER_DOMAIN, all_gates, failover_gate, peak_gate, rules_gate
+from rehearse.judging.gates import LINKS_PER_DOMAIN, all_gates, failover_gate, peak_gate, rules_gate
 
 START = datetime(2026, 12, 20, 2, 0, tzinfo=timezone.utc)
 
@@ -210,7 +210,7 @@ def test_a_share_answered_without_a_link_is_an_empty_pool(scenario):
 
 
 def test_every_ban_must_be_verified_for_a_required_check(scenario):
-    from rehearse.reports.verdicts import missing_evidence
+    from rehearse.judging.verdicts import missing_evidence
 
     banned, other = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
     rows = [request(200.0 + i, "share", user=f"s-{i}", domain="hb3.yearend-wealth.example") for i in range(60)]
@@ -224,7 +224,7 @@ def test_every_ban_must_be_verified_for_a_required_check(scenario):
 def test_a_ban_the_run_ended_within_the_promise_of_is_not_verified_but_not_missing(scenario):
     """A ban 40 s before the run's end (the target may take 300 s): nothing could judge it, so it
     is not verified, yet it is no evidence the run failed to gather; another ban verified stands."""
-    from rehearse.reports.verdicts import missing_evidence
+    from rehearse.judging.verdicts import missing_evidence
 
     banned, late = "hb1.yearend-wealth.example", "hb2.yearend-wealth.example"
     rows = [request(200.0 + i, "share", user=f"s-{i}", domain="hb3.yearend-wealth.example") for i in range(60)]

@@ -19,7 +19,8 @@ LAYERS = (
     "client",  # the target contract client the engines share (requests, answers, the transport seam)
     "reference_backend",  # the bundled campaign backend
     "simulator",  # the SimPy model of the campaign
-    "reports",  # judging runs, and rendering the judgement
+    "judging",  # the gates and the judge: verdicts with evidence from run folders
+    "reports",  # the judgement rendered: HTML, Markdown, JUnit, JSON, plots
     "swarm",  # Locust load against a target
     "walkthrough",  # a readable rehearsal, step by step
     "rehearsal",  # the main job's phases, played into a journal

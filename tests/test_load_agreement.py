@@ -9,7 +9,7 @@ import pandas as pd
 
 from rehearse.observations.folder import Run
 from rehearse.observations.schema import RunInfo
-from rehearse.reports.agreement import _simulated_arrivals, compare
+from rehearse.judging.agreement import _simulated_arrivals, compare
 from rehearse.scenarios import load_scenario
 
 SCALE, COMPRESS, PLAYED_S = 100.0, 5.0, 60.0  # the launch's first 5 minutes at 1:100

@@ -8,7 +8,7 @@ import pytest
 
 from rehearse.observations import load_run, save_run
 from rehearse.observations.schema import RunInfo
-from rehearse.reports.agreement import compare, verdict_of
+from rehearse.judging.agreement import compare, verdict_of
 from rehearse.scenarios import load_scenario
 from rehearse.simulator.campaign import simulate
 from rehearse.swarm.orchestrate import SwarmRequest, run_swarm

@@ -14,7 +14,7 @@ from rehearse.cli.main import main
 from rehearse.observations import load_run
 from rehearse.personas.journeys import journey_for
 from rehearse.personas.steps import Act, Outcome, Spawn
-from rehearse.reports.judge import judge
+from rehearse.judging.judge import judge
 from rehearse.scenarios import load_scenario
 from rehearse.scenarios.rules import prizes_allowed
 from rehearse.scenarios.target import ACTIONS
@@ -249,7 +249,7 @@ def test_asking_for_the_preheat_of_a_campaign_without_one_is_one_line(args, expe
 
 def test_junit_skips_a_check_that_is_not_applicable():
     from rehearse.reports.junit import render_junit
-    from rehearse.reports.verdicts import missing_evidence, not_applicable
+    from rehearse.judging.verdicts import missing_evidence, not_applicable
 
     verdict = not_applicable("rules", "no taking part in preheat", "the campaign has no preheat", "preheat_closed")
     xml = render_junit([verdict])

@@ -1,11 +1,11 @@
 """One target, one budget: the main job's phases against one given target spend the same pools,
-so each phase is judged against what the phases before it left (reports/carried.py)."""
+so each phase is judged against what the phases before it left (judging/carried.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rehearse.reports.judge import judge
+from rehearse.judging.judge import judge
 from rehearse.scenarios import load_scenario
 
 from test_gates import make_run, request
@@ -67,7 +67,7 @@ def test_what_a_budget_race_cut_carries_forward_as_the_cut(small_pool):
 def test_what_the_phases_left_is_handed_to_the_next_one(small_pool):
     """`money_after`: the given target's pools after the phases played (the window's race is sized
     from it); nothing for a target started afresh for each phase."""
-    from rehearse.reports.carried import money_after
+    from rehearse.judging.carried import money_after
 
     peak = phase("peak", range(6))
     left = money_after([peak], small_pool)

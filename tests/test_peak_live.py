@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rehearse.observations import load_run
-from rehearse.reports.steps import knee_of, step_verdicts, steps_of
+from rehearse.judging.steps import knee_of, step_verdicts, steps_of
 from rehearse.scenarios import load_scenario
 from rehearse.swarm.orchestrate import SwarmRequest, run_swarm
 from rehearse.swarm.settings import SwarmSettings

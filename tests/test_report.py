@@ -24,7 +24,7 @@ from rehearse.reports.json_report import report_json
 from rehearse.reports.junit import render_junit
 from rehearse.reports.markdown import render_markdown
 from rehearse.reports.plots import PLOTS, all_plots, funnel_counts
-from rehearse.reports.verdicts import Evidence, judged, tally
+from rehearse.judging.verdicts import Evidence, judged, tally
 
 START = datetime(2026, 1, 20, 12, 0, tzinfo=timezone.utc)
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""The peak at real concurrency, judged from a step load's rows and gauges (reports/steps.py): held,
+"""The peak at real concurrency, judged from a step load's rows and gauges (judging/steps.py): held,
 broke, or limited by the load generator; the knee against the target. Synthetic run folders, no
 traffic: every verdict has a case that passes, one that fails and one not verified."""
 
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from rehearse.observations import GAUGES, REQUESTS, Run, RunInfo
-from rehearse.reports.answers import launch_answers
-from rehearse.reports.judge import judge
-from rehearse.reports.steps import knee_of, step_verdicts, steps_of
+from rehearse.judging.answers import launch_answers
+from rehearse.judging.judge import judge
+from rehearse.judging.steps import knee_of, step_verdicts, steps_of
 from rehearse.scenarios import load_scenario
 
 STEP_S = 20.0

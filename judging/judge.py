@@ -6,7 +6,7 @@ required checks no run against the target verified, and the runs that did not fi
     judgement.exit_code         # 0 pass, 1 fail
 
 Money is judged per target: a phase played against the same given target as an earlier phase
-of the rehearsal is judged against what that phase left (reports/carried.py).
+of the rehearsal is judged against what that phase left (judging/carried.py).
 
 A simulated run is a prediction: it can fail a check, it cannot verify the target, so the
 scenario's required checks (`gates.required`, less those not applicable to the campaign) are
@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from rehearse.observations import Run
-from rehearse.reports.agreement import Agreement, load_check
-from rehearse.reports.carried import bans_before, money_before
-from rehearse.reports.gates import all_gates, as_asked
-from rehearse.reports.steps import Step, steps_of
-from rehearse.reports.verdicts import Tally, Verdict, missing_evidence, tally
+from rehearse.judging.agreement import Agreement, load_check
+from rehearse.judging.carried import bans_before, money_before
+from rehearse.judging.gates import all_gates, as_asked
+from rehearse.judging.steps import Step, steps_of
+from rehearse.judging.verdicts import Tally, Verdict, missing_evidence, tally
 from rehearse.scenarios import Scenario
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ import pandas as pd
 
 from rehearse.observations import Run
 from rehearse.observations.schema import ACTIVE_BY_MINUTE, HARNESS_KEY_PREFIX, HARNESS_PERSONAS
-from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
+from rehearse.judging.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
 MINUTE_S = 60.0

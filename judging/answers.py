@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from rehearse.observations.schema import SIMULATOR
-from rehearse.reports.verdicts import Verdict
+from rehearse.judging.verdicts import Verdict
 
 RISKS = (("peak", "Peak"), ("failover", "Failover"), ("payout", "Budget"), ("fraud", "Fraud"))
 # the checks (gate.slug) each answer is made of, the first one saying which runs measured the

@@ -23,10 +23,10 @@ import pandas as pd
 
 from rehearse.observations import Run
 from rehearse.personas.steps import THROTTLED
-from rehearse.reports.gates import all_gates, failover_gate
-from rehearse.reports.load import bucket_seconds
-from rehearse.reports.payout_gate import Payouts, money_left, pool_caps, topups_seen
-from rehearse.reports.verdicts import Evidence, Verdict, judged
+from rehearse.judging.gates import all_gates, failover_gate
+from rehearse.judging.load import bucket_seconds
+from rehearse.judging.payout_gate import Payouts, money_left, pool_caps, topups_seen
+from rehearse.judging.verdicts import Evidence, Verdict, judged
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.drills import Drill, find_drill, window_of
 from rehearse.scenarios.rules import PAYOUT_ACTIONS

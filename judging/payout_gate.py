@@ -18,13 +18,13 @@ import pandas as pd
 
 from rehearse.observations import Run
 from rehearse.personas.steps import REPLAYED, paying_replays, replayed_fen
-from rehearse.reports.load import counts
-from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, unverified
+from rehearse.judging.load import counts
+from rehearse.judging.verdicts import Evidence, Verdict, judged, not_applicable, unverified
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import PAYOUT_ACTIONS, prizes_allowed
 
 if TYPE_CHECKING:
-    from rehearse.reports.carried import MoneyBefore
+    from rehearse.judging.carried import MoneyBefore
 
 TOPUP = re.compile(r"^(?P<pool>\S+) \+(?P<fen>\d+) fen$")
 
@@ -124,7 +124,7 @@ STEP_SLICES = ("a step load plays seconds of each journey at the peak's concurre
 def payout_gate(run: Run, scenario: Scenario, before: MoneyBefore | None = None) -> list[Verdict]:
     """Never above budget (total, per pool), never paid twice, within the rules, the target's
     books, fraud's share, an early alarm. `before`: what the target held when the run began,
-    after earlier phases of the same rehearsal spent from it (reports/carried.py); None: its
+    after earlier phases of the same rehearsal spent from it (judging/carried.py); None: its
     whole budget."""
     gate = scenario.gates.payout
     payouts, books = Payouts.of(run), Books.of(run)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rehearse.observations import Run
-from rehearse.reports.verdicts import Evidence, Verdict, judged, unverified
+from rehearse.judging.verdicts import Evidence, Verdict, judged, unverified
 from rehearse.scenarios import Scenario
 
 SETTLE_S = 7.0  # a step's ramp (5 s) and a little more: the hold is judged after it

@@ -17,11 +17,11 @@ import pandas as pd
 
 from rehearse.observations import Run
 from rehearse.observations.schema import HARNESS_KEY_PREFIX, HARNESS_PERSONAS, UNANSWERED
-from rehearse.reports.load import counts
-from rehearse.reports.carried import EarlierBan, MoneyBefore, ban_walls
-from rehearse.reports.payout_gate import payout_gate
-from rehearse.reports.steps import step_verdicts, steps_of
-from rehearse.reports.verdicts import Evidence, Verdict, judged, not_applicable, turned_off, unverified
+from rehearse.judging.load import counts
+from rehearse.judging.carried import EarlierBan, MoneyBefore, ban_walls
+from rehearse.judging.payout_gate import payout_gate
+from rehearse.judging.steps import step_verdicts, steps_of
+from rehearse.judging.verdicts import Evidence, Verdict, judged, not_applicable, turned_off, unverified
 from rehearse.scenarios import Scenario
 
 PARTICIPATION = ("login", "complete_task", "open_envelope", "open_invite_envelope", "grand_draw",
@@ -97,7 +97,7 @@ def silent_after(phase: str, waited_s: float, said: str) -> Verdict:
 def peak_gate(run: Run, scenario: Scenario) -> list[Verdict]:
     """In the peak window: the target active users served, p95 per action under its SLO, few errors."""
     steps = steps_of(run, scenario)
-    if steps is not None:  # a step load: the knee against the target (reports/steps.py)
+    if steps is not None:  # a step load: the knee against the target (judging/steps.py)
         return step_verdicts(steps, scenario)
     gate = scenario.gates.peak
     live = run.info.live
