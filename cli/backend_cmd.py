@@ -166,9 +166,10 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
     if ready_file is None:
         serve(app_backend, sock)
         return
+    ready = Ready(url=f"http://{LOOPBACK}:{sock.getsockname()[1]}", ops_token=app_backend.ops_token,
+                  otp_secret=app_backend.otp_secret, pid=os.getpid())
     try:
-        Ready(url=f"http://{LOOPBACK}:{sock.getsockname()[1]}", ops_token=app_backend.ops_token,
-              otp_secret=app_backend.otp_secret, pid=os.getpid()).write(ready_file)
+        ready.write(ready_file)
     except OSError as exc:
         sock.close()
         raise UsageError(f"--ready-file {ready_file}: cannot be written ({exc.strerror}); "
@@ -176,4 +177,4 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
     try:
         serve(app_backend, sock)
     finally:
-        ready_file.unlink(missing_ok=True)
+        ready.remove(ready_file)

@@ -176,9 +176,11 @@ def compare(live: Run, simulated: Run, scenario: Scenario) -> Agreement:
             expected = float(sim_counts.get(name, 0)) / scale
             sigma = math.sqrt(expected * max(float(dispersion.get(name, 1.0)), spread.get(name, 1.0)))
             # the participants those requests come from: a persona's expected arrivals; for an action,
-            # its expected requests over the requests each participant sent it live
+            # its expected requests over the requests each participant sent it (live, or the
+            # scenario's spread where a few heavy senders make most of it: then only a few
+            # participants' worth of information is behind the figure, too few to judge)
             behind = (arrivals_expected.get(name, 0.0) if column == "persona"
-                      else expected / float(per_head.get(name, 1.0)))
+                      else expected / max(float(per_head.get(name, 1.0)), spread.get(name, 1.0)))
             add(group, name, float(live_counts.get(name, 0)) / wall_s, expected / wall_s, sigma / wall_s, behind)
     return Agreement(tuple(figures), (lo, hi), scale, compress)
 
@@ -187,9 +189,11 @@ def _simulated_dispersion(sim: pd.DataFrame, weights: pd.Series, column: str,
                           arrivals: dict[str, int]) -> dict[str, float]:
     """The scenario's own spread of a figure's requests (sum(n^2) / sum(n)) as the simulator
     played it: each persona's participants send its count over its arrivals in those minutes,
-    at least (n^2 >= m^2 for a mean of m). The live run measures the spread of what it met; a
-    heavy sender it happened not to meet (one fraud script in a few dozen participants) still
-    widens the band, so missing it is not called a load that is not the scenario's."""
+    m each on average, so sum(n^2) >= count x m per persona (Jensen: a lower bound). The live run
+    measures the spread of what it met; a heavy sender it happened not to meet (one fraud script
+    in a few dozen participants) still widens the band and leaves the figure with few
+    participants' worth behind it (shown, not judged), so missing it is neither called a load that
+    is not the scenario's nor taken as the scenario's."""
     by_persona = weights.groupby(sim["persona"]).sum()
     per_head = {persona: float(n) / arrivals[persona] for persona, n in by_persona.items()
                 if arrivals.get(persona, 0) > 0}
@@ -199,9 +203,8 @@ def _simulated_dispersion(sim: pd.DataFrame, weights: pd.Series, column: str,
     spread: dict[str, float] = {}
     for name in counts.index.get_level_values(0).unique():
         of_name = counts.loc[name]
-        # a persona's requests of this action per participant: its share of the persona's mean
-        squares = sum(float(n) * per_head[persona] * float(n) / float(by_persona[persona])
-                      for persona, n in of_name.items() if persona in per_head and by_persona[persona] > 0)
+        # a persona's n requests of this action come from its arrivals: n / arrivals each
+        squares = sum(float(n) ** 2 / arrivals[persona] for persona, n in of_name.items() if persona in per_head)
         total = float(of_name.sum())
         if total > 0:
             spread[str(name)] = squares / total

@@ -1,13 +1,15 @@
 """The ready file `rehearse backend --ready-file PATH` writes once it listens: its URL and the
 secrets a program that started it needs (the ops token, the TOTP secret for top-ups), for that
 program to read instead of scraping the banner printed for people. The file is the owner's only
-(0600) and written whole (a reader never sees half of it); the backend removes it when it stops.
+(0600) and written whole (a reader never sees half of it); the backend removes it when it stops
+cleanly (a killed one leaves it: whoever starts the next backend at that path clears it first).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,11 +28,23 @@ class Ready(BaseModel):
     pid: int
 
     def write(self, path: Path) -> None:
-        scratch = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(self.model_dump_json())
-        os.replace(scratch, path)
+        # a new file of a name nobody could plant (mkstemp: O_EXCL, 0600), then renamed over `path`
+        fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(self.model_dump_json())
+            os.replace(scratch, path)
+        except BaseException:
+            Path(scratch).unlink(missing_ok=True)
+            raise
+
+    def remove(self, path: Path) -> None:
+        """Remove the ready file if it is still this backend's (not a newer one's at that path)."""
+        try:
+            if Ready.read(path) == self:
+                path.unlink(missing_ok=True)
+        except RehearseError:
+            pass  # not a ready file any more: not this backend's to remove
 
     @classmethod
     def read(cls, path: Path) -> "Ready | None":

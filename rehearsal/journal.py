@@ -72,7 +72,7 @@ class Journal:
     phases: list[PhaseRecord] = field(default_factory=list)
     status: str = "running"  # "running", "completed" (judged) or "stopped" (see `reason`)
     reason: str = ""
-    judgement: object | None = None  # reports.judge.Judgement once judged
+    judgement: object | None = None  # judging.judge.Judgement once judged
     report_dir: Path | None = None
     ended_at: str = ""
 

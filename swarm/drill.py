@@ -1,7 +1,7 @@
 """A drill played live: the drill's window through the swarm, its incidents played by the harness.
 
     request = live_request(LiveDrill(None, (), "ban_wave", host=None, faults=(), duration_s=20))
-    run_swarm(request)          # then reports.drills.judge_drill on the run folder
+    run_swarm(request)          # then judging.drills.judge_drill on the run folder
 
 The window is compressed into `duration_s` of wall time and the population scaled; one Locust
 process plays the users and the incidents, so the platform model that bans a domain is the one

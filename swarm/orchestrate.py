@@ -114,7 +114,7 @@ def start_reference_backend(procs: Processes, request: SwarmRequest, plan: Plan,
         if proc.poll() is not None:
             raise RehearseError(f"the reference backend exited at start: {log.read_text().strip()[-300:]}")
         written = Ready.read(ready_file)
-        if written is not None:
+        if written is not None and written.pid == proc.pid:  # not another backend's
             found.append(written)
         return bool(found)
 
@@ -122,6 +122,8 @@ def start_reference_backend(procs: Processes, request: SwarmRequest, plan: Plan,
     url = found[0].url
 
     def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RehearseError(f"the reference backend exited at start: {log.read_text().strip()[-300:]}")
         try:
             return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:

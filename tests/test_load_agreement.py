@@ -1,7 +1,8 @@
 """The load check's noise band, on runs built here (no live run needed): the scenario's own spread
 of a figure widens it, so a small live run that happens to meet none of a few heavy senders (fraud
-scripts hammering the envelope) is not called a load that is not the scenario's, while a persona
-playing a third of its requests still is."""
+scripts hammering the envelope) is not called a load that is not the scenario's; such a figure has
+only a few participants' worth behind it, so it is shown, not judged (never taken as agreeing),
+while a persona playing a third of its requests is still flagged."""
 
 from __future__ import annotations
 
@@ -39,11 +40,20 @@ def _figure(agreement, label: str):
     return next(f for f in agreement.figures if f.label == label)
 
 
-def test_heavy_senders_the_live_run_did_not_meet_widen_the_band_instead_of_failing_it():
+def test_heavy_senders_the_live_run_did_not_meet_leave_the_figure_unjudged_instead_of_failing_it():
     scenario, live, simulated = _runs(live_opens_per_normal=3)
     opens = _figure(compare(live, simulated, scenario), "requests/s by action open_envelope")
-    assert opens.judged and opens.live < 0.5 * opens.simulated  # the scripts' share is missing
-    assert opens.agrees, opens  # (judged by the live run's spread alone, 3 sigma was 31 % of it)
+    assert opens.live < 0.5 * opens.simulated  # the scripts' share is missing
+    # (judged by the live run's spread alone, 3 sigma was 31 % of it, and this honest run failed)
+    assert opens.band > opens.simulated - opens.live and not opens.judged, opens
+
+
+def test_a_figure_most_of_whose_requests_a_few_heavy_senders_make_is_never_taken_as_agreeing():
+    """The normal participants opening a third of their envelopes: the band the scripts need would
+    hide it, so the figure is not judged (the check cannot vouch for it) rather than agreeing."""
+    scenario, live, simulated = _runs(live_opens_per_normal=1)
+    opens = _figure(compare(live, simulated, scenario), "requests/s by action open_envelope")
+    assert not opens.judged, opens
 
 
 def test_a_persona_playing_a_third_of_its_requests_is_still_flagged():

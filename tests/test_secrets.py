@@ -170,6 +170,19 @@ def test_the_ready_file_says_where_the_backend_listens_is_the_owners_only_and_go
     assert not ready.exists()
 
 
+def test_a_backend_stopping_leaves_a_newer_backends_ready_file_alone(tmp_path):
+    from rehearse.reference_backend.ready import Ready
+
+    older, newer = (Ready(url=f"http://127.0.0.1:{port}", ops_token="t", otp_secret="s", pid=pid)
+                    for port, pid in ((8700, 1), (8701, 2)))
+    path = tmp_path / "backend.ready.json"
+    newer.write(path)
+    older.remove(path)
+    assert Ready.read(path) == newer and mode(path) == 0o600
+    newer.remove(path)
+    assert not path.exists() and list(tmp_path.iterdir()) == []  # no scratch file left either
+
+
 def test_a_ready_file_that_cannot_be_written_is_refused_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "rehearse", "backend", "--port", "0", "--db",
                            str(tmp_path / "b.sqlite3"), "--ready-file", str(tmp_path / "absent" / "r.json")],

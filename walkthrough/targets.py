@@ -1,7 +1,7 @@
 """Where a walkthrough's steps go: a live backend over httpx, or the rules themselves.
 
 `LiveTarget` drives any campaign backend through the scenario's target contract (the same
-`swarm.player.Player` the Locust swarm uses, so a request means the same thing), sends the
+`client.player.Player` the Locust swarm uses, so a request means the same thing), sends the
 copies of a double tap at once from threads, records every request as an observation row,
 and moves the backend's campaign clock through the contract's `set_clock` operation where
 the contract maps one. `RulesTarget` answers as the rules say: the walkthrough uses it to pick
