@@ -67,6 +67,9 @@ OWNER_FILE = 0o600
 OWNER_FOLDER = 0o700
 SIDE_FILES = ("-wal", "-shm", "-journal")
 """SQLite's files beside a database (WAL mode uses the first two); they hold its pages too."""
+INVITE_CODE_DRAWS = 8
+"""Invite codes drawn for a new user before giving up: the first is taken once in 43,000 draws
+among 100,000 users, eight in a row never."""
 
 FUNNEL_STEPS = (
     "page_view", "link_visit", "login", "new_user", "invited_user", "first_task",
@@ -152,14 +155,21 @@ class Store:
 
     def create_user(self, phone: str, channel_id: str, invited_by: int | None,
                     device_id: str | None, t: float) -> sqlite3.Row | None:
-        """The new user, or None if the phone registered meanwhile."""
-        code = secrets.token_hex(4)
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO users (phone, channel_id, invite_code, invited_by, device_id,"
-            " created_t) VALUES (?, ?, ?, ?, ?, ?)",
-            (phone, channel_id, code, invited_by, device_id, t),
-        )
-        return self.user(cur.lastrowid) if cur.rowcount else None
+        """The new user, or None if the phone registered meanwhile. An invite code another user
+        holds already (4 random bytes: met by chance in a campaign of 100,000) is drawn again."""
+        for _ in range(INVITE_CODE_DRAWS):
+            code = secrets.token_hex(4)
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO users (phone, channel_id, invite_code, invited_by, device_id,"
+                " created_t) VALUES (?, ?, ?, ?, ?, ?)",
+                (phone, channel_id, code, invited_by, device_id, t),
+            )
+            if cur.rowcount:
+                assert cur.lastrowid is not None  # set by the INSERT that added the row
+                return self.user(cur.lastrowid)
+            if self.user_by_phone(phone) is not None:
+                return None
+        raise sqlite3.IntegrityError(f"no free invite code in {INVITE_CODE_DRAWS} draws")
 
     def count_invite(self, inviter_id: int) -> int:
         self.db.execute("UPDATE users SET invites_counted = invites_counted + 1 WHERE id = ?",
@@ -265,6 +275,7 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (user_id, pool, prize_key, prize, amount_fen, t, status),
         )
+        assert cur.lastrowid is not None  # set by the INSERT that added the row
         return cur.lastrowid
 
     def mark_paid(self, payout_id: int) -> None:

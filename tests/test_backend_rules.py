@@ -327,3 +327,16 @@ def test_state_survives_a_restart(tmp_path, scenario):
         assert second.backend.ops_token == ops_token
         me = httpx.get(f"{second.url}/api/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
+
+
+def test_an_invite_code_taken_already_is_drawn_again(tmp_path, scenario, monkeypatch):
+    from rehearse.reference_backend.app import Backend
+    from rehearse.reference_backend.clock import ManualClock
+
+    backend = Backend(scenario, tmp_path / "campaign.sqlite3", clock=ManualClock(60.0), seed=7)
+    codes = iter(["deadbeef", "deadbeef", "cafef00d"])  # the second user draws the first one's code
+    monkeypatch.setattr("rehearse.reference_backend.store.secrets.token_hex", lambda _: next(codes))
+    first = backend.service.login("13912345678", "video_a", None, None)
+    second = backend.service.login("13912345679", "video_a", None, None)
+    assert (first["invite_code"], second["invite_code"]) == ("deadbeef", "cafef00d")
+    assert second["new_user"] is True
