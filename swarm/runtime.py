@@ -151,7 +151,8 @@ class SwarmRuntime:
         plan = settings.rehearsal
         self.paid_fen: Counter[str] = Counter()  # what this process saw paid from each prize pool
         cuttable = self.scenario.target.operations.get("limit_pool") is not None
-        if role in ("local", "master") and (plan.ban_at is not None or plan.race_at is not None or plan.preheat):
+        if role in ("local", "master") and (plan.ban_at is not None or plan.race_at is not None or plan.preheat
+                                            or plan.flagged):
             connections = (plan.racers if cuttable else max(plan.racers, MAX_UNCUT_RACERS)) * plan.copies + 10
             self.rehearsal_http = guarded_client(host, timeout=10,
                                                  limits=httpx.Limits(max_connections=connections))

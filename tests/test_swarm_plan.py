@@ -183,3 +183,14 @@ def test_any_json_in_a_spec_file_is_read_or_refused_in_one_line(tmp_path):
             assert "\n" not in str(exc)
 
     check()
+
+
+def test_flagged_numbers_alone_get_the_harness_its_own_client(tmp_path) -> None:
+    from rehearse.swarm.runtime import SwarmRuntime
+    from rehearse.swarm.settings import RehearsalPlan
+
+    # `rehearse swarm --flagged-probe` with no other probe: the flagged numbers log in through it
+    runtime = SwarmRuntime(SwarmSettings(run_dir=tmp_path, scale=100, rehearsal=RehearsalPlan(flagged=True)),
+                           "local", "http://127.0.0.1:9")
+    assert runtime.rehearsal_http is not None
+    runtime.close()
