@@ -9,7 +9,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 import click
 from click.core import ParameterSource
@@ -91,7 +91,7 @@ class OutDir(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, (str, bytes)):
             _check_path_text(self, value, param, ctx, "runs/x")
-        path = Path(super().convert(value, param, ctx))
+        path = Path(cast(Path, super().convert(value, param, ctx)))  # a Path (path_type); click's type covers any
         for part in path.parts:
             if len(os.fsencode(part)) > 255:
                 self.fail(f"the name {part[:40]}... is {len(os.fsencode(part))} bytes long; "

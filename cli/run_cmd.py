@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -15,13 +16,17 @@ from rehearse.cli.options import (DRY_RUN, FORCE, OVERRIDES, SCENARIO_ARGUMENT, 
 from rehearse.rehearsal.spec import PEAK_STEP_S, TARGET_WAIT_S, WINDOW_S
 from rehearse.swarm.settings import MIN_STEP_S
 
+if TYPE_CHECKING:
+    from rehearse.cli.swarm_cmd import SwarmBar
+
+
 class ConsoleView:
     """The rehearsal's events on the console: each phase's line, a swarm's progress bar (or, plain,
     only why it ended early), what was not played and why."""
 
     def __init__(self, console: Console, rehearsal, bars: bool) -> None:
         self.console, self.rehearsal, self.bars = console, rehearsal, bars
-        self.bar = None
+        self.bar: SwarmBar | None = None
 
     def __call__(self, event) -> None:
         from rehearse.rehearsal import Judging, PhaseEnded, PhaseStarted, SwarmProgress
@@ -199,6 +204,7 @@ def _rehearse(ctx: click.Context, kind: str, plain: bool):
     console = (Console(stderr=True, highlight=False, soft_wrap=True, force_terminal=False, no_color=True) if plain
                else Console(stderr=True, highlight=False, soft_wrap=True))
     journal = run_rehearsal(rehearsal, ConsoleView(console, rehearsal, bars=not plain))
+    assert journal.judgement is not None and journal.report_dir is not None  # returned once judged and reported
     if plain:
         summary = (journal.report_dir / "summary.md").read_text(encoding="utf-8")
         target = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -89,8 +89,12 @@ def check(ctx: click.Context, scenario_path: Path | None, at: str, overrides: tu
             ops_token=ops_token, allow_remote=allow_remote, faults=planted, trace=checker.observe,
             skip=frozenset(PAYOUT_ACTIONS) if no_payouts else frozenset(),
             at_end=lambda live: operations.extend(checker.check_operations(live)))
-        run_walkthrough(request, on_group=lambda g: console.rule(f"[bold]{g.title}"),
-                        on_start=lambda lines: [console.print(line, markup=False) for line in lines])
+
+        def show(lines: list[str]) -> None:
+            for line in lines:
+                console.print(line, markup=False)
+
+        run_walkthrough(request, on_group=lambda g: console.rule(f"[bold]{g.title}"), on_start=show)
     if operations:
         console.rule("[bold]Operations (read only, called once)")
         for line in operations:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -204,8 +204,10 @@ def _summary(console: Console, result) -> None:
     from rehearse.walkthrough.markdown import mismatches_by_rule, summary_rows
 
     table = Table(title="Walkthrough", title_justify="left")
-    for name, justify in (("participant", "left"), ("steps", "right"), ("as the rules say", "right"),
-                          ("mismatches", "right"), ("paid", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("participant", "left"), ("steps", "right"), ("as the rules say", "right"), ("mismatches", "right"),
+        ("paid", "right"))
+    for name, justify in columns:
         table.add_column(name, justify=justify)
     for row in summary_rows(result.played):
         table.add_row(*(str(x) for x in row), style="red" if row[3] else None)

@@ -147,7 +147,7 @@ def compile_template(template: Any) -> Compiled:
     if all(name is None for _, name, _, _ in pieces):
         text = template.replace("{{", "{").replace("}}", "}")
         return lambda roots: text
-    if len(pieces) == 1 and pieces[0][0] == "":
+    if len(pieces) == 1 and pieces[0][0] == "" and pieces[0][1] is not None:  # one piece, a field
         return _Field(pieces[0][1]).get
     parts = [(literal, _Field(name) if name is not None else None) for literal, name, _, _ in pieces]
 
@@ -300,6 +300,7 @@ def _holds(condition: Condition, decoded: Any, headers: Any = None) -> bool:
         values = header_values(headers, condition.header)
         value = values[0] if values else None
     else:
+        assert condition.path is not None  # a Condition names a path or a header (its validator)
         value = dig(decoded, condition.path)
     if condition.exists is not None:
         return (value is not None) == condition.exists

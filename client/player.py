@@ -191,7 +191,7 @@ class Player:
         specs = [self.contract.build(act, user, session, attempt) for _ in range(burst)]
         sent_t, sent_at = self.clock(), time.perf_counter()  # a row's t is when its request went out
         try:
-            raw = send_burst(specs) if burst > 1 else [send(specs[0])]
+            raw = send_burst(specs) if send_burst is not None and burst > 1 else [send(specs[0])]
         except NotSent:
             raise
         except BaseException:  # stopped mid-request (e.g. gevent's GreenletExit): sent, never answered

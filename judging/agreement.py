@@ -260,7 +260,7 @@ def load_check(runs: Sequence[tuple[str, Run]], scenario: Scenario) -> list[tupl
     """(label, `load.matches_scenario`, the figures side by side) for each live run, against the
     simulated run beside it."""
     simulated = next((run for _, run in runs if not run.info.live), None)
-    checked = []
+    checked: list[tuple[str, Verdict, Agreement | None]] = []
     for label, run in runs:
         if not run.info.live or run.info.step_load:
             continue  # a step load paces arrivals by concurrency, not by the scenario's clock

@@ -32,9 +32,11 @@ from rehearse.scenarios.drills import Drill, find_drill, window_of
 from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.scenarios.traffic import Window
 
-NOTICED = {"ban": "noticed", "alarm": "noticed", "throttle": "noticed", "pause": "noticed",
-           "budget_exhausted": "noticed", "target_down": "noticed",
-           "failover": "system", "pool_exhausted": "system", "topup": "system", "resume": "system"}
+MomentPhase = Literal["incident", "noticed", "system", "deadline met", "deadline missed"]
+NOTICED: dict[str, MomentPhase] = {
+    "ban": "noticed", "alarm": "noticed", "throttle": "noticed", "pause": "noticed",
+    "budget_exhausted": "noticed", "target_down": "noticed",
+    "failover": "system", "pool_exhausted": "system", "topup": "system", "resume": "system"}
 DrillStatus = Literal["pass", "fail", "inconclusive"]
 
 
@@ -43,7 +45,7 @@ class Moment:
     """One line of the timeline: campaign time, what kind of moment, what happened."""
 
     t: float
-    phase: Literal["incident", "noticed", "system", "deadline met", "deadline missed"]
+    phase: MomentPhase
     detail: str
 
 
@@ -124,6 +126,7 @@ def _played(drill: Drill, played: pd.DataFrame) -> Verdict:
 def _failover(run: Run, scenario: Scenario, drill: Drill, within: float, start: float, end: float) -> list[Verdict]:
     """Each ban in the window: no new link on the domain within the deadline (the failover gate's
     own measure, from share rows or failover events, held to the drill's deadline)."""
+    assert scenario.gates.failover is not None  # a ban drill needs share links, and they a failover gate
     strict = scenario.model_copy(update={"gates": scenario.gates.model_copy(update={
         "failover": scenario.gates.failover.model_copy(update={"max_seconds": within})})})
     ev = run.events
@@ -323,10 +326,10 @@ def _timeline(run: Run, responses: list[Verdict]) -> list[Moment]:
             continue
         # at the trigger (the first evidence) plus what it took, or plus the deadline if never
         trigger = next((e.t for e in v.evidence if e.t is not None), None)
-        if trigger is None:
+        if trigger is None or v.limit is None:  # a response's limit: its deadline, always given
             continue
         took = "never" if v.figure is None else f"after {v.figure:,.0f} s"
-        phase = "deadline met" if v.status == "pass" else "deadline missed"
+        phase: MomentPhase = "deadline met" if v.status == "pass" else "deadline missed"
         moments.append(Moment(trigger + (v.limit if v.figure is None else v.figure), phase,
                               f"{v.check}: {took} (deadline {v.limit:,.0f} s)"))
     order = {"incident": 0, "noticed": 1, "system": 2, "deadline met": 3, "deadline missed": 3}

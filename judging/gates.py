@@ -201,6 +201,8 @@ def _links_off(run: Run, scenario: Scenario, ban_t: float, domain: str, shares: 
     domain must show it out of rotation: at least one round of the whole pool. Judged on the
     target's clock: real seconds for a target that keeps the wall clock, counted from the first
     ban of the domain where an earlier phase of the rehearsal banned it already (`earlier`)."""
+    # a ban needs share links, and share links a failover gate (the scenario's validation)
+    assert scenario.gates.failover is not None and scenario.links is not None
     limit = scenario.gates.failover.max_seconds
     name, slug = f"links off {domain}", "links_off"
     banned = [Evidence(ban_t, f"{domain} banned")]
@@ -259,6 +261,7 @@ def failover_gate(run: Run, scenario: Scenario, banned_before: dict[str, Earlier
         return [not_applicable("failover", "links off banned domains", why, "links_off"),
                 not_applicable("failover", "visits lost to bans", why, "visits_lost"),
                 not_applicable("failover", "backup pool never empty", why, "pool_never_empty")]
+    assert gate is not None  # share links come with a failover gate (the scenario's validation)
     q = run.requests
     shares = q[(q["action"] == "share") & q["ok"] & (q["domain"] != "")]
     bans = _bans(run)

@@ -88,7 +88,7 @@ def judge(runs: Sequence[tuple[str, Run]], scenario: Scenario, *, allow_unverifi
         missing = [v for v in per_run[0] if v.key in everywhere]
     agreements = tuple((label, agreement) for label, _, agreement in checked
                        if agreement is not None and agreement.figures)
-    steps = tuple((label, tuple(found)) for label, run in runs if (found := steps_of(run, scenario)))
+    steps = tuple((label, tuple(stepped)) for label, run in runs if (stepped := steps_of(run, scenario)))
     waived = [key for key in scenario.gates.required if key in scenario.not_applicable()]
     return Judgement(verdicts=tuple(verdicts), tally=tally(verdicts, missing, stopped, waived), agreements=agreements,
                      steps=steps)

@@ -408,13 +408,13 @@ def _books_match(run: Run, scenario: Scenario, payouts: Payouts, books: Books) -
 
 # --- the fund-loss alarm ------------------------------------------------------------------
 
-def _alarm_in_time(run: Run, scenario: Scenario, share: float) -> Verdict:
+def _alarm_in_time(run: Run, scenario: Scenario, share: float | None) -> Verdict:
     """Once payouts run ahead of plan by the warning ratio, the alarm must come before `share`
     of the budget is gone (a campaign spending as planned has nothing to judge). The alarm is an
     event (the simulator's, a drill's); a target that shows none, nor an alarm level, cannot be
     judged on it; one that shows its level and never raised it fails."""
     monitor = scenario.fund_loss_plan()
-    if monitor is None or scenario.budget.fund_loss is None:
+    if monitor is None or scenario.budget.fund_loss is None or share is None:  # a fund_loss comes with a share
         return not_applicable("payout", "alarm before the budget goes",
                               scenario.not_applicable()["payout.alarm_before_budget"], "alarm_before_budget")
     budget_fen = scenario.budget.total_fen

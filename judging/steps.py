@@ -67,10 +67,10 @@ def steps_of(run: Run, scenario: Scenario) -> list[Step] | None:
         return None
     gate = scenario.gates.peak
     personas = scenario.personas
-    thinkers = [personas.normal, personas.sharer]
+    thinking = [personas.normal.think_time, personas.sharer.think_time]
     if scenario.campaign.phases.has_preheat:
-        thinkers.append(personas.preheat_browser)
-    pacing = min(p.think_time.median for p in thinkers)
+        thinking.append(personas.preheat_browser.think_time)
+    pacing = min(t.median for t in thinking)
     limits = (LAG_SHARE * 1000 * pacing, LAG_SHARE * 1000 * min(gate.p95.values()))
     q = run.target_load()
     starts = [(float(r.t), json.loads(r.detail)) for r in marks.itertuples()]
@@ -166,7 +166,7 @@ def step_verdicts(steps: list[Step], scenario: Scenario) -> list[Verdict]:
                                f"{s.rps:,.0f} req/s: {s.status}"
                                + (f" ({'; '.join(s.limits or s.breaches)})" if s.status != "held" else ""))
              for s in steps]
-    if reached >= target:
+    if knee is not None and reached >= target:  # a knee: the target is at least 1
         summary = Evidence(knee.start, f"knee at {knee.target:,} participants playing ({knee.rps:,.0f} req/s), "
                                        f"every step held up to it")
         active = judged("peak", "active users served", float(reached), float(target), "users", True,

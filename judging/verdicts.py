@@ -151,7 +151,7 @@ def missing_evidence(verdicts: Sequence[Verdict], required: Sequence[str]) -> li
     key must be judged (pass or fail) in the run (one ban verified does not verify another), but
     for an event the run ended too soon after to judge (a ban within the failover promise of its
     end: `out_of_time`); a key the run did not judge at all counts too. `required` holds gate names (every check of the gate) and `gate.slug` keys."""
-    missing = {}
+    missing: dict[str, Verdict] = {}
     for v in verdicts:  # every verdict of a required key must be judged (each ban, each action)
         if v.status == "unverified" and not v.out_of_time and requires(v.key, required):
             missing.setdefault(v.key, v)

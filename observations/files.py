@@ -30,7 +30,7 @@ def resolve_format(fmt: str | None) -> Format:
         return default_format()
     if fmt not in FORMATS:
         raise ObservationError(f"unknown table format {fmt!r}: use 'parquet' or 'csv'")
-    return fmt  # type: ignore[return-value]
+    return fmt
 
 
 def write_text(path: Path, text: str) -> None:

@@ -221,12 +221,12 @@ class IdentityFactory:
                             invite_code=invite_code)
 
     def _person(self, persona: str, arrival_t: float, channel: str | None = None,
-                **extra: str | None) -> Identity:
+                link: str | None = None, invite_code: str | None = None) -> Identity:
         return Identity(
             persona=persona, user_key=self._user_key(persona), phone=self._phone(),
             name=self.rng.choice(self._names), channel=channel or self._channel(),
             ip=str(CGNAT.network_address + self._cgnat.take()), device_id=self._device_id(),
-            arrival_t=float(arrival_t), **extra,
+            arrival_t=float(arrival_t), invite_code=invite_code, link=link,
         )
 
     def _fraud_account(self, arrival_t: float, number: str | None = None,

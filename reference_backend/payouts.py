@@ -171,7 +171,8 @@ class PayoutDesk:
 
     def check_monitor(self) -> None:
         """Refuse the payout while paused, or (at the warning level) most of the time."""
-        if self.service.monitor is None:
+        monitor = self.service.monitor
+        if monitor is None:
             return
         if self.paused():
             raise _paused()
@@ -180,7 +181,7 @@ class PayoutDesk:
         if reading.level == STOP:
             raise _paused()
         if reading.level == WARNING:
-            if self.service.rng.random() >= self.service.scenario.budget.fund_loss.throttle_pass_share:
+            if self.service.rng.random() >= monitor.rule.throttle_pass_share:  # the scenario's budget.fund_loss
                 raise Refused(429, "payout_throttled", "payouts are being throttled; try again later")
 
     def note_level(self, reading: Reading) -> None:
@@ -218,8 +219,8 @@ class PayoutDesk:
         """Add money to a pool; needs a fresh one-time code from the operator's authenticator."""
         if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or amount_fen <= 0:
             raise Refused(400, "bad_amount", "amount_fen must be a positive whole number of fen")
-        secret = self.store.meta("otp_secret")
-        if not isinstance(code, str) or not pyotp.TOTP(secret).verify(code, valid_window=1):
+        secret = self.store.meta("otp_secret")  # None only in a store never initialised: no code is right
+        if secret is None or not isinstance(code, str) or not pyotp.TOTP(secret).verify(code, valid_window=1):
             raise Refused(401, "bad_second_factor", "a top-up needs the current one-time code "
                           "from the operator's authenticator (field: otp)")
         t = self.service.now()

@@ -198,7 +198,7 @@ class CampaignService:
 
     # --- login and invites -----------------------------------------------------------------
 
-    def login(self, phone: str, channel_id: str | None, invite_code: str | None,
+    def login(self, phone: object, channel_id: str | None, invite_code: str | None,
               device_id: str | None) -> dict:
         self.require_live()
         if not isinstance(phone, str) or not PHONE.match(phone):
@@ -214,9 +214,10 @@ class CampaignService:
             user = self.store.user_by_phone(phone)
             new_user = user is None
             counted = False
-            if new_user:
+            if user is None:
                 inviter = self.store.user_by_invite_code(invite_code) if invite_code else None
                 user = self.store.create_user(phone, channel, inviter["id"] if inviter else None, device_id, t)
+                assert user is not None  # the phone was free, and this transaction holds the write lock
                 self.store.count_step(channel, "new_user")
                 if inviter is not None:
                     self.store.count_invite(inviter["id"])

@@ -12,10 +12,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rehearse.observations.layout import JOURNAL
 from rehearse.observations.schema import utc_now
 from rehearse.rehearsal.spec import Phase, Rehearsal
+
+if TYPE_CHECKING:
+    from rehearse.judging.judge import Judgement
 
 PLAYED = "played"  # the phase ran to its end (its run folder says how: finished or interrupted)
 NOT_PLAYED = "not played"  # planned, but what it needed was not there (the target stopped answering)
@@ -72,7 +76,7 @@ class Journal:
     phases: list[PhaseRecord] = field(default_factory=list)
     status: str = "running"  # "running", "completed" (judged) or "stopped" (see `reason`)
     reason: str = ""
-    judgement: object | None = None  # judging.judge.Judgement once judged
+    judgement: Judgement | None = None  # once judged
     report_dir: Path | None = None
     ended_at: str = ""
 
@@ -93,7 +97,7 @@ class Journal:
 
     def as_dict(self) -> dict:
         r = self.rehearsal
-        tally = self.judgement.tally if self.judgement is not None else None
+        judgement = self.judgement
         return {
             "status": self.status, "reason": self.reason, "started_at": self.started_at, "ended_at": self.ended_at,
             "rehearsal": {"scenario": r.scenario.name, "scenario_digest": r.scenario.digest(), "job": r.job,
@@ -101,8 +105,8 @@ class Journal:
                           "faults": list(r.inputs.faults), "seed": r.inputs.seed,
                           "phases": [p.name for p in r.phases], "skipped": r.skipped},
             "phases": [p.as_dict() for p in self.phases],
-            "verdict": None if tally is None else {"ok": tally.ok, "headline": tally.headline,
-                                                   "exit_code": self.judgement.exit_code, "answers": self.answers},
+            "verdict": None if judgement is None else {"ok": judgement.tally.ok, "headline": judgement.tally.headline,
+                                                       "exit_code": judgement.exit_code, "answers": self.answers},
             "report_dir": str(self.report_dir) if self.report_dir else None,
         }
 

@@ -12,7 +12,7 @@ what was measured kept in the run folders.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from rehearse.observations.schema import utc_now
 from rehearse.rehearsal.journal import (NOT_PLAYED, PLAYED, SKIPPED, STOPPED, Journal, Judging, PhaseEnded,
@@ -20,6 +20,9 @@ from rehearse.rehearsal.journal import (NOT_PLAYED, PLAYED, SKIPPED, STOPPED, Jo
 from rehearse.rehearsal.spec import PHASE_ORDER, Phase, Rehearsal
 from rehearse.scenarios import Scenario, UsageError
 from rehearse.scenarios.errors import RunInterrupted
+
+if TYPE_CHECKING:
+    from rehearse.observations import Run
 
 Event = PhaseStarted | SwarmProgress | PhaseEnded | Judging
 
@@ -54,7 +57,7 @@ def _play(journal: Journal, on_event: Callable[[Event], None]) -> None:
     from rehearse.swarm.orchestrate import stop_if_harness_failed, stop_if_signalled
 
     rehearsal = journal.rehearsal
-    runs = []  # (label, Run) of each phase played, in order
+    runs: list[tuple[str, Run]] = []  # (label, Run) of each phase played, in order
     findings = []
     for name in PHASE_ORDER:
         phase = rehearsal.phase(name)
@@ -125,11 +128,11 @@ class _Silent(Exception):
 
 def _phase(phase: Phase, runs: list, scenario: Scenario, on_event: Callable[[Event], None]):
     """Play one phase into its run folder: the swarm's result (None for the simulation)."""
-    from rehearse.simulator.run import run_replicas
+    from rehearse.simulator.run import RunRequest, run_replicas
     from rehearse.swarm.orchestrate import run_swarm
     from rehearse.client.safety import TargetSilent
 
-    if phase.kind == "simulate":
+    if isinstance(phase.request, RunRequest):  # phase.kind "simulate"
         run_replicas(phase.request)
         return None
     request = _with_money_left(phase.request, runs, scenario)

@@ -13,8 +13,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rehearse.scenarios import Scenario, load_scenario
+
+if TYPE_CHECKING:
+    from rehearse.simulator.run import RunRequest
+    from rehearse.swarm.orchestrate import SwarmRequest
 
 TARGET_WAIT_S = 60.0  # how long a given target may take to answer again after the peak phase
 FAILOVER_LEAD_S = 10.0  # the real-time failover phase bans this long after its start (the prober has links)
@@ -63,13 +68,17 @@ class Phase:
 
     name: str  # "simulated", "peak", "live", "failover": its run's label and folder
     kind: str  # "simulate" or "swarm"
-    request: object
+    request: RunRequest | SwarmRequest
     title: str
     after: str | None = None  # a phase played only if this one was (the failover needs the window)
 
     @property
     def run_dir(self) -> Path:
-        return self.request.out if self.kind == "simulate" else self.request.settings.run_dir
+        from rehearse.simulator.run import RunRequest
+
+        run_dir = self.request.out if isinstance(self.request, RunRequest) else self.request.settings.run_dir
+        assert run_dir is not None  # build_rehearsal gives each phase its folder
+        return run_dir
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,7 @@ def build_rehearsal(inputs: RehearsalInputs) -> Rehearsal:
                            wait_s=i.target_wait_s if steps else 0.0)
     live.plan(scenario)  # bad input is refused before anything runs
     if steps:
-        phases[-1].request.settings.plan(scenario)
+        peak.plan(scenario)
     check_target(request, scenario)
     ban = ("a domain ban a third of the way in" if plan.ban_at is not None
            else "no ban (the campaign issues no share links)" if scenario.links is None
@@ -176,6 +185,7 @@ def _failover_phase(scenario: Scenario, i: RehearsalInputs, facts: dict) -> tupl
 
     if scenario.links is None:
         return None, ""
+    assert scenario.gates.failover is not None  # share links come with a failover gate (the scenario's validation)
     window = scenario.traffic.windows[scenario.gates.peak.window]
     promise = scenario.gates.failover.max_seconds
     wanted = FAILOVER_LEAD_S + promise + FAILOVER_MARGIN_S

@@ -19,7 +19,7 @@ scenario by `Scenario`, so a typo is a one-line error naming the field.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Sequence, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
@@ -218,7 +218,7 @@ def check_drills(drills: Drills, sections: dict) -> None:
                                      "or links.backup_domains")
 
 
-def _check_offered(campaign, links, actions: list[str], where: str) -> None:
+def _check_offered(campaign, links, actions: Sequence[str], where: str) -> None:
     """A drill slows down only actions the campaign offers (no grand_draw without a grand round,
     no share without share links)."""
     for action in actions:

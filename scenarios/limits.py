@@ -76,8 +76,8 @@ class RulesGate(Section):
 class LoadGate(Section):
     """A live run's load against the simulator's for the same minutes (judging/agreement.py)."""
 
-    tolerance: Share = Field(0.10, description="largest relative difference of a figure that still agrees "
-                                               "(small counts get their Poisson noise band instead)")
+    tolerance: Share = Field(default=0.10, description="largest relative difference of a figure that still agrees "
+                                                       "(small counts get their Poisson noise band instead)")
 
 
 class Gates(Section):

@@ -61,7 +61,7 @@ def wait_quantiles(q: float, wait_probability: ArrayLike, drain_rate: ArrayLike)
 
 
 def response_survival(t: ArrayLike, wait_probability: ArrayLike, drain_rate: ArrayLike,
-                      service_rate: float) -> Floats:
+                      service_rate: float | Floats) -> Floats:
     """P(wait + service > t) in M/M/c: no wait with 1 - C, else an exponential wait, then service."""
     t = np.asarray(t, dtype=np.float64)
     c = np.asarray(wait_probability, dtype=np.float64)
@@ -77,7 +77,7 @@ def response_survival(t: ArrayLike, wait_probability: ArrayLike, drain_rate: Arr
 
 
 def response_quantiles(q: float, wait_probability: ArrayLike, drain_rate: ArrayLike,
-                       service_rate: float) -> Floats:
+                       service_rate: float | Floats) -> Floats:
     """The q-quantile of the M/M/c response time (wait + exponential service), by bisection."""
     c = np.asarray(wait_probability, dtype=np.float64)
     drain = np.asarray(drain_rate, dtype=np.float64)

@@ -10,7 +10,7 @@ rehearse.scenarios.fund_loss) at the end of every bucket.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import simpy
@@ -53,8 +53,8 @@ def run_ledger(scenario: Scenario, bucket_s: float, buckets: int, t: np.ndarray,
                     fraud_paid=np.zeros(buckets, dtype=np.int64), left=np.zeros(buckets, dtype=np.int64),
                     level=np.zeros(buckets, dtype=np.int8))
     env = simpy.Environment()
-    state = {"paused": False, "level": 0, "paid": 0, "ack_paid": 0, "ack_plan": 0.0,
-             "exhausted": set(), "ran_out": {}}
+    state: dict[str, Any] = {"paused": False, "level": 0, "paid": 0, "ack_paid": 0, "ack_plan": 0.0,
+                             "exhausted": set(), "ran_out": {}}
     confirm = env.event()
 
     def operator():

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from itertools import accumulate
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING, Generator, Mapping
 
 import numpy as np
 import simpy
@@ -80,7 +80,7 @@ def simulate_mm_c(arrival_rate: float, service_time: float, servers: int, reques
     waits: list[float] = []
     responses: list[float] = []
 
-    def request() -> Iterator[simpy.Event]:
+    def request() -> Generator[simpy.Event, object, None]:
         arrived = env.now
         claim = workers.request()
         if timeout is not None:
@@ -95,7 +95,7 @@ def simulate_mm_c(arrival_rate: float, service_time: float, servers: int, reques
         workers.release(claim)
         responses.append(env.now - arrived)
 
-    def arrivals() -> Iterator[simpy.Event]:
+    def arrivals() -> Generator[simpy.Event, object, None]:
         for _ in range(requests):
             yield env.timeout(rng.expovariate(arrival_rate))
             env.process(request())
@@ -166,7 +166,7 @@ def bucket_latency(arrivals: ArrayLike, bucket_s: float, service_time: float | A
     mean_s, p95_s = _fluid_latency(start, unbounded_end, counts, timed_out, capacity,
                                    max_queue, service_time)
     if calm.any():
-        steady = _steady_buckets(rate[calm], service_time if np.isscalar(service_time) else service_time[calm],
+        steady = _steady_buckets(rate[calm], service_time if isinstance(service_time, float) else service_time[calm],
                                  servers, timeout)
         timed_out[calm] = counts[calm] * steady.gave_up
         served[calm] = counts[calm] - timed_out[calm]
@@ -192,7 +192,7 @@ def _check_buckets(arrivals: ArrayLike, bucket_s: float, timeout: float) -> Floa
 
 
 def _fluid_latency(start: Floats, end: Floats, counts: Floats, timed_out: Floats,
-                   capacity: float, max_queue: float, service_time: float) -> tuple[Floats, Floats]:
+                   capacity: float | Floats, max_queue: Floats, service_time: float | Floats) -> tuple[Floats, Floats]:
     """Mean and p95 latency (s) when the queue moves linearly from `start` to `end` in a bucket.
 
     Arrivals are uniform over the bucket, so the queue each one sees is uniform between the
@@ -208,7 +208,7 @@ def _fluid_latency(start: Floats, end: Floats, counts: Floats, timed_out: Floats
     return mean_s, p95_s
 
 
-def _clamped_uniform_mean(low: Floats, high: Floats, top: float) -> Floats:
+def _clamped_uniform_mean(low: Floats, high: Floats, top: Floats) -> Floats:
     """E[clamp(U, 0, top)] for U uniform on [low, high], from the antiderivative of the clamp."""
 
     def integral(x: Floats) -> Floats:
@@ -231,7 +231,7 @@ class _Steady:
     p95_s: Floats
 
 
-def _steady_buckets(rate: Floats, service_time: float, servers: int, timeout: float) -> _Steady:
+def _steady_buckets(rate: Floats, service_time: float | Floats, servers: int, timeout: float) -> _Steady:
     """Steady-state M/M/c latency per bucket; requests waiting past the timeout give up."""
     waits = erlang_c_probability(rate * service_time, servers)
     drain = servers / service_time - rate
@@ -279,7 +279,7 @@ class ActionQueues:
     @classmethod
     def from_backend(cls, backend: BackendModel) -> ActionQueues:
         """One queue per action of the backend model, all with its timeout."""
-        queues = {name: ActionQueue(name, float(spec.service_time), spec.concurrency,
+        queues: dict[str, ActionQueue] = {name: ActionQueue(name, float(spec.service_time), spec.concurrency,
                                     float(backend.timeout))
                   for name, spec in backend.actions.items()}
         return cls(MappingProxyType(queues))

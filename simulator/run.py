@@ -85,7 +85,7 @@ def _replicas(request: RunRequest, first_seed: int, out: Path,
 
 def bands(summaries: list[dict]) -> dict[str, tuple[float | None, float | None, float | None, int]]:
     """For each figure: (mean, 5th percentile, 95th percentile, replicas where it happened)."""
-    out = {}
+    out: dict[str, tuple[float | None, float | None, float | None, int]] = {}
     for name in FIGURES:
         values = np.array([s[name] for s in summaries if s.get(name) is not None], dtype=float)
         if len(values) == 0:

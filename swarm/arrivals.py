@@ -57,7 +57,7 @@ class Schedule:
         """The next `count` arrivals, whenever they are due (a step load paces them by
         concurrency instead); once all were handed out, the window's arrivals come round again
         (as fresh participants: the identities are new)."""
-        taken = []
+        taken: list[Arrival] = []
         while len(self.t) and len(taken) < count:
             if self._next >= len(self.t):
                 self._next = 0
@@ -123,7 +123,8 @@ def expected_active(scenario: Scenario, plan: Plan, seed: int) -> np.ndarray:
     in a step load, each step's number."""
     if plan.steps:
         seconds = int(math.ceil(plan.duration_s)) + 1
-        return np.array([plan.steps[plan.step_at(w)] for w in range(seconds)], dtype=float)
+        return np.array([plan.steps[step] for w in range(seconds) if (step := plan.step_at(w)) is not None],
+                        dtype=float)  # every second of a step load has its step
     people, mask = window_participants(scenario, plan, seed)
     rows = np.flatnonzero(mask)
     lengths = journey_lengths(scenario, seed)

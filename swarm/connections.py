@@ -37,7 +37,7 @@ def idle_socket_alive(sock: Any) -> bool:
     return False  # readable: closed by the peer, or bytes nobody asked for
 
 
-def _is_socket_alive(_pool: Any, sock: Any) -> bool:
+def _is_socket_alive(self: Any, sock: Any) -> bool:  # replaces the pool's method: `self` is the pool
     return idle_socket_alive(sock)
 
 
@@ -50,5 +50,5 @@ def reuse_idle_connections() -> bool:
         return False
     if not hasattr(ConnectionPool, "_is_socket_alive"):
         return False
-    ConnectionPool._is_socket_alive = _is_socket_alive
+    ConnectionPool._is_socket_alive = _is_socket_alive  # type: ignore[method-assign]  # a patch, on purpose
     return True

@@ -43,8 +43,8 @@ class _Watch:
 
 
 class LiveIncidents:
-    def __init__(self, drill: Drill, start: float, scale: float, links: Links, clock: Callable[[], float],
-                 platform: Platform, operation: Operation, event: Event, otp_secret: str = "",
+    def __init__(self, drill: Drill, start: float, scale: float, links: Links | None, clock: Callable[[], float],
+                 platform: Platform | None, operation: Operation, event: Event, otp_secret: str = "",
                  fraud_share: float = 0.0, largest_payout_fen: dict[str, int] | None = None, rng: random.Random | None = None) -> None:
         self.pending = sorted(drill.incidents, key=lambda i: i.at)
         self.start, self.scale, self.links = start, scale, links
@@ -79,6 +79,8 @@ class LiveIncidents:
     # --- one method per incident kind ---------------------------------------------------------
 
     def _ban_domains(self, incident, now: float) -> None:
+        # a ban drill needs share links (the scenario's validation), and share links a platform
+        assert self.links is not None and self.platform is not None
         configured = self.links.primary_domains + self.links.backup_domains
         chosen = list(incident.domains) or [d for d in configured if not self.platform.is_banned(d)][: incident.count]
         for domain in chosen:

@@ -33,7 +33,8 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 from rehearse.scenarios.errors import RehearseError, RunInterrupted
 from rehearse.client.contract import RequestSpec
 from rehearse.client.player import Answer, NotSent
-from rehearse.swarm.rehearsal import PROBES_PER_S
+from rehearse.swarm.incidents import LiveIncidents
+from rehearse.swarm.rehearsal import PROBES_PER_S, Race
 from rehearse.swarm.runtime import SwarmRuntime
 from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine, host_cpu_percent
 from rehearse.client.safety import MAX_REDIRECTS, OffLimits, check_host, url_safe
@@ -63,7 +64,8 @@ class ParticipantSlot(FastHttpUser):
         # never follows one by itself (a Location could aim the load anywhere); _send follows
         # those the mapping opts into, on the target only.
         self.client.client.cookiejar = None
-        self.client.client.redirect_response_codes = frozenset()
+        # geventhttpclient types it a ClassVar but reads it per instance (Locust sets it so too)
+        self.client.client.redirect_response_codes = frozenset()  # type: ignore[misc]
 
     @task
     def participate(self) -> None:
@@ -170,7 +172,9 @@ class CampaignShape(LoadTestShape):
     with the window."""
 
     def tick(self) -> tuple[int, float] | None:
-        runtime: SwarmRuntime | None = getattr(self.runner.environment, "rehearse", None)
+        runner = self.runner
+        assert runner is not None  # Locust hands a shape its runner before it ticks
+        runtime: SwarmRuntime | None = getattr(runner.environment, "rehearse", None)
         if runtime is None:
             return None
         held = getattr(self, "_last", None)
@@ -181,8 +185,8 @@ class CampaignShape(LoadTestShape):
         run_time = self.get_run_time()
         if run_time >= runtime.plan.duration_s or runtime.stopped_early:
             return None
-        current = self.runner.user_count
-        load = runtime.load_figures(_waiting(self.runner.environment))
+        current = runner.user_count
+        load = runtime.load_figures(_waiting(runner.environment))
         slots = runtime.slots_at(run_time, current, load["active"], load["waiting"])
         # idle slots cost nothing until an arrival is due: reach the target within a few seconds
         self._last = slots, float(max(SPAWN_RATE_MIN, (slots - current) / SPAWN_SECONDS))
@@ -414,7 +418,7 @@ def _on_test_start(environment, **_kwargs) -> None:
     if runtime.role in ("local", "master"):
         environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
         if runtime.incidents is not None:
-            environment.rehearse_incidents = gevent.spawn(_play_incidents, runtime)
+            environment.rehearse_incidents = gevent.spawn(_play_incidents, runtime.incidents)
         if runtime.prober is not None or runtime.race is not None:
             environment.rehearse_rehearsal = gevent.spawn(_play_rehearsal, runtime)
 
@@ -431,11 +435,11 @@ def _dispatch(runtime: SwarmRuntime, due: gevent.queue.Queue) -> None:
         gevent.sleep(max(0.001, min(DISPATCH_TICK_S, runtime.next_due_in())))
 
 
-def _play_incidents(runtime: SwarmRuntime) -> None:
+def _play_incidents(incidents: LiveIncidents) -> None:
     """A drill's incidents, each at its campaign time (checked ten times a wall second)."""
     while True:
         try:
-            runtime.incidents.tick()
+            incidents.tick()
         except Exception as exc:  # a failed operations call must not stop the run
             log.error("rehearse: drill incident failed: %s", exc)
         gevent.sleep(0.1)
@@ -450,7 +454,7 @@ def _play_rehearsal(runtime: SwarmRuntime) -> None:
             runtime.probe()
             if runtime.race is not None and not raced and runtime.due(runtime.settings.rehearsal.race_at):
                 raced = True
-                _race(runtime)  # a second or two; the prober waits
+                _race(runtime, runtime.race)  # a second or two; the prober waits
         except OffLimits as exc:  # the mapping aims the harness's own requests elsewhere: bad input
             runtime.fail(str(exc), OffLimits.exit_code)
             return
@@ -459,9 +463,8 @@ def _play_rehearsal(runtime: SwarmRuntime) -> None:
         gevent.sleep(1.0 / PROBES_PER_S)
 
 
-def _race(runtime: SwarmRuntime) -> None:
+def _race(runtime: SwarmRuntime, race: Race) -> None:
     """Bring every racer to the envelope, cut the pool, then all tap in one volley."""
-    race = runtime.race
     preparing, tapping = gevent.pool.Pool(20), gevent.pool.Group()
     try:
         # spawned from here (not Pool.map, whose own spawner would outlive this greenlet's end)

@@ -151,7 +151,8 @@ class Race:
                                                  f"at once, {self.plan.copies} copies each, against {left:,} fen left")
             return left
         envelopes = None if self.left_fen is None else envelopes_left(self.institution, self.left_fen)
-        if envelopes is not None and envelopes < self.racers:  # sized to the pool's end: it must refuse the rest
+        if (envelopes is not None and self.left_fen is not None
+                and envelopes < self.racers):  # sized to the pool's end: it must refuse the rest
             self.event(self.clock(), "incident", f"budget race: {self.racers} participants open {pool}'s envelope at "
                                                  f"once, {self.plan.copies} copies each, uncut, against the "
                                                  f"{max(0, self.left_fen):,} fen ({envelopes:,} envelopes) it holds by "
@@ -205,7 +206,8 @@ def early_birds(scenario: Scenario, contract: Contract, seed: int, send: Send,
     player, identities = rehearsal_player(scenario, contract, seed, lambda: t, record)
     event(t, PROBE, f"preheat: {EARLY_BIRDS} participants try to take part {-t / 3600:,.1f} h before launch")
     for _ in range(EARLY_BIRDS):
-        user, session = identities.new("preheat_browser", t), {}
+        user = identities.new("preheat_browser", t)
+        session: dict[str, Any] = {}
         for act in early_steps(scenario):
             player.act(act, user, session, send)
 
@@ -228,7 +230,8 @@ def flagged_numbers(scenario: Scenario, contract: Contract, seed: int, send: Sen
     event(t, PROBE, f"flagged numbers: {len(tried)} script accounts (one per virtual segment and per "
                          "blacklisted number) try to log in")
     for kind, listed in tried:
-        user, session = identities.new("fraud_script", t, number=kind, listed=listed), {}
+        user = identities.new("fraud_script", t, number=kind, listed=listed)
+        session: dict[str, Any] = {}
         for act in early_steps(scenario):
             outcome = player.act(act, user, session, send)
             if act.action == "login" and not outcome.ok:

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import httpx
 
@@ -139,7 +139,8 @@ class SwarmRuntime:
             self.expected = expected_active(self.scenario, self.plan, seed)
         if role == "local":
             self.assign_share(0, 1)
-        self.incidents = self._incidents(seed + salt) if settings.drill and role in ("local", "master") else None
+        self.incidents = (self._incidents(settings.drill, seed + salt) if settings.drill and role in ("local", "master")
+                          else None)
         self._failures_in_a_row = 0
         self._refusals: dict[str, frozenset[int]] = {}
         self._body_judged: dict[str, bool] = {}
@@ -162,11 +163,11 @@ class SwarmRuntime:
             self.race = Race(self.scenario, player, identities, plan, self.operation, self.writer.event,
                              self.now, cuttable, self.paid_fen.__getitem__) if plan.race_at is not None else None
 
-    def _incidents(self, seed: int) -> LiveIncidents:
+    def _incidents(self, name: str, seed: int) -> LiveIncidents:
         """The drill's incidents, played against this run's platform and target."""
         from rehearse.scenarios.drills import window_of
 
-        drill = self.scenario.drills[self.settings.drill]
+        drill = self.scenario.drills[name]
         start, _ = window_of(drill, self.scenario.traffic.windows)
         mix = self.scenario.personas.mix.weights()
         return LiveIncidents(drill, start, self.plan.scale, self.scenario.links, self.now, self.platform,
@@ -207,6 +208,7 @@ class SwarmRuntime:
         number, reached over the step's first RAMP_S seconds from the previous step's."""
         plan, elapsed = self.plan, self.elapsed()
         step = plan.step_at(elapsed)
+        assert step is not None  # asked in a step load only
         index, count = self._share
         mine = [n // count + (1 if index < n % count else 0) for n in plan.steps]  # this process's share
         previous = mine[step - 1] if step > 0 else 0
@@ -288,8 +290,9 @@ class SwarmRuntime:
         """Locust users (slots) to hold at wall second `wall_s`: the expected concurrency ahead
         with a margin, more when arrivals wait, never fewer than now (a slot is never taken
         away from a participant mid-journey), at most the plan's max_slots."""
-        if self.plan.steps:  # this step's participants, spawned in its ramp (not in the last step's hold)
-            wanted = math.ceil(self.plan.steps[self.plan.step_at(wall_s)] * STEP_SLOT_MARGIN) + 10
+        step = self.plan.step_at(wall_s)  # None but in a step load
+        if step is not None:  # this step's participants, spawned in its ramp (not in the last step's hold)
+            wanted = math.ceil(self.plan.steps[step] * STEP_SLOT_MARGIN) + 10
         else:
             wanted = slots_wanted(self.expected, wall_s) if self.expected is not None else current
         if waiting:
@@ -400,11 +403,13 @@ class SwarmRuntime:
         except OffLimits as exc:  # the mapping aims the operation elsewhere: the run ends, bad input
             self.fail(f"target.operations.{name}: {exc}", OffLimits.exit_code)
             return None
-        return self.contract.read_operation(name, status, body, headers)
+        read = getattr(self.contract, "read_operation")  # an operations hook, as build_operation is
+        return read(name, status, body, headers)
 
     # --- the rehearsal's own incidents (a ban with its prober, a budget race) ---------------
 
     def rehearsal_send(self, spec: RequestSpec) -> Answer:
+        assert self.rehearsal_http is not None  # made for each of its senders: prober, race, early birds, flagged
         return send(self.rehearsal_http, spec)
 
     def due(self, at: float | None) -> bool:
@@ -419,6 +424,7 @@ class SwarmRuntime:
         if not self._banned and self.due(self.settings.rehearsal.ban_at):
             self._banned = True
             links = self.scenario.links
+            assert links is not None  # a platform to ban on: the campaign issues share links
             domain = self.prober.last_domain or next(
                 (d for d in links.primary_domains + links.backup_domains if not self.platform.is_banned(d)), "")
             self.writer.event(self.now(), "incident", f"the platform bans {domain}, a domain the target is issuing")
@@ -513,7 +519,8 @@ class SwarmRuntime:
     def close(self, interrupted: bool = False) -> None:
         """Save the run and say how it ended; the folder's claim goes last. A write that fails
         here raises (the caller says so in one line); the run is then marked interrupted."""
-        status = "finished" if (self.completed() and not interrupted and self.fatal is None) else "interrupted"
+        status: Literal["finished", "interrupted"] = (
+            "finished" if (self.completed() and not interrupted and self.fatal is None) else "interrupted")
         try:
             if self.role in ("local", "master") and self.fatal is None:
                 self._record_ledger()

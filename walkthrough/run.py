@@ -88,7 +88,7 @@ def run_walkthrough(request: WalkthroughRequest,
 
         contract = TracingContract(contract, request.trace)
     info = RunInfo.start(scenario, engine="walkthrough", seed=request.seed, extra={
-        "personas": list(request.personas), "at_s": request.at, "faults": sorted(request.faults),
+        "personas": list(request.personas), "at_s": request.at, "faults": [*sorted(request.faults)],
         "host": "reference backend (auto-started)" if request.host is None else "given"})
     if request.host is not None:  # refused before anything is made
         check_host(request.host, request.allow_remote, scenario.target.allow_remote_hosts)
@@ -99,6 +99,7 @@ def run_walkthrough(request: WalkthroughRequest,
                              "operation that sends it (target.operations.set_clock)")
     with ExitStack() as stack:
         stack.enter_context(claimed(request.run_dir, request.force))  # one run, one folder
+        token: str | None  # the ops token: the bundled backend's, or the one given (if any)
         if request.host is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rehearse-walk-")))
             backend = Backend(scenario, folder / "backend.sqlite3", faults=request.faults,
