@@ -5,9 +5,14 @@ reads files with it, and `--set PATH=VALUE` reads its VALUEs with it too.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import yaml
 
 from rehearse.scenarios.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from yaml._yaml import Mark as CMark  # libyaml's marks, on the events of its parser
 
 
 def refuse_oversized(size: int, source: str) -> None:
@@ -59,7 +64,8 @@ def _mark(exc: yaml.YAMLError, text: str) -> str:
     if not isinstance(position, int):
         return ""
     before = text.encode("utf-8")[:position] if _LOADER is not yaml.SafeLoader else text[:position]
-    return f":{before.count(10 if isinstance(before, bytes) else chr(10)) + 1}"  # libyaml counts bytes
+    newlines = before.count(b"\n") if isinstance(before, bytes) else before.count("\n")  # libyaml counts bytes
+    return f":{newlines + 1}"
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -147,7 +153,7 @@ class _BoundedComposer:
         finally:
             loader.dispose()
 
-    def _document(self, loader: yaml.BaseLoader) -> yaml.Node:
+    def _document(self, loader: yaml.SafeLoader | yaml.CSafeLoader) -> yaml.Node:
         while True:
             event = loader.get_event()
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
@@ -158,16 +164,18 @@ class _BoundedComposer:
             elif isinstance(event, yaml.AliasEvent):
                 node, size, height = self._alias(event)
             else:
+                assert isinstance(event, yaml.ScalarEvent)  # all a document holds besides the above
                 node, size, height = self._scalar(loader, event)
             if not self.stack:
                 return node
             self._attach(node, size, height)
 
-    def _open(self, loader: yaml.BaseLoader, event: yaml.Event) -> None:
+    def _open(self, loader: yaml.SafeLoader | yaml.CSafeLoader, event: yaml.CollectionStartEvent) -> None:
         if len(self.stack) + 1 > MAX_DEPTH:
             self._refuse(event, _TOO_DEEP)
         kind = yaml.MappingNode if isinstance(event, yaml.MappingStartEvent) else yaml.SequenceNode
-        node = kind(self._tag(loader, kind, event), [], event.start_mark, None, flow_style=event.flow_style)
+        node = kind(self._tag(loader, kind, event), [],
+                    event.start_mark, None, flow_style=event.flow_style)  # type: ignore[arg-type]  # stubs: PyYAML's Mark, not libyaml's
         self._count(event, 1)
         self.stack.append(_Open(node, event.anchor))
 
@@ -184,23 +192,25 @@ class _BoundedComposer:
                                 "which would make the value endless; copy the values instead")
         if event.anchor not in self.anchors:
             raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}",
-                                              event.start_mark)
+                                              event.start_mark)  # type: ignore[arg-type]  # stubs: PyYAML's Mark, not libyaml's
         node, size, height = self.anchors[event.anchor]
         self._count(event, size)  # the expanded document holds the anchored value once more
         return node, size, height
 
-    def _scalar(self, loader: yaml.BaseLoader, event: yaml.ScalarEvent) -> tuple[yaml.Node, int, int]:
-        node = yaml.ScalarNode(self._tag(loader, yaml.ScalarNode, event), event.value, event.start_mark,
-                               event.end_mark, style=event.style)
+    def _scalar(self, loader: yaml.SafeLoader | yaml.CSafeLoader,
+                event: yaml.ScalarEvent) -> tuple[yaml.Node, int, int]:
+        node = yaml.ScalarNode(self._tag(loader, yaml.ScalarNode, event), event.value,
+                               event.start_mark, event.end_mark, style=event.style)  # type: ignore[arg-type]  # stubs: PyYAML's Mark, not libyaml's
         self._count(event, 1)
         if event.anchor is not None:
             self.anchors[event.anchor] = (node, 1, 1)
         return node, 1, 1
 
-    def _tag(self, loader: yaml.BaseLoader, kind: type, event: yaml.Event) -> str:
+    def _tag(self, loader: yaml.SafeLoader | yaml.CSafeLoader, kind: type,
+             event: yaml.CollectionStartEvent | yaml.ScalarEvent) -> str:
         """The node's tag: the resolver's for an untagged value, else the one given, if allowed."""
         if event.tag is None or event.tag == "!":
-            value = event.value if kind is yaml.ScalarNode else None
+            value = event.value if isinstance(event, yaml.ScalarEvent) else None
             return loader.resolve(kind, value, event.implicit)
         if event.tag not in _TAGS:
             shown = event.tag.replace("tag:yaml.org,2002:", "!!")
@@ -250,7 +260,7 @@ class _BoundedComposer:
     def _refuse(self, event: yaml.Event, why: str) -> None:
         self._refuse_at(event.start_mark, why)
 
-    def _refuse_at(self, mark: yaml.Mark | None, why: str) -> None:
+    def _refuse_at(self, mark: yaml.Mark | CMark | None, why: str) -> None:
         where = f":{mark.line + 1}" if mark is not None else ""
         raise ScenarioError(f"{self.source}{where}: {why}")
 
