@@ -15,6 +15,7 @@ from rehearse.cli.options import (DRY_RUN, OVERRIDES, SCENARIO_ARGUMENT, SEED, S
                                   target_options, FORCE)
 from rehearse.reference_backend.faults import check_faults
 from rehearse.swarm.settings import MIN_STEP_S
+from rehearse.swarm.status import SwarmStatus
 
 
 @click.command()
@@ -148,11 +149,10 @@ class SwarmBar:
     def __exit__(self, *_) -> None:
         self.progress.stop()
 
-    def show(self, data: dict) -> None:
-        paid = data.get("paid_fen")
-        self.progress.update(self.bar, completed=min(data.get("elapsed_s", 0), self.plan.duration_s), figures=(
-            f"{data.get('active_users', 0)} users, {data.get('rps', 0):.0f} req/s, "
-            f"{data.get('requests', 0):,} requests, {data.get('failures', 0):,} failed"
+    def show(self, now: SwarmStatus) -> None:
+        paid = now.paid_fen
+        self.progress.update(self.bar, completed=min(now.elapsed_s, self.plan.duration_s), figures=(
+            f"{now.active_users} users, {now.rps:.0f} req/s, {now.requests:,} requests, {now.failures:,} failed"
             + (f", paid {paid / 100:,.2f} yuan" if paid is not None else "")))
 
 

@@ -20,6 +20,7 @@ from rehearse.rehearsal.spec import Phase, Rehearsal
 
 if TYPE_CHECKING:
     from rehearse.judging.judge import Judgement
+    from rehearse.swarm.status import SwarmStatus
 
 PLAYED = "played"  # the phase ran to its end (its run folder says how: finished or interrupted)
 NOT_PLAYED = "not played"  # planned, but what it needed was not there (the target stopped answering)
@@ -50,10 +51,10 @@ class PhaseStarted:
 
 @dataclass(frozen=True)
 class SwarmProgress:
-    """A swarm phase's figures, about five times a second (`elapsed_s`, `rps`, `requests`, ...)."""
+    """A swarm phase's figures, about five times a second (swarm/status.py `SwarmStatus`)."""
 
     phase: Phase
-    figures: dict
+    figures: SwarmStatus
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ seconds played), and this module marks it "interrupted" if Locust could not. A s
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -38,6 +37,7 @@ from rehearse.scenarios.errors import Interrupted, RunInterrupted
 from rehearse.swarm.processes import Processes, StopSignals, Stopped, wait_for
 from rehearse.swarm.runtime import default_run_dir, run_facts
 from rehearse.client.safety import check_host, check_reachable
+from rehearse.swarm.status import STATUS_FILE, SwarmStatus
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 
@@ -157,7 +157,7 @@ def check_target(request: SwarmRequest, scenario: Scenario) -> None:
                              "be used with --host")
 
 
-def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambda _: None,
+def run_swarm(request: SwarmRequest, on_progress: Callable[[SwarmStatus], None] = lambda _: None,
               scenario: Scenario | None = None) -> SwarmResult:
     """Run the swarm to its end or to a stop signal; leave one consolidated run folder that says
     how the run ended. No child process outlives the call."""
@@ -172,7 +172,7 @@ def run_swarm(request: SwarmRequest, on_progress: Callable[[dict], None] = lambd
         return _run_claimed(request, on_progress, scenario, plan, run_dir)
 
 
-def _run_claimed(request: SwarmRequest, on_progress: Callable[[dict], None], scenario: Scenario, plan: Plan,
+def _run_claimed(request: SwarmRequest, on_progress: Callable[[SwarmStatus], None], scenario: Scenario, plan: Plan,
                  run_dir: Path) -> SwarmResult:
     settings = request.settings
     host = request.host.rstrip("/") if request.host else ""
@@ -182,7 +182,7 @@ def _run_claimed(request: SwarmRequest, on_progress: Callable[[dict], None], sce
     procs = Processes()
     master: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = []
-    progress: dict = {}
+    progress: SwarmStatus | None = None
     timed_out = False
     with StopSignals() as stops:
         try:
@@ -198,15 +198,15 @@ def _run_claimed(request: SwarmRequest, on_progress: Callable[[dict], None], sce
                 if time.monotonic() > deadline:
                     timed_out = True
                     break
-                progress = _read_progress(run_dir) or progress
-                if progress:
+                progress = SwarmStatus.read(run_dir) or progress  # None while not written or mid-replace
+                if progress is not None:
                     on_progress(progress)
                 time.sleep(0.2)
         except Stopped:
             pass
         except BaseException as exc:  # the backend did not start, ...: stop all, say so in run.json
             _stop_in_order(procs, master, workers)
-            _mark_interrupted(run_dir, float(progress.get("elapsed_s", 0.0)), f"the run failed: {exc}")
+            _mark_interrupted(run_dir, progress.elapsed_s if progress else 0.0, f"the run failed: {exc}")
             raise
         _stop_in_order(procs, master, workers)
         return _finish(run_dir, plan, host, master, stops.first, timed_out, progress, parent_facts(request))
@@ -240,13 +240,6 @@ def _stop_in_order(procs: Processes, master: subprocess.Popen | None, workers: l
     procs.stop_all()
 
 
-def _read_progress(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "progress.json").read_text())
-    except (OSError, ValueError):
-        return {}  # not yet written, or caught mid-replace: the next read gets it
-
-
 def _mark_interrupted(run_dir: Path, played_s: float, reason: str) -> RunInfo:
     """run.json as "interrupted" when its writer (Locust) could not close it itself."""
     info = read_info(run_dir)
@@ -266,12 +259,12 @@ def parent_facts(request: SwarmRequest) -> dict:
 
 
 def _finish(run_dir: Path, plan: Plan, host: str, master: subprocess.Popen | None, signal_name: str | None,
-            timed_out: bool, progress: dict, facts: dict | None = None) -> SwarmResult:
+            timed_out: bool, progress: SwarmStatus | None, facts: dict | None = None) -> SwarmResult:
     """Merge the parts, settle run.json (with the command's own `facts`), and say why the run
     ended early if it did. A folder that cannot be written any more (a disk full) keeps its parts
     as they are: the run reads them, and the result says where they are."""
-    (run_dir / "progress.json").unlink(missing_ok=True)
-    played = float(progress.get("elapsed_s", 0.0))
+    (run_dir / STATUS_FILE).unlink(missing_ok=True)
+    played = progress.elapsed_s if progress else 0.0
     unsaved = ""
     try:
         _mark_interrupted(run_dir, min(played, plan.duration_s), "the load processes did not close the run")

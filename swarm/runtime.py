@@ -40,6 +40,7 @@ from rehearse.swarm.platform import Platform
 from rehearse.swarm.arrivals import Schedule, expected_active, schedule_for, slots_wanted
 from rehearse.client.player import Answer, Arrival, Player
 from rehearse.swarm.rehearsal import MAX_UNCUT_RACERS, Prober, Race, early_birds, flagged_numbers, rehearsal_player
+from rehearse.swarm.status import SwarmStatus
 from rehearse.swarm.settings import SwarmSettings
 from rehearse.swarm.shape import Plan
 from rehearse.swarm.selfmeasure import p95
@@ -508,13 +509,7 @@ class SwarmRuntime:
         """A small progress file the `rehearse swarm` command reads to draw its progress bar."""
         if self.role not in ("local", "master"):
             return
-        data = {**row, "elapsed_s": self.elapsed(), "duration_s": self.plan.duration_s,
-                "requests": requests, "failures": failures}
-        path = self.run_dir / "progress.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, default=float))
-        tmp.replace(path)
+        SwarmStatus.of(row, self.elapsed(), self.plan.duration_s, requests, failures).write(self.run_dir)
 
     def close(self, interrupted: bool = False) -> None:
         """Save the run and say how it ended; the folder's claim goes last. A write that fails
