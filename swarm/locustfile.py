@@ -69,6 +69,11 @@ class ParticipantSlot(FastHttpUser):
 
     @task
     def participate(self) -> None:
+        if self._stop_due:
+            # Locust's kill came while a burst's copies were landing (held for them, _send_burst)
+            # and the journey had no step left to stop at: let it go now, or Locust's stop waits
+            # for this slot forever (it kills a user once)
+            raise GreenletExit
         runtime: SwarmRuntime | None = getattr(self.environment, "rehearse", None)
         due: gevent.queue.Queue | None = getattr(self.environment, "rehearse_due", None)
         if runtime is None or runtime.started is None or due is None or runtime.stopping():

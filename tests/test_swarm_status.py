@@ -28,3 +28,4 @@ def test_a_targets_paid_figure_that_is_not_a_number_is_not_shown():
     for paid in ("5043", None, math.inf, True, [1]):
         status = SwarmStatus.of({**ROW, "paid_fen": paid}, 1.0, 20.0, 10, 0)
         assert status.paid_fen is None, paid
+
