@@ -113,7 +113,17 @@ def print_judgement(console: Console, runs, judgement, required) -> None:
         mine = [v for v in judgement.verdicts if v.run == label]
         console.print(verdict_table(f"{label} ({run.info.engine}, {run.info.status}{kind})", mine,
                                     frozenset(required) if run.info.live else frozenset()))
-    console.print(judgement.tally.headline, soft_wrap=True)
+    print_verdict(console, judgement.tally)
+
+
+def print_verdict(console: Console, tally) -> None:
+    """The headline (PASS, FAIL or INCONCLUSIVE and its counts) and, for an inconclusive one, what
+    would make it conclusive."""
+    console.print(tally.headline, soft_wrap=True, markup=False)
+    if tally.outcome == "inconclusive":
+        console.print("to make it conclusive:", markup=False)
+        for line in tally.to_conclude:
+            console.print(f"  - {line}", soft_wrap=True, markup=False)
 
 
 @click.command()
@@ -134,12 +144,13 @@ def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[s
     no attempt paid twice, prizes within the rules, the target's books, fraud's share, an early
     alarm) and the campaign's rules.
 
-    A check with nothing to judge is "not verified", never a pass. Exit 0 when every check
-    passes; 1 when one fails, when a run against the target did not verify a check the
-    scenario requires (gates.required), or when a run did not finish; 2 on bad input (a
-    missing table file, another campaign's run, a run made with another version of the
-    scenario unless --allow-other-scenario). A simulated run can fail a check but verifies
-    nothing about the target.
+    A check with nothing to judge is "not verified", never a pass. The verdict is PASS, FAIL
+    or INCONCLUSIVE. Exit 0 when every check passes (PASS); 1 when one fails (FAIL); 3 when
+    none failed but a run against the target did not verify a check the scenario requires
+    (gates.required), or a run did not finish (INCONCLUSIVE, with what would make it
+    conclusive); 2 on bad input (a missing table file, another campaign's run, a run made with
+    another version of the scenario unless --allow-other-scenario). A simulated run can fail a
+    check but verifies nothing about the target.
     """
     from rehearse.judging.judge import judge
 

@@ -53,7 +53,8 @@ def drill(ctx: click.Context, scenario_path: Path | None, name: str | None, live
     target through the swarm, its window compressed into --duration. Prints the timeline
     (what happened, when it was noticed, what the system did, each deadline met or missed),
     writes it with the report into the run folder, and exits 0 if the drill passes, 1 if it
-    fails, 2 on bad input.
+    fails, 3 if it is inconclusive (nothing failed, nothing it checks could be judged), 2 on
+    bad input.
 
     \b
     Examples:

@@ -45,7 +45,7 @@ def rehearse() -> None:
       rehearse backend                 # the reference campaign backend on 127.0.0.1:8700
       rehearse swarm --duration 60s    # personas against it, observations in runs/
       rehearse simulate                # the whole campaign in campaign time, in seconds
-      rehearse check runs/FOLDER       # the launch gates on a run (exit 1 if any fails)
+      rehearse check runs/FOLDER       # the launch gates on a run (exit 1 fail, 3 inconclusive)
       rehearse report runs/A runs/B    # the capacity report: HTML, Markdown, JUnit, JSON
       rehearse walkthrough             # each persona's journey, step by step, against the rules
       rehearse target check --host URL # a target mapping, request by request, with warnings

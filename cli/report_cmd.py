@@ -32,9 +32,9 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     """Build the capacity report for run folders (simulated and live runs side by side).
 
     Writes report.html (self-contained, plots embedded), summary.md (fits a CI job summary),
-    junit.xml (one test case per gate check) and report.json (every figure). Exit 1 when a
-    check fails, a required one is not verified or a run did not finish, as `rehearse check`
-    does, so CI can use either.
+    junit.xml (one test case per gate check) and report.json (every figure). Exits as
+    `rehearse check` does (0 PASS, 1 FAIL, 3 INCONCLUSIVE: a required check not verified or a
+    run not finished, and none failed; 2 bad input), so CI can use either.
     """
     from rehearse.cli.check_cmd import load_runs_and_scenario
     from rehearse.observations import load_run

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED
-from rehearse.cli.options import (DRY_RUN, FORCE, OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, OutDir, WallTime, applied,
-                                  host_only, only_with, target_options)
+from rehearse.cli.check_cmd import ALLOW_INTERRUPTED, ALLOW_UNVERIFIED, print_verdict
+from rehearse.cli.options import (DRY_RUN, FORCE, OVERRIDES, SCENARIO_ARGUMENT, SEED, USERS_MAX, WORKERS_MAX, OutDir,
+                                  WallTime, applied, host_only, only_with, target_options)
 from rehearse.rehearsal.spec import PEAK_STEP_S, TARGET_WAIT_S, WINDOW_S
 from rehearse.swarm.settings import MIN_STEP_S
 
@@ -125,6 +125,10 @@ OPTIONS = [
                  "1000,2000,4000,8000 for the bundled scenario]"),
     click.option("--peak-step-duration", "peak_step", type=WallTime(min_s=MIN_STEP_S), default=f"{PEAK_STEP_S:g}s",
                  show_default=True, help="Wall time of each step of the peak phase."),
+    click.option("--peak-workers", "peak_workers", type=click.IntRange(0, WORKERS_MAX), default=0, show_default=True,
+                 help="Locust worker processes that play the peak phase's load (0: one process does "
+                      "everything). A step the load generator could not carry is not verified: give it "
+                      "more workers, up to about one per free core."),
     click.option("--target-wait", "target_wait", type=WallTime(), default=f"{TARGET_WAIT_S:g}s", show_default=True,
                  help="With --host and a peak phase: how long a target that stopped answering after the peak "
                       "may take to answer again before the launch window; past it, that is a finding (FAIL) "
@@ -146,7 +150,7 @@ def _checked_rehearsal(ctx: click.Context, kind: str):
 
     p = ctx.params
     host_only(ctx, p["host"])
-    only_with(ctx, ["peak_step", "target_wait"], p["peak"] != "0", "with a peak phase",
+    only_with(ctx, ["peak_step", "target_wait", "peak_workers"], p["peak"] != "0", "with a peak phase",
               "give --peak-steps N,N,... (not 0)")
     only_with(ctx, ["target_wait"], p["host"] is not None, "with --host (the reference backend starts afresh "
               "for each phase)", "add --host URL")
@@ -155,7 +159,7 @@ def _checked_rehearsal(ctx: click.Context, kind: str):
     return build_rehearsal(RehearsalInputs(
         out=p["out"] or _default_out(kind), scenario_path=p["scenario_path"], overrides=p["overrides"],
         seed=p["seed"], duration_s=p["duration"], users=p["users"], host=p["host"],
-        faults=p["faults"], peak_steps=p["peak"], peak_step_s=p["peak_step"],
+        faults=p["faults"], peak_steps=p["peak"], peak_step_s=p["peak_step"], peak_workers=p["peak_workers"],
         ops_token=p["ops_token"], allow_remote=p["allow_remote"], force=p["force"], target_wait_s=p["target_wait"],
         allow_unverified=p["allow_unverified"], allow_interrupted=p["allow_interrupted"]))
 
@@ -170,7 +174,9 @@ def print_plan(rehearsal) -> None:
     plan = request.settings.plan(scenario)
     target = request.host or "the reference backend" + (f" with {', '.join(request.faults)}" if request.faults else "")
     peak_line = (f"2/4 the peak at real concurrency against {target}: {', '.join(f'{n:,}' for n in rehearsal.steps)} "
-                 f"participants playing, {peak.request.settings.step_s:g} s each, in real time at 1:1 -> {out / 'peak'}"
+                 f"participants playing, {peak.request.settings.step_s:g} s each, in real time at 1:1"
+                 + (f", from {peak.request.workers} load processes" if peak.request.workers else "")
+                 + f" -> {out / 'peak'}"
                  if peak is not None else "2/4 the peak at real concurrency: skipped (--peak-steps 0)")
     r = request.settings.rehearsal
     print_dry_run([
@@ -212,8 +218,9 @@ def _rehearse(ctx: click.Context, kind: str, plain: bool):
             with open(target, "a", encoding="utf-8") as handle:
                 handle.write(summary + "\n")
         click.echo(summary)
+    print_verdict(console, journal.judgement.tally)
     print_answers(console, journal.judgement)
-    console.print(f"{journal.judgement.tally.headline}\nreport: {journal.report_dir / 'report.html'}")
+    console.print(f"{journal.judgement.tally.word}: report: {journal.report_dir / 'report.html'}", markup=False)
     return journal
 
 
@@ -224,9 +231,11 @@ def run(ctx, **_) -> None:
     """The whole rehearsal: simulate the campaign, play the peak at real concurrency and the
     launch window with its incidents against the target, check the gates, report.
 
-    Prints the verdict (a check that fails, or one the scenario requires that the live run
-    did not verify, makes it FAIL) and where the report is. Exits 0 whatever the gates say
-    (use `rehearse ci` for their exit code). --dry-run prints the four phases and starts none.
+    Prints the verdict and where the report is: FAIL when a check fails; INCONCLUSIVE when none
+    failed but one the scenario requires was not verified against the target (e.g. the load
+    generator could not carry the peak here), with what would make it conclusive; else PASS.
+    Exits 0 whatever the gates say (use `rehearse ci` for their exit code). --dry-run prints
+    the four phases and starts none.
     """
     _rehearse(ctx, "run", plain=False)
 
@@ -236,9 +245,10 @@ def run(ctx, **_) -> None:
 @click.pass_context
 def ci(ctx, **_) -> None:
     """`rehearse run` for CI: plain output, the Markdown summary appended to $GITHUB_STEP_SUMMARY
-    when set, and the gates' exit code (0 all pass; 1 a check fails, a required one is not
-    verified or the run did not finish; 2 bad input). --dry-run prints the four phases and
-    starts none."""
+    when set, and the verdict's exit code: 0 PASS; 1 FAIL (a check failed); 3 INCONCLUSIVE (none
+    failed, but a required check was not verified or a run did not finish: a weak load machine
+    is not a failing backend); 2 bad input; 4 the harness could not finish a run. --dry-run
+    prints the four phases and starts none."""
     journal = _rehearse(ctx, "ci", plain=True)
     if journal is not None and journal.judgement.exit_code:
         raise click.exceptions.Exit(journal.judgement.exit_code)

@@ -26,7 +26,7 @@ from rehearse.personas.steps import THROTTLED
 from rehearse.judging.gates import all_gates, failover_gate
 from rehearse.judging.load import bucket_seconds
 from rehearse.judging.payout_gate import Payouts, money_left, pool_caps, topups_seen
-from rehearse.judging.verdicts import Evidence, Verdict, judged
+from rehearse.judging.verdicts import EXIT_CODE, Evidence, Verdict, judged
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.drills import Drill, find_drill, window_of
 from rehearse.scenarios.rules import PAYOUT_ACTIONS
@@ -63,7 +63,7 @@ class DrillResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "pass" else 1
+        return EXIT_CODE[self.status]  # 0 pass, 1 fail, 3 inconclusive
 
     def as_dict(self) -> dict:
         return {"drill": self.name, "title": self.drill.title, "description": self.drill.description,

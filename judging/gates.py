@@ -269,8 +269,11 @@ def failover_gate(run: Run, scenario: Scenario, banned_before: dict[str, Earlier
     verdicts = [_links_off(run, scenario, ban_t, domain, shares, (banned_before or {}).get(domain),
                            walls[n][1] if n < len(walls) else None) for n, (ban_t, domain) in enumerate(bans)]
     no_ban = "no domain was banned in this run"
+    with_a_ban = ("a run against the target with a domain ban in it (the main job bans one; rehearse swarm --ban-at "
+                  f"TIME), long enough after the ban for the failover promise ({gate.max_seconds:g} s)")
     if not bans:
-        verdicts.append(unverified("failover", "links off banned domains", no_ban, "links_off", gate.max_seconds, "s"))
+        verdicts.append(unverified("failover", "links off banned domains", no_ban, "links_off", gate.max_seconds, "s",
+                                   to_verify=with_a_ban))
     weights = _weights(run, q)
     visits = float(weights[q["action"].isin(VISITS)].sum())
     lost_rows = q[q["error"] == "link_banned"]
@@ -281,9 +284,10 @@ def failover_gate(run: Run, scenario: Scenario, banned_before: dict[str, Earlier
                            [Evidence(float(r.t), f"{r.persona} lost on a banned link") for r in lost_rows.head(3).itertuples()]
                            or [Evidence(None, no_ban if not bans else ("no visit in the run" if not visits
                                                                        else f"{visits:,.0f} visits, none lost"))],
-                           "visits_lost"))
+                           "visits_lost", to_verify=with_a_ban if not bans else ""))
     if gate.pool_never_empty:
-        verdicts.append(_pool_never_empty(run, gate.max_seconds, bans, shares))
+        pool = _pool_never_empty(run, gate.max_seconds, bans, shares)
+        verdicts.append(replace(pool, to_verify=with_a_ban) if pool.status == "unverified" and not bans else pool)
     return verdicts
 
 

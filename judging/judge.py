@@ -2,8 +2,9 @@
 required checks no run against the target verified, and the runs that did not finish.
 
     judgement = judge([("live", load_run(folder))], scenario)
-    judgement.tally.headline    # "FAIL: 12 passed; 0 failed; 3 not verified; 1 required ..."
-    judgement.exit_code         # 0 pass, 1 fail
+    judgement.tally.headline    # "INCONCLUSIVE: 12 passed; 0 failed; 3 not verified; 1 required ..."
+    judgement.exit_code         # 0 pass, 1 fail, 3 inconclusive
+    judgement.tally.to_conclude # what would make it conclusive, a line per open check
 
 Money is judged per target: a phase played against the same given target as an earlier phase
 of the rehearsal is judged against what that phase left (judging/carried.py).
@@ -36,7 +37,7 @@ class Judgement:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.tally.ok else 1
+        return self.tally.exit_code
 
 
 def unfinished(label: str, run: Run) -> str | None:

@@ -304,7 +304,10 @@ def _paid_once(run: Run, payouts: Payouts, books: Books) -> Verdict:
     if why is not None:
         if admitted:
             return judged("payout", "no attempt paid twice", None, 0, "attempts", False, admitted, "paid_once")
-        return unverified("payout", "no attempt paid twice", why, "paid_once", 0, "attempts")
+        return unverified("payout", "no attempt paid twice", why, "paid_once", 0, "attempts",
+                          to_verify="a run against the target in which payout attempts are sent more than once "
+                                    "(the main job's launch window: double taps, scripts' bursts and its budget race; "
+                                    "rehearse swarm --race-at TIME)")
     paid = payouts.paid.groupby("attempt")
     n = paid.size()
     twice = n[n > 1]
@@ -335,7 +338,10 @@ def _within_rules(run: Run, scenario: Scenario, payouts: Payouts) -> Verdict:
         if not (tries > limits).any():
             why = "nobody asked for a prize more often than the rules allow: nothing tested them"
     if why is not None:
-        return unverified("payout", "prizes within the rules", why, "within_rules", 0, "participants")
+        return unverified("payout", "prizes within the rules", why, "within_rules", 0, "participants",
+                          to_verify="a run against the target with participants who ask for a prize more often "
+                                    "than the rules allow (fraud scripts in the mix: personas.mix.fraud_script "
+                                    "above 0, enough participants that some arrive)")
     paid = payouts.paid[payouts.paid["prize"].isin(list(allowed))]
     n = paid.groupby(["user_id", "prize"]).size()
     over = n[n > pd.Series([allowed[p] for _, p in n.index], index=n.index, dtype="int64")]

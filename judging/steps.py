@@ -181,7 +181,7 @@ def step_verdicts(steps: list[Step], scenario: Scenario) -> list[Verdict]:
                if stop is not None else f"the steps went up to {max(s.target for s in steps):,}")
         active = judged("peak", "active users served", float(reached), float(target), "users", None,
                         [Evidence(None, f"held up to {reached:,} of {target:,} participants; {why}")] + table,
-                        "active_users")
+                        "active_users", to_verify=_to_verify(reached, target, stop))
     upto = [s for s in sorted(steps, key=lambda s: s.target) if s.status != "limited"]
     judged_steps = []
     for step in upto:
@@ -202,8 +202,20 @@ def step_verdicts(steps: list[Step], scenario: Scenario) -> list[Verdict]:
                                    [Evidence(None, f"held at every step up to {target:,} participants")], slug))
         else:
             verdicts.append(unverified("peak", check, f"no step at {target:,} participants was measured with a "
-                                                       "load generator that kept up", slug))
+                                                       "load generator that kept up", slug,
+                                       to_verify=_to_verify(reached, target, stop)))
     return verdicts
+
+
+def _to_verify(reached: int, target: int, stop: Step | None) -> str:
+    """What would verify the peak when no step at the target was measured with a generator that
+    kept up: more load (the generator was the limit), or steps that reach the target."""
+    if stop is not None and stop.status == "limited":
+        return (f"the load generator carried {reached:,} of {target:,} participants here: play the peak from more "
+                "load processes (--peak-workers N with rehearse run or ci, --workers N with rehearse swarm), up to "
+                "one per free core, on a machine with more cores, or from several hosts (README: load from many "
+                "hosts)")
+    return f"a step load whose steps reach the peak gate's target ({target:,} participants playing)"
 
 
 STEP_HEADER = ["step", "participants", "playing", "req/s", "worst p95", "errors", "status"]

@@ -1,8 +1,11 @@
-"""What a gate says: pass, fail or not verified, the figure against the limit, and the evidence.
+"""What a gate says: pass, fail or not verified, the figure against the limit, and the evidence;
+and what a rehearsal's verdicts add up to: PASS, FAIL or INCONCLUSIVE.
 
 A check with nothing to judge (no ban happened, no ledger, an empty table) is **not verified**,
 never a pass. The scenario names the checks a launch needs (`gates.required`); a required check
-not verified by a run against the target fails the rehearsal like a failed one. A check of a
+not verified by a run against the target, or a run that did not finish, makes the rehearsal
+INCONCLUSIVE when no check failed: neither a pass nor a failure, with what would make it
+conclusive (`Tally.to_conclude`). Any failed check makes it FAIL. A check of a
 feature the campaign leaves out (no preheat, no tasks) is **not applicable**: neither judged nor
 required, and never a failure. The scenario may also make any check advisory (judged and shown,
 never failing: `gates.advisory`) or turn it off (`gates.off`).
@@ -16,6 +19,10 @@ from typing import Iterable, Literal, Sequence
 from rehearse.scenarios.limits import CHECKS  # a gate name in gates.required stands for each of its checks
 
 Status = Literal["pass", "fail", "unverified", "not_applicable", "off"]
+Outcome = Literal["pass", "fail", "inconclusive"]  # a rehearsal's verdict
+OUTCOME_WORD = {"pass": "PASS", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}
+# `rehearse check`, `report` and `ci` exit with these (2 is bad input; 4 a run the harness could not finish)
+EXIT_CODE = {"pass": 0, "fail": 1, "inconclusive": 3}
 STATUS_WORD = {"pass": "pass", "fail": "FAIL", "unverified": "not verified", "not_applicable": "not applicable",
                "off": "off"}
 
@@ -47,6 +54,7 @@ class Verdict:
     engine: str = ""  # the engine of that run ("simulator", "swarm", ...)
     out_of_time: bool = False  # not verified because the run ended too soon after the event (a late ban)
     advisory: bool = False  # the scenario asks for it shown, never failing (`gates.advisory`)
+    to_verify: str = ""  # not verified: what would verify it ("a run with more load processes: ...")
 
     @property
     def key(self) -> str:
@@ -79,17 +87,19 @@ def slug_of(check: str) -> str:
 
 
 def judged(gate: str, check: str, figure: float | None, limit: float | None, unit: str,
-           ok: bool | None, evidence: Iterable[Evidence] = (), slug: str | None = None) -> Verdict:
-    """A verdict: ok None means there was nothing (trustworthy) to judge: not verified."""
+           ok: bool | None, evidence: Iterable[Evidence] = (), slug: str | None = None,
+           to_verify: str = "") -> Verdict:
+    """A verdict: ok None means there was nothing (trustworthy) to judge: not verified, and
+    `to_verify` may say what would verify it."""
     status: Status = "unverified" if ok is None else ("pass" if ok else "fail")
     return Verdict(gate=gate, check=check, status=status, figure=figure, limit=limit, unit=unit,
-                   evidence=tuple(evidence), slug=slug or slug_of(check))
+                   evidence=tuple(evidence), slug=slug or slug_of(check), to_verify=to_verify if ok is None else "")
 
 
 def unverified(gate: str, check: str, why: str, slug: str | None = None, limit: float | None = None,
-               unit: str = "") -> Verdict:
-    """A check with nothing to judge, and why."""
-    return judged(gate, check, None, limit, unit, None, [Evidence(None, why)], slug)
+               unit: str = "", to_verify: str = "") -> Verdict:
+    """A check with nothing to judge, why, and what would verify it (if known)."""
+    return judged(gate, check, None, limit, unit, None, [Evidence(None, why)], slug, to_verify)
 
 
 def not_applicable(gate: str, check: str, why: str, slug: str | None = None) -> Verdict:
@@ -124,12 +134,43 @@ class Tally:
     off: int = 0  # checks the scenario turned off
 
     @property
+    def outcome(self) -> Outcome:
+        """FAIL when a check failed; else INCONCLUSIVE when a required check was not verified or
+        a run did not finish; else PASS."""
+        if self.failed:
+            return "fail"
+        return "inconclusive" if self.required_unverified or self.interrupted else "pass"
+
+    @property
     def ok(self) -> bool:
-        return not (self.failed or self.required_unverified or self.interrupted)
+        return self.outcome == "pass"
+
+    @property
+    def word(self) -> str:
+        return OUTCOME_WORD[self.outcome]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODE[self.outcome]
+
+    @property
+    def to_conclude(self) -> tuple[str, ...]:
+        """What would make an inconclusive rehearsal conclusive: one line per required check not
+        verified (its own remedy, else why it was not) and per run that did not finish."""
+        remedies: dict[tuple[str, str], list[str]] = {}  # (run, what would verify) -> the keys it verifies
+        for v in self.required_unverified:
+            why = v.to_verify or (f"{v.evidence[0].detail}: a run against the target that can judge it"
+                                  if v.evidence else "a run against the target that can judge it")
+            keys = remedies.setdefault((v.run, why), [])
+            if v.key not in keys:
+                keys.append(v.key)
+        lines = [f"{(run + ': ') if run else ''}{', '.join(keys)}: {why}" for (run, why), keys in remedies.items()]
+        return tuple(dict.fromkeys(lines + list(self.interrupted)))
 
     @property
     def headline(self) -> str:
-        """One line: PASS or FAIL and why, e.g. "FAIL: 1 failed, 2 required not verified"."""
+        """One line: PASS, FAIL or INCONCLUSIVE and why, e.g. "INCONCLUSIVE: 43 passed; 0 failed;
+        ...; 2 required check(s) not verified (...)"."""
         parts = [f"{self.passed} passed", f"{self.failed} failed", f"{self.unverified} not verified"]
         if self.advisory_failed:
             parts.append(f"{self.advisory_failed} advisory failed (not failing)")
@@ -143,7 +184,7 @@ class Tally:
             keys = sorted({(f"{v.run}: " if v.run else "") + v.key for v in self.required_unverified})
             parts.append(f"{len(self.required_unverified)} required check(s) not verified ({', '.join(keys)})")
         parts += list(self.interrupted)
-        return f"{'PASS' if self.ok else 'FAIL'}: " + "; ".join(parts)
+        return f"{self.word}: " + "; ".join(parts)
 
 
 def missing_evidence(verdicts: Sequence[Verdict], required: Sequence[str]) -> list[Verdict]:

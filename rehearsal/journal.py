@@ -106,7 +106,9 @@ class Journal:
                           "faults": list(r.inputs.faults), "seed": r.inputs.seed,
                           "phases": [p.name for p in r.phases], "skipped": r.skipped},
             "phases": [p.as_dict() for p in self.phases],
-            "verdict": None if judgement is None else {"ok": judgement.tally.ok, "headline": judgement.tally.headline,
+            "verdict": None if judgement is None else {"outcome": judgement.tally.outcome, "ok": judgement.tally.ok,
+                                                       "headline": judgement.tally.headline,
+                                                       "to_conclude": list(judgement.tally.to_conclude),
                                                        "exit_code": judgement.exit_code, "answers": self.answers},
             "report_dir": str(self.report_dir) if self.report_dir else None,
         }

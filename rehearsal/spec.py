@@ -45,6 +45,7 @@ class RehearsalInputs:
     faults: tuple[str, ...] = ()  # planted in the reference backend
     peak_steps: str | None = None  # "N,N,...", "0" for no peak phase; None: the peak gate's target halved
     peak_step_s: float = PEAK_STEP_S
+    peak_workers: int = 0  # Locust worker processes for the peak phase (0: one process does everything)
     ops_token: str | None = None
     allow_remote: bool = False
     force: bool = False  # replace the runs `out` holds
@@ -134,10 +135,10 @@ def build_rehearsal(inputs: RehearsalInputs) -> Rehearsal:
                              extra={**facts, "phase": "peak"}, lane=(0, LANES),
                              step_flags=("--peak-steps", "--peak-step-duration"))
         phases.append(Phase("peak", "swarm", SwarmRequest(settings=peak, host=i.host, faults=i.faults,
-                                                          allow_remote=i.allow_remote),
+                                                          workers=i.peak_workers, allow_remote=i.allow_remote),
                             f"2/4 the peak at real concurrency against {target}: "
                             f"{', '.join(f'{n:,}' for n in steps)} participants playing, {i.peak_step_s:g} s "
-                            "each, in real time at 1:1"))
+                            f"each, in real time at 1:1{_processes(i.peak_workers)}"))
     else:
         skipped["peak"] = "--peak-steps 0"
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
@@ -173,6 +174,11 @@ def build_rehearsal(inputs: RehearsalInputs) -> Rehearsal:
         elif why:
             skipped["failover"] = why
     return Rehearsal(inputs=i, scenario=scenario, job=job, steps=steps, phases=tuple(phases), skipped=skipped)
+
+
+def _processes(workers: int) -> str:
+    """", from 2 load processes" (a master and N workers), or nothing for one process."""
+    return f", from {workers} load processes" if workers else ""
 
 
 def _failover_phase(scenario: Scenario, i: RehearsalInputs, facts: dict) -> tuple[Phase | None, str]:

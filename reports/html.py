@@ -28,6 +28,8 @@ tr.not_applicable td.status, tr.off td.status { color: #666; }
 tr.advisory td.status { background: #fff1c2; color: #6b5200; }
 ul.answers li { margin: 0.2em 0; } ul.answers li.fail strong { color: #b00; }
 ul.answers li.pass strong { color: #070; } ul.answers li.not-verified strong { color: #8a6d00; } tr.regressed { background: #f8d0d0; }
+p.verdict { font-size: 1.25em; } p.verdict.fail strong { color: #b00; } p.verdict.pass strong { color: #070; }
+p.verdict.inconclusive strong { color: #8a6d00; }
 .none { color: #888; font-style: italic; }
 """
 
@@ -43,7 +45,7 @@ def render_html(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     figures = [key_figures(run) for _, run in runs]
     scenarios = sorted({run.info.scenario for _, run in runs}) or ["no runs"]
     title = "Capacity report: " + ", ".join(scenarios)
-    parts = [f"<h1>{escape(title)}</h1>", _answers(verdicts), _summary(judged or tally(verdicts)),
+    parts = [f"<h1>{escape(title)}</h1>", _summary(judged or tally(verdicts)), _answers(verdicts),
              "<h2>Verdicts</h2>", _verdicts(verdicts),
              "<h2>Key figures</h2>", _figures(labels, figures),
              "<h2>Plots</h2>", _plots(runs)]
@@ -73,8 +75,14 @@ def _answers(verdicts: list[Verdict]) -> str:
 
 
 def _summary(judged: Tally) -> str:
-    word, _, rest = judged.headline.partition(": ")
-    return f"<p><strong>{word}</strong>: {escape(rest)}.</p>"
+    """The verdict (PASS, FAIL or INCONCLUSIVE) and its counts; for an inconclusive one, what
+    would make it conclusive."""
+    _, _, rest = judged.headline.partition(": ")
+    line = f'<p class="verdict {judged.outcome}"><strong>{judged.word}</strong>: {escape(rest)}.</p>'
+    if judged.outcome != "inconclusive":
+        return line
+    items = "".join(f"<li>{escape(item)}</li>" for item in judged.to_conclude)
+    return line + f'<p>To make it conclusive:</p><ul class="to-conclude">{items}</ul>'
 
 
 def _table(header: list[str], rows: list[tuple[str, list[str]]],

@@ -14,13 +14,16 @@ def report_json(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     """
     figures = {label: key_figures(run) for label, run in runs}
     judged = judged or tally(verdicts)
-    return {
+    return {  # the verdict first
+        "verdict": judged.outcome,  # pass, fail or inconclusive
+        "passed": judged.ok,
+        "exit_code": judged.exit_code,
+        "headline": judged.headline,
+        "to_conclude": list(judged.to_conclude) if judged.outcome == "inconclusive" else [],
         "runs": [{"label": label, "scenario": run.info.scenario, "engine": run.info.engine,
                   "seed": run.info.seed, "status": run.info.status, "rolled_up": run.rolled_up,
                   "figures": figures[label]} for label, run in runs],
         "verdicts": [v.as_dict() for v in verdicts],
-        "passed": judged.ok,
-        "headline": judged.headline,
         "required_not_verified": [v.as_dict() for v in judged.required_unverified],
         "unfinished_runs": list(judged.interrupted),
         "deltas": baseline_deltas(runs, figures, baseline),

@@ -23,12 +23,15 @@ def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     (with a baseline run's key figures) the first run's regressions against it."""
     labels = [label for label, _ in runs]
     figures = [key_figures(run) for _, run in runs]
-    word, _, rest = (judged or tally(verdicts)).headline.partition(": ")
-    lines = ["## Capacity report: " + word, ""]
+    judged = judged or tally(verdicts)
+    _, _, rest = judged.headline.partition(": ")
+    lines = ["## Capacity report: " + judged.word, "", escape(rest, quote=False) + ".", ""]
+    if judged.outcome == "inconclusive":
+        lines += ["To make it conclusive:", ""] + [f"- {escape(item, quote=False)}" for item in judged.to_conclude]
+        lines += [""]
     if verdicts:
         lines += [f"- **{a.risk}: {a.word}** ({a.source}): {escape(a.detail, quote=False)}" for a in launch_answers(verdicts)]
         lines += [""]
-    lines += [rest + ".", ""]
     if verdicts:
         lines += markdown_table(VERDICT_HEADER, [verdict_row(v) for v in verdicts]) + [""]
     if runs:

@@ -1,5 +1,6 @@
-"""`rehearse check`: exit 0 when the gates pass; 1 when one fails, a required check is not verified
-by a live run, or a run did not finish; 2 on bad input."""
+"""`rehearse check`: exit 0 when the gates pass; 1 when one fails; 3 (INCONCLUSIVE) when none
+failed but a required check is not verified by a live run, or a run did not finish; 2 on bad
+input."""
 
 from __future__ import annotations
 
@@ -70,6 +71,46 @@ def test_ci_runs_the_whole_rehearsal_and_writes_the_job_summary(tmp_path, monkey
     assert (tmp_path / "ci" / "report" / "junit.xml").exists()
 
 
+@pytest.mark.xdist_group("live")
+def test_ci_with_a_starved_load_generator_is_inconclusive_in_every_format(tmp_path, monkeypatch, capsys):
+    """The peak phase's load process held 600 ms of every 700 (as on a saturated core): nothing
+    the target did failed, so the verdict is INCONCLUSIVE (exit 3), never FAIL, and says what would
+    make it conclusive, in the terminal and every report file."""
+    import json
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    from rehearse.swarm import orchestrate
+
+    monkeypatch.setattr(orchestrate, "LOCUSTFILE", Path(__file__).with_name("starved_locustfile.py"))
+    monkeypatch.setenv("STARVE_RUN", "peak")  # the launch window plays as it would
+    sets = [a for o in SMALL for a in ("--set", o)]
+    with pytest.raises(SystemExit) as exited:
+        main(["ci", "--out", str(tmp_path / "ci"), "--swarm-duration", "8s", "--users", "8", *sets,
+              "--set", "gates.peak.target_active_users=40", "--peak-steps", "20,40", "--peak-step-duration", "8s",
+              "--set", "links.ban_rule.max_visits=300000", "--set", "links.ban_rule.max_shares=40000"])
+    out = capsys.readouterr()
+    err = out.err.replace("\n", " ")
+    assert exited.value.code == 3, err[-3000:]
+    assert "INCONCLUSIVE: " in err and "FAIL:" not in err and "Peak: NOT VERIFIED (live)" in err, err[-3000:]
+    carried = "the load generator carried 0 of 40 participants here: play the peak from more load processes"
+    assert "to make it conclusive:" in err and carried in err and "--peak-workers N" in err
+    report = tmp_path / "ci" / "report"
+    summary = (report / "summary.md").read_text()
+    assert summary.startswith("## Capacity report: INCONCLUSIVE") and carried in summary
+    assert out.out.startswith("## Capacity report: INCONCLUSIVE")  # ci prints the summary too
+    data = json.loads((report / "report.json").read_text())
+    assert (data["verdict"], data["exit_code"], data["passed"]) == ("inconclusive", 3, False)
+    assert any(carried in line for line in data["to_conclude"])
+    suite = ET.parse(report / "junit.xml").getroot()
+    assert {p.get("name"): p.get("value") for p in suite.find("properties")}["verdict"] == "INCONCLUSIVE"
+    assert suite.get("failures") == "0" and int(suite.get("errors")) >= 1
+    html = (report / "report.html").read_text()
+    assert '<p class="verdict inconclusive"><strong>INCONCLUSIVE</strong>' in html and "To make it conclusive" in html
+    journal = json.loads((tmp_path / "ci" / "journal.json").read_text())
+    assert journal["verdict"]["outcome"] == "inconclusive" and journal["verdict"]["exit_code"] == 3
+
+
 def live_folder(folder, status: str = "finished", played_s: float | None = None):
     """A small live run folder (a swarm's shape): one participant paid an envelope, nothing else."""
     from rehearse.observations import RunInfo, RunWriter
@@ -90,22 +131,28 @@ def live_folder(folder, status: str = "finished", played_s: float | None = None)
     return folder
 
 
-def test_a_live_run_that_verified_too_little_fails_unless_allowed(tmp_path, capsys):
+def test_a_live_run_that_verified_too_little_is_inconclusive_unless_allowed(tmp_path, capsys):
     run = str(live_folder(tmp_path / "live"))
-    assert check(run) == 1
+    assert check(run) == 3  # nothing failed: neither a pass nor a failure
     out = capsys.readouterr().out.replace("\n", " ")
+    assert out.count("INCONCLUSIVE: 9 passed; 0 failed;") == 1 and "FAIL:" not in out
     assert "required check(s) not verified" in out and "failover.links_off" in out and "payout.paid_once" in out
     assert "not verified (required)" in out
+    # what would make it conclusive: one line per remedy, the checks it would verify
+    assert ("live: failover.links_off, failover.visits_lost, failover.pool_never_empty: a run against the target "
+            "with a domain ban in it") in out
+    assert "payout.paid_once: a run against the target in which payout attempts are sent more than once" in out
     assert check(run, "--allow-unverified") == 0
 
 
 def test_an_interrupted_or_unfinished_run_never_passes(tmp_path, capsys):
     stopped = str(live_folder(tmp_path / "stopped", "interrupted", played_s=8.0))
-    assert check(stopped, "--allow-unverified") == 1
-    assert "was interrupted after 8 s of 30 s" in capsys.readouterr().out.replace("\n", " ")
+    assert check(stopped, "--allow-unverified") == 3
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert "INCONCLUSIVE:" in out and "was interrupted after 8 s of 30 s" in out
     assert check(stopped, "--allow-unverified", "--allow-interrupted") == 0
     running = str(live_folder(tmp_path / "running", "running"))
-    assert check(running, "--allow-unverified") == 1
+    assert check(running, "--allow-unverified") == 3
     assert "is running (no end recorded" in capsys.readouterr().out.replace("\n", " ")
 
 

@@ -203,7 +203,8 @@ def test_html_escapes_text_and_shows_verdicts_and_figures(raw_run: Run) -> None:
     assert ('<tr class="fail"><td class="">live</td><td class="">payout</td><td class="">fraud share</td>'
             '<td class="status">FAIL</td>') in html
     assert '<tr class="unverified"><td class="">live</td><td class="">failover</td>' in html
-    assert "<p><strong>FAIL</strong>: 1 passed; 1 failed; 1 not verified.</p>" in html
+    assert '<p class="verdict fail"><strong>FAIL</strong>: 1 passed; 1 failed; 1 not verified.</p>' in html
+    assert html.index('class="verdict fail"') < html.index('class="answers"')  # the verdict leads
     assert '<td class="">fraud&#x27;s share of payouts</td><td class="num">25.00 %</td>' in html
     assert "Against the baseline" not in html
 
@@ -256,11 +257,20 @@ def test_junit_has_one_case_per_verdict_and_counts_them() -> None:
     assert cases[2].find("skipped") is not None
 
 
-def test_junit_fails_a_required_check_not_verified() -> None:
+def test_junit_errs_on_a_required_check_not_verified_and_leads_with_the_verdict() -> None:
     judged_ = tally(VERDICTS, missing=[VERDICTS[2]])
     suite = ET.fromstring(render_junit(VERDICTS, judged_))
-    assert {k: suite.get(k) for k in ("tests", "failures", "skipped")} == {"tests": "3", "failures": "2", "skipped": "0"}
-    assert suite.findall("testcase")[2].find("failure").get("message") == "a required check was not verified"
+    assert {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")} == \
+        {"tests": "3", "failures": "1", "errors": "1", "skipped": "0"}
+    error = suite.findall("testcase")[2].find("error")
+    assert error.get("type") == "inconclusive" and error.get("message") == "a required check was not verified"
+    assert suite.findall("testcase")[2].find("failure") is None  # not verified is not failed
+    assert suite[0].tag == "properties" and suite[0][0].attrib == {"name": "verdict", "value": "FAIL"}
+    open_only = [VERDICTS[0], VERDICTS[2]]  # nothing failed: INCONCLUSIVE, what would verify it said
+    suite = ET.fromstring(render_junit(open_only, tally(open_only, missing=[open_only[1]])))
+    properties = {p.get("name"): p.get("value") for p in suite[0]}
+    assert properties["verdict"] == "INCONCLUSIVE" and properties["to_conclude.1"].startswith("live: failover.")
+    assert {k: suite.get(k) for k in ("failures", "errors")} == {"failures": "0", "errors": "1"}
 
 
 def test_junit_of_no_verdicts_is_an_empty_suite() -> None:

@@ -131,3 +131,18 @@ def test_a_late_loop_limits_a_step_only_when_it_could_have_changed_the_verdict(s
     starved = verdicts(scenario, [{"target": 100}, {"target": 200}, {"target": 400, "lag": 800.0}])
     assert starved["peak.active_users"].status == "unverified"
     assert "ran 800 ms late (limit 600 ms)" in starved["peak.active_users"].evidence[0].detail
+
+
+def test_a_starved_generator_makes_the_rehearsal_inconclusive_and_says_to_add_load_processes(scenario):
+    run = step_run(scenario, [{"target": 100}, {"target": 200},
+                              {"target": 400, "lag": 300.0, "latency": 1500.0, "cpu": 100.0}])
+    judgement = judge([("peak", run)], load_scenario(overrides=("gates.peak.target_active_users=400",
+                                                                "gates.required=[peak]", "gates.off=[rules]")),
+                      allow_interrupted=True)
+    t = judgement.tally
+    assert (t.outcome, judgement.exit_code, t.failed) == ("inconclusive", 3, 0)
+    assert t.to_conclude == (
+        "peak: peak.active_users, peak.p95, peak.error_rate: the load generator carried 200 of 400 participants "
+        "here: play the peak from more load processes (--peak-workers N with rehearse run or ci, --workers N with "
+        "rehearse swarm), up to one per free core, on a machine with more cores, or from several hosts (README: "
+        "load from many hosts)",)
