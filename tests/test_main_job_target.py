@@ -87,7 +87,7 @@ def test_a_window_that_ends_mid_race_ends_its_racers_before_the_run_is_saved(tmp
         main(["ci", "--host", url, "--ops-token", "unused", "--out", str(tmp_path / "ci"), "--swarm-duration",
               "6s", *sets, "--peak-steps", "0"])
     err = capsys.readouterr().err
-    assert exited.value.code in (0, 1), err[-3000:]
+    assert exited.value.code in (0, 1, 3), err[-3000:]
     from rehearse.observations import load_run
 
     live = load_run(tmp_path / "ci" / "live")
