@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from rehearse.cli.backend_cmd import backend
+from rehearse.cli.calibrate_cmd import calibrate
 from rehearse.cli.check_cmd import check
 from rehearse.cli.drill_cmd import drill
 from rehearse.cli.options import one_line
@@ -47,6 +48,7 @@ def rehearse() -> None:
       rehearse simulate                # the whole campaign in campaign time, in seconds
       rehearse check runs/FOLDER       # the launch gates on a run (exit 1 fail, 3 inconclusive)
       rehearse report runs/A runs/B    # the capacity report: HTML, Markdown, JUnit, JSON
+      rehearse calibrate runs/R/peak   # a step load fitted: the predicted knee, a calibrated backend_model
       rehearse walkthrough             # each persona's journey, step by step, against the rules
       rehearse target check --host URL # a target mapping, request by request, with warnings
     """
@@ -58,6 +60,7 @@ rehearse.add_command(swarm)
 rehearse.add_command(simulate)
 rehearse.add_command(check)
 rehearse.add_command(report)
+rehearse.add_command(calibrate)
 rehearse.add_command(run)
 rehearse.add_command(ci)
 rehearse.add_command(walkthrough)

@@ -20,6 +20,7 @@ LAYERS = (
     "reference_backend",  # the bundled campaign backend
     "simulator",  # the SimPy model of the campaign
     "judging",  # the gates and the judge: verdicts with evidence from run folders
+    "calibration",  # a step load fitted to models that predict past it (USL, the backend model)
     "reports",  # the judgement rendered: HTML, Markdown, JUnit, JSON, plots
     "swarm",  # Locust load against a target
     "walkthrough",  # a readable rehearsal, step by step
