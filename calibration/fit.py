@@ -1,9 +1,13 @@
-"""A step load calibrated: the USL through its throughput, an M/M/c queue per action through its
-p95s, and the knee they predict (the most participants at which every action's p95 stays within
-its SLO and throughput still rises), with its range. A prediction, never a measurement.
+"""A step load calibrated: the USL through the target's throughput against its concurrency, an
+M/M/c queue per action through its p95s, and the knee they predict, with its range. A
+prediction, never a measurement.
+
+The target's curves are fitted on request rates, which are its own; participants enter only at
+the end, through the load each participant sent at the highest step fitted (`per_participant`:
+the journeys' doing, not the target's), so the knee in participants holds for that load.
 
     calibration = calibrate(run, scenario)      # CalibrationError: fewer than MIN_HELD held steps
-    calibration.predict(16_000).rps             # requests/s the fit predicts at 16,000 playing
+    calibration.predict(16_000).p95_ms          # per action, at 16,000 participants' load
     calibration.knee.participants, calibration.knee.low, calibration.knee.high
 """
 
@@ -20,8 +24,7 @@ from rehearse.calibration.usl import USL, bootstrap_usl, fit_usl
 from rehearse.observations import Run
 from rehearse.scenarios import RehearseError, Scenario
 
-MIN_HELD = 3  # held steps a fit needs (three coefficients)
-MIX_DRIFT = 0.25  # requests/s per participant changing more than this across steps: the journeys' mix, not the target
+MIN_HELD = 3  # held steps a fit needs
 BAND = (10, 90)  # percentiles of the bootstrap the range is given by
 
 
@@ -33,12 +36,9 @@ class CalibrationError(RehearseError):
 
 @dataclass(frozen=True)
 class Prediction:
-    participants: float
-    rps: float
-    p95_ms: dict[str, float]  # per action with an SLO, the best fit's
-
-    def holds(self, slo_ms: dict[str, float]) -> bool:
-        return all(self.p95_ms[a] <= slo for a, slo in slo_ms.items() if a in self.p95_ms)
+    rps: float  # requests/s offered
+    concurrency: float  # requests in flight the USL needs to carry them (inf: it cannot)
+    p95_ms: dict[str, float]  # per fitted action, the best queue's at its share of the rate
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Knee:
     participants: float
     low: float
     high: float
-    limit: str  # "p95 open_envelope" (the action whose SLO breaks first) or "throughput peak"
+    limit: str  # "p95 open_envelope" (the action whose SLO breaks first) or "throughput"
 
 
 @dataclass(frozen=True)
@@ -56,35 +56,42 @@ class Calibration:
     steps: tuple[int, ...]  # the held steps' participants it was fitted on
     samples: tuple[StepSample, ...]
     usl: USL
-    usl_range: dict[str, tuple[float, float]]  # lam, sigma, kappa: the bootstrap's BAND percentiles
+    usl_range: dict[str, tuple[float, float]]  # lam, sigma, kappa, max_throughput: the bootstrap's BAND
     queues: dict[str, QueueFit]
     shares: dict[str, float]  # each action's share of the requests over the held steps
     slo_ms: dict[str, float]  # the peak gate's p95 SLO per fitted action
+    per_participant: float  # requests/s a participant sent at the highest step fitted
     knee: Knee
     notes: tuple[str, ...] = field(default_factory=tuple)  # what the fit could not see
 
+    def at_rates(self, rates: dict[str, float]) -> Prediction:
+        """The prediction for these requests/s per action."""
+        rps = sum(rates.values())
+        return Prediction(rps, self.usl.concurrency_for(rps),
+                          {a: float(f.best.p95_ms(rates[a])) for a, f in self.queues.items() if a in rates})
+
     def predict(self, participants: float) -> Prediction:
-        rps = float(self.usl.throughput(participants))
-        return Prediction(participants, rps, {a: float(f.best.p95_ms(rps * self.shares[a]))
-                                              for a, f in self.queues.items()})
+        """The prediction for `participants` playing, each sending `per_participant` requests/s."""
+        rps = participants * self.per_participant
+        return self.at_rates({a: rps * share for a, share in self.shares.items()})
 
     def backend_model(self, scenario: Scenario) -> dict:
         """The scenario's backend_model with every fitted action's queue replaced (the others as
         the scenario assumed them), as scenario data."""
         model = scenario.backend_model
-        actions: dict[str, dict[str, object]] = {name: {"service_time": f"{a.service_time * 1000:g}ms", "concurrency": a.concurrency}
-                   for name, a in model.actions.items()}
+        actions: dict[str, dict[str, object]] = {
+            name: {"service_time": f"{a.service_time * 1000:g}ms", "concurrency": a.concurrency}
+            for name, a in model.actions.items()}
         for name, fit in self.queues.items():
-            actions[name] = {"service_time": f"{fit.best.service_time * 1000:.3g}ms",
-                             "concurrency": fit.best.servers}
+            actions[name] = {"service_time": f"{fit.best.service_time * 1000:.3g}ms", "concurrency": fit.best.servers}
         return {"timeout": f"{model.timeout:g}s", "actions": actions}
 
     def as_dict(self) -> dict:
         return {
-            "prediction": True, "steps": list(self.steps),
+            "prediction": True, "steps": list(self.steps), "per_participant_rps": self.per_participant,
             "usl": {"lam": self.usl.lam, "sigma": self.usl.sigma, "kappa": self.usl.kappa,
-                    "peak_participants": None if math.isinf(self.usl.peak) else self.usl.peak,
-                    "range": {k: list(v) for k, v in self.usl_range.items()}},
+                    "peak_concurrency": _finite(self.usl.peak), "max_rps": _finite(self.usl.max_throughput),
+                    "range": {k: [_finite(v) for v in pair] for k, pair in self.usl_range.items()}},
             "queues": {a: {"service_time_s": f.best.service_time, "concurrency": f.best.servers,
                            "concurrency_range": [f.least.servers, f.most.servers],
                            "capacity_rps_range": [f.least.capacity, f.most.capacity]}
@@ -112,37 +119,31 @@ def calibrate(run: Run, scenario: Scenario, below: int | None = None, seed: int 
         raise CalibrationError(f"{len(samples)} held step(s) to fit on ({statuses}); a fit needs {MIN_HELD}: "
                                "play more steps below the knee (--peak-steps / --steps N,N,N,...)")
     gate = scenario.gates.peak
-    usl = fit_usl([s.participants for s in samples for _ in s.per_second],
-                  [x for s in samples for x in s.per_second])
-    boot = bootstrap_usl([(s.participants, s.per_second) for s in samples], seed)
+    seconds = [p for s in samples for p in s.per_second]
+    usl = fit_usl([c for c, _ in seconds], [x for _, x in seconds])
+    boot = bootstrap_usl([s.per_second for s in samples], seed)
     usl_range = {}
-    for name in ("lam", "sigma", "kappa"):
+    for name in ("lam", "sigma", "kappa", "max_throughput"):
         lo, hi = np.percentile([getattr(f, name) for f in boot], BAND, method="nearest")
         usl_range[name] = (float(lo), float(hi))
-    actions = sorted({a for s in samples for a in s.actions})
     total = sum(s.rps for s in samples)
     shares, queues, slo_ms, notes = {}, {}, {}, []
-    for action in actions:
+    for action in sorted({a for s in samples for a in s.actions}):
         seen = [s.actions[action] for s in samples if action in s.actions]
         slo = gate.p95_for(action)
         if len(seen) < 2 or slo is None:
             continue
         queues[action] = fit_queue([a.rate for a in seen], [a.p95_ms for a in seen], [a.log_sd for a in seen])
-        shares[action] = sum(s.actions[action].rate for s in samples if action in s.actions) / total
+        shares[action] = sum(a.rate for a in seen) / total
         slo_ms[action] = slo * 1000
-    per_head = [s.rps / s.participants for s in samples]
-    if max(per_head) > (1 + MIX_DRIFT) * min(per_head):
-        notes.append(f"the load per participant changed across the steps ({per_head[0]:.3g} to {per_head[-1]:.3g} "
-                     "requests/s): a step's fresh participants send their opening requests together, so throughput "
-                     "against participants shows the journeys' mix as much as the target; the USL's throughput is "
-                     "weak here (longer steps settle the mix); the queues, fitted on request rates, are not affected")
     unfitted = sorted(set(scenario.backend_model.actions) - set(queues))
     if unfitted:
         notes.append(f"not measured often enough to fit, kept as the scenario assumes: {', '.join(unfitted)}")
-    knee = _knee(usl, boot, queues, shares, slo_ms)
+    per_participant = samples[-1].per_participant
+    knee = _knee(usl, usl_range["max_throughput"], queues, shares, slo_ms, per_participant)
     return Calibration(steps=tuple(s.participants for s in samples), samples=tuple(samples), usl=usl,
-                       usl_range=usl_range, queues=queues, shares=shares, slo_ms=slo_ms, knee=knee,
-                       notes=tuple(notes))
+                       usl_range=usl_range, queues=queues, shares=shares, slo_ms=slo_ms,
+                       per_participant=per_participant, knee=knee, notes=tuple(notes))
 
 
 def _max_rate(queue: Queue, slo_ms: float) -> float:
@@ -159,34 +160,22 @@ def _max_rate(queue: Queue, slo_ms: float) -> float:
     return lo
 
 
-def _participants_at(usl: USL, rps: float) -> float:
-    """The fewest participants at which the USL reaches `rps` (its peak if it never does)."""
-    lam, sigma, kappa = usl.lam, usl.sigma, usl.kappa
-    a, b, c = rps * kappa, rps * (sigma - kappa) - lam, rps * (1 - sigma)
-    if a == 0:
-        return -c / b if b < 0 else usl.peak
-    disc = b * b - 4 * a * c
-    if disc < 0:
-        return usl.peak
-    return min(usl.peak, (-b - math.sqrt(disc)) / (2 * a))
-
-
-def _knee_at(usl: USL, rates: dict[str, float], shares: dict[str, float]) -> tuple[float, str]:
+def _limit(ceiling: float, rates: dict[str, float], shares: dict[str, float]) -> tuple[float, str]:
+    """The most requests/s in all: the first action's SLO to break at its share, or the ceiling."""
     limits = {a: rates[a] / shares[a] for a in rates if shares.get(a)}
-    if not limits:
-        return usl.peak, "throughput peak"
-    action = min(limits, key=lambda a: limits[a])
-    n = _participants_at(usl, limits[action])
-    return (n, f"p95 {action}") if n < usl.peak else (usl.peak, "throughput peak")
+    action = min(limits, key=lambda a: limits[a], default=None)
+    if action is None or limits[action] >= ceiling:
+        return ceiling, "throughput"
+    return limits[action], f"p95 {action}"
 
 
-def _knee(usl: USL, boot: list[USL], queues: dict[str, QueueFit], shares: dict[str, float],
-          slo_ms: dict[str, float]) -> Knee:
+def _knee(usl: USL, ceiling: tuple[float, float], queues: dict[str, QueueFit], shares: dict[str, float],
+          slo_ms: dict[str, float], per_participant: float) -> Knee:
     best = {a: _max_rate(f.best, slo_ms[a]) for a, f in queues.items()}
     least = {a: _max_rate(f.least, slo_ms[a]) for a, f in queues.items()}
     most = {a: _max_rate(f.most, slo_ms[a]) for a, f in queues.items()}
-    n, limit = _knee_at(usl, best, shares)
-    spread = [_knee_at(b, best, shares)[0] for b in boot] or [n]
-    lo, hi = np.percentile(spread, BAND, method="nearest")  # an unbounded knee stays unbounded
-    return Knee(participants=float(n), low=float(min(lo, _knee_at(usl, least, shares)[0])),
-                high=float(max(hi, _knee_at(usl, most, shares)[0])), limit=limit)
+    rps, limit = _limit(usl.max_throughput, best, shares)
+    low = _limit(min(ceiling[0], usl.max_throughput), least, shares)[0]
+    high = _limit(max(ceiling[1], usl.max_throughput), most, shares)[0]
+    return Knee(participants=rps / per_participant, low=low / per_participant, high=high / per_participant,
+                limit=limit)

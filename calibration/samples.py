@@ -1,5 +1,6 @@
-"""A step load's held steps as the fits need them: participants playing, throughput per second
-of the hold, and per action its rate, p95 and how sure that p95 is (from the harness's own rows)."""
+"""A step load's held steps as the fits need them: per second of each hold, the throughput and
+the concurrency at the target (requests in flight, by Little's law: requests/s times their mean
+latency); per action its rate, p95 and how sure that p95 is. From the harness's own rows."""
 
 from __future__ import annotations
 
@@ -28,13 +29,20 @@ class ActionSample:
 
 @dataclass(frozen=True)
 class StepSample:
-    """One held step: its participants (N), mean playing, requests/s over the hold and per second."""
+    """One held step: its participants, mean playing, requests/s and requests in flight over the
+    hold, and per second of it (seconds with no request left out)."""
 
     participants: int
     playing: float
     rps: float
-    per_second: tuple[float, ...]
+    concurrency: float
+    per_second: tuple[tuple[float, float], ...]  # (requests in flight, requests/s) each second
     actions: dict[str, ActionSample]
+
+    @property
+    def per_participant(self) -> float:
+        """Requests/s each participant playing sent: the load the journeys make, not the target."""
+        return self.rps / max(self.playing, 1.0)
 
 
 def held_samples(run: Run, scenario: Scenario, seed: int = 0) -> tuple[list[StepSample], list[Step]]:
@@ -47,12 +55,16 @@ def held_samples(run: Run, scenario: Scenario, seed: int = 0) -> tuple[list[Step
     for step in sorted((s for s in steps if s.status == "held"), key=lambda s: s.target):
         rows = q[(q["t"] >= step.start) & (q["t"] < step.end)]
         seconds = max(step.end - step.start, 1e-9)
+        latency_s = rows["latency_ms"].to_numpy(dtype=float) / 1000
         whole = np.floor(rows["t"].to_numpy() - step.start).astype(int)
         span = max(int(seconds), 1)
-        per_second = np.bincount(whole[(whole >= 0) & (whole < span)], minlength=span)[:span]
+        inside = (whole >= 0) & (whole < span)
+        sent = np.bincount(whole[inside], minlength=span)[:span].astype(float)
+        busy = np.bincount(whole[inside], weights=latency_s[inside], minlength=span)[:span]
+        per_second = tuple((float(c), float(x)) for c, x in zip(busy, sent) if x > 0)
         actions = {}
-        for action, sent in rows.groupby("action"):
-            served = sent[~sent["refused"]] if (~sent["refused"]).any() else sent
+        for action, asked in rows.groupby("action"):
+            served = asked[~asked["refused"]] if (~asked["refused"]).any() else asked
             latency = served["latency_ms"].to_numpy(dtype=float)
             if len(latency) < MIN_REQUESTS:
                 continue
@@ -60,8 +72,9 @@ def held_samples(run: Run, scenario: Scenario, seed: int = 0) -> tuple[list[Step
             draws = rng.choice(latency, size=(BOOTSTRAP, len(latency)), replace=True)
             spread = np.quantile(draws, 0.95, axis=1)
             log_sd = float(np.std(np.log(np.maximum(spread, 1e-3))))
-            actions[str(action)] = ActionSample(rate=len(sent) / seconds, p95_ms=max(p95, 1e-3), log_sd=log_sd,
-                                                requests=len(sent))
+            actions[str(action)] = ActionSample(rate=len(asked) / seconds, p95_ms=max(p95, 1e-3), log_sd=log_sd,
+                                                requests=len(asked))
         samples.append(StepSample(participants=step.target, playing=step.active, rps=len(rows) / seconds,
-                                  per_second=tuple(float(n) for n in per_second), actions=actions))
+                                  concurrency=float(latency_s.sum()) / seconds, per_second=per_second,
+                                  actions=actions))
     return samples, steps

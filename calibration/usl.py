@@ -1,13 +1,15 @@
-"""The Universal Scalability Law, fitted to throughput against concurrency (Gunther):
+"""The Universal Scalability Law (Gunther), fitted to the target's throughput against its
+concurrency (requests in flight):
 
     X(N) = lam * N / (1 + sigma * (N - 1) + kappa * N * (N - 1))
 
-lam is the throughput of one participant, sigma the contention (the share of work that waits in
-line), kappa the coherency cost (work that grows with every pair of participants). With kappa > 0
-throughput peaks at N* = sqrt((1 - sigma) / kappa) and falls past it. The fit is linear least
-squares on N / X = a + b (N - 1) + c N (N - 1) (a = 1/lam, b = sigma/lam, c = kappa/lam) over
-every second of every held step, with sigma and kappa kept >= 0; its spread is a bootstrap over
-those seconds.
+lam is the throughput of one request in flight (1 / its latency alone), sigma the contention
+(the share of work that waits in line), kappa the coherency cost (work that grows with every
+pair in flight). With kappa > 0 throughput peaks at N* = sqrt((1 - sigma) / kappa) and falls
+past it; with kappa = 0 it approaches lam / sigma. The fit is linear least squares on
+N / X = a + b (N - 1) + c N (N - 1) (a = 1/lam, b = sigma/lam, c = kappa/lam; N / X is the mean
+latency, by Little's law) over every second of every held step, with sigma and kappa kept >= 0;
+its spread is a bootstrap over those seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,7 +27,7 @@ BOOTSTRAP = 200
 
 @dataclass(frozen=True)
 class USL:
-    lam: float  # requests/s of one participant
+    lam: float  # requests/s of one request in flight
     sigma: float  # contention
     kappa: float  # coherency
 
@@ -36,6 +39,24 @@ class USL:
     def peak(self) -> float:
         """The concurrency of the highest throughput (inf when nothing costs coherency)."""
         return math.sqrt(max(1 - self.sigma, 0.0) / self.kappa) if self.kappa > 0 else math.inf
+
+    @property
+    def max_throughput(self) -> float:
+        """The most requests/s the target serves: at its peak, or lam / sigma approached (inf
+        when neither contention nor coherency was seen)."""
+        if self.kappa > 0:
+            return float(self.throughput(self.peak))
+        return self.lam / self.sigma if self.sigma > 0 else math.inf
+
+    def concurrency_for(self, rps: float) -> float:
+        """The fewest requests in flight that carry `rps` (inf if the target never serves it)."""
+        if rps >= self.max_throughput:
+            return math.inf
+        a, b, c = rps * self.kappa, rps * (self.sigma - self.kappa) - self.lam, rps * (1 - self.sigma)
+        if a == 0:
+            return -c / b
+        disc = b * b - 4 * a * c
+        return (-b - math.sqrt(max(disc, 0.0))) / (2 * a)
 
 
 def _solve(n: np.ndarray, x: np.ndarray) -> USL:
@@ -55,33 +76,30 @@ def _solve(n: np.ndarray, x: np.ndarray) -> USL:
         fit = USL(lam=1 / a, sigma=float(named.get("b", 0.0)) / a, kappa=float(named.get("c", 0.0)) / a)
         if best is None or residual < best[0] - 1e-12 * max(residual, 1.0):
             best = (residual, fit)
-    if best is None:  # the throughput per participant never positive: cannot happen for x > 0
+    if best is None:  # a (the latency alone) is the mean of positive N / X when b = c = 0
         raise ValueError("no USL fits these throughputs")
     return best[1]
 
 
-def fit_usl(participants: ArrayLike, throughput: ArrayLike) -> USL:
-    """The USL through (participants, requests/s) points; every throughput must be above 0."""
-    n, x = np.asarray(participants, dtype=float), np.asarray(throughput, dtype=float)
-    keep = np.isfinite(n) & np.isfinite(x) & (x > 0) & (n >= 1)
+def fit_usl(concurrency: ArrayLike, throughput: ArrayLike) -> USL:
+    """The USL through (requests in flight, requests/s) points, those with both above 0."""
+    n, x = np.asarray(concurrency, dtype=float), np.asarray(throughput, dtype=float)
+    keep = np.isfinite(n) & np.isfinite(x) & (x > 0) & (n > 0)
     if len(np.unique(n[keep])) < 2:
         raise ValueError("a USL fit needs throughput at two concurrencies or more")
     return _solve(n[keep], x[keep])
 
 
-def bootstrap_usl(groups: list[tuple[int, tuple[float, ...]]], seed: int = 0,
+def bootstrap_usl(groups: Sequence[Sequence[tuple[float, float]]], seed: int = 0,
                   rounds: int = BOOTSTRAP) -> list[USL]:
-    """USL fits to resamples of each step's seconds (`groups`: participants, requests per second)."""
+    """USL fits to resamples of each step's seconds (`groups`: per step, (concurrency, requests/s))."""
     rng = np.random.default_rng(seed)
     fits = []
     for _ in range(rounds):
-        n, x = [], []
-        for participants, seconds in groups:
-            picked = rng.choice(np.asarray(seconds, dtype=float), size=len(seconds), replace=True)
-            n += [participants] * len(picked)
-            x += list(picked)
+        points = [np.asarray(g, dtype=float)[rng.integers(0, len(g), len(g))] for g in groups if len(g)]
+        both = np.concatenate(points)
         try:
-            fits.append(fit_usl(n, x))
+            fits.append(fit_usl(both[:, 0], both[:, 1]))
         except ValueError:
             continue
     return fits

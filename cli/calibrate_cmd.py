@@ -27,10 +27,11 @@ def print_calibration(console: Console, calibration, label: str) -> None:
     usl, r = calibration.usl, calibration.usl_range
     console.print(f"{label}: calibrated on the held steps at {', '.join(f'{n:,}' for n in calibration.steps)} "
                   "participants; everything below is a prediction", markup=False)
-    console.print(f"USL: {usl.lam:.4g} requests/s per participant ({r['lam'][0]:.4g}-{r['lam'][1]:.4g}), contention "
-                  f"sigma {usl.sigma:.3g} ({r['sigma'][0]:.3g}-{r['sigma'][1]:.3g}), coherency kappa {usl.kappa:.3g} "
-                  f"({r['kappa'][0]:.3g}-{r['kappa'][1]:.3g}); throughput peaks at {_n(usl.peak)} participants",
-                  markup=False)
+    console.print(f"USL, the target's throughput against its requests in flight: {usl.lam:,.4g} requests/s per "
+                  f"request in flight ({r['lam'][0]:,.4g}-{r['lam'][1]:,.4g}), contention sigma {usl.sigma:.3g} "
+                  f"({r['sigma'][0]:.3g}-{r['sigma'][1]:.3g}), coherency kappa {usl.kappa:.3g} "
+                  f"({r['kappa'][0]:.3g}-{r['kappa'][1]:.3g}); it serves at most {_n(usl.max_throughput)} requests/s "
+                  f"({_n(r['max_throughput'][0])}-{_n(r['max_throughput'][1])})", markup=False)
     table = Table("action", "service time", "workers", "capacity req/s (consistent range)", "SLO",
                   title="the backend model fitted per action (M/M/c)", title_justify="left")
     for action, fit in calibration.queues.items():
@@ -40,7 +41,8 @@ def print_calibration(console: Console, calibration, label: str) -> None:
     console.print(table)
     knee = calibration.knee
     console.print(f"predicted knee: {_n(knee.participants)} participants ({_n(knee.low)}-{_n(knee.high)}), set by "
-                  f"{knee.limit} (prediction)", markup=False)
+                  f"{knee.limit}, at the load each participant sent at {calibration.steps[-1]:,} "
+                  f"({calibration.per_participant:.3g} requests/s) (prediction)", markup=False)
     for note in calibration.notes:
         console.print(f"note: {note}", markup=False)
 
@@ -107,9 +109,11 @@ def print_hold_out(console: Console, run, scenario, label: str) -> None:
     last = whole.samples[-1]
     calibration = fit(run, scenario, below=last.participants)
     print_calibration(console, calibration, label)
-    predicted = calibration.predict(last.participants)
-    console.print(f"held out: the step at {last.participants:,} participants: {predicted.rps:,.0f} requests/s predicted, "
-                  f"{last.rps:,.0f} measured ({predicted.rps / last.rps - 1:+.0%})", markup=False)
+    served = float(calibration.usl.throughput(last.concurrency))
+    predicted = calibration.at_rates({a: s.rate for a, s in last.actions.items()})
+    console.print(f"held out: the step at {last.participants:,} participants, {last.concurrency:,.1f} requests in "
+                  f"flight: {served:,.0f} requests/s predicted by the USL, {last.rps:,.0f} measured "
+                  f"({served / last.rps - 1:+.0%}); p95 at the rates it was sent:", markup=False)
     for action, p95 in predicted.p95_ms.items():
         seen = last.actions.get(action)
         if seen is not None:

@@ -124,6 +124,8 @@ def print_verdict(console: Console, tally) -> None:
         console.print("to make it conclusive:", markup=False)
         for line in tally.to_conclude:
             console.print(f"  - {line}", soft_wrap=True, markup=False)
+    for line in tally.predictions:
+        console.print(f"prediction: {line}", soft_wrap=True, markup=False)
 
 
 @click.command()
@@ -152,11 +154,13 @@ def check(runs: tuple[Path, ...], scenario_path: Path | None, overrides: tuple[s
     another version of the scenario unless --allow-other-scenario). A simulated run can fail a
     check but verifies nothing about the target.
     """
+    from rehearse.calibration.peak import with_peak_predictions
     from rehearse.judging.judge import judge
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides, allow_other_scenario)
     console = Console(highlight=False, width=max(Console().width, 120))
-    judgement = judge(loaded, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
+    judgement = with_peak_predictions(judge(loaded, scenario, allow_unverified=allow_unverified,
+                                            allow_interrupted=allow_interrupted), loaded, scenario)
     print_judgement(console, loaded, judgement, {v.key for v in judgement.verdicts if scenario.requires(v.key)})
     if judgement.exit_code:
         raise click.exceptions.Exit(judgement.exit_code)

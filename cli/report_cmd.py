@@ -41,6 +41,7 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     from rehearse.reports.bundle import write_report
     from rehearse.reports.drill_report import read_drill
     from rehearse.reports.figures import key_figures
+    from rehearse.calibration.peak import with_peak_predictions
     from rehearse.judging.judge import judge
 
     loaded, scenario = load_runs_and_scenario(runs, scenario_path, overrides, allow_other_scenario)
@@ -48,7 +49,8 @@ def report(runs: tuple[Path, ...], baseline: Path | None, out: Path | None, scen
     if base_run is not None and base_run.info.scenario != scenario.name:
         raise UsageError(f"--baseline {baseline}: a run of {base_run.info.scenario!r}, not of {scenario.name!r}; "
                          "compare with a run of the same campaign")
-    judgement = judge(loaded, scenario, allow_unverified=allow_unverified, allow_interrupted=allow_interrupted)
+    judgement = with_peak_predictions(judge(loaded, scenario, allow_unverified=allow_unverified,
+                                            allow_interrupted=allow_interrupted), loaded, scenario)
     base = key_figures(base_run) if base_run is not None else None
     drill = read_drill(runs[0])  # a drill's run folder: its timeline opens the report
     page = write_report(out or (runs[0] / "report"), loaded, judgement, base, drill)

@@ -132,6 +132,7 @@ class Tally:
     waived: tuple[str, ...] = ()  # required checks dropped: not applicable to the campaign
     advisory_failed: int = 0  # advisory checks that failed: shown, never failing the rehearsal
     off: int = 0  # checks the scenario turned off
+    predictions: tuple[str, ...] = ()  # beside what was not verified: a model's prediction, labelled (calibration/)
 
     @property
     def outcome(self) -> Outcome:

@@ -109,6 +109,7 @@ class Journal:
             "verdict": None if judgement is None else {"outcome": judgement.tally.outcome, "ok": judgement.tally.ok,
                                                        "headline": judgement.tally.headline,
                                                        "to_conclude": list(judgement.tally.to_conclude),
+                                                       "predictions": list(judgement.tally.predictions),
                                                        "exit_code": judgement.exit_code, "answers": self.answers},
             "report_dir": str(self.report_dir) if self.report_dir else None,
         }

@@ -53,6 +53,7 @@ def _play(journal: Journal, on_event: Callable[[Event], None]) -> None:
     from rehearse.observations import load_run
     from rehearse.reports.bundle import write_report
     from rehearse.judging.gates import silent_after
+    from rehearse.calibration.peak import with_peak_predictions
     from rehearse.judging.judge import judge
     from rehearse.swarm.orchestrate import stop_if_harness_failed, stop_if_signalled
 
@@ -97,8 +98,9 @@ def _play(journal: Journal, on_event: Callable[[Event], None]) -> None:
         _ended(journal, on_event, phase, record)
     on_event(Judging())
     i = rehearsal.inputs
-    journal.judgement = judge(runs, rehearsal.scenario, allow_unverified=i.allow_unverified,
-                              allow_interrupted=i.allow_interrupted, findings=findings)
+    judgement = judge(runs, rehearsal.scenario, allow_unverified=i.allow_unverified,
+                      allow_interrupted=i.allow_interrupted, findings=findings)
+    journal.judgement = with_peak_predictions(judgement, runs, rehearsal.scenario)
     journal.report_dir = rehearsal.out / "report"
     write_report(journal.report_dir, runs, journal.judgement)
     journal.status, journal.ended_at = "completed", utc_now().isoformat()

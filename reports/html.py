@@ -79,10 +79,13 @@ def _summary(judged: Tally) -> str:
     would make it conclusive."""
     _, _, rest = judged.headline.partition(": ")
     line = f'<p class="verdict {judged.outcome}"><strong>{judged.word}</strong>: {escape(rest)}.</p>'
-    if judged.outcome != "inconclusive":
-        return line
-    items = "".join(f"<li>{escape(item)}</li>" for item in judged.to_conclude)
-    return line + f'<p>To make it conclusive:</p><ul class="to-conclude">{items}</ul>'
+    if judged.outcome == "inconclusive":
+        items = "".join(f"<li>{escape(item)}</li>" for item in judged.to_conclude)
+        line += f'<p>To make it conclusive:</p><ul class="to-conclude">{items}</ul>'
+    if judged.predictions:
+        items = "".join(f"<li>{escape(item)}</li>" for item in judged.predictions)
+        line += f'<p>Predicted (a model fitted to what was measured; it verifies nothing):</p><ul class="predictions">{items}</ul>'
+    return line
 
 
 def _table(header: list[str], rows: list[tuple[str, list[str]]],

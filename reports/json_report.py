@@ -20,6 +20,7 @@ def report_json(runs: list[tuple[str, Run]], verdicts: list[Verdict],
         "exit_code": judged.exit_code,
         "headline": judged.headline,
         "to_conclude": list(judged.to_conclude) if judged.outcome == "inconclusive" else [],
+        "predictions": list(judged.predictions),  # labelled: a model's, never a measurement
         "runs": [{"label": label, "scenario": run.info.scenario, "engine": run.info.engine,
                   "seed": run.info.seed, "status": run.info.status, "rolled_up": run.rolled_up,
                   "figures": figures[label]} for label, run in runs],

@@ -35,6 +35,8 @@ def render_junit(verdicts: list[Verdict], judged: Tally | None = None) -> str:
         ET.SubElement(properties, "property", {"name": "headline", "value": judged.headline})
         for n, line in enumerate(judged.to_conclude if judged.outcome == "inconclusive" else (), 1):
             ET.SubElement(properties, "property", {"name": f"to_conclude.{n}", "value": line})
+        for n, line in enumerate(judged.predictions, 1):
+            ET.SubElement(properties, "property", {"name": f"prediction.{n}", "value": line})
     for verdict in cases:
         name = f"{verdict.run}: {verdict.check}" if verdict.run else verdict.check
         case = ET.SubElement(suite, "testcase", {"classname": verdict.gate, "name": name})

@@ -29,6 +29,9 @@ def render_markdown(runs: list[tuple[str, Run]], verdicts: list[Verdict],
     if judged.outcome == "inconclusive":
         lines += ["To make it conclusive:", ""] + [f"- {escape(item, quote=False)}" for item in judged.to_conclude]
         lines += [""]
+    if judged.predictions:
+        lines += ["Predicted (a model fitted to what was measured; it verifies nothing):", ""]
+        lines += [f"- {escape(item, quote=False)}" for item in judged.predictions] + [""]
     if verdicts:
         lines += [f"- **{a.risk}: {a.word}** ({a.source}): {escape(a.detail, quote=False)}" for a in launch_answers(verdicts)]
         lines += [""]

@@ -33,7 +33,8 @@ def mmc_latencies(rng: np.random.Generator, rate: float, n: int) -> np.ndarray:
     return (waits + rng.exponential(SERVICE_S, n)) * 1000
 
 
-def queue_run(scenario, participants: list[int], seed: int = 1, broke_above: int | None = None) -> Run:
+def queue_run(scenario, participants: list[int], seed: int = 1, broke_above: int | None = None,
+              starved_above: int | None = None) -> Run:
     """A step load against the true queue: each step N participants, N / THINK_S requests/s."""
     rng = np.random.default_rng(seed)
     events, gauges, rows = [], [], []
@@ -49,7 +50,8 @@ def queue_run(scenario, participants: list[int], seed: int = 1, broke_above: int
                       channel="c", domain="", status=200, ok=True, refused=False, latency_ms=float(ms),
                       payout_fen=0, error="", prize="", attempt=f"u{k}-{i}#1")
                  for i, (t, ms) in enumerate(zip(times, latency))]
-        gauges += [{"t": start + s + 0.5, "active_users": n, "loop_lag_ms": 2.0, "cpu_percent": 30.0,
+        lag = 900.0 if starved_above is not None and n > starved_above else 2.0  # the generator's loop, late
+        gauges += [{"t": start + s + 0.5, "active_users": n, "loop_lag_ms": lag, "cpu_percent": 30.0,
                     "host_cpu_percent": 30.0, "arrival_lag_ms": 1.0} for s in range(int(STEP_S))]
     info = RunInfo.start(scenario, engine="swarm", seed=1,
                          extra={"steps": participants, "step_s": STEP_S, "window": "launch_hour"})
@@ -138,7 +140,7 @@ def test_rehearse_calibrate_prints_the_fit_and_writes_a_scenario_that_loads(tmp_
     printed = capsys.readouterr().out.replace("\n", " ")
     assert exited.value.code == 0, printed
     assert "calibrated on the held steps at 100, 200, 300, 400 participants; everything below is a prediction" in printed
-    assert "predicted knee: " in printed and "set by p95 open_envelope (prediction)" in printed
+    assert "predicted knee: " in printed and "set by p95 open_envelope, at the load each participant sent at 400" in printed
     calibrated = load_scenario(out)  # the run's scenario, its overrides applied, the fitted queue in it
     assert calibrated.gates.peak.target_active_users == 800
     assert calibrated.backend_model.actions["open_envelope"].concurrency != 200
@@ -152,3 +154,28 @@ def test_rehearse_calibrate_prints_the_fit_and_writes_a_scenario_that_loads(tmp_
         main(["calibrate", str(few), "--set", "gates.peak.target_active_users=800"])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and "a fit needs 3" in err and "Traceback" not in err
+
+
+def test_a_peak_the_generator_limited_gets_its_predicted_knee_beside_the_verdict_never_in_it(scenario):
+    from rehearse.calibration.peak import with_peak_predictions
+    from rehearse.judging.judge import judge
+    from rehearse.reports.markdown import render_markdown
+
+    judged_by = load_scenario(overrides=("gates.peak.target_active_users=800", "gates.required=[peak]",
+                                         "gates.off=[rules, payout]"))
+    run = queue_run(judged_by, [100, 200, 300, 600], starved_above=300)  # the 600 step: the generator limited it
+    runs = [("peak", run)]
+    plain = judge(runs, judged_by, allow_interrupted=True)
+    judgement = with_peak_predictions(plain, runs, judged_by)
+    assert judgement.tally.outcome == plain.tally.outcome == "inconclusive"  # a prediction verifies nothing
+    assert judgement.verdicts == plain.verdicts
+    (line,) = judgement.tally.predictions
+    assert line.startswith("peak: predicted knee ") and "from the held steps at 100, 200, 300" in line
+    assert "(a prediction: it verifies nothing" in line
+    md = render_markdown(runs, list(judgement.verdicts), judged=judgement.tally)
+    assert "Predicted (a model fitted to what was measured; it verifies nothing):" in md and line in md
+    few = [("peak", queue_run(judged_by, [100, 200, 600], starved_above=200))]
+    (why,) = with_peak_predictions(judge(few, judged_by, allow_interrupted=True), few, judged_by).tally.predictions
+    assert why.startswith("peak: no predicted knee: 2 held step(s) to fit on (100: held, 200: held, 600: limited)")
+    held = [("peak", queue_run(judged_by, [100, 200, 400, 600], broke_above=400))]  # verified (or failed): nothing to predict
+    assert with_peak_predictions(judge(held, judged_by, allow_interrupted=True), held, judged_by).tally.predictions == ()

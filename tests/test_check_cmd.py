@@ -98,10 +98,12 @@ def test_ci_with_a_starved_load_generator_is_inconclusive_in_every_format(tmp_pa
     report = tmp_path / "ci" / "report"
     summary = (report / "summary.md").read_text()
     assert summary.startswith("## Capacity report: INCONCLUSIVE") and carried in summary
+    no_knee = "peak: no predicted knee: 0 held step(s) to fit on (20: limited, 40: limited); a fit needs 3"
+    assert no_knee in summary and f"prediction: {no_knee}" in err
     assert out.out.startswith("## Capacity report: INCONCLUSIVE")  # ci prints the summary too
     data = json.loads((report / "report.json").read_text())
     assert (data["verdict"], data["exit_code"], data["passed"]) == ("inconclusive", 3, False)
-    assert any(carried in line for line in data["to_conclude"])
+    assert any(carried in line for line in data["to_conclude"]) and data["predictions"] == [no_knee]
     suite = ET.parse(report / "junit.xml").getroot()
     assert {p.get("name"): p.get("value") for p in suite.find("properties")}["verdict"] == "INCONCLUSIVE"
     assert suite.get("failures") == "0" and int(suite.get("errors")) >= 1
