@@ -125,10 +125,10 @@ OPTIONS = [
                  "1000,2000,4000,8000 for the bundled scenario]"),
     click.option("--peak-step-duration", "peak_step", type=WallTime(min_s=MIN_STEP_S), default=f"{PEAK_STEP_S:g}s",
                  show_default=True, help="Wall time of each step of the peak phase."),
-    click.option("--peak-workers", "peak_workers", type=click.IntRange(0, WORKERS_MAX), default=0, show_default=True,
+    click.option("--peak-workers", "peak_workers", type=click.IntRange(0, WORKERS_MAX),
                  help="Locust worker processes that play the peak phase's load (0: one process does "
-                      "everything). A step the load generator could not carry is not verified: give it "
-                      "more workers, up to about one per free core."),
+                      "everything). A step the load generator could not carry is not verified. [default: one "
+                      "per core the target leaves free: a target on this machine keeps one; none on 2 cores]"),
     click.option("--target-wait", "target_wait", type=WallTime(), default=f"{TARGET_WAIT_S:g}s", show_default=True,
                  help="With --host and a peak phase: how long a target that stopped answering after the peak "
                       "may take to answer again before the launch window; past it, that is a finding (FAIL) "
@@ -174,9 +174,8 @@ def print_plan(rehearsal) -> None:
     plan = request.settings.plan(scenario)
     target = request.host or "the reference backend" + (f" with {', '.join(request.faults)}" if request.faults else "")
     peak_line = (f"2/4 the peak at real concurrency against {target}: {', '.join(f'{n:,}' for n in rehearsal.steps)} "
-                 f"participants playing, {peak.request.settings.step_s:g} s each, in real time at 1:1"
-                 + (f", from {peak.request.workers} load processes" if peak.request.workers else "")
-                 + f" -> {out / 'peak'}"
+                 f"participants playing, {peak.request.settings.step_s:g} s each, in real time at 1:1, "
+                 + peak.title.rsplit("1:1, ", 1)[-1] + f" -> {out / 'peak'}"
                  if peak is not None else "2/4 the peak at real concurrency: skipped (--peak-steps 0)")
     r = request.settings.rehearsal
     print_dry_run([

@@ -10,6 +10,7 @@ the real-time failover may be absent, each with the reason why (`Rehearsal.skipp
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,7 +46,8 @@ class RehearsalInputs:
     faults: tuple[str, ...] = ()  # planted in the reference backend
     peak_steps: str | None = None  # "N,N,...", "0" for no peak phase; None: the peak gate's target halved
     peak_step_s: float = PEAK_STEP_S
-    peak_workers: int = 0  # Locust worker processes for the peak phase (0: one process does everything)
+    peak_workers: int | None = None  # Locust workers for the peak phase (0: one process); None: one per free core
+    cores: int | None = None  # the cores the load may use (None: this process's CPU affinity)
     ops_token: str | None = None
     allow_remote: bool = False
     force: bool = False  # replace the runs `out` holds
@@ -134,11 +136,13 @@ def build_rehearsal(inputs: RehearsalInputs) -> Rehearsal:
                              step_s=i.peak_step_s, run_dir=i.out / "peak", seed=i.seed, ops_token=i.ops_token,
                              extra={**facts, "phase": "peak"}, lane=(0, LANES),
                              step_flags=("--peak-steps", "--peak-step-duration"))
+        workers, processes = (i.peak_workers, _processes(i.peak_workers)) if i.peak_workers is not None else \
+            load_processes(i.cores or _cores(), target_here=i.host is None or _on_loopback(i.host))
         phases.append(Phase("peak", "swarm", SwarmRequest(settings=peak, host=i.host, faults=i.faults,
-                                                          workers=i.peak_workers, allow_remote=i.allow_remote),
+                                                          workers=workers, allow_remote=i.allow_remote),
                             f"2/4 the peak at real concurrency against {target}: "
                             f"{', '.join(f'{n:,}' for n in steps)} participants playing, {i.peak_step_s:g} s "
-                            f"each, in real time at 1:1{_processes(i.peak_workers)}"))
+                            f"each, in real time at 1:1, {processes}"))
     else:
         skipped["peak"] = "--peak-steps 0"
     # the launch's incidents, live: early birds in the preheat, a ban a third into the window, a
@@ -177,8 +181,34 @@ def build_rehearsal(inputs: RehearsalInputs) -> Rehearsal:
 
 
 def _processes(workers: int) -> str:
-    """", from 2 load processes" (a master and N workers), or nothing for one process."""
-    return f", from {workers} load processes" if workers else ""
+    """The load processes asked for (--peak-workers), in words."""
+    return f"from {workers} Locust workers (--peak-workers)" if workers else "from one load process (--peak-workers 0)"
+
+
+def load_processes(cores: int, target_here: bool) -> tuple[int, str]:
+    """The Locust workers for the peak phase when none were asked for: one per core the target
+    leaves free (a target on this machine, the bundled backend or one on loopback, keeps one),
+    none (one process does everything) when that is one core or less; and the plan in words."""
+    free = cores - 1 if target_here else cores
+    where = f"{cores} core{'s' if cores != 1 else ''} here" + (", one left to the target" if target_here else "")
+    if free <= 1:
+        return 0, f"from one load process ({where}: a bigger peak needs more cores, or --peak-workers)"
+    return free, f"from {free} Locust workers ({where})"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _on_loopback(host: str) -> bool:
+    from urllib.parse import urlsplit
+
+    from rehearse.client.safety import is_loopback
+
+    return is_loopback(urlsplit(host).hostname or "")
 
 
 def _failover_phase(scenario: Scenario, i: RehearsalInputs, facts: dict) -> tuple[Phase | None, str]:

@@ -35,6 +35,21 @@ def test_a_skipped_peak_and_a_target_on_its_own_clock_say_so_in_the_phases(tmp_p
     assert rehearsal.phase("live").request.settings.rehearsal.ban_at is None  # its ban is in real time
 
 
+@pytest.mark.parametrize("cores, host, workers, said", [
+    (2, None, 0, "from one load process (2 cores here, one left to the target"),  # the bundled backend is here
+    (4, None, 3, "from 3 Locust workers (4 cores here, one left to the target)"),
+    (4, "http://127.0.0.1:9", 3, "from 3 Locust workers (4 cores here, one left to the target)"),  # loopback: here
+    (1, None, 0, "from one load process (1 core here, one left to the target"),
+])
+def test_the_peak_phase_plans_its_load_processes_from_the_cores_the_target_leaves(tmp_path, cores, host, workers,
+                                                                                   said):
+    peak = build_rehearsal(RehearsalInputs(out=tmp_path / "r", cores=cores, host=host)).phase("peak")
+    assert peak.request.workers == workers and said in peak.title
+    asked = build_rehearsal(RehearsalInputs(out=tmp_path / "r", cores=cores, peak_workers=2)).phase("peak")
+    assert asked.request.workers == 2 and "from 2 Locust workers (--peak-workers)" in asked.title
+
+
+
 @pytest.mark.parametrize("steps, want", [(0, ()), ("0", ()), ([10, 20], (10, 20)), (30, (30,))])
 def test_a_qa_test_may_give_the_peak_steps_as_numbers(tmp_path, steps, want):
     rehearsal = build_rehearsal(RehearsalInputs(out=tmp_path / "r", peak_steps=steps))
