@@ -62,6 +62,7 @@ class Calibration:
     slo_ms: dict[str, float]  # the peak gate's p95 SLO per fitted action
     per_participant: float  # requests/s a participant sent at the highest step fitted
     knee: Knee
+    peak_target: int  # the peak gate's participants playing
     notes: tuple[str, ...] = field(default_factory=tuple)  # what the fit could not see
 
     def at_rates(self, rates: dict[str, float]) -> Prediction:
@@ -74,6 +75,14 @@ class Calibration:
         """The prediction for `participants` playing, each sending `per_participant` requests/s."""
         rps = participants * self.per_participant
         return self.at_rates({a: rps * share for a, share in self.shares.items()})
+
+    def replicas_for(self, participants: int) -> int | None:
+        """Copies of the target that carry `participants` at the predicted knee each, if the
+        target scales out linearly (None: the knee is unbounded, one is enough as far as the fit
+        sees)."""
+        if math.isinf(self.knee.participants) or self.knee.participants <= 0:
+            return None if math.isinf(self.knee.participants) else 0
+        return max(1, math.ceil(participants / self.knee.participants))
 
     def backend_model(self, scenario: Scenario) -> dict:
         """The scenario's backend_model with every fitted action's queue replaced (the others as
@@ -98,6 +107,8 @@ class Calibration:
                        for a, f in self.queues.items()},
             "knee": {"participants": _finite(self.knee.participants), "low": _finite(self.knee.low),
                      "high": _finite(self.knee.high), "limit": self.knee.limit},
+            "replicas_for_peak": {"participants": self.peak_target, "replicas": self.replicas_for(self.peak_target),
+                                  "assumes": "linear scale-out"},
             "notes": list(self.notes),
         }
 
@@ -143,7 +154,8 @@ def calibrate(run: Run, scenario: Scenario, below: int | None = None, seed: int 
     knee = _knee(usl, usl_range["max_throughput"], queues, shares, slo_ms, per_participant)
     return Calibration(steps=tuple(s.participants for s in samples), samples=tuple(samples), usl=usl,
                        usl_range=usl_range, queues=queues, shares=shares, slo_ms=slo_ms,
-                       per_participant=per_participant, knee=knee, notes=tuple(notes))
+                       per_participant=per_participant, knee=knee, peak_target=gate.target_active_users,
+                       notes=tuple(notes))
 
 
 def _max_rate(queue: Queue, slo_ms: float) -> float:

@@ -43,6 +43,11 @@ def print_calibration(console: Console, calibration, label: str) -> None:
     console.print(f"predicted knee: {_n(knee.participants)} participants ({_n(knee.low)}-{_n(knee.high)}), set by "
                   f"{knee.limit}, at the load each participant sent at {calibration.steps[-1]:,} "
                   f"({calibration.per_participant:.3g} requests/s) (prediction)", markup=False)
+    target = calibration.peak_target
+    replicas = calibration.replicas_for(target)
+    if replicas is not None:
+        console.print(f"the peak gate's {target:,} participants need {replicas} cop{'y' if replicas == 1 else 'ies'} of "
+                      "the target at this knee, if it scales out linearly (prediction)", markup=False)
     for note in calibration.notes:
         console.print(f"note: {note}", markup=False)
 

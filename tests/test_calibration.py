@@ -97,6 +97,9 @@ def test_the_knee_predicted_from_the_held_steps_is_where_the_queue_breaks(scenar
     knee = calibration.knee
     assert knee.limit == "p95 open_envelope" and knee.low <= truth <= knee.high
     assert knee.participants == pytest.approx(truth, rel=0.25)
+    assert calibration.replicas_for(800) == math.ceil(800 / knee.participants) == 2  # the peak gate's 800
+    assert calibration.as_dict()["replicas_for_peak"] == {"participants": 800, "replicas": 2,
+                                                          "assumes": "linear scale-out"}
     model = calibration.backend_model(scenario)
     assert model["actions"]["login"] == {"service_time": "20ms", "concurrency": 200}  # not measured: as assumed
     fitted = model["actions"]["open_envelope"]
