@@ -90,7 +90,7 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S,
         backlog += figures.backlog
         with np.errstate(divide="ignore", invalid="ignore"):
             timed_out_share[:, code] = np.where(counts[:, code] > 0, figures.timed_out / counts[:, code], 0.0)
-    timed_out = ~lost & (rng.random(len(outcome)) < timed_out_share[bucket, actions.action])
+    timed_out = _timed_out(rng, timed_out_share, bucket, actions.action) & ~lost
     outcome[timed_out] = BROKEN
 
     # the budget: payouts in time order, the monitor, the operator
@@ -113,6 +113,17 @@ def simulate(scenario: Scenario, seed: int, bucket_s: float = BUCKET_S,
                           columns=["t", "kind", "detail"])
     summary = _summary(scenario, people, gauges, p95, counts, ledger, platform, events, lost_person, bucket_s)
     return SimulationResult(participants=people, requests=requests, gauges=gauges, events=events, summary=summary)
+
+
+def _timed_out(rng: np.random.Generator, share: np.ndarray, bucket: np.ndarray, action: np.ndarray,
+               chunk: int = 1 << 20) -> np.ndarray:
+    """Each action row timed out with its (bucket, action) cell's share: one uniform draw a row,
+    drawn a chunk at a time (the same draws as one call, without two float arrays of every row)."""
+    out = np.empty(len(bucket), dtype=bool)
+    for lo in range(0, len(bucket), chunk):
+        hi = min(lo + chunk, len(bucket))
+        out[lo:hi] = rng.random(hi - lo) < share[bucket[lo:hi], action[lo:hi]]
+    return out
 
 
 def _take(actions: Actions, mask: np.ndarray) -> Actions:
@@ -230,7 +241,9 @@ def _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, bucket
     paid. `order` sorts the payouts (first those of `payout_rows`, then invite rewards) into the
     ledger's time order; the ledger's results are mapped back through it."""
     kinds = list(OUTCOME_ERRORS)
-    kind = np.where(outcome == OK, 0, np.where(outcome == REFUSED, 1, 2)).astype(np.int8)
+    kind = np.full(len(outcome), 2, dtype=np.int8)  # built in place: one byte a row, not eight
+    kind[outcome == OK] = 0
+    kind[outcome == REFUSED] = 1
     kind[lost] = kinds.index("lost")
     # ledger results back onto the action rows they came from (invite rewards have no action row)
     from_actions = order < len(payout_rows)
@@ -241,11 +254,18 @@ def _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, bucket
     # an envelope's prize is its institution: open_envelope splits into one key per institution
     institutions = [i.id for i in scenario.campaign.institutions]
     envelope = actions.action == A["open_envelope"]
-    acted = np.where(envelope, len(ACTIONS) + actions.institution.astype(np.int64), actions.action).astype(np.int64)
+    acted = actions.action.astype(np.int16)
+    acted[envelope] = len(ACTIONS) + actions.institution[envelope]
     names = np.array(list(ACTIONS) + ["open_envelope"] * len(institutions))
     prizes = np.array([prize_of(a, {}) for a in ACTIONS] + institutions)
     np_, na, nk = len(PERSONAS), len(names), len(kinds)
-    key = ((bucket.astype(np.int64) * np_ + persona) * na + acted) * nk + kind
+    key = bucket.astype(np.int64)  # ((bucket * np_ + persona) * na + acted) * nk + kind, in one array
+    key *= np_
+    key += persona
+    key *= na
+    key += acted
+    key *= nk
+    key += kind
     size = buckets * np_ * na * nk
     count = np.bincount(key, minlength=size)
     fen = np.bincount(key[rows], weights=np.where(results == PAID, amount[from_actions], 0), minlength=size)
