@@ -24,7 +24,7 @@ from typing import Sequence
 
 from rehearse.observations import Run
 from rehearse.observations.schema import CLOCK_START
-from rehearse.judging.payout_gate import Payouts, money_left, pool_caps, topups_seen
+from rehearse.judging.payouts import Payouts, money_left, pool_caps, topups_seen
 from rehearse.scenarios import Scenario
 
 

@@ -25,7 +25,7 @@ from rehearse.observations import Run
 from rehearse.personas.steps import THROTTLED
 from rehearse.judging.gates import all_gates, failover_gate
 from rehearse.judging.load import bucket_seconds
-from rehearse.judging.payout_gate import Payouts, money_left, pool_caps, topups_seen
+from rehearse.judging.payouts import Payouts, money_left, pool_caps, topups_seen
 from rehearse.judging.verdicts import EXIT_CODE, Evidence, Verdict, judged
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.drills import Drill, find_drill, window_of
@@ -219,7 +219,7 @@ def _payouts_resume(run: Run, scenario: Scenario, drill: Drill, within: float, s
 
 def _refused_when_out(run: Run, scenario: Scenario, pool: str, at: float) -> list[float]:
     """When payouts from `pool` were refused after `at` while the harness's own reckoning
-    (payout_gate.money_left: the cut, the top-ups seen, what it saw paid) said the pool could no
+    (payouts.money_left: the cut, the top-ups seen, what it saw paid) said the pool could no
     longer pay its largest amount: judged from the rows whatever the target calls its refusal
     (an operator reading the books adds a `budget_exhausted` event too). A rate limit, or a
     refusal of someone already paid from the pool, is not the pool running out."""

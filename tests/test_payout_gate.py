@@ -8,7 +8,8 @@ import json
 import pytest
 
 from rehearse.personas.steps import paying_replays, replay_note, replayed_fen
-from rehearse.judging.payout_gate import Payouts, payout_gate
+from rehearse.judging.payout_gate import payout_gate
+from rehearse.judging.payouts import Payouts
 from rehearse.scenarios.rules import PAYOUT_ACTIONS
 from rehearse.scenarios import load_scenario
 from test_gates import healthy_gauges, healthy_requests, make_run, request, status
