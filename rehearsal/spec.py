@@ -208,7 +208,10 @@ def _on_loopback(host: str) -> bool:
 
     from rehearse.client.safety import is_loopback
 
-    return is_loopback(urlsplit(host).hostname or "")
+    try:
+        return is_loopback(urlsplit(host).hostname or "")
+    except ValueError:  # a URL that does not parse: check_target refuses it, in one line, below
+        return False
 
 
 def _failover_phase(scenario: Scenario, i: RehearsalInputs, facts: dict) -> tuple[Phase | None, str]:
