@@ -19,7 +19,8 @@ def per_request_us(scenario_path: Path | None, answers: dict[str, tuple[int, byt
     from rehearse.personas.identity import IdentityFactory
     from rehearse.personas.steps import Act
     from rehearse.scenarios import load_scenario
-    from rehearse.client.contract import load_contract, remember
+    from rehearse.client.contract import load_contract
+    from rehearse.client.templates import remember
 
     scenario = load_scenario(scenario_path)
     contract = load_contract(scenario.target)

@@ -6,7 +6,7 @@ walkthrough) and every test drives the same code.
     request = contract.build(Act("open_envelope", institution="anhe"), user, session, step_id)
     ...send it with any HTTP client...
     outcome, learned = contract.read(act, status, body, latency_ms, headers)
-    remember(session, learned)
+    remember(session, learned)             # rehearse.client.templates
 
 A session is one participant's: what its answers gave (`extract`) and its cookie jar, so two
 participants played by the same engine user never share a login.
@@ -16,35 +16,26 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
-import string
 import uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from http.cookies import CookieError, SimpleCookie
-from typing import Any, Callable, Mapping, Protocol
-from urllib.parse import urlsplit
+from decimal import Decimal
+from typing import Any, Mapping, Protocol
 
+from rehearse.client.answers import Extract, Link, holds
+from rehearse.client.errors import ContractError
+from rehearse.client.money import books_in_fen, fen_of
+from rehearse.client.templates import COOKIES, MISSING, Compiled, compile_template, dig, set_cookies
 from rehearse.personas.identity import PhoneMask
 from rehearse.personas.steps import THROTTLED, Act, Outcome, replay_note
-from rehearse.scenarios.errors import RehearseError
 from rehearse.scenarios.target import (
-    FILTERS,
     Condition,
     HttpRequest,
     Target,
     import_named,
     make_adapter,
-    parse_extract,
     fields_used,
     unit_factor,
 )
-
-
-class ContractError(RehearseError):
-    """The mapping cannot produce a request for this action (missing value, bad adapter)."""
-
-    exit_code = 2
 
 
 @dataclass(slots=True)
@@ -71,252 +62,8 @@ class Contract(Protocol):
              headers: Any = None) -> tuple[Outcome, dict[str, Any]]: ...
 
 
-MISSING = object()
-"""What a template with nothing to fill gives (no exception: this runs per request)."""
-
-COOKIES = "_cookies"
-"""The session key of the participant's cookie jar (name -> value); templates cannot name it."""
-
 DEFAULT_REASONS = ("error", "msg", "message", "detail")
 """Where a refusal's reason is looked for when the mapping names no `reason`."""
-
-Compiled = Callable[[Mapping[str, Any]], Any]
-
-
-
-
-class _Field:
-    """A reference such as {user.phone} or {user.key|email}, resolved against the roots (dicts
-    or objects), then passed through its filters."""
-
-    __slots__ = ("name", "root", "parts", "filters")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        field, *filters = name.split("|")
-        self.root, *self.parts = field.strip().split(".")
-        self.filters = [FILTERS[f.strip()] for f in filters]  # checked when the scenario is read
-
-    def get(self, roots: Mapping[str, Any]) -> Any:
-        value = roots.get(self.root)
-        for part in self.parts:
-            if value is None:
-                return MISSING
-            value = value.get(part) if type(value) is dict else getattr(value, part, None)
-        if value is None:
-            return MISSING
-        for apply in self.filters:
-            value = apply(value)
-        return value
-
-
-def compile_template(template: Any) -> Compiled:
-    """A function of the roots that fills the template; parsed once, run per request.
-
-    A string that is one whole field keeps the value's type; in a mapping, a key whose value
-    has nothing to fill is left out; anything else with a missing value gives MISSING. A field is
-    filled as it is: a format spec or conversion ({user.phone:d}, {x!r}) is a ContractError (the
-    scenario refuses them when it is read: `scenarios.target.check_template`)."""
-    if isinstance(template, dict):
-        items = [(key, compile_template(value)) for key, value in template.items()]
-
-        def fill_mapping(roots: Mapping[str, Any]) -> dict[str, Any]:
-            out = {}
-            for key, fill in items:
-                value = fill(roots)
-                if value is not MISSING:
-                    out[key] = value
-            return out
-        return fill_mapping
-    if isinstance(template, list):
-        fills = [compile_template(item) for item in template]
-
-        def fill_list(roots: Mapping[str, Any]) -> Any:
-            values = [fill(roots) for fill in fills]
-            return MISSING if any(v is MISSING for v in values) else values
-        return fill_list
-    if not isinstance(template, str):
-        return lambda roots: template
-    try:
-        pieces = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ContractError(f"template {template!r} does not parse ({exc})") from None
-    if any(spec or conversion for _, name, spec, conversion in pieces if name is not None):
-        raise ContractError(f"template {template!r} formats a field (a :spec or !conversion); templates fill "
-                            "values as they are: write {root.field}")
-    if all(name is None for _, name, _, _ in pieces):
-        text = template.replace("{{", "{").replace("}}", "}")
-        return lambda roots: text
-    if len(pieces) == 1 and pieces[0][0] == "" and pieces[0][1] is not None:  # one piece, a field
-        return _Field(pieces[0][1]).get
-    parts = [(literal, _Field(name) if name is not None else None) for literal, name, _, _ in pieces]
-
-    def fill_text(roots: Mapping[str, Any]) -> Any:
-        out = []
-        for literal, field_ref in parts:
-            out.append(literal)
-            if field_ref is not None:
-                value = field_ref.get(roots)
-                if value is MISSING:
-                    return MISSING
-                out.append(format(value, ""))
-        return "".join(out)
-    return fill_text
-
-
-def dig(body: Any, path: str) -> Any:
-    """The value at a dotted path in decoded JSON (list indexes allowed), or None."""
-    value = body
-    for part in path.split("."):
-        if type(value) is dict:
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
-
-
-def header_values(headers: Any, name: str) -> list[str]:
-    """Every value of a header in an answer's headers (httpx, geventhttpclient or a dict)."""
-    if headers is None:
-        return []
-    for many in ("get_list", "getlist", "get_all"):  # httpx, geventhttpclient, http.client
-        get_many = getattr(headers, many, None)
-        if get_many is not None:
-            return list(get_many(name) or ())
-    value = headers.get(name)
-    if value is None and isinstance(headers, dict):
-        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
-    if value is None:
-        return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def set_cookies(headers: Any) -> dict[str, str | None]:
-    """The cookies an answer sets (name -> value; None: deleted, by Max-Age=0 or no value)."""
-    found: dict[str, str | None] = {}
-    for line in header_values(headers, "set-cookie"):
-        jar = SimpleCookie()
-        try:
-            jar.load(line)
-        except CookieError:
-            continue
-        for name, morsel in jar.items():
-            gone = morsel.value == "" or morsel["max-age"] in ("0", "-1")
-            found[name] = None if gone else morsel.value
-    return found
-
-
-def remember(session: dict[str, Any], learned: Mapping[str, Any]) -> None:
-    """Keep what an answer taught in the participant's session (its cookie jar merged)."""
-    for key, value in learned.items():
-        if key == COOKIES:
-            jar = session.setdefault(COOKIES, {})
-            for name, cookie in value.items():
-                if cookie is None:
-                    jar.pop(name, None)
-                else:
-                    jar[name] = cookie
-        else:
-            session[key] = value
-
-
-def _exact(amount: Any) -> Decimal | None:
-    """An amount read exactly (ints, floats as written, decimal strings); None if it is no finite number."""
-    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
-        return None
-    try:
-        exact = Decimal(repr(amount)) if isinstance(amount, float) else Decimal(str(amount).strip())
-    except InvalidOperation:
-        return None
-    return exact if exact.is_finite() else None
-
-
-def fen_or_none(amount: Any, factor: Decimal) -> int | None:
-    """An amount in the mapping's unit as whole fen, rounded to the nearest fen, halves away
-    from zero; None if it is not a number."""
-    exact = _exact(amount)
-    return None if exact is None else int((exact * factor).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def fen_of(amount: Any, factor: Decimal) -> int:
-    """A payout in the mapping's unit as whole fen (see fen_or_none); 0 if it is not a number:
-    an answer that pays nothing readable paid nothing (and `rehearse target check` warns)."""
-    return fen_or_none(amount, factor) or 0
-
-
-def _books_in_fen(key: str, value: Any, factor: Decimal) -> Any:
-    """An operation's extracted value with its money in fen: a value named *_fen, and the *_fen
-    figures of each entry of `pools`; what is not a number stays missing (None), never 0."""
-    if key == "pools" and isinstance(value, dict):
-        return {name: {k: fen_or_none(v, factor) if k.endswith("_fen") else v for k, v in pool.items()}
-                if isinstance(pool, dict) else pool for name, pool in value.items()}
-    return fen_or_none(value, factor) if key.endswith("_fen") else value
-
-
-def _transform(value: Any, kind: str, argument: str) -> Any:
-    if value is None:
-        return None
-    if kind == "host":
-        return urlsplit(str(value)).hostname
-    if kind == "path":
-        return Link.parse(str(value)).path
-    found = re.search(argument, str(value))  # regex: the first group, else the whole match
-    if found is None:
-        return None
-    return found.group(1) if found.groups() else found.group(0)
-
-
-@dataclass(frozen=True)
-class Extract:
-    """One `extract` entry: where a session value comes from in an answer."""
-
-    key: str
-    source: str  # body, header or cookie
-    name: str  # a body path, a header name or a cookie name
-    transforms: tuple[tuple[str, str], ...]
-
-    @classmethod
-    def parse(cls, key: str, spec: str) -> "Extract":
-        source, name, transforms = parse_extract(spec)
-        return cls(key, source, name, tuple(transforms))
-
-    def value(self, decoded: Any, headers: Any, cookies: Mapping[str, str | None]) -> Any:
-        if self.source == "body":
-            value = dig(decoded, self.name)
-        elif self.source == "header":
-            values = header_values(headers, self.name)
-            value = values[0] if values else None
-        else:
-            value = cookies.get(self.name)
-        for kind, argument in self.transforms:
-            value = _transform(value, kind, argument)
-        return value
-
-
-def _holds(condition: Condition, decoded: Any, headers: Any = None) -> bool:
-    if condition.header is not None:
-        values = header_values(headers, condition.header)
-        value = values[0] if values else None
-    else:
-        assert condition.path is not None  # a Condition names a path or a header (its validator)
-        value = dig(decoded, condition.path)
-    if condition.exists is not None:
-        return (value is not None) == condition.exists
-    if condition.in_ is not None:
-        return any(_same(value, wanted) for wanted in condition.in_)
-    return _same(value, condition.equals)
-
-
-def _same(value: Any, wanted: Any) -> bool:
-    """Equal, with a number and its string alike ("0" is 0: codes come both ways)."""
-    if value == wanted:
-        return True
-    if isinstance(value, (int, float, str)) and isinstance(wanted, (int, float, str)):
-        return str(value).strip() == str(wanted).strip()
-    return False
-
 
 @dataclass(frozen=True)
 class Call:
@@ -336,23 +83,6 @@ class Call:
     body: Any
     headers: Mapping[str, str]
     fn: Mapping[str, Any] = field(default_factory=dict)  # the values of the functions called before it
-
-
-@dataclass(frozen=True)
-class Link:
-    """A share link as templates see it: {link.url}, {link.domain}, {link.path}."""
-
-    url: str
-    domain: str
-    path: str
-
-    @classmethod
-    def parse(cls, url: str) -> "Link":
-        parts = urlsplit(url)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        return cls(url=url, domain=parts.hostname or "", path=path)
 
 
 @dataclass(frozen=True)
@@ -517,8 +247,8 @@ class DeclarativeContract:
         except ValueError:
             return None
         c = self._compile(f"ops:{name}", request)
-        if (any(_holds(k, decoded, headers) for k in c.refused_when)
-                or not all(_holds(k, decoded, headers) for k in c.ok_when)):
+        if (any(holds(k, decoded, headers) for k in c.refused_when)
+                or not all(holds(k, decoded, headers) for k in c.ok_when)):
             return None
         values = {}
         cookies = set_cookies(headers) if headers is not None else {}
@@ -528,7 +258,7 @@ class DeclarativeContract:
         for extract in c.extract:
             value = extract.value(decoded, headers, cookies)
             value = len(value) if isinstance(value, list) else value
-            values[extract.key] = value if factor is None else _books_in_fen(extract.key, value, factor)
+            values[extract.key] = value if factor is None else books_in_fen(extract.key, value, factor)
         return values
 
     def read(self, act: Act, status: int, body: bytes, latency_ms: float,
@@ -545,10 +275,10 @@ class DeclarativeContract:
         cookies = set_cookies(headers) if c.needs_headers and headers is not None else {}
         if cookies and self.target.cookies:
             learned[COOKIES] = cookies
-        throttled = bool(c.throttled_when) and any(_holds(k, decoded, headers) for k in c.throttled_when)
+        throttled = bool(c.throttled_when) and any(holds(k, decoded, headers) for k in c.throttled_when)
         # a server error is broken whatever its body says: body refusals hold for 2xx and 4xx
         refused = status < 500 and (throttled or (bool(c.refused_when)
-                                                  and any(_holds(k, decoded, headers) for k in c.refused_when)))
+                                                  and any(holds(k, decoded, headers) for k in c.refused_when)))
         if refused or not ok:
             refused = refused or status in c.refused
             reason = self._reason(c, decoded)
@@ -556,7 +286,7 @@ class DeclarativeContract:
                 reason = f"{THROTTLED}: {reason or f'HTTP {status}'}"
             return Outcome(False, status, latency_ms, refused, 0, learned,
                            reason or f"HTTP {status}"), learned
-        if c.ok_when and not all(_holds(k, decoded, headers) for k in c.ok_when):
+        if c.ok_when and not all(holds(k, decoded, headers) for k in c.ok_when):
             said = self._reason(c, decoded) or ", ".join(f"{k.path or k.header}" for k in c.ok_when)
             return Outcome(False, status, latency_ms, False, 0, learned, f"not ok: {said}"), learned
         for extract in c.extract:
@@ -565,7 +295,7 @@ class DeclarativeContract:
                 learned[extract.key] = value
         payout = (c.request.payout_fixed_fen or 0 if c.request.payout_field is None
                   else fen_of(dig(decoded, c.request.payout_field), c.unit))
-        if payout and c.replayed_when and any(_holds(k, decoded, headers) for k in c.replayed_when):
+        if payout and c.replayed_when and any(holds(k, decoded, headers) for k in c.replayed_when):
             # the target says it paid this before: noted with its amount, for the judge to hold it to that
             return Outcome(True, status, latency_ms, False, 0, learned, replay_note(payout)), learned
         return Outcome(True, status, latency_ms, False, payout, learned, None), learned

@@ -29,7 +29,8 @@ from rehearse.observations.schema import UNANSWERED
 from rehearse.personas.steps import WAITED, Act, Outcome, Spawn, Wait, replay_note
 from rehearse.scenarios import Scenario
 from rehearse.scenarios.rules import prize_of
-from rehearse.client.contract import Contract, Link, RequestSpec, remember
+from rehearse.client.contract import Contract, Link, RequestSpec
+from rehearse.client.templates import remember
 
 def _link_domain(data: dict[str, Any]) -> str:
     """The domain of a share link the target issued: the host of the URL the harness was given

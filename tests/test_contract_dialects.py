@@ -16,7 +16,8 @@ from rehearse.personas.identity import IdentityFactory
 from rehearse.personas.steps import Act
 from rehearse.scenarios import ScenarioError, load_scenario
 from rehearse.scenarios.target import Target
-from rehearse.client.contract import COOKIES, DeclarativeContract, RequestSpec, fen_of, load_contract, remember
+from rehearse.client.contract import COOKIES, DeclarativeContract, RequestSpec, fen_of, load_contract
+from rehearse.client.templates import remember
 from rehearse.client.player import Player
 
 USER = SimpleNamespace(phone="13912345678", channel="video_a", ip="100.64.1.2", device_id="d1")
