@@ -1,6 +1,7 @@
 """The swarm as Locust sees it: participants arriving as the scenario says (an open model),
 Locust users as slots that play them, a shape that holds enough slots, and the listeners that
-keep observations. The repository's top-level
+keep observations (the greenlets beside the users are in swarm/loops.py, how the process stops
+in swarm/stopping.py). The repository's top-level
 `locustfile.py` imports this module (`rehearse.swarm.locustfile`), so QA can run plain Locust
 from a checkout or from their own repository with a copy of that file:
 
@@ -16,8 +17,6 @@ these: their load processes read the run's settings from one file, --rehearse-sp
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -33,13 +32,13 @@ from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterR
 from rehearse.scenarios.errors import RehearseError, RunInterrupted
 from rehearse.client.contract import RequestSpec
 from rehearse.client.player import Answer, NotSent
-from rehearse.swarm.incidents import LiveIncidents
-from rehearse.swarm.rehearsal import PROBES_PER_S, Race
 from rehearse.swarm.runtime import SwarmRuntime
-from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, combine, host_cpu_percent
+from rehearse.swarm.selfmeasure import ProcessLoad, SelfMeasure, host_cpu_percent
 from rehearse.client.safety import MAX_REDIRECTS, OffLimits, check_host, url_safe
+from rehearse.swarm.loops import (dispatch, flush_every_second, play_incidents, play_rehearsal, sample_every_second,
+                                  waiting)
 from rehearse.swarm.settings import SwarmSettings
-from rehearse.swarm.volley import Volley
+from rehearse.swarm.stopping import ENVIRONMENT, take_stop_signals, watch_parent
 
 log = logging.getLogger("rehearse.swarm")
 
@@ -191,7 +190,7 @@ class CampaignShape(LoadTestShape):
         if run_time >= runtime.plan.duration_s or runtime.stopped_early:
             return None
         current = runner.user_count
-        load = runtime.load_figures(_waiting(runner.environment))
+        load = runtime.load_figures(waiting(runner.environment))
         slots = runtime.slots_at(run_time, current, load["active"], load["waiting"])
         # idle slots cost nothing until an arrival is due: reach the target within a few seconds
         self._last = slots, float(max(SPAWN_RATE_MIN, (slots - current) / SPAWN_SECONDS))
@@ -200,11 +199,6 @@ class CampaignShape(LoadTestShape):
 
 SPAWN_RATE_MIN = 20.0
 SPAWN_SECONDS = 3.0
-
-
-def _waiting(environment) -> int:
-    due = getattr(environment, "rehearse_due", None)
-    return due.qsize() if due is not None else 0
 
 
 @events.init_command_line_parser.add_listener
@@ -280,70 +274,10 @@ def _attach(environment) -> SwarmRuntime | None:
     return runtime
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-WATCH_S = 0.5  # how often a load process checks that the command that started it is alive
-_ENVIRONMENT: dict = {}  # the Locust environment this process runs, for the signal handler
-
-
-def _stop_signal(signum, _frame) -> None:
-    """Ctrl-C, SIGTERM or SIGHUP: stop the way the run's end does (users stopped, rows saved,
-    the run marked), from a greenlet of its own: the handler itself must not block or raise.
-    Locust's own handlers would close the observations while users still play (its quitting
-    event comes before it stops them) and, in web-UI mode, never exit (SIGTERM) or raise
-    KeyboardInterrupt in whichever user was running (Ctrl-C); this one replaces them. A second
-    signal while stopping changes nothing: the users' stop timeout bounds the stop."""
-    environment = _ENVIRONMENT.get("current")
-    if environment is not None:
-        gevent.spawn(_stop_cleanly, environment, f"stopped by {signal.Signals(signum).name}")
-
-
-def _take_stop_signals() -> None:
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, _stop_signal)
-
-
-def _stop_cleanly(environment, reason: str) -> None:
-    """End this process's part of the run: no request goes out from now on, the users stop,
-    then Locust's main loop ends (the runner's greenlet, or the web UI's), so Locust shuts down
-    as after a run's end: quitting, the run folder saved and marked, exit."""
-    if environment.rehearse_stopping:
-        return
-    environment.rehearse_stopping = True
-    runtime = getattr(environment, "rehearse", None)
-    if runtime is not None:
-        runtime.begin_stop(reason)
-    log.info("rehearse: %s: stopping", reason)
-    try:
-        environment.runner.quit()
-    finally:
-        if environment.web_ui is not None:
-            environment.web_ui.stop()
-    if isinstance(environment.runner, MasterRunner) and (runtime is None or runtime.started is None):
-        # A master still waiting for its workers is in Locust's start-up loop, which nothing
-        # ends: nothing was measured, so say so in run.json and leave (the workers were told).
-        if runtime is not None:
-            runtime.close(interrupted=True)
-        logging.shutdown()
-        os._exit(environment.process_exit_code or 0)
-
-
-def _watch_parent(environment) -> None:
-    """Stop within a second of the command that started this process dying (SIGKILL included:
-    then this process is handed to another parent), and take the stop signals once Locust has
-    installed its own handler (after start-up)."""
-    parent = os.getppid()
-    while True:
-        gevent.sleep(WATCH_S)
-        _take_stop_signals()
-        if parent != 1 and os.getppid() != parent:
-            _stop_cleanly(environment, "the command that started this load process is gone")
-            return
-
-
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs) -> None:
-    _ENVIRONMENT["current"] = environment
-    _take_stop_signals()
+    ENVIRONMENT["current"] = environment
+    take_stop_signals()
     environment.rehearse = None
     environment.rehearse_stopping = False
     environment.rehearse_started = False
@@ -356,7 +290,7 @@ def _on_init(environment, runner=None, **_kwargs) -> None:
     environment.rehearse_measure = SelfMeasure(gevent.sleep)  # this process's event-loop lag and CPU
     environment.rehearse_loads = {}  # master: worker id -> its ProcessLoad of the last report
     environment.rehearse_lag = None
-    environment.rehearse_watch = gevent.spawn(_watch_parent, environment)
+    environment.rehearse_watch = gevent.spawn(watch_parent, environment)
     if environment.host:
         _attach(environment)
     if isinstance(runner, WorkerRunner):
@@ -379,7 +313,7 @@ def _report_load(environment, data: dict) -> None:
     """A worker's figures for the master, with each stats report (every few seconds)."""
     runtime = getattr(environment, "rehearse", None)
     if runtime is not None and runtime.started is not None:
-        data["rehearse"] = runtime.load_report(_waiting(environment))
+        data["rehearse"] = runtime.load_report(waiting(environment))
         data["rehearse_load"] = environment.rehearse_measure.take().as_report()
 
 
@@ -416,132 +350,16 @@ def _on_test_start(environment, **_kwargs) -> None:
     environment.rehearse_measure.take()  # start-up is not the first period
     host_cpu_percent()
     environment.rehearse_lag = gevent.spawn(environment.rehearse_measure.run)
-    environment.rehearse_flusher = gevent.spawn(_flush_every_second, runtime)
+    environment.rehearse_flusher = gevent.spawn(flush_every_second, runtime)
     if runtime.role in ("local", "worker"):
         environment.rehearse_due = gevent.queue.Queue()
-        environment.rehearse_dispatcher = gevent.spawn(_dispatch, runtime, environment.rehearse_due)
+        environment.rehearse_dispatcher = gevent.spawn(dispatch, runtime, environment.rehearse_due)
     if runtime.role in ("local", "master"):
-        environment.rehearse_gauges = gevent.spawn(_sample_every_second, environment, runtime)
+        environment.rehearse_gauges = gevent.spawn(sample_every_second, environment, runtime)
         if runtime.incidents is not None:
-            environment.rehearse_incidents = gevent.spawn(_play_incidents, runtime.incidents)
+            environment.rehearse_incidents = gevent.spawn(play_incidents, runtime.incidents)
         if runtime.prober is not None or runtime.race is not None:
-            environment.rehearse_rehearsal = gevent.spawn(_play_rehearsal, runtime)
-
-
-DISPATCH_TICK_S = 0.02
-
-
-def _dispatch(runtime: SwarmRuntime, due: gevent.queue.Queue) -> None:
-    """Hand each participant to the slots when it is due (checked every DISPATCH_TICK_S, or
-    sooner when the next arrival is sooner)."""
-    while True:
-        for arrival in runtime.due_arrivals():
-            due.put(arrival)
-        gevent.sleep(max(0.001, min(DISPATCH_TICK_S, runtime.next_due_in())))
-
-
-def _play_incidents(incidents: LiveIncidents) -> None:
-    """A drill's incidents, each at its campaign time (checked ten times a wall second)."""
-    while True:
-        try:
-            incidents.tick()
-        except Exception as exc:  # a failed operations call must not stop the run
-            log.error("rehearse: drill incident failed: %s", exc)
-        gevent.sleep(0.1)
-
-
-def _play_rehearsal(runtime: SwarmRuntime) -> None:
-    """The rehearsal's prober (a share link PROBES_PER_S times a wall second, and the ban when
-    due) and its budget race (once, when due)."""
-    raced = False
-    while True:
-        try:
-            runtime.probe()
-            if runtime.race is not None and not raced and runtime.due(runtime.settings.rehearsal.race_at):
-                raced = True
-                _race(runtime, runtime.race)  # a second or two; the prober waits
-        except OffLimits as exc:  # the mapping aims the harness's own requests elsewhere: bad input
-            runtime.fail(str(exc), OffLimits.exit_code)
-            return
-        except Exception as exc:  # a failed probe must not stop the run
-            log.error("rehearse: rehearsal incident failed: %s", exc)
-        gevent.sleep(1.0 / PROBES_PER_S)
-
-
-def _race(runtime: SwarmRuntime, race: Race) -> None:
-    """Bring every racer to the envelope, cut the pool, then all tap in one volley."""
-    preparing, tapping = gevent.pool.Pool(20), gevent.pool.Group()
-    try:
-        # spawned from here (not Pool.map, whose own spawner would outlive this greenlet's end)
-        coming = [preparing.spawn(race.prepare, runtime.rehearsal_send) for _ in range(race.size())]
-        preparing.join()
-        failed = next((g.exception for g in coming if g.exception is not None), None)
-        if failed is not None:
-            raise failed
-        ready = [g.value for g in coming if g.value is not None]
-        if not ready:
-            return
-        race.cut()  # without limit_pool the racers tap all the same, against what the pool holds
-        volley = Volley(runtime.host, shooters=len(ready))
-        refused: list[OffLimits] = []
-
-        def tap(racer) -> None:
-            try:
-                race.open(racer, runtime.rehearsal_send, volley.burst)
-            except OffLimits as exc:
-                refused.append(exc)
-
-        for racer in ready:
-            tapping.spawn(tap, racer)
-        tapping.join(timeout=30)
-    finally:  # the run ending mid-race (this greenlet killed) ends its racers too, before the run is saved
-        preparing.kill(timeout=5)
-        tapping.kill(timeout=5)
-    if refused:
-        raise refused[0]
-    runtime.writer.event(runtime.now(), "race_end", f"{len(ready)} of {race.racers} racers reached the envelope")
-
-
-def _flush_every_second(runtime: SwarmRuntime) -> None:
-    """Rows reach disk within a second of being answered: a process killed after its grace
-    (a second Ctrl-C, a SIGKILL) loses at most the last second, never the run. A write that
-    fails (a disk full) ends the run at once, keeping what was written."""
-    while not runtime.writer.closed:
-        gevent.sleep(1.0)
-        if runtime.writer.closed:
-            return
-        try:
-            runtime.writer.flush()
-        except RehearseError as exc:
-            runtime.fail(f"could not save the run's rows ({exc}); the rows written before are kept in "
-                         f"{runtime.run_dir}", RunInterrupted.exit_code)
-            return
-
-
-def _sample_every_second(environment, runtime: SwarmRuntime) -> None:
-    seen_requests = seen_failures = seen_arrived = 0
-    while True:
-        gevent.sleep(1.0)
-        total = environment.runner.stats.total
-        requests, failures = total.num_requests - seen_requests, total.num_failures - seen_failures
-        seen_requests, seen_failures = total.num_requests, total.num_failures
-        load = runtime.load_figures(_waiting(environment), reset=True)
-        arrivals, seen_arrived = load["arrived"] - seen_arrived, load["arrived"]
-        lag, cpu = combine([environment.rehearse_measure.take(), *environment.rehearse_loads.values()])
-        row = runtime.sample(load["active"], float(requests), requests, failures, arrivals=arrivals,
-                             slots=environment.runner.user_count, waiting=load["waiting"],
-                             arrival_lag_ms=load["lag_p95_ms"], loop_lag_ms=lag, cpu_percent=cpu,
-                             host_cpu_percent=host_cpu_percent())
-        runtime.progress(row, total.num_requests, total.num_failures)
-        if runtime.plan.steps:
-            runtime.announce_step()
-        if runtime.target_down():
-            # End through the shape, the way a run ends normally (a quit from here would race it).
-            runtime.stopped_early = True
-            runtime.writer.event(runtime.now(), "target_down", "every request failed for 3 s")
-            log.error("rehearse: the target stopped answering; ending the run")
-            environment.process_exit_code = 1
-            return
+            environment.rehearse_rehearsal = gevent.spawn(play_rehearsal, runtime)
 
 
 @events.test_stopping.add_listener
