@@ -24,6 +24,7 @@ the target leaves it not verified, with what was reached.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -103,9 +104,12 @@ def _step(index: int, target: int, hold: tuple[float, float], q: pd.DataFrame, g
     if error_rate is not None and error_rate > gate.error_rate_max:
         breaches.append(f"error rate {error_rate:.1%} > {gate.error_rate_max:.1%}")
     active = float(g["active_users"].astype(float).mean()) if len(g) else 0.0
+    limits = _limits(g, target, active, lag_limits, bool(breaches))
+    if not len(rows):  # nothing answered is nothing held: the load never reached the target
+        limits.append("no request was answered in the step's hold")
     return Step(index=index, target=target, start=lo, end=hi, active=active, rps=len(rows) / seconds,
                 requests=len(rows), p95_ms=p95, error_rate=error_rate, breaches=tuple(breaches),
-                limits=tuple(_limits(g, target, active, lag_limits, bool(breaches))))
+                limits=tuple(limits))
 
 
 def _limits(g: pd.DataFrame, target: int, active: float, lag_limits: tuple[float, float], broke: bool) -> list[str]:
@@ -128,7 +132,9 @@ def _limits(g: pd.DataFrame, target: int, active: float, lag_limits: tuple[float
 
     if not len(g):
         return ["no gauges in the step's hold"]
-    if active < PLAYING_SHARE * target:
+    if not math.isfinite(active):  # a gauge not measured is never read as enough playing
+        why.append("the participants playing were not measured (no active_users gauge)")
+    elif active < PLAYING_SHARE * target:
         why.append(f"only {active:,.0f} of {target:,} participants playing")
     lag = sustained("loop_lag_ms")
     if lag is not None and (lag > pacing_limit or (broke and lag > slo_limit)):

@@ -146,3 +146,22 @@ def test_a_starved_generator_makes_the_rehearsal_inconclusive_and_says_to_add_lo
         "here: play the peak from more load processes (--peak-workers N with rehearse run or ci, --workers N with "
         "rehearse swarm), up to one per free core, on a machine with more cores, or from several hosts (README: "
         "load from many hosts)",)
+
+
+def test_a_step_that_answered_nothing_or_whose_playing_was_not_measured_is_never_held(scenario):
+    """A wrong PASS found in review: no rows meant no breach, and a NaN mean of the gauge was never
+    'too few playing'."""
+    run = step_run(scenario, [{"target": 100}, {"target": 200}, {"target": 400}])
+    silent = Run(info=run.info, requests=run.requests[run.requests["t"] < STEP_S], gauges=run.gauges,
+                 events=run.events, rolled_up=False)  # steps 2 and 3 got no answer at all
+    steps = steps_of(silent, scenario)
+    assert [s.status for s in steps] == ["held", "limited", "limited"]
+    assert "no request was answered in the step's hold" in steps[1].limits
+    found = {v.key: v.status for v in step_verdicts(steps, scenario)}
+    assert found == {"peak.active_users": "unverified", "peak.p95": "unverified", "peak.error_rate": "unverified"}
+    unmeasured = Run(info=run.info, requests=run.requests, gauges=run.gauges.assign(active_users=float("nan")),
+                     events=run.events, rolled_up=False)
+    steps = steps_of(unmeasured, scenario)
+    assert all(s.status == "limited" for s in steps)
+    assert "the participants playing were not measured (no active_users gauge)" in steps[0].limits
+    assert {v.key: v.status for v in step_verdicts(steps, scenario)}["peak.active_users"] == "unverified"
