@@ -255,7 +255,7 @@ def _rollup(scenario, actions, persona, bucket, outcome, lost, mean, p95, bucket
     institutions = [i.id for i in scenario.campaign.institutions]
     envelope = actions.action == A["open_envelope"]
     acted = actions.action.astype(np.int16)
-    acted[envelope] = len(ACTIONS) + actions.institution[envelope]
+    acted[envelope] = len(ACTIONS) + actions.institution[envelope].astype(np.int16)  # int8 would wrap past 127
     names = np.array(list(ACTIONS) + ["open_envelope"] * len(institutions))
     prizes = np.array([prize_of(a, {}) for a in ACTIONS] + institutions)
     np_, na, nk = len(PERSONAS), len(names), len(kinds)
