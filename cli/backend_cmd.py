@@ -154,27 +154,28 @@ def backend(scenario_path: Path | None, port: int, db_path: Path | None, reset: 
     if held != scenario.name:
         raise UsageError(f"--db {db_path}: holds campaign {held!r}, not {scenario.name!r}; "
                          "use --reset or another --db")
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"[bold]reference backend[/] for {scenario.name} on http://{LOOPBACK}:"
-                  f"{sock.getsockname()[1]}  (phase {app_backend.service.phase()}, "
-                  f"t={start_t:+g} s, speed x{speed:g})")
-    console.print(f"  database   {db_path}")
-    console.print(f"  faults     {', '.join(sorted(planted)) or 'none (healthy)'}")
-    console.print(f"  ops token  {app_backend.ops_token}   (header X-Ops-Token)")
-    console.print(f"  2FA secret {app_backend.otp_secret}   (TOTP, for /ops/topup)")
-    console.print("  Ctrl-C to stop")
-    if ready_file is None:
-        serve(app_backend, sock)
-        return
-    ready = Ready(url=f"http://{LOOPBACK}:{sock.getsockname()[1]}", ops_token=app_backend.ops_token,
-                  otp_secret=app_backend.otp_secret, pid=os.getpid())
+    # the ready file before the banner: whoever waits for either finds both
+    ready = None
+    if ready_file is not None:
+        ready = Ready(url=f"http://{LOOPBACK}:{sock.getsockname()[1]}", ops_token=app_backend.ops_token,
+                      otp_secret=app_backend.otp_secret, pid=os.getpid())
+        try:
+            ready.write(ready_file)
+        except OSError as exc:
+            sock.close()
+            raise UsageError(f"--ready-file {ready_file}: cannot be written ({exc.strerror}); "
+                             "point it into a folder you own") from None
     try:
-        ready.write(ready_file)
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"--ready-file {ready_file}: cannot be written ({exc.strerror}); "
-                         "point it into a folder you own") from None
-    try:
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        console.print(f"[bold]reference backend[/] for {scenario.name} on http://{LOOPBACK}:"
+                      f"{sock.getsockname()[1]}  (phase {app_backend.service.phase()}, "
+                      f"t={start_t:+g} s, speed x{speed:g})")
+        console.print(f"  database   {db_path}")
+        console.print(f"  faults     {', '.join(sorted(planted)) or 'none (healthy)'}")
+        console.print(f"  ops token  {app_backend.ops_token}   (header X-Ops-Token)")
+        console.print(f"  2FA secret {app_backend.otp_secret}   (TOTP, for /ops/topup)")
+        console.print("  Ctrl-C to stop")
         serve(app_backend, sock)
     finally:
-        ready.remove(ready_file)
+        if ready is not None and ready_file is not None:
+            ready.remove(ready_file)
