@@ -15,10 +15,10 @@ from rehearse.scenarios import UsageError
 STYLE = {"pass": "green", "fail": "bold red", "unverified": "yellow", "not_applicable": "dim", "off": "dim"}
 ALLOW_UNVERIFIED = click.option(
     "--allow-unverified", is_flag=True,
-    help="Exploring: a required check the runs did not verify does not fail the verdict.")
+    help="Exploring: a required check the runs did not verify does not make the verdict INCONCLUSIVE.")
 ALLOW_INTERRUPTED = click.option(
     "--allow-interrupted", is_flag=True,
-    help="Exploring: judge an interrupted or unfinished run as it is instead of failing it.")
+    help="Exploring: judge an interrupted or unfinished run as it is (else the verdict is INCONCLUSIVE at best).")
 ALLOW_OTHER_SCENARIO = click.option(
     "--allow-other-scenario", is_flag=True,
     help="Judge runs made with another version of the campaign's scenario (their run.json's "

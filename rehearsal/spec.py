@@ -185,6 +185,9 @@ def _processes(workers: int) -> str:
     return f"from {workers} Locust workers (--peak-workers)" if workers else "from one load process (--peak-workers 0)"
 
 
+MAX_PLANNED_WORKERS = 64  # as --peak-workers allows
+
+
 def load_processes(cores: int, target_here: bool) -> tuple[int, str]:
     """The Locust workers for the peak phase when none were asked for: one per core the target
     leaves free (a target on this machine, the bundled backend or one on loopback, keeps one),
@@ -193,14 +196,23 @@ def load_processes(cores: int, target_here: bool) -> tuple[int, str]:
     where = f"{cores} core{'s' if cores != 1 else ''} here" + (", one left to the target" if target_here else "")
     if free <= 1:
         return 0, f"from one load process ({where}: a bigger peak needs more cores, or --peak-workers)"
-    return free, f"from {free} Locust workers ({where})"
+    workers = min(free, MAX_PLANNED_WORKERS)
+    return workers, f"from {workers} Locust workers ({where})"
 
 
 def _cores() -> int:
+    """The cores this process may use: its CPU affinity, within a container's CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" (no quota) or "200000 100000" (two cores' worth)
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()[:2]
+        if quota != "max" and int(period) > 0:
+            cores = min(cores, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 def _on_loopback(host: str) -> bool:

@@ -90,7 +90,7 @@ class Gates(Section):
     required: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(LAUNCH_RISKS),
         description="checks a run against the target must verify (a gate name, or gate.check): "
-                    "one not verified fails the rehearsal like a failed one")
+                    "one not verified (and none failed) makes the rehearsal INCONCLUSIVE")
     advisory: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
         default_factory=list, description="checks judged and shown, never failing the rehearsal")
     off: list[Literal[CHECK_KEYS]] = Field(  # type: ignore[valid-type]
