@@ -73,12 +73,12 @@ def main() -> None:
         last = whole.samples[-1]
         fit = calibrate(run, scenario, below=last.participants)
         predicted = fit.at_rates({a: s.rate for a, s in last.actions.items()})
-        served = float(fit.usl.throughput(last.concurrency))
+        served = fit.predict(last.participants).rps  # participants times the load each sent at the highest step fitted
         print(f"fitted on {', '.join(f'{n:,}' for n in fit.steps)}; held out {last.participants:,} (a prediction)")
         rps_error = served / last.rps - 1
-        print(f"throughput at its {last.concurrency:,.1f} requests in flight: {served:,.0f} req/s predicted by the USL, "
-              f"{last.rps:,.0f} measured: error {rps_error:+.1%} ({'within' if abs(rps_error) <= 0.15 else 'OUTSIDE'} "
-              "15 %)")
+        print(f"throughput: {served:,.0f} req/s predicted ({fit.per_participant:.3g} per participant, as at "
+              f"{fit.steps[-1]:,}), {last.rps:,.0f} measured: error {rps_error:+.1%} "
+              f"({'within' if abs(rps_error) <= 0.15 else 'OUTSIDE'} 15 %)")
         print("p95 at the rates the step sent (the load is the journeys', the latency the target's):")
         errors = {}
         for action, p95 in predicted.p95_ms.items():

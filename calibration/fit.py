@@ -20,7 +20,7 @@ import numpy as np
 
 from rehearse.calibration.queues import Queue, QueueFit, fit_queue
 from rehearse.calibration.samples import StepSample, held_samples
-from rehearse.calibration.usl import USL, bootstrap_usl, fit_usl
+from rehearse.calibration.usl import USL, bootstrap_usl, fit_usl, step_points
 from rehearse.observations import Run
 from rehearse.scenarios import RehearseError, Scenario
 
@@ -80,9 +80,10 @@ class Calibration:
         """Copies of the target that carry `participants` at the predicted knee each, if the
         target scales out linearly (None: the knee is unbounded, one is enough as far as the fit
         sees)."""
-        if math.isinf(self.knee.participants) or self.knee.participants <= 0:
-            return None if math.isinf(self.knee.participants) else 0
-        return max(1, math.ceil(participants / self.knee.participants))
+        knee = self.knee.participants
+        if not math.isfinite(knee) or knee <= 0:  # unbounded, or no load at all holds: no number of copies
+            return None
+        return max(1, math.ceil(participants / knee))
 
     def backend_model(self, scenario: Scenario) -> dict:
         """The scenario's backend_model with every fitted action's queue replaced (the others as
@@ -92,7 +93,8 @@ class Calibration:
             name: {"service_time": f"{a.service_time * 1000:g}ms", "concurrency": a.concurrency}
             for name, a in model.actions.items()}
         for name, fit in self.queues.items():
-            actions[name] = {"service_time": f"{fit.best.service_time * 1000:.3g}ms", "concurrency": fit.best.servers}
+            if not fit.unbounded:  # a capacity the data bounded; else the scenario's assumption stands
+                actions[name] = {"service_time": _ms(fit.best.service_time), "concurrency": fit.best.servers}
         return {"timeout": f"{model.timeout:g}s", "actions": actions}
 
     def as_dict(self) -> dict:
@@ -114,7 +116,12 @@ class Calibration:
 
 
 def _finite(x: float) -> float | None:
-    return None if math.isinf(x) else x
+    return None if not math.isfinite(x) else x
+
+
+def _ms(seconds: float) -> str:
+    """A duration the scenario reads back: fixed-point milliseconds ("1.23ms", "1234.5ms")."""
+    return f"{seconds * 1000:.3f}".rstrip("0").rstrip(".") + "ms"
 
 
 def calibrate(run: Run, scenario: Scenario, below: int | None = None, seed: int = 0) -> Calibration:
@@ -123,16 +130,21 @@ def calibrate(run: Run, scenario: Scenario, below: int | None = None, seed: int 
     if not steps:
         raise CalibrationError("the run is no step load: calibrate on a peak phase (RUN/peak) or a "
                                "`rehearse swarm --steps N,N,...` run")
+    samples = [s for s in samples if s.per_second and s.rps > 0 and math.isfinite(s.per_participant)
+               and s.per_participant > 0]  # a held step that answered nothing measures nothing
     if below is not None:
         samples = [s for s in samples if s.participants < below]
     if len(samples) < MIN_HELD:
         statuses = ", ".join(f"{s.target:,}: {s.status}" for s in steps)
-        raise CalibrationError(f"{len(samples)} held step(s) to fit on ({statuses}); a fit needs {MIN_HELD}: "
-                               "play more steps below the knee (--peak-steps / --steps N,N,N,...)")
+        hold_out = f" and one more above them to hold out (below {below:,})" if below is not None else ""
+        raise CalibrationError(f"{len(samples)} held step(s) with answers to fit on ({statuses}); a fit needs "
+                               f"{MIN_HELD}{hold_out}: play more steps below the knee (--peak-steps / --steps N,N,N,...)")
     gate = scenario.gates.peak
-    seconds = [p for s in samples for p in s.per_second]
-    usl = fit_usl([c for c, _ in seconds], [x for _, x in seconds])
-    boot = bootstrap_usl([s.per_second for s in samples], seed)
+    try:
+        usl = fit_usl(*step_points([s.per_second for s in samples]))
+    except ValueError as exc:
+        raise CalibrationError(f"the USL does not fit these steps ({exc}): play steps further apart") from None
+    boot = bootstrap_usl([s.per_second for s in samples], seed) or [usl]
     usl_range = {}
     for name in ("lam", "sigma", "kappa", "max_throughput"):
         lo, hi = np.percentile([getattr(f, name) for f in boot], BAND, method="nearest")
@@ -147,6 +159,11 @@ def calibrate(run: Run, scenario: Scenario, below: int | None = None, seed: int 
         queues[action] = fit_queue([a.rate for a in seen], [a.p95_ms for a in seen], [a.log_sd for a in seen])
         shares[action] = sum(a.rate for a in seen) / total
         slo_ms[action] = slo * 1000
+    open_ended = sorted(a for a, f in queues.items() if f.unbounded)
+    if open_ended:
+        notes.append(f"latency did not rise with load enough to bound the capacity of {', '.join(open_ended)}: "
+                     "their knee is open above, and the calibrated backend_model keeps the scenario's assumption "
+                     "for them")
     unfitted = sorted(set(scenario.backend_model.actions) - set(queues))
     if unfitted:
         notes.append(f"not measured often enough to fit, kept as the scenario assumes: {', '.join(unfitted)}")
@@ -163,7 +180,7 @@ def _max_rate(queue: Queue, slo_ms: float) -> float:
     lo, hi = 0.0, queue.capacity
     if float(queue.p95_ms(0.0)) > slo_ms:
         return 0.0
-    for _ in range(60):
+    for _ in range(40):  # a part in 10^12 of the capacity
         mid = (lo + hi) / 2
         if float(queue.p95_ms(mid)) <= slo_ms:
             lo = mid
@@ -172,22 +189,26 @@ def _max_rate(queue: Queue, slo_ms: float) -> float:
     return lo
 
 
-def _limit(ceiling: float, rates: dict[str, float], shares: dict[str, float]) -> tuple[float, str]:
-    """The most requests/s in all: the first action's SLO to break at its share, or the ceiling."""
+def _limit(rates: dict[str, float], shares: dict[str, float]) -> tuple[float, str]:
+    """The most requests/s in all at which every action's p95 holds at its share: the first
+    action's SLO to break (inf, "" when none is bounded)."""
     limits = {a: rates[a] / shares[a] for a in rates if shares.get(a)}
     action = min(limits, key=lambda a: limits[a], default=None)
-    if action is None or limits[action] >= ceiling:
-        return ceiling, "throughput"
-    return limits[action], f"p95 {action}"
+    return (math.inf, "") if action is None else (limits[action], f"p95 {action}")
 
 
 def _knee(usl: USL, ceiling: tuple[float, float], queues: dict[str, QueueFit], shares: dict[str, float],
           slo_ms: dict[str, float], per_participant: float) -> Knee:
-    best = {a: _max_rate(f.best, slo_ms[a]) for a, f in queues.items()}
+    """The knee where the first action's p95 reaches its SLO (the queues), else, when no queue's
+    capacity was bounded by the data, the USL's throughput ceiling (inf when it has none either);
+    its range from the least and most capacious queues consistent with the data."""
+    best = {a: _max_rate(f.best, slo_ms[a]) for a, f in queues.items() if not f.unbounded}
     least = {a: _max_rate(f.least, slo_ms[a]) for a, f in queues.items()}
-    most = {a: _max_rate(f.most, slo_ms[a]) for a, f in queues.items()}
-    rps, limit = _limit(usl.max_throughput, best, shares)
-    low = _limit(min(ceiling[0], usl.max_throughput), least, shares)[0]
-    high = _limit(max(ceiling[1], usl.max_throughput), most, shares)[0]
+    most = {a: _max_rate(f.most, slo_ms[a]) for a, f in queues.items() if not f.unbounded}
+    rps, limit = _limit(best, shares)
+    low, high = _limit(least, shares)[0], _limit(most, shares)[0]
+    if not limit:  # latency rose nowhere enough to bound a queue: the USL's ceiling, if it has one
+        rps, limit = usl.max_throughput, "the USL's throughput ceiling"
+        low, high = min(low, ceiling[0]), ceiling[1]
     return Knee(participants=rps / per_participant, low=low / per_participant, high=high / per_participant,
                 limit=limit)

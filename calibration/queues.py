@@ -54,6 +54,11 @@ class QueueFit:
     def most(self) -> Queue:
         return max(self.consistent, key=lambda q: q.capacity)
 
+    @property
+    def unbounded(self) -> bool:
+        """Whether queues with the most workers tried fit too: the data does not bound capacity."""
+        return self.most.servers == CANDIDATES[-1]
+
 
 def _p95(rate: np.ndarray, service: np.ndarray, servers: int) -> np.ndarray:
     """M/M/c p95 response (s) for rates and service times broadcast together; inf when unstable."""

@@ -4,6 +4,7 @@ latency); per action its rate, p95 and how sure that p95 is. From the harness's 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ from rehearse.observations import Run
 from rehearse.scenarios import Scenario
 
 BOOTSTRAP = 200  # resamples of a step's latencies for its p95's spread
+BOOTSTRAP_MAX = 2000  # latencies drawn from at most (a p95's spread needs no more)
 MIN_REQUESTS = 20  # an action with fewer answered requests in a step gives no p95 there
 
 
@@ -42,7 +44,7 @@ class StepSample:
     @property
     def per_participant(self) -> float:
         """Requests/s each participant playing sent: the load the journeys make, not the target."""
-        return self.rps / max(self.playing, 1.0)
+        return self.rps / max(self.playing, 1.0) if math.isfinite(self.playing) else math.nan
 
 
 def held_samples(run: Run, scenario: Scenario, seed: int = 0) -> tuple[list[StepSample], list[Step]]:
@@ -69,9 +71,11 @@ def held_samples(run: Run, scenario: Scenario, seed: int = 0) -> tuple[list[Step
             if len(latency) < MIN_REQUESTS:
                 continue
             p95 = float(np.quantile(latency, 0.95))
-            draws = rng.choice(latency, size=(BOOTSTRAP, len(latency)), replace=True)
+            pool = latency if len(latency) <= BOOTSTRAP_MAX else rng.choice(latency, BOOTSTRAP_MAX, replace=False)
+            draws = rng.choice(pool, size=(BOOTSTRAP, len(pool)), replace=True)
             spread = np.quantile(draws, 0.95, axis=1)
-            log_sd = float(np.std(np.log(np.maximum(spread, 1e-3))))
+            # the spread of a p95 from all the step's latencies: from fewer, scaled as 1 / sqrt(n)
+            log_sd = float(np.std(np.log(np.maximum(spread, 1e-3)))) * math.sqrt(len(pool) / len(latency))
             actions[str(action)] = ActionSample(rate=len(asked) / seconds, p95_ms=max(p95, 1e-3), log_sd=log_sd,
                                                 requests=len(asked))
         samples.append(StepSample(participants=step.target, playing=step.active, rps=len(rows) / seconds,

@@ -8,8 +8,8 @@ lam is the throughput of one request in flight (1 / its latency alone), sigma th
 pair in flight). With kappa > 0 throughput peaks at N* = sqrt((1 - sigma) / kappa) and falls
 past it; with kappa = 0 it approaches lam / sigma. The fit is linear least squares on
 N / X = a + b (N - 1) + c N (N - 1) (a = 1/lam, b = sigma/lam, c = kappa/lam; N / X is the mean
-latency, by Little's law) over every second of every held step, with sigma and kappa kept >= 0;
-its spread is a bootstrap over those seconds.
+latency, by Little's law) through one point per held step, with sigma in [0, 1] and kappa >= 0;
+its spread is a bootstrap over each step's seconds.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 BOOTSTRAP = 200
+TINY = 1e-9  # a coefficient below this is rounding, not contention (kappa: its square)
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class USL:
         a, b, c = rps * self.kappa, rps * (self.sigma - self.kappa) - self.lam, rps * (1 - self.sigma)
         if a == 0:
             return -c / b
-        disc = b * b - 4 * a * c
-        return (-b - math.sqrt(max(disc, 0.0))) / (2 * a)
+        # the smaller root of a N^2 + b N + c, written so that a tiny a (kappa) loses no precision
+        return 2 * c / (-b + math.sqrt(max(b * b - 4 * a * c, 0.0)))
 
 
 def _solve(n: np.ndarray, x: np.ndarray) -> USL:
@@ -69,11 +70,13 @@ def _solve(n: np.ndarray, x: np.ndarray) -> USL:
         design = np.column_stack([np.ones_like(n)] + [columns[k] for k in free])
         coef, *_ = np.linalg.lstsq(design, y, rcond=None)
         named = dict(zip(("a", *free), coef))
-        if named["a"] <= 0 or any(named.get(k, 0.0) < 0 for k in "bc"):
+        # sigma in [0, 1] and kappa >= 0: a share of work in line, a cost per pair
+        if named["a"] <= 0 or any(named.get(k, 0.0) < 0 for k in "bc") or named.get("b", 0.0) > named["a"]:
             continue
         residual = float(np.sum((design @ coef - y) ** 2))
         a = float(named["a"])
-        fit = USL(lam=1 / a, sigma=float(named.get("b", 0.0)) / a, kappa=float(named.get("c", 0.0)) / a)
+        sigma, kappa = float(named.get("b", 0.0)) / a, float(named.get("c", 0.0)) / a
+        fit = USL(lam=1 / a, sigma=sigma if sigma > TINY else 0.0, kappa=kappa if kappa > TINY ** 2 else 0.0)
         if best is None or residual < best[0] - 1e-12 * max(residual, 1.0):
             best = (residual, fit)
     if best is None:  # a (the latency alone) is the mean of positive N / X when b = c = 0
@@ -90,16 +93,26 @@ def fit_usl(concurrency: ArrayLike, throughput: ArrayLike) -> USL:
     return _solve(n[keep], x[keep])
 
 
+def step_points(groups: Sequence[Sequence[tuple[float, float]]] | Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """One (requests in flight, requests/s) point per step, over its seconds: a second's own
+    concurrency is its throughput times its latency, so fitting seconds would put the same noise
+    on both axes and find contention that is not there."""
+    points = [np.asarray(g, dtype=float).mean(axis=0) for g in groups if len(g)]
+    both = np.asarray(points, dtype=float).reshape(-1, 2)
+    return both[:, 0], both[:, 1]
+
+
 def bootstrap_usl(groups: Sequence[Sequence[tuple[float, float]]], seed: int = 0,
                   rounds: int = BOOTSTRAP) -> list[USL]:
-    """USL fits to resamples of each step's seconds (`groups`: per step, (concurrency, requests/s))."""
+    """USL fits to the step points of resamples of each step's seconds (`groups`: per step,
+    (requests in flight, requests/s) each second)."""
     rng = np.random.default_rng(seed)
     fits = []
+    arrays = [np.asarray(g, dtype=float) for g in groups if len(g)]
     for _ in range(rounds):
-        points = [np.asarray(g, dtype=float)[rng.integers(0, len(g), len(g))] for g in groups if len(g)]
-        both = np.concatenate(points)
+        n, x = step_points([a[rng.integers(0, len(a), len(a))] for a in arrays])
         try:
-            fits.append(fit_usl(both[:, 0], both[:, 1]))
+            fits.append(fit_usl(n, x))
         except ValueError:
             continue
     return fits

@@ -68,10 +68,11 @@ def calibrate(run_dir: Path, scenario_path: Path | None, overrides: tuple[str, .
               hold_out: bool, allow_other_scenario: bool) -> None:
     """Fit a step load (a peak phase, RUN/peak, or `rehearse swarm --steps`) to predict past it.
 
-    From the held steps (at least three) it fits the Universal Scalability Law (throughput
-    against participants playing) and, per action, the M/M/c queue (service time, workers)
-    the simulator's backend_model takes; prints the fit, its ranges and the knee it predicts
-    (labelled a prediction: a prediction verifies nothing about the target); writes the
+    From the held steps (at least three) it fits the Universal Scalability Law (the target's
+    throughput against its requests in flight) and, per action, the M/M/c queue (service
+    time, workers) the simulator's backend_model takes, to its p95 at each step's request
+    rate; prints the fit, its ranges and the knee it predicts at the load each participant
+    sent (labelled a prediction: a prediction verifies nothing about the target); writes the
     scenario with the calibrated backend_model (then `rehearse simulate FILE`) and
     RUN/calibration.json. Exit 2 for a run that is no step load or has too few held steps.
     """
@@ -97,13 +98,20 @@ def calibrate(run_dir: Path, scenario_path: Path | None, overrides: tuple[str, .
               f"the scenario: {source}" + (f" with {' '.join(f'--set {o}' for o in overrides)}" if overrides else ""))
     text = calibrated_text(source.read_text(encoding="utf-8"), str(source), overrides,
                            calibration.backend_model(scenario), header)
-    try:
-        target.write_text(text, encoding="utf-8")
-        (run_dir / CALIBRATION_FILE).write_text(json.dumps(calibration.as_dict(), indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise click.UsageError(f"--out {target}: cannot write: {exc.strerror or exc}; choose a writable path") from None
+    if target.resolve() == source.resolve():
+        raise click.UsageError(f"--out {target}: that is the scenario itself; write the calibrated one beside it")
+    _write(target, text, f"--out {target}", "choose a writable path")
+    _write(run_dir / CALIBRATION_FILE, json.dumps(calibration.as_dict(), indent=2) + "\n", str(run_dir / CALIBRATION_FILE),
+           "make the run folder writable (the calibrated scenario was written)")
     console.print(f"wrote {target} (simulate with it: rehearse simulate {target}) and {run_dir / CALIBRATION_FILE}",
                   markup=False)
+
+
+def _write(path: Path, text: str, name: str, fix: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"{name}: cannot write: {exc.strerror or exc}; {fix}") from None
 
 
 def print_hold_out(console: Console, run, scenario, label: str) -> None:
@@ -114,11 +122,10 @@ def print_hold_out(console: Console, run, scenario, label: str) -> None:
     last = whole.samples[-1]
     calibration = fit(run, scenario, below=last.participants)
     print_calibration(console, calibration, label)
-    served = float(calibration.usl.throughput(last.concurrency))
+    sent = calibration.predict(last.participants).rps  # the load: each participant as at the highest step fitted
     predicted = calibration.at_rates({a: s.rate for a, s in last.actions.items()})
-    console.print(f"held out: the step at {last.participants:,} participants, {last.concurrency:,.1f} requests in "
-                  f"flight: {served:,.0f} requests/s predicted by the USL, {last.rps:,.0f} measured "
-                  f"({served / last.rps - 1:+.0%}); p95 at the rates it was sent:", markup=False)
+    console.print(f"held out: the step at {last.participants:,} participants: {sent:,.0f} requests/s predicted, "
+                  f"{last.rps:,.0f} measured ({sent / last.rps - 1:+.0%}); p95 at the rates it was sent:", markup=False)
     for action, p95 in predicted.p95_ms.items():
         seen = last.actions.get(action)
         if seen is not None:

@@ -84,11 +84,11 @@ def test_a_queue_fit_holds_the_true_queue_and_says_how_sure_it_is():
 
 
 def test_the_knee_predicted_from_the_held_steps_is_where_the_queue_breaks(scenario):
-    run = queue_run(scenario, [100, 200, 300, 400])
-    calibration = calibrate(run, scenario, below=400)  # the highest step held out
-    assert calibration.steps == (100, 200, 300)
-    held_out = calibration.predict(400)
-    measured = next(s for s in calibrate(run, scenario).samples if s.participants == 400)
+    run = queue_run(scenario, [100, 300, 500, 540])  # up to 84 % of the queue's capacity
+    calibration = calibrate(run, scenario, below=540)  # the highest step held out
+    assert calibration.steps == (100, 300, 500)
+    held_out = calibration.predict(540)
+    measured = next(s for s in calibrate(run, scenario).samples if s.participants == 540)
     assert held_out.rps == pytest.approx(measured.rps, rel=0.15)
     assert held_out.p95_ms["open_envelope"] == pytest.approx(measured.actions["open_envelope"].p95_ms, rel=0.3)
     # the true knee: the rate at which the queue's p95 reaches the 1 s SLO, in participants
@@ -98,6 +98,7 @@ def test_the_knee_predicted_from_the_held_steps_is_where_the_queue_breaks(scenar
     assert knee.limit == "p95 open_envelope" and knee.low <= truth <= knee.high
     assert knee.participants == pytest.approx(truth, rel=0.25)
     assert calibration.replicas_for(800) == math.ceil(800 / knee.participants) == 2  # the peak gate's 800
+    assert not calibration.queues["open_envelope"].unbounded
     assert calibration.as_dict()["replicas_for_peak"] == {"participants": 800, "replicas": 2,
                                                           "assumes": "linear scale-out"}
     model = calibration.backend_model(scenario)
@@ -110,8 +111,8 @@ def test_the_knee_predicted_from_the_held_steps_is_where_the_queue_breaks(scenar
 
 def test_too_few_held_steps_or_no_step_load_is_refused_with_what_to_do(scenario):
     broken = queue_run(scenario, [100, 200, 300, 400], broke_above=200)
-    with pytest.raises(CalibrationError, match=r"2 held step\(s\) to fit on \(100: held, 200: held, 300: broke, "
-                                               r"400: broke\); a fit needs 3: play more steps below the knee"):
+    with pytest.raises(CalibrationError, match=r"2 held step\(s\) with answers to fit on \(100: held, 200: held, "
+                                               r"300: broke, 400: broke\); a fit needs 3: play more steps below the knee"):
         calibrate(broken, scenario)
     plain = queue_run(scenario, [100, 200, 300])
     plain = Run(info=plain.info.model_copy(update={"extra": {}}), requests=plain.requests, gauges=plain.gauges,
@@ -136,14 +137,14 @@ def write_run(folder, run: Run):
 def test_rehearse_calibrate_prints_the_fit_and_writes_a_scenario_that_loads(tmp_path, scenario, capsys):
     from rehearse.cli.main import main
 
-    folder = write_run(tmp_path / "peak", queue_run(scenario, [100, 200, 300, 400]))
+    folder = write_run(tmp_path / "peak", queue_run(scenario, [100, 300, 500, 540]))
     out = tmp_path / "calibrated.yaml"
     with pytest.raises(SystemExit) as exited:
         main(["calibrate", str(folder), "--set", "gates.peak.target_active_users=800", "--out", str(out)])
     printed = capsys.readouterr().out.replace("\n", " ")
     assert exited.value.code == 0, printed
-    assert "calibrated on the held steps at 100, 200, 300, 400 participants; everything below is a prediction" in printed
-    assert "predicted knee: " in printed and "set by p95 open_envelope, at the load each participant sent at 400" in printed
+    assert "calibrated on the held steps at 100, 300, 500, 540 participants; everything below is a prediction" in printed
+    assert "predicted knee: " in printed and "set by p95 open_envelope, at the load each participant sent at 540" in printed
     calibrated = load_scenario(out)  # the run's scenario, its overrides applied, the fitted queue in it
     assert calibrated.gates.peak.target_active_users == 800
     assert calibrated.backend_model.actions["open_envelope"].concurrency != 200
@@ -151,7 +152,7 @@ def test_rehearse_calibrate_prints_the_fit_and_writes_a_scenario_that_loads(tmp_
     assert json.loads((folder / "calibration.json").read_text())["prediction"] is True
     with pytest.raises(SystemExit) as exited:
         main(["calibrate", str(folder), "--set", "gates.peak.target_active_users=800", "--hold-out"])
-    assert exited.value.code == 0 and "held out: the step at 400 participants" in capsys.readouterr().out
+    assert exited.value.code == 0 and "held out: the step at 540 participants" in capsys.readouterr().out
     few = write_run(tmp_path / "few", queue_run(scenario, [100, 200]))
     with pytest.raises(SystemExit) as exited:
         main(["calibrate", str(few), "--set", "gates.peak.target_active_users=800"])
@@ -173,12 +174,57 @@ def test_a_peak_the_generator_limited_gets_its_predicted_knee_beside_the_verdict
     assert judgement.tally.outcome == plain.tally.outcome == "inconclusive"  # a prediction verifies nothing
     assert judgement.verdicts == plain.verdicts
     (line,) = judgement.tally.predictions
-    assert line.startswith("peak: predicted knee ") and "from the held steps at 100, 200, 300" in line
+    assert line.startswith("peak: predicted knee ") and "from the held steps at 100, 200, 300" in line, line
     assert "(a prediction: it verifies nothing" in line
     md = render_markdown(runs, list(judgement.verdicts), judged=judgement.tally)
     assert "Predicted (a model fitted to what was measured; it verifies nothing):" in md and line in md
     few = [("peak", queue_run(judged_by, [100, 200, 600], starved_above=200))]
     (why,) = with_peak_predictions(judge(few, judged_by, allow_interrupted=True), few, judged_by).tally.predictions
-    assert why.startswith("peak: no predicted knee: 2 held step(s) to fit on (100: held, 200: held, 600: limited)")
+    assert why.startswith("peak: no predicted knee: 2 held step(s) with answers to fit on (100: held, 200: held, "
+                          "600: limited)")
     held = [("peak", queue_run(judged_by, [100, 200, 400, 600], broke_above=400))]  # verified (or failed): nothing to predict
     assert with_peak_predictions(judge(held, judged_by, allow_interrupted=True), held, judged_by).tally.predictions == ()
+
+
+def test_the_usl_roots_and_bounds_hold_at_the_edges():
+    from rehearse.calibration.usl import USL
+
+    tiny = USL(lam=1e4, sigma=0.0, kappa=1e-14)  # a coherency cost at rounding level
+    n = tiny.concurrency_for(10.0)
+    assert n == pytest.approx(0.001, rel=1e-6) and float(tiny.throughput(n)) == pytest.approx(10.0, rel=1e-9)
+    big = tiny.concurrency_for(1000.0)
+    assert float(tiny.throughput(big)) == pytest.approx(1000.0, rel=1e-9)
+    assert USL(lam=10, sigma=0.0, kappa=0.0).concurrency_for(50.0) == pytest.approx(5.0)
+    assert math.isinf(USL(lam=10, sigma=0.5, kappa=0.0).concurrency_for(25.0))  # past lam / sigma = 20
+    # a fit never gives sigma above 1 (more than all the work in line) nor rounding-level coefficients
+    fit = fit_usl([1, 2, 3], [10, 10.5, 10.6])
+    assert 0 <= fit.sigma <= 1 and fit.kappa >= 0
+    flat = fit_usl([1, 2, 4, 8], [10, 20, 40, 80])
+    assert (flat.sigma, flat.kappa, flat.max_throughput) == (0.0, 0.0, math.inf)
+
+
+def test_a_fitted_service_time_is_written_as_the_scenario_reads_it(scenario):
+    from rehearse.calibration.fit import _ms
+
+    assert [_ms(s) for s in (0.00123, 1.2345, 12.0, 0.0005)] == ["1.23ms", "1234.5ms", "12000ms", "0.5ms"]
+    for text in ("1234.5ms", "0.5ms"):
+        load_scenario(overrides=(f"backend_model.actions.login.service_time={text}",))
+
+
+def test_a_step_load_that_answered_nothing_is_judged_and_predicts_nothing_without_a_traceback(tmp_path, scenario,
+                                                                                           capsys):
+    from rehearse.cli.main import main
+
+    run = queue_run(scenario, [100, 200, 300, 400])
+    silent = Run(info=run.info, requests=run.requests.iloc[0:0], gauges=run.gauges, events=run.events,
+                 rolled_up=False)
+    folder = write_run(tmp_path / "peak", silent)
+    with pytest.raises(SystemExit) as exited:
+        main(["check", str(folder), "--set", "gates.peak.target_active_users=800"])
+    out = capsys.readouterr()
+    assert exited.value.code == 3 and "Traceback" not in out.out + out.err
+    assert "prediction: " in out.out and "no predicted knee: 0 held step(s)" in out.out
+    with pytest.raises(SystemExit) as exited:
+        main(["calibrate", str(folder), "--set", "gates.peak.target_active_users=800"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "a fit needs 3" in err and "Traceback" not in err
