@@ -103,7 +103,7 @@ def test_ci_with_a_starved_load_generator_is_inconclusive_in_every_format(tmp_pa
     assert out.out.startswith("## Capacity report: INCONCLUSIVE")  # ci prints the summary too
     data = json.loads((report / "report.json").read_text())
     assert (data["verdict"], data["exit_code"], data["passed"]) == ("inconclusive", 3, False)
-    assert any(carried in line for line in data["to_conclude"]) and data["predictions"] == [no_knee]
+    assert any(carried in line for line in data["to_conclude"]) and [p[:len(no_knee)] for p in data["predictions"]] == [no_knee]
     suite = ET.parse(report / "junit.xml").getroot()
     assert {p.get("name"): p.get("value") for p in suite.find("properties")}["verdict"] == "INCONCLUSIVE"
     assert suite.get("failures") == "0" and int(suite.get("errors")) >= 1
