@@ -48,7 +48,17 @@ class Knee:
     participants: float
     low: float
     high: float
-    limit: str  # "p95 open_envelope" (the action whose SLO breaks first) or "throughput"
+    limit: str  # "p95 open_envelope" (the action whose SLO breaks first) or the USL's ceiling
+
+    @property
+    def text(self) -> str:
+        """"6,292 participants (4,367-10,977), set by p95 open_envelope"."""
+        return f"{count_text(self.participants)} participants ({count_text(self.low)}-{count_text(self.high)}), set by {self.limit}"
+
+
+def count_text(x: float) -> str:
+    """A predicted count as shown: "6,292", "unbounded", or "not measured" (NaN)."""
+    return "unbounded" if x == math.inf else "not measured" if x != x else f"{x:,.0f}"
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,9 @@ def with_peak_predictions(judgement: Judgement, runs: Sequence[tuple[str, Run]],
         except Exception as exc:  # noqa: BLE001  a prediction never stops the verdict
             lines.append(f"{label}: no predicted knee: the fit failed ({type(exc).__name__}: {exc})")
             continue
-        knee = calibration.knee
-        lines.append(f"{label}: predicted knee {_n(knee.participants)} participants ({_n(knee.low)}-{_n(knee.high)}), "
-                     f"set by {knee.limit}, from the held steps at {', '.join(f'{n:,}' for n in calibration.steps)} "
+        lines.append(f"{label}: predicted knee {calibration.knee.text}, from the held steps at "
+                     f"{', '.join(f'{n:,}' for n in calibration.steps)} "
                      "(a prediction: it verifies nothing; rehearse calibrate on the run's folder shows the fit)")
     if not lines:
         return judgement
     return replace(judgement, tally=replace(judgement.tally, predictions=tuple(lines)))
-
-
-def _n(x: float) -> str:
-    return "unbounded" if x == float("inf") else "not measured" if x != x else f"{x:,.0f}"

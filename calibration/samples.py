@@ -31,13 +31,12 @@ class ActionSample:
 
 @dataclass(frozen=True)
 class StepSample:
-    """One held step: its participants, mean playing, requests/s and requests in flight over the
-    hold, and per second of it (seconds with no request left out)."""
+    """One held step: its participants, mean playing, requests/s over the hold, and requests in
+    flight and requests/s each second of it (seconds with no request left out)."""
 
     participants: int
     playing: float
     rps: float
-    concurrency: float
     per_second: tuple[tuple[float, float], ...]  # (requests in flight, requests/s) each second
     actions: dict[str, ActionSample]
 
@@ -79,6 +78,5 @@ def held_samples(run: Run, scenario: Scenario, seed: int = 0) -> tuple[list[Step
             actions[str(action)] = ActionSample(rate=len(asked) / seconds, p95_ms=max(p95, 1e-3), log_sd=log_sd,
                                                 requests=len(asked))
         samples.append(StepSample(participants=step.target, playing=step.active, rps=len(rows) / seconds,
-                                  concurrency=float(latency_s.sum()) / seconds, per_second=per_second,
-                                  actions=actions))
+                                  per_second=per_second, actions=actions))
     return samples, steps

@@ -4,7 +4,6 @@ the knee they predict, and the scenario with the calibrated backend_model writte
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,7 +18,9 @@ CALIBRATION_FILE = "calibration.json"
 
 
 def _n(x: float) -> str:
-    return "unbounded" if math.isinf(x) else f"{x:,.0f}"
+    from rehearse.calibration.fit import count_text
+
+    return count_text(x)
 
 
 def print_calibration(console: Console, calibration, label: str) -> None:
@@ -40,8 +41,7 @@ def print_calibration(console: Console, calibration, label: str) -> None:
                       f"{calibration.slo_ms[action]:,.0f} ms")
     console.print(table)
     knee = calibration.knee
-    console.print(f"predicted knee: {_n(knee.participants)} participants ({_n(knee.low)}-{_n(knee.high)}), set by "
-                  f"{knee.limit}, at the load each participant sent at {calibration.steps[-1]:,} "
+    console.print(f"predicted knee: {knee.text}, at the load each participant sent at {calibration.steps[-1]:,} "
                   f"({calibration.per_participant:.3g} requests/s) (prediction)", markup=False)
     target = calibration.peak_target
     replicas = calibration.replicas_for(target)
